@@ -1,0 +1,131 @@
+/**
+ * The allocation contract (../shared/DESIGN.md "The allocation contract"): plain data in, plain
+ * data out. The same input always gives the same output.
+ */
+
+/** Rule number of the gateway's default IP set (natIps / drainNatIps). */
+export const DEFAULT_RULE = -1;
+export const PORT_MIN = 1024;
+export const PORT_MAX = 65535;
+export const PORTS_PER_IP = PORT_MAX - PORT_MIN + 1; // 64,512
+/** RFC 6888 REQ-8: a released block is not handed to another endpoint before this. */
+export const MIN_QUARANTINE_SEC = 120;
+
+export interface AllocatorRule {
+  /** DEFAULT_RULE for the default IPs, else the rule's ruleNumber. */
+  ruleNumber: number;
+  activeIps: string[];
+  drainIps: string[];
+}
+
+export interface AllocatorSpec {
+  /** As given by the user; the allocator rounds up to a power of two. */
+  minPortsPerVm: number;
+  maxPortsPerVm: number;
+  enableDynamicPortAllocation: boolean;
+  natIpAllocateOption: 'AUTO_ONLY' | 'MANUAL_ONLY';
+  /** All idle timeouts of the gateway in seconds; quarantine = max(max(these), MIN_QUARANTINE_SEC). */
+  idleTimeoutsSec: number[];
+  /** The default IP set first (ruleNumber DEFAULT_RULE), then each rule. */
+  rules: AllocatorRule[];
+}
+
+export interface AllocatorEndpoint {
+  id: string;
+  /** True when the endpoint's alias ranges are NATed: static allocation then gives >= 1,024 ports. */
+  aliasRangesNated: boolean;
+}
+
+export type BlockState = 'ACTIVE' | 'DRAIN' | 'QUARANTINE';
+
+/** One port block. `size` is a power of two and portLo - PORT_MIN is a multiple of size. */
+export interface Block {
+  endpointId: string;
+  ruleNumber: number;
+  natIp: string;
+  portLo: number;
+  size: number;
+  state: BlockState;
+  /** ms epoch when the block got this holder (ACTIVE since). */
+  since: number;
+  /** QUARANTINE only: ms epoch from which it may be handed to another endpoint. */
+  until?: number;
+}
+
+/** A block on one of this gateway's IPs held elsewhere (another gateway's drain or quarantine). */
+export interface ForeignReservation {
+  natIp: string;
+  portLo: number;
+  size: number;
+  /** ms epoch until which it is held; undefined: held indefinitely. */
+  until?: number;
+}
+
+export interface UsageSample {
+  endpointId: string;
+  ruleNumber: number;
+  portsInUse: number;
+  /** ms epoch of the report. */
+  at: number;
+}
+
+export interface AllocatorInput {
+  spec: AllocatorSpec;
+  endpoints: AllocatorEndpoint[];
+  previous: Block[];
+  foreign: ForeignReservation[];
+  usage: UsageSample[];
+  /** ms epoch */
+  now: number;
+}
+
+export type ChangeKind = 'ADDED' | 'MOVED' | 'RESIZED' | 'DRAINED' | 'RELEASED' | 'UNMAPPED';
+
+export interface AllocationChange {
+  endpointId: string;
+  ruleNumber: number;
+  kind: ChangeKind;
+  from?: { natIp: string; portLo: number; size: number };
+  to?: { natIp: string; portLo: number; size: number };
+}
+
+export interface RuleStatus {
+  ruleNumber: number;
+  activeIps: string[];
+  drainIps: string[];
+  /** Smallest number of extra IPs with which every endpoint in scope would get a block on this rule. */
+  minExtraIpsNeeded: number;
+  endpointsWithMappings: number;
+  endpointsWithoutMappings: number;
+}
+
+export interface IpUtilization {
+  natIp: string;
+  ruleNumber: number;
+  draining: boolean;
+  activePorts: number;
+  drainPorts: number;
+  quarantinedPorts: number;
+  freePorts: number;
+}
+
+export interface AllocationStatus {
+  /** Endpoints with an active block on every rule / lacking one on some rule. */
+  endpointsWithMappings: number;
+  endpointsWithoutMappings: number;
+  /** max over rules of minExtraIpsNeeded of the default rule... see allocator docs */
+  minExtraNatIpsNeeded: number;
+  rules: RuleStatus[];
+  portUtilization: IpUtilization[];
+  /** AUTO_ONLY: how many IPs to add to the default set so every endpoint fits. */
+  autoIpsToAdd: number;
+  /** AUTO_ONLY: drained default IPs that hold no block any more and can go back to the pool. */
+  autoIpsToRelease: string[];
+}
+
+export interface AllocationResult {
+  /** The whole new state: every ACTIVE, DRAIN and still-running QUARANTINE block. */
+  blocks: Block[];
+  changes: AllocationChange[];
+  status: AllocationStatus;
+}

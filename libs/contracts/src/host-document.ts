@@ -1,0 +1,94 @@
+/**
+ * The host desired-state document (natplane.host/v1): everything one host's programmer needs to
+ * translate its own VMs' egress. The worker builds it from PostgreSQL; the agent renders it into
+ * its data plane. It is always the WHOLE desired state of the host (level-triggered): a
+ * programmer never needs an earlier document to apply a later one.
+ *
+ * Rule numbers: DEFAULT_RULE (-1) denotes the gateway's default IPs (natIps/drainNatIps); any
+ * other value is the ruleNumber of one of the gateway's rules.
+ */
+export const HOST_DOCUMENT_API_VERSION = 'natplane.host/v1' as const;
+export const DEFAULT_RULE = -1;
+
+export type MappingMode = 'ENDPOINT_INDEPENDENT' | 'ENDPOINT_DEPENDENT';
+
+export interface HostTimeouts {
+  udpIdleTimeoutSec: number;
+  icmpIdleTimeoutSec: number;
+  tcpEstablishedIdleTimeoutSec: number;
+  tcpTransitoryIdleTimeoutSec: number;
+  tcpTimeWaitTimeoutSec: number;
+}
+
+/** A port block on a NAT IP, inclusive on both ends, 1024 <= portLo <= portHi <= 65535. */
+export interface HostPortBlock {
+  natIp: string;
+  portLo: number;
+  portHi: number;
+}
+
+export interface HostEndpointMapping {
+  /** DEFAULT_RULE (-1) or the rule's ruleNumber. */
+  ruleNumber: number;
+  /** The one block new flows are translated into; absent when the endpoint got no ports (shortage). */
+  active?: HostPortBlock;
+  /**
+   * Blocks that must not take new flows but whose existing connections live on (drained IPs,
+   * blocks left behind by a resize or move, released blocks still in quarantine). A programmer
+   * keeps conntrack entries on them and removes leftovers once a block leaves this list.
+   */
+  drain: HostPortBlock[];
+}
+
+export interface HostEndpoint {
+  /** Endpoint id (uuid): the key used in reports. */
+  id: string;
+  /** `projects/{project}/endpoints/{name}`, for humans and logs. */
+  name: string;
+  /** The VM interface's primary address (exact match). */
+  networkIp: string;
+  /** Additional source CIDRs NATed for this endpoint (alias ranges), sharing its blocks. */
+  aliasRanges: string[];
+  /** Whether the primary address itself is NATed (false when only alias ranges are in scope). */
+  natPrimary: boolean;
+  mappings: HostEndpointMapping[];
+}
+
+export interface HostRule {
+  ruleNumber: number;
+  /** Destination CIDRs (a single IP is written as /32); flows to them use the rule's blocks. */
+  destinations: string[];
+}
+
+export interface HostGateway {
+  id: string;
+  /** `projects/{project}/natGateways/{name}` */
+  name: string;
+  mapping: MappingMode;
+  timeouts: HostTimeouts;
+  logging: { enable: boolean; filter: 'ALL' | 'ERRORS_ONLY' | 'TRANSLATIONS_ONLY' };
+  /** Rules in ascending ruleNumber: the first whose destinations match a flow wins. */
+  rules: HostRule[];
+  endpoints: HostEndpoint[];
+}
+
+export interface HostDocument {
+  apiVersion: typeof HOST_DOCUMENT_API_VERSION;
+  host: string;
+  /** Monotonic per host; a programmer never applies a generation older than the one it applied. */
+  generation: number;
+  gateways: HostGateway[];
+}
+
+/** POST /v1/hosts/{host}/reports */
+export interface HostReport {
+  appliedGeneration: number;
+  usage: { endpoint: string; ruleNumber: number; portsInUse: number }[];
+  errors: string[];
+}
+
+/** Headers of a signed push: signature = hex(HMAC-SHA256(pushSecret, `${timestamp}.${body}`)). */
+export const SIGNATURE_HEADER = 'x-natplane-signature';
+export const TIMESTAMP_HEADER = 'x-natplane-timestamp';
+/** A push whose timestamp is further than this from the agent's clock is refused. */
+export const MAX_CLOCK_SKEW_SEC = 300;

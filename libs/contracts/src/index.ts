@@ -1,0 +1,2 @@
+export * from './host-document';
+export * from './signature';

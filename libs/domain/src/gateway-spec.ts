@@ -1,0 +1,47 @@
+/**
+ * A NAT gateway as the tenant describes it (../shared/API.md natGateways), with every server
+ * default filled in. References (natIps, drainNatIps, subnetworks[].name, rule IPs) are bare
+ * names in canonical form. Implementation: defaults, validation (see validateGatewaySpec).
+ */
+export type NatIpAllocateOption = 'AUTO_ONLY' | 'MANUAL_ONLY';
+export type SourceSubnetworkIpRangesToNat =
+  | 'ALL_SUBNETWORKS_ALL_IP_RANGES'
+  | 'ALL_SUBNETWORKS_ALL_PRIMARY_IP_RANGES'
+  | 'LIST_OF_SUBNETWORKS';
+export type SourceIpRangesToNat = 'ALL_IP_RANGES' | 'PRIMARY_IP_RANGE' | 'LIST_OF_SECONDARY_IP_RANGES';
+export type LogFilter = 'ALL' | 'ERRORS_ONLY' | 'TRANSLATIONS_ONLY';
+
+export interface GatewaySubnetwork {
+  name: string;
+  sourceIpRangesToNat: SourceIpRangesToNat[];
+  secondaryIpRangeNames: string[];
+}
+
+export interface GatewayRule {
+  ruleNumber: number;
+  description: string;
+  match: string;
+  action: { sourceNatActiveIps: string[]; sourceNatDrainIps: string[] };
+}
+
+export interface NatGatewaySpec {
+  network: string;
+  region: string;
+  type: 'PUBLIC';
+  natIpAllocateOption: NatIpAllocateOption;
+  natIps: string[];
+  drainNatIps: string[];
+  sourceSubnetworkIpRangesToNat: SourceSubnetworkIpRangesToNat;
+  subnetworks: GatewaySubnetwork[];
+  minPortsPerVm: number;
+  maxPortsPerVm: number;
+  enableDynamicPortAllocation: boolean;
+  enableEndpointIndependentMapping: boolean;
+  udpIdleTimeoutSec: number;
+  icmpIdleTimeoutSec: number;
+  tcpEstablishedIdleTimeoutSec: number;
+  tcpTransitoryIdleTimeoutSec: number;
+  tcpTimeWaitTimeoutSec: number;
+  logConfig: { enable: boolean; filter: LogFilter };
+  rules: GatewayRule[];
+}
