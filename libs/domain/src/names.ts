@@ -34,9 +34,13 @@ function isAdminCollection(collection: Collection): collection is AdminCollectio
   return (ADMIN_COLLECTIONS as readonly string[]).includes(collection);
 }
 
+function isAdminScope(scope: RefScope): scope is { collection: AdminCollection } {
+  return isAdminCollection(scope.collection);
+}
+
 /** The relative path of a resource: `projects/p/networks/n` or `admin/hosts/h`. */
 export function relativePath(scope: RefScope, name: string): string {
-  return 'project' in scope ? `projects/${scope.project}/${scope.collection}/${name}` : `admin/${scope.collection}/${name}`;
+  return isAdminScope(scope) ? `admin/${scope.collection}/${name}` : `projects/${scope.project}/${scope.collection}/${name}`;
 }
 
 /** `baseUrl` (scheme, host and any prefix, with or without a trailing slash) + `/v1/` + path. */
@@ -76,7 +80,7 @@ export function canonicalRef(input: string, scope: RefScope): RefResult {
     segments = path.slice(path.length - width);
   }
 
-  if (isAdminCollection(scope.collection)) {
+  if (isAdminScope(scope)) {
     if (segments.length !== 3 || segments[0] !== 'admin') return unrecognized;
     const [, collection, name] = segments;
     return checkTarget(collection, scope.collection, name);
