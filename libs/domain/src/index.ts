@@ -6,3 +6,5 @@ export * from './rule-match';
 export * from './names';
 export * from './merge-patch';
 export * from './gateway-rules';
+export * from './list-filter';
+export * from './gateway-conflicts';
