@@ -1,0 +1,74 @@
+import 'reflect-metadata';
+import { ConsoleLogger, type LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { JobQueue } from '@natplane/jobs';
+import { AppModule } from './app.module';
+import type { ApiConfig } from './common/config';
+import { setPublicUrl } from './common/http';
+import { problemFor, sendProblem } from './common/problem.filter';
+import { validationPipe } from './common/validation';
+import { httpDuration, httpRequests } from './health/metrics';
+
+export function jsonLogger(context = 'natplane'): LoggerService {
+  return new ConsoleLogger(context, { json: true, logLevels: (process.env.LOG_LEVEL ?? 'log').split(',') as never });
+}
+
+/** Builds the api application: Fastify, problem+json everywhere, metrics, OpenAPI at /openapi.json and /docs. */
+export async function createApi(config: ApiConfig, opts: { connect?: boolean; logger?: LoggerService | false } = {}): Promise<NestFastifyApplication> {
+  setPublicUrl(config.publicUrl);
+  const adapter = new FastifyAdapter({ bodyLimit: 1 << 20, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 } });
+  const fastify = adapter.getInstance();
+  // RFC 7396 bodies are JSON too.
+  fastify.addContentTypeParser('application/merge-patch+json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (e) {
+      (e as FastifyError).statusCode = 400;
+      done(e as FastifyError, undefined);
+    }
+  });
+  fastify.addHook('onRequest', (req, _reply, done) => {
+    (req as FastifyRequest & { startedAt?: bigint }).startedAt = process.hrtime.bigint();
+    done();
+  });
+  fastify.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const started = (req as FastifyRequest & { startedAt?: bigint }).startedAt;
+    httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    if (started !== undefined) httpDuration.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
+    done();
+  });
+  // Errors raised by Fastify itself (malformed JSON, wrong content type, body too large) are problems too.
+  fastify.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+    sendProblem(reply, problemFor(err, req.url.split('?')[0]));
+  });
+
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config, { connect: opts.connect }), adapter, {
+    logger: opts.logger ?? jsonLogger(),
+    bufferLogs: false,
+  });
+  app.useGlobalPipes(validationPipe());
+  app.enableShutdownHooks();
+  const document = openApiDocument(app);
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', raw: ['json'] });
+  const jobs = app.get(JobQueue);
+  app.getHttpAdapter().getInstance().addHook('onClose', async () => {
+    await jobs.close();
+  });
+  return app;
+}
+
+export function openApiDocument(app: NestFastifyApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setOpenAPIVersion('3.1.0')
+    .setTitle('natplane')
+    .setDescription('Managed cloud NAT control plane. Field names follow Google Cloud NAT. Errors are application/problem+json (RFC 9457).')
+    .setVersion('1')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'admin, project or host token' })
+    .addServer('/')
+    .build();
+  return SwaggerModule.createDocument(app, config, { operationIdFactory: (_c, method) => method });
+}

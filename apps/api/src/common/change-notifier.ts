@@ -1,0 +1,39 @@
+import { Injectable } from '@nestjs/common';
+import { JobName, JobQueue } from '@natplane/jobs';
+import { Db, GatewaysRepository, HostsRepository } from '@natplane/persistence';
+
+/**
+ * The one way the api tells the control loop about a change: in the committing transaction, bump
+ * the generation of every gateway (or host) the change concerns; once committed, enqueue their
+ * jobs. If Redis loses or never gets the job, the worker's sweeper still sees generation >
+ * observedGeneration in PostgreSQL.
+ */
+@Injectable()
+export class ChangeNotifier {
+  constructor(
+    private readonly db: Db,
+    private readonly gateways: GatewaysRepository,
+    private readonly hosts: HostsRepository,
+    private readonly jobs: JobQueue,
+  ) {}
+
+  async gatewaysChanged(ids: string[]): Promise<void> {
+    const bumped = await this.gateways.bumpGeneration(ids);
+    this.enqueueGateways(bumped);
+  }
+
+  /** For a gateway whose generation the caller already set (create, update). */
+  enqueueGateways(gateways: { id: string; generation: number }[]): void {
+    if (gateways.length === 0) return;
+    this.db.afterCommit(() => {
+      void this.jobs.addAll(gateways.map((g) => ({ name: JobName.ReconcileGateway, data: { gatewayId: g.id, generation: g.generation } })));
+    });
+  }
+
+  async hostsChanged(ids: string[]): Promise<void> {
+    const bumped = await this.hosts.bumpDesired(ids);
+    this.db.afterCommit(() => {
+      void this.jobs.addAll(bumped.map((h) => ({ name: JobName.ProgramHost, data: { hostId: h.id, generation: h.desiredGeneration } })));
+    });
+  }
+}

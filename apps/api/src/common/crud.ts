@@ -1,0 +1,43 @@
+import { applyMergePatch, InvalidArgumentError, parseListFilter, type FieldError, type ListFilter } from '@natplane/domain';
+import { parsePaging, pageToken } from './paging';
+import { invalid, validateAs } from './validation';
+import type { ListQuery } from './resource.dto';
+
+/** The parsed query of a list route. */
+export interface ListRequest {
+  limit: number;
+  after?: string;
+  filter: ListFilter;
+}
+
+export function listRequest(q: ListQuery): ListRequest {
+  return { ...parsePaging(q.pageSize, q.pageToken), filter: parseListFilter(q.filter) };
+}
+
+export function listResponse<R, V>(page: { items: R[]; nextAfter?: string }, view: (r: R) => V): { items: V[]; nextPageToken: string } {
+  return { items: page.items.map(view), nextPageToken: pageToken(page.nextAfter) };
+}
+
+/**
+ * PATCH as an RFC 7396 merge patch over the resource's input form: merge, then validate the
+ * result exactly as a create body, then refuse changed immutable fields. Returns the new input.
+ */
+export async function mergePatch<T extends object>(current: object, patch: unknown, dto: new () => T, immutable: string[]): Promise<T> {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+    throw invalid([{ field: '', message: 'a PATCH body must be a JSON merge patch object' }]);
+  }
+  const merged = applyMergePatch(current, patch) as Record<string, unknown>;
+  const errors: FieldError[] = [];
+  for (const f of immutable) {
+    if (f in (patch as object) && JSON.stringify(merged[f]) !== JSON.stringify((current as Record<string, unknown>)[f])) {
+      errors.push({ field: f, message: 'is immutable' });
+    }
+  }
+  if (errors.length) throw new InvalidArgumentError(`${errors.map((e) => e.field).join(', ')}: immutable`, errors);
+  return validateAs(dto, merged);
+}
+
+/** Drops undefined members so a merge patch sees exactly the stored input form. */
+export function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,52 @@
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
+import { Reflector } from '@nestjs/core';
+import { createHash } from 'node:crypto';
+import type { FastifyReply } from 'fastify';
+import { from, lastValueFrom, type Observable } from 'rxjs';
+import { IdempotencyMismatchError, InvalidArgumentError } from '@natplane/domain';
+import { Db, IdempotencyRepository } from '@natplane/persistence';
+import { principalKey, type AuthedRequest } from './auth';
+
+/**
+ * `Idempotency-Key` on POST: the whole request runs in one transaction with the key's claim, so
+ * a retry with the same key and body replays the first response, the same key with another body
+ * gets 422, and concurrent duplicates wait for the first and then replay it (one row created).
+ */
+@Injectable()
+export class IdempotencyInterceptor implements NestInterceptor {
+  constructor(
+    private readonly db: Db,
+    private readonly keys: IdempotencyRepository,
+    private readonly reflector: Reflector,
+  ) {}
+
+  intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const req = ctx.switchToHttp().getRequest<AuthedRequest>();
+    const raw = req.headers['idempotency-key'];
+    if (req.method !== 'POST' || raw === undefined || !req.principal) return next.handle();
+    const key = Array.isArray(raw) ? raw[0] : raw;
+    if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw InvalidArgumentError.field('Idempotency-Key', 'must be 1 to 255 visible ASCII characters');
+    const reply = ctx.switchToHttp().getResponse<FastifyReply>();
+    const scope = principalKey(req.principal);
+    const hash = createHash('sha256')
+      .update(`${req.method} ${req.url.split('?')[0]}\n${JSON.stringify(req.body ?? null)}`)
+      .digest('hex');
+    const status = this.reflector.get<number | undefined>(HTTP_CODE_METADATA, ctx.getHandler()) ?? 201;
+    return from(
+      this.db.transaction(async () => {
+        if (!(await this.keys.claim(scope, key, hash))) {
+          const stored = (await this.keys.get(scope, key))!;
+          if (stored.requestHash !== hash) throw new IdempotencyMismatchError();
+          for (const [h, v] of Object.entries(stored.responseHeaders)) void reply.header(h, v);
+          void reply.header('idempotent-replayed', 'true').header('content-type', 'application/json; charset=utf-8');
+          return stored.responseBody;
+        }
+        const body: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
+        const location = reply.getHeader('location');
+        await this.keys.store(scope, key, status, JSON.stringify(body ?? null), typeof location === 'string' ? { location } : {});
+        return body;
+      }),
+    );
+  }
+}

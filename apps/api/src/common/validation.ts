@@ -1,0 +1,44 @@
+import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { InvalidArgumentError, type FieldError } from '@natplane/domain';
+import { plainToInstance } from 'class-transformer';
+import { validate } from 'class-validator';
+
+/** Flattens class-validator's tree into JSON paths: `rules[1].action.sourceNatActiveIps`. */
+export function fieldErrors(errors: ValidationError[], prefix = ''): FieldError[] {
+  const out: FieldError[] = [];
+  for (const e of errors) {
+    const path = /^\d+$/.test(e.property) ? `${prefix}[${e.property}]` : prefix ? `${prefix}.${e.property}` : e.property;
+    for (const message of Object.values(e.constraints ?? {})) {
+      out.push({ field: path, message: message.replace(/^property (\S+) should not exist$/, 'is not a known field') });
+    }
+    if (e.children?.length) out.push(...fieldErrors(e.children, path));
+  }
+  return out;
+}
+
+export function invalid(errors: FieldError[]): InvalidArgumentError {
+  const first = errors[0];
+  return new InvalidArgumentError(first ? `${first.field}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}` : 'invalid request', errors);
+}
+
+export const VALIDATION_OPTIONS = {
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  forbidUnknownValues: true,
+  transform: true,
+  validationError: { target: false, value: false },
+} as const;
+
+/** The global pipe: unknown fields, wrong types and ranges become one 400 listing every field. */
+export function validationPipe(): ValidationPipe {
+  return new ValidationPipe({ ...VALIDATION_OPTIONS, exceptionFactory: (errors) => invalid(fieldErrors(errors)) });
+}
+
+/** Validates a plain object (a merged PATCH) against a DTO class, the same way the pipe does. */
+export async function validateAs<T extends object>(cls: new () => T, plain: unknown): Promise<T> {
+  if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) throw invalid([{ field: '', message: 'the body must be a JSON object' }]);
+  const obj = plainToInstance(cls, plain);
+  const errors = await validate(obj, VALIDATION_OPTIONS);
+  if (errors.length) throw invalid(fieldErrors(errors));
+  return obj;
+}

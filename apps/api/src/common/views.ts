@@ -1,0 +1,25 @@
+import type { ResourceRecord } from '@natplane/persistence';
+import { etagOf } from './etag';
+
+/** The output fields every resource has. */
+export function baseView(r: ResourceRecord, selfLink: string, generation: number = r.version) {
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    selfLink,
+    creationTimestamp: r.createdAt.toISOString(),
+    updateTimestamp: r.updatedAt.toISOString(),
+    generation,
+    etag: etagOf(r.id, r.version),
+    labels: r.labels,
+  };
+}
+
+export function projectLink(base: string, project: string, collection: string, name: string): string {
+  return `${base}/v1/projects/${project}/${collection}/${name}`;
+}
+
+export function adminLink(base: string, collection: string, name: string): string {
+  return `${base}/v1/admin/${collection}/${name}`;
+}

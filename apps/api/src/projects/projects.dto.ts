@@ -1,0 +1,17 @@
+import { ResourceDto, ResourceInputDto } from '../common/resource.dto';
+
+/** A tenant. */
+export class ProjectInputDto extends ResourceInputDto {}
+
+export class ProjectDto extends ResourceDto {}
+
+export class ProjectListDto {
+  items!: ProjectDto[];
+  /** Empty on the last page. */
+  nextPageToken!: string;
+}
+
+export class ProjectTokenDto {
+  /** The bearer token, shown once. Store it now: only its hash is kept. */
+  token!: string;
+}

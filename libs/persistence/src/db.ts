@@ -1,0 +1,84 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import type { DataSource } from 'typeorm';
+
+interface TxContext {
+  client: PoolClient;
+  afterCommit: (() => void)[];
+}
+
+export interface Rows<T> {
+  rows: T[];
+  rowCount: number;
+}
+
+/**
+ * The unit of work. Repositories run their SQL through `query`, which joins the transaction of
+ * the current async context if there is one (so a service can make several repositories commit
+ * together, and the idempotency layer can wrap a whole request in one transaction).
+ * SQL goes straight to node-postgres on TypeORM's pool: TypeORM owns the schema (entities,
+ * migrations) and the connection pool; statements are written by hand in the repositories.
+ */
+export class Db {
+  private readonly als = new AsyncLocalStorage<TxContext>();
+
+  constructor(readonly dataSource: DataSource) {}
+
+  private get pool(): Pool {
+    return (this.dataSource.driver as unknown as { master: Pool }).master;
+  }
+
+  async query<T extends QueryResultRow = QueryResultRow>(sql: string, params: unknown[] = []): Promise<Rows<T>> {
+    const ctx = this.als.getStore();
+    const r = await (ctx ? ctx.client : this.pool).query<T>(sql, params);
+    return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+  }
+
+  async one<T extends QueryResultRow = QueryResultRow>(sql: string, params: unknown[] = []): Promise<T | undefined> {
+    return (await this.query<T>(sql, params)).rows[0];
+  }
+
+  get inTransaction(): boolean {
+    return this.als.getStore() !== undefined;
+  }
+
+  /** Runs fn in a transaction, or inside the current one when already in one. */
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.als.getStore()) return fn();
+    const client = await this.pool.connect();
+    const ctx: TxContext = { client, afterCommit: [] };
+    let result: T;
+    try {
+      await client.query('BEGIN');
+      result = await this.als.run(ctx, fn);
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+    for (const f of ctx.afterCommit) f();
+    return result;
+  }
+
+  /** Runs f once the current transaction commits (at once when there is none). Never on rollback. */
+  afterCommit(f: () => void): void {
+    const ctx = this.als.getStore();
+    if (ctx) ctx.afterCommit.push(f);
+    else f();
+  }
+}
+
+/** PostgreSQL error codes the services turn into domain errors. */
+export const PG_UNIQUE_VIOLATION = '23505';
+export const PG_FOREIGN_KEY_VIOLATION = '23503';
+export const PG_EXCLUSION_VIOLATION = '23P01';
+
+export function pgCode(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
+}
+
+export function pgConstraint(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'constraint' in e ? String((e as { constraint: unknown }).constraint) : undefined;
+}

@@ -1,0 +1,43 @@
+import { Column, Entity, Exclusion, Index, PrimaryColumn } from 'typeorm';
+
+export type BlockState = 'ACTIVE' | 'DRAIN' | 'QUARANTINE';
+
+/**
+ * The current port blocks of every gateway (active, draining, in quarantine). The exclusion
+ * constraint is invariant 1 enforced by PostgreSQL itself: no (NAT IP, port) held twice, across
+ * every gateway, rule and state. gateway_id and endpoint_id carry no foreign key on purpose:
+ * blocks of a deleted gateway or endpoint stay here, in quarantine, until their cool-down ends.
+ */
+@Entity('allocations')
+@Exclusion('allocations_no_overlap', `USING gist ("nat_ip" inet_ops WITH =, int4range("port_lo", "port_hi", '[]') WITH &&)`)
+export class AllocationRow {
+  @PrimaryColumn('inet')
+  natIp!: string;
+
+  @PrimaryColumn('integer')
+  portLo!: number;
+
+  @Column('integer')
+  portHi!: number;
+
+  @Column('uuid')
+  @Index()
+  gatewayId!: string;
+
+  @Column('uuid')
+  @Index()
+  endpointId!: string;
+
+  @Column('integer')
+  ruleNumber!: number;
+
+  @Column('text')
+  state!: BlockState;
+
+  @Column('timestamptz')
+  since!: Date;
+
+  /** QUARANTINE: nobody else may get the block before this instant. */
+  @Column('timestamptz', { nullable: true })
+  until!: Date | null;
+}

@@ -1,0 +1,26 @@
+import { Column, CreateDateColumn, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+
+/** Columns every API resource has (../shared/API.md "Output fields on every resource"). */
+export abstract class ResourceRow {
+  @PrimaryColumn('uuid')
+  id!: string;
+
+  @Column('text')
+  name!: string;
+
+  @Column('text', { default: '' })
+  description!: string;
+
+  @Column('jsonb', { default: {} })
+  labels!: Record<string, string>;
+
+  /** Bumped on every update; the etag derives from (id, version). */
+  @Column('integer', { default: 1 })
+  version!: number;
+
+  @CreateDateColumn({ type: 'timestamptz' })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ type: 'timestamptz' })
+  updatedAt!: Date;
+}

@@ -1,0 +1,23 @@
+import { Column, Entity, ForeignKey, Index, PrimaryColumn } from 'typeorm';
+import { HostRow } from './host.entity';
+import { NatGatewayRow } from './nat-gateway.entity';
+
+/**
+ * The hosts a gateway's current generation must reach: the reconciler writes, per affected host,
+ * the host generation that carries this gateway's latest programming. The gateway is READY when
+ * every such host has applied at least that generation.
+ */
+@Entity('gateway_hosts')
+export class GatewayHostRow {
+  @PrimaryColumn('uuid')
+  @ForeignKey(() => NatGatewayRow, { onDelete: 'CASCADE' })
+  gatewayId!: string;
+
+  @PrimaryColumn('uuid')
+  @ForeignKey(() => HostRow, { onDelete: 'CASCADE' })
+  @Index()
+  hostId!: string;
+
+  @Column('bigint', { transformer: { to: (v: number) => v, from: (v: string) => Number(v) } })
+  requiredGeneration!: number;
+}

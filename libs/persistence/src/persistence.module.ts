@@ -1,0 +1,50 @@
+import { DynamicModule, Global, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from './data-source';
+import { Db } from './db';
+import {
+  AddressesRepository,
+  AddressPoolsRepository,
+  EndpointsRepository,
+  GatewaysRepository,
+  HostsRepository,
+  IdempotencyRepository,
+  NetworksRepository,
+  ProjectsRepository,
+  SubnetsRepository,
+  TokensRepository,
+} from './repositories';
+
+const REPOSITORIES = [
+  AddressesRepository,
+  AddressPoolsRepository,
+  EndpointsRepository,
+  GatewaysRepository,
+  HostsRepository,
+  IdempotencyRepository,
+  NetworksRepository,
+  ProjectsRepository,
+  SubnetsRepository,
+  TokensRepository,
+];
+
+/**
+ * The data source, the unit of work (Db) and every repository, for the api and the worker.
+ * `connect: false` boots without a database (to generate the OpenAPI document).
+ */
+@Global()
+@Module({})
+export class PersistenceModule {
+  static forRoot(opts: { url: string; poolSize: number; connect?: boolean }): DynamicModule {
+    return {
+      module: PersistenceModule,
+      imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(opts.url, opts.poolSize), manualInitialization: opts.connect === false })],
+      providers: [
+        { provide: Db, useFactory: (ds: DataSource) => new Db(ds), inject: [DataSource] },
+        ...REPOSITORIES.map((R) => ({ provide: R, useFactory: (db: Db) => new R(db), inject: [Db] })),
+      ],
+      exports: [Db, ...REPOSITORIES],
+    };
+  }
+}

@@ -1,0 +1,120 @@
+import type { NatGatewaySpec } from '@natplane/domain';
+import { ConflictError } from '@natplane/domain';
+import type { Db } from '../db';
+import { PG_UNIQUE_VIOLATION, pgCode } from '../db';
+import type { GatewayState } from '../entities';
+import { ResourceTable, type ResourceRecord } from '../resource-table';
+
+export interface GatewayRecord extends ResourceRecord {
+  scopeId: string;
+  networkId: string;
+  networkName: string;
+  region: string;
+  spec: NatGatewaySpec;
+  generation: number;
+  observedGeneration: number;
+  state: GatewayState;
+  statusMessage: string;
+  natStatus: Record<string, unknown> | null;
+  hostsTotal: number;
+  hostsProgrammed: number;
+}
+
+export interface GatewayAddressEntry {
+  addressId: string;
+  ruleNumber: number;
+  draining: boolean;
+}
+
+export class GatewaysRepository extends ResourceTable<GatewayRecord> {
+  constructor(db: Db) {
+    super(db, {
+      table: 'nat_gateways',
+      scope: 'project_id',
+      columns: {
+        networkId: 'network_id',
+        region: 'region',
+        spec: 'spec',
+        generation: 'generation',
+        observedGeneration: 'observed_generation',
+        state: 'state',
+        statusMessage: 'status_message',
+        natStatus: 'nat_status',
+      },
+      reads: { generation: 't.generation::float8', observedGeneration: 't.observed_generation::float8' },
+      joined: {
+        networkName: 'n.name',
+        hostsTotal: '(SELECT count(*)::int FROM gateway_hosts gh WHERE gh.gateway_id = t.id)',
+        hostsProgrammed:
+          '(SELECT count(*)::int FROM gateway_hosts gh JOIN hosts h ON h.id = gh.host_id WHERE gh.gateway_id = t.id AND h.applied_generation >= gh.required_generation)',
+      },
+      joins: 'JOIN networks n ON n.id = t.network_id',
+      filterable: { network: 'n.name', region: 't.region' },
+      uniques: { nat_gateways_project_id_name_key: 'name' },
+    });
+  }
+
+  /** Replaces the gateway's address uses. An address used by another gateway -> 409. */
+  async setAddresses(gatewayId: string, entries: GatewayAddressEntry[]): Promise<void> {
+    await this.db.query('DELETE FROM gateway_addresses WHERE gateway_id = $1', [gatewayId]);
+    if (entries.length === 0) return;
+    try {
+      await this.db.query(
+        `INSERT INTO gateway_addresses (address_id, gateway_id, rule_number, draining)
+         SELECT a, $1, r, d FROM unnest($2::uuid[], $3::int[], $4::bool[]) AS x(a, r, d)`,
+        [gatewayId, entries.map((e) => e.addressId), entries.map((e) => e.ruleNumber), entries.map((e) => e.draining)],
+      );
+    } catch (e) {
+      if (pgCode(e) === PG_UNIQUE_VIOLATION) throw new ConflictError('an address is already used by another gateway');
+      throw e;
+    }
+  }
+
+  async setSubnets(gatewayId: string, subnetIds: string[]): Promise<void> {
+    await this.db.query('DELETE FROM gateway_subnets WHERE gateway_id = $1', [gatewayId]);
+    if (subnetIds.length === 0) return;
+    await this.db.query('INSERT INTO gateway_subnets (gateway_id, subnet_id) SELECT $1, unnest($2::uuid[])', [gatewayId, subnetIds]);
+  }
+
+  /** The other gateways of a network and region, for the 409 rules on overlapping scopes. */
+  async othersInNetworkRegion(networkId: string, region: string, excludeId: string | null): Promise<{ id: string; name: string; spec: NatGatewaySpec }[]> {
+    const { rows } = await this.db.query<{ id: string; name: string; spec: NatGatewaySpec }>(
+      `SELECT id, name, spec FROM nat_gateways WHERE network_id = $1 AND region = $2 AND ($3::uuid IS NULL OR id <> $3) ORDER BY name FOR UPDATE`,
+      [networkId, region, excludeId],
+    );
+    return rows;
+  }
+
+  /** Serializes gateway writes within one network (the cross-gateway 409 rules read then write). */
+  async lockNetwork(networkId: string): Promise<void> {
+    await this.db.query('SELECT 1 FROM networks WHERE id = $1 FOR UPDATE', [networkId]);
+  }
+
+  /** Every gateway whose scope includes the subnet (same network and region; listed or all). */
+  async coveringSubnet(subnetId: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ id: string }>(
+      `SELECT g.id FROM subnets s JOIN nat_gateways g ON g.network_id = s.network_id AND g.region = s.region
+       WHERE s.id = $1 AND (g.spec->>'sourceSubnetworkIpRangesToNat' <> 'LIST_OF_SUBNETWORKS'
+              OR EXISTS (SELECT 1 FROM gateway_subnets gs WHERE gs.gateway_id = g.id AND gs.subnet_id = s.id))`,
+      [subnetId],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Every gateway with an endpoint on the host in scope (a host change concerns them). */
+  async coveringHost(hostId: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ id: string }>('SELECT DISTINCT gateway_id AS id FROM gateway_hosts WHERE host_id = $1', [hostId]);
+    return rows.map((r) => r.id);
+  }
+
+  /** A committed change concerns these gateways: bump their generation in the same transaction. */
+  async bumpGeneration(ids: string[]): Promise<{ id: string; generation: number }[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await this.db.query<{ id: string; generation: number }>(
+      `UPDATE nat_gateways SET generation = generation + 1, state = 'PROVISIONING' WHERE id = ANY($1::uuid[])
+       RETURNING id, generation::float8 AS generation`,
+      [[...new Set(ids)]],
+    );
+    return rows;
+  }
+}

@@ -1,0 +1,59 @@
+import type { Db } from '../db';
+import { ResourceTable, type ResourceRecord } from '../resource-table';
+
+export interface HostRecord extends ResourceRecord {
+  region: string;
+  zone: string;
+  agentUrl: string;
+  pushSecret: string;
+  desiredGeneration: number;
+  appliedGeneration: number;
+  lastReportTime: Date | null;
+  lastPushTime: Date | null;
+  lastError: string | null;
+  pushFailures: number;
+}
+
+export class HostsRepository extends ResourceTable<HostRecord> {
+  constructor(db: Db) {
+    super(db, {
+      table: 'hosts',
+      columns: {
+        region: 'region',
+        zone: 'zone',
+        agentUrl: 'agent_url',
+        pushSecret: 'push_secret',
+        desiredGeneration: 'desired_generation',
+        appliedGeneration: 'applied_generation',
+        lastReportTime: 'last_report_time',
+        lastPushTime: 'last_push_time',
+        lastError: 'last_error',
+        pushFailures: 'push_failures',
+      },
+      reads: { desiredGeneration: 't.desired_generation::float8', appliedGeneration: 't.applied_generation::float8' },
+      filterable: { region: 't.region', zone: 't.zone' },
+      uniques: { hosts_name_key: 'name' },
+    });
+  }
+
+  /** Endpoints placed on the host (they keep it from being deleted). */
+  async users(hostId: string, limit = 20): Promise<string[]> {
+    const { rows } = await this.db.query<{ path: string }>(
+      `SELECT 'projects/' || p.name || '/endpoints/' || e.name AS path FROM endpoints e JOIN projects p ON p.id = e.project_id
+       WHERE e.host_id = $1 ORDER BY 1 LIMIT $2`,
+      [hostId, limit],
+    );
+    return rows.map((r) => r.path);
+  }
+
+  /** Marks the host's programming as changed: a new document generation must be pushed. */
+  async bumpDesired(hostIds: string[]): Promise<{ id: string; desiredGeneration: number }[]> {
+    if (hostIds.length === 0) return [];
+    const { rows } = await this.db.query<{ id: string; desiredGeneration: number }>(
+      `UPDATE hosts SET desired_generation = desired_generation + 1 WHERE id = ANY($1::uuid[])
+       RETURNING id, desired_generation::float8 AS "desiredGeneration"`,
+      [hostIds],
+    );
+    return rows;
+  }
+}

@@ -1,0 +1,59 @@
+import type { Db } from '../db';
+import type { SecondaryRange } from '../entities';
+import { ResourceTable, type ResourceRecord } from '../resource-table';
+
+export interface SubnetRecord extends ResourceRecord {
+  scopeId: string;
+  networkId: string;
+  networkName: string;
+  region: string;
+  ipCidrRange: string;
+  secondaryIpRanges: SecondaryRange[];
+}
+
+export class SubnetsRepository extends ResourceTable<SubnetRecord> {
+  constructor(db: Db) {
+    super(db, {
+      table: 'subnets',
+      scope: 'project_id',
+      columns: { networkId: 'network_id', region: 'region', ipCidrRange: 'ip_cidr_range', secondaryIpRanges: 'secondary_ip_ranges' },
+      reads: { ipCidrRange: 't.ip_cidr_range::text' },
+      joined: { networkName: 'n.name' },
+      joins: 'JOIN networks n ON n.id = t.network_id',
+      filterable: { network: 'n.name', region: 't.region' },
+      uniques: { subnets_project_id_name_key: 'name' },
+    });
+  }
+
+  async inNetwork(networkId: string): Promise<SubnetRecord[]> {
+    const { rows } = await this.db.query<SubnetRecord>(
+      `SELECT id, name, region, ip_cidr_range::text AS "ipCidrRange", secondary_ip_ranges AS "secondaryIpRanges" FROM subnets WHERE network_id = $1 ORDER BY name`,
+      [networkId],
+    );
+    return rows;
+  }
+
+  /** Serializes range checks within one network. */
+  async lockNetwork(networkId: string): Promise<void> {
+    await this.db.query('SELECT 1 FROM networks WHERE id = $1 FOR UPDATE', [networkId]);
+  }
+
+  async users(subnetId: string, limit = 20): Promise<string[]> {
+    const { rows } = await this.db.query<{ path: string }>(
+      `SELECT path FROM (
+         SELECT 'endpoints/' || name AS path FROM endpoints WHERE subnet_id = $1
+         UNION ALL SELECT 'natGateways/' || g.name FROM gateway_subnets gs JOIN nat_gateways g ON g.id = gs.gateway_id WHERE gs.subnet_id = $1
+       ) u ORDER BY path LIMIT $2`,
+      [subnetId, limit],
+    );
+    return rows.map((r) => r.path);
+  }
+
+  async endpointsOutside(subnetId: string, cidr: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ name: string }>(
+      `SELECT name FROM endpoints WHERE subnet_id = $1 AND NOT (network_ip <<= $2::cidr) ORDER BY name LIMIT 20`,
+      [subnetId, cidr],
+    );
+    return rows.map((r) => r.name);
+  }
+}

@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import type { QueryResultRow } from 'pg';
+import { ConflictError, InvalidArgumentError, type ListFilter } from '@natplane/domain';
+import { Db, PG_UNIQUE_VIOLATION, pgCode, pgConstraint } from './db';
+
+/** The columns every resource row has (see entities/base.ts). */
+export interface ResourceRecord {
+  id: string;
+  name: string;
+  description: string;
+  labels: Record<string, string>;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface TableSpec {
+  table: string;
+  /** Scope column (`project_id`) or undefined for admin collections. */
+  scope?: string;
+  /** property -> column, beyond the common resource columns and the scope column. */
+  columns: Record<string, string>;
+  /** property -> SQL read expression over alias `t`, where a column is not read as is (inet, bigint). */
+  reads?: Record<string, string>;
+  /** Extra joined read-only fields: property -> SQL expression over alias `t` and the joins. */
+  joined?: Record<string, string>;
+  joins?: string;
+  /** Fields a list filter may name: filter field -> SQL expression. */
+  filterable?: Record<string, string>;
+  /** Unique constraint name -> the field it is about (turned into 409 with that field). */
+  uniques?: Record<string, string>;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** The last name of this page when more may follow. */
+  nextAfter?: string;
+}
+
+const COMMON: Record<string, string> = {
+  id: 'id',
+  name: 'name',
+  description: 'description',
+  labels: 'labels',
+  version: 'version',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+};
+
+/**
+ * Table gateway for one resource collection: the CRUD statements every collection shares,
+ * written once. Scoped collections are always queried with their scope (project id), so a
+ * query can never read another tenant's rows.
+ */
+export class ResourceTable<T extends ResourceRecord> {
+  private readonly select: string;
+  private readonly cols: [string, string][];
+
+  constructor(
+    protected readonly db: Db,
+    readonly spec: TableSpec,
+  ) {
+    this.cols = Object.entries({ ...COMMON, ...(spec.scope ? { scopeId: spec.scope } : {}), ...spec.columns });
+    const own = this.cols.map(([p, c]) => `${spec.reads?.[p] ?? `t.${c}`} AS "${p}"`);
+    const joined = Object.entries(spec.joined ?? {}).map(([p, e]) => `${e} AS "${p}"`);
+    this.select = `SELECT ${[...own, ...joined].join(', ')} FROM ${spec.table} t ${spec.joins ?? ''}`;
+  }
+
+  private scopeWhere(scopeId: string | undefined, params: unknown[]): string {
+    if (!this.spec.scope) return 'TRUE';
+    params.push(scopeId);
+    return `t.${this.spec.scope} = $${params.length}`;
+  }
+
+  async get(scopeId: string | undefined, name: string): Promise<T | undefined> {
+    const params: unknown[] = [];
+    const where = this.scopeWhere(scopeId, params);
+    params.push(name);
+    return this.db.one<T & QueryResultRow>(`${this.select} WHERE ${where} AND t.name = $${params.length}`, params);
+  }
+
+  async getById(id: string): Promise<T | undefined> {
+    return this.db.one<T & QueryResultRow>(`${this.select} WHERE t.id = $1`, [id]);
+  }
+
+  /** Locks the row for the rest of the transaction (FOR UPDATE of t). */
+  async getForUpdate(scopeId: string | undefined, name: string): Promise<T | undefined> {
+    const params: unknown[] = [];
+    const where = this.scopeWhere(scopeId, params);
+    params.push(name);
+    return this.db.one<T & QueryResultRow>(`${this.select} WHERE ${where} AND t.name = $${params.length} FOR UPDATE OF t`, params);
+  }
+
+  async list(scopeId: string | undefined, opts: { after?: string; limit: number; filter?: ListFilter }): Promise<Page<T>> {
+    const params: unknown[] = [];
+    const conds = [this.scopeWhere(scopeId, params)];
+    if (opts.after !== undefined) {
+      params.push(opts.after);
+      conds.push(`t.name > $${params.length}`);
+    }
+    for (const term of opts.filter?.terms ?? []) {
+      let expr: string | undefined;
+      if (term.field.startsWith('labels.')) {
+        params.push(term.field.slice('labels.'.length));
+        expr = `t.labels ->> $${params.length}`;
+      } else expr = (this.spec.filterable ?? {})[term.field] ?? (term.field === 'name' ? 't.name' : undefined);
+      if (!expr) throw InvalidArgumentError.field('filter', `cannot filter on '${term.field}'`);
+      params.push(term.value);
+      conds.push(term.op === '=' ? `${expr}::text = $${params.length}` : `${expr}::text IS DISTINCT FROM $${params.length}`);
+    }
+    params.push(opts.limit + 1);
+    const { rows } = await this.db.query<T & QueryResultRow>(
+      `${this.select} WHERE ${conds.join(' AND ')} ORDER BY t.name COLLATE "C" LIMIT $${params.length}`,
+      params,
+    );
+    const more = rows.length > opts.limit;
+    const items = more ? rows.slice(0, opts.limit) : rows;
+    return { items, nextAfter: more ? items[items.length - 1].name : undefined };
+  }
+
+  /** Inserts a row; `values` holds every own property but the generated ones. Returns the id. */
+  async insert(scopeId: string | undefined, values: Partial<T>): Promise<string> {
+    const id = values.id ?? randomUUID();
+    const row: Record<string, unknown> = { ...values, id, scopeId };
+    const cols = this.cols.filter(([p]) => row[p] !== undefined && p !== 'version' && p !== 'createdAt' && p !== 'updatedAt');
+    const params = cols.map(([p]) => encode(row[p]));
+    try {
+      await this.db.query(
+        `INSERT INTO ${this.spec.table} (${cols.map(([, c]) => c).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+        params,
+      );
+    } catch (e) {
+      throw this.translate(e);
+    }
+    return id;
+  }
+
+  /** Updates the given own properties, bumps version and updated_at. */
+  async update(id: string, values: Partial<T>): Promise<void> {
+    const cols = this.cols.filter(([p]) => p in values && !['id', 'version', 'createdAt', 'updatedAt', 'scopeId'].includes(p));
+    const params: unknown[] = cols.map(([p]) => encode((values as Record<string, unknown>)[p]));
+    params.push(id);
+    const sets = [...cols.map(([, c], i) => `${c} = $${i + 1}`), 'version = version + 1', 'updated_at = now()'];
+    try {
+      await this.db.query(`UPDATE ${this.spec.table} SET ${sets.join(', ')} WHERE id = $${params.length}`, params);
+    } catch (e) {
+      throw this.translate(e);
+    }
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.db.query(`DELETE FROM ${this.spec.table} WHERE id = $1`, [id]);
+  }
+
+  private translate(e: unknown): unknown {
+    if (pgCode(e) === PG_UNIQUE_VIOLATION) {
+      const constraint = pgConstraint(e) ?? '';
+      const field = this.spec.uniques?.[constraint];
+      if (field) return new ConflictError(`${field} is already taken`, [{ field, message: 'already taken' }]);
+    }
+    return e;
+  }
+}
+
+/** jsonb columns get JSON text; arrays of scalars (cidr[]) stay arrays. */
+function encode(v: unknown): unknown {
+  if (v === null || v === undefined) return v;
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
+  if (typeof v === 'object' && !(v instanceof Date)) return JSON.stringify(v);
+  return v;
+}
