@@ -121,6 +121,33 @@ describe('withGatewayDefaults', () => {
     expect(GATEWAY_DEFAULTS.natIps).toEqual([]);
   });
 
+  it('passes values of the wrong kind on for validation to report, never repairs them', () => {
+    const spec = withGatewayDefaults({ network: 'n', region: 'r', natIps: 'ip-a', rules: [null, { ruleNumber: 1, match: 'm', action: 'x' }] } as unknown as NatGatewayInput);
+    expect(spec.natIps).toBe('ip-a');
+    expect(spec.rules).toEqual([null, { ruleNumber: 1, description: '', match: 'm', action: 'x' }]);
+    expect(validateGatewaySpec(spec, undefined)).toEqual(
+      expect.arrayContaining([
+        { field: 'natIps', message: 'must be an array of names' },
+        { field: 'rules[0]', message: 'must be an object' },
+        { field: 'rules[1].action', message: 'must be an object' },
+      ]),
+    );
+  });
+
+  it('defaults then validation never throw, whatever the JSON', () => {
+    const keys = Object.keys(withGatewayDefaults({}));
+    const nested = fc.dictionary(fc.constantFrom('name', 'ruleNumber', 'match', 'action', 'enable', 'filter', 'sourceNatActiveIps', 'sourceIpRangesToNat'), fc.jsonValue({ maxDepth: 2 }));
+    const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.array(fc.oneof(nested, fc.jsonValue({ maxDepth: 1 })), { maxLength: 3 }), nested);
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom(...keys), value), (input) => {
+        const spec = withGatewayDefaults(input);
+        validateGatewaySpec(spec, undefined);
+        validateGatewaySpec(spec, auto());
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('a merge patch with null resets a field to its default', () => {
     const stored = manual({ minPortsPerVm: 50, udpIdleTimeoutSec: 60 });
     const patched = withGatewayDefaults(

@@ -88,21 +88,21 @@ export const GATEWAY_DEFAULTS = Object.freeze({
  */
 export function withGatewayDefaults(input: NatGatewayInput): NatGatewaySpec {
   const d = GATEWAY_DEFAULTS;
-  const natIps = [...(input.natIps ?? d.natIps)];
+  const natIps = list(input.natIps, d.natIps);
   const dynamic = input.enableDynamicPortAllocation ?? d.enableDynamicPortAllocation;
   return {
     network: input.network ?? '',
     region: input.region ?? '',
     // Validation refuses anything but PUBLIC; the cast only carries the value there.
     type: (input.type ?? d.type) as NatGatewaySpec['type'],
-    natIpAllocateOption: input.natIpAllocateOption ?? (natIps.length > 0 ? 'MANUAL_ONLY' : 'AUTO_ONLY'),
+    natIpAllocateOption: input.natIpAllocateOption ?? (Array.isArray(natIps) && natIps.length > 0 ? 'MANUAL_ONLY' : 'AUTO_ONLY'),
     natIps,
-    drainNatIps: [...(input.drainNatIps ?? d.drainNatIps)],
+    drainNatIps: list(input.drainNatIps, d.drainNatIps),
     sourceSubnetworkIpRangesToNat: input.sourceSubnetworkIpRangesToNat ?? d.sourceSubnetworkIpRangesToNat,
-    subnetworks: (input.subnetworks ?? d.subnetworks).map((s) => ({
+    subnetworks: listOf(input.subnetworks, (s) => ({
       name: s.name,
-      sourceIpRangesToNat: [...(s.sourceIpRangesToNat ?? d.subnetworkSourceIpRangesToNat)],
-      secondaryIpRangeNames: [...(s.secondaryIpRangeNames ?? d.secondaryIpRangeNames)],
+      sourceIpRangesToNat: list(s.sourceIpRangesToNat, d.subnetworkSourceIpRangesToNat),
+      secondaryIpRangeNames: list(s.secondaryIpRangeNames, d.secondaryIpRangeNames),
     })),
     minPortsPerVm: input.minPortsPerVm ?? (dynamic ? d.minPortsPerVmDynamic : d.minPortsPerVmStatic),
     maxPortsPerVm: input.maxPortsPerVm ?? d.maxPortsPerVm,
@@ -113,20 +113,41 @@ export function withGatewayDefaults(input: NatGatewayInput): NatGatewaySpec {
     tcpEstablishedIdleTimeoutSec: input.tcpEstablishedIdleTimeoutSec ?? d.tcpEstablishedIdleTimeoutSec,
     tcpTransitoryIdleTimeoutSec: input.tcpTransitoryIdleTimeoutSec ?? d.tcpTransitoryIdleTimeoutSec,
     tcpTimeWaitTimeoutSec: input.tcpTimeWaitTimeoutSec ?? d.tcpTimeWaitTimeoutSec,
-    logConfig: {
-      enable: input.logConfig?.enable ?? d.logConfig.enable,
-      filter: input.logConfig?.filter ?? d.logConfig.filter,
-    },
-    rules: (input.rules ?? d.rules).map((r) => ({
+    logConfig: object(input.logConfig, (l) => ({
+      enable: l.enable ?? d.logConfig.enable,
+      filter: l.filter ?? d.logConfig.filter,
+    })),
+    rules: listOf(input.rules, (r) => ({
       ruleNumber: r.ruleNumber,
       description: r.description ?? d.ruleDescription,
       match: r.match,
-      action: {
-        sourceNatActiveIps: [...(r.action?.sourceNatActiveIps ?? [])],
-        sourceNatDrainIps: [...(r.action?.sourceNatDrainIps ?? [])],
-      },
+      action: object(r.action, (a) => ({
+        sourceNatActiveIps: list(a.sourceNatActiveIps, []),
+        sourceNatDrainIps: list(a.sourceNatDrainIps, []),
+      })),
     })),
   };
+}
+
+/*
+ * Shape-tolerant copying for withGatewayDefaults: absent (undefined or null) takes the default, a
+ * value of the right kind is copied, a value of the wrong kind is passed on untouched so that
+ * validation reports it (never "repaired", e.g. a string spread into characters).
+ */
+function list<T>(value: readonly T[] | undefined | null, fallback: readonly T[]): T[] {
+  if (value === undefined || value === null) return [...fallback];
+  return Array.isArray(value) ? [...(value as T[])] : (value as unknown as T[]);
+}
+
+function object<T extends object, R>(value: T | undefined | null, fill: (value: Partial<T>) => R): R {
+  if (value === undefined || value === null) return fill({});
+  return isObject(value) ? fill(value) : (value as unknown as R);
+}
+
+function listOf<T extends object, R>(value: readonly T[] | undefined | null, fill: (item: T) => R): R[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) return value as unknown as R[];
+  return (value as T[]).map((item) => (isObject(item) ? fill(item) : (item as unknown as R)));
 }
 
 // ---------------------------------------------------------------------------------------------
