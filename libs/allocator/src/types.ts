@@ -46,7 +46,10 @@ export interface Block {
   portLo: number;
   size: number;
   state: BlockState;
-  /** ms epoch when the block got this holder (ACTIVE since). */
+  /**
+   * ms epoch. ACTIVE: since the block has this place and size. DRAIN: kept from its ACTIVE days.
+   * QUARANTINE: when it was released.
+   */
   since: number;
   /** QUARANTINE only: ms epoch from which it may be handed to another endpoint. */
   until?: number;
@@ -87,6 +90,12 @@ export interface AllocationChange {
   kind: ChangeKind;
   from?: { natIp: string; portLo: number; size: number };
   to?: { natIp: string; portLo: number; size: number };
+  /**
+   * True when the endpoint's existing flows on `from` cannot go on: the endpoint left the scope,
+   * or the NAT IP left the rule (neither active nor draining). A move between active IPs, a drain
+   * or a resize keeps them (conntrack holds their translation; the old ports are quarantined).
+   */
+  breaksConnections: boolean;
 }
 
 export interface RuleStatus {
@@ -97,6 +106,12 @@ export interface RuleStatus {
   minExtraIpsNeeded: number;
   endpointsWithMappings: number;
   endpointsWithoutMappings: number;
+  /**
+   * Endpoints whose ACTIVE block on this rule is smaller than the configured minimum because it
+   * could not grow yet (minPortsPerVm raised with no room): they keep their old block and count
+   * in minExtraIpsNeeded.
+   */
+  endpointsBelowMinPorts: number;
 }
 
 export interface IpUtilization {
@@ -106,6 +121,8 @@ export interface IpUtilization {
   activePorts: number;
   drainPorts: number;
   quarantinedPorts: number;
+  /** Held by another gateway (ForeignReservation). */
+  foreignPorts: number;
   freePorts: number;
 }
 
@@ -113,7 +130,10 @@ export interface AllocationStatus {
   /** Endpoints with an active block on every rule / lacking one on some rule. */
   endpointsWithMappings: number;
   endpointsWithoutMappings: number;
-  /** max over rules of minExtraIpsNeeded of the default rule... see allocator docs */
+  /**
+   * minExtraIpsNeeded of the default rule (DEFAULT_RULE): extra IPs in natIps. Each rule's own
+   * figure is in rules[]; a rule's IPs serve only that rule, so they are not added up.
+   */
   minExtraNatIpsNeeded: number;
   rules: RuleStatus[];
   portUtilization: IpUtilization[];
@@ -121,6 +141,11 @@ export interface AllocationStatus {
   autoIpsToAdd: number;
   /** AUTO_ONLY: drained default IPs that hold no block any more and can go back to the pool. */
   autoIpsToRelease: string[];
+  /**
+   * Earliest ms epoch (> now) at which running the allocator again may change the result without
+   * any other input change (a quarantine or foreign reservation ends); undefined when none.
+   */
+  nextEventAt?: number;
 }
 
 export interface AllocationResult {
