@@ -2,6 +2,18 @@ import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { JobQueue } from '@natplane/jobs';
 import { PersistenceModule } from '@natplane/persistence';
+import { AddressPoolsController } from './address-pools/address-pools.controller';
+import { AddressPoolsService } from './address-pools/address-pools.service';
+import { AddressesController } from './addresses/addresses.controller';
+import { AddressesService } from './addresses/addresses.service';
+import { EndpointsController } from './endpoints/endpoints.controller';
+import { EndpointsService } from './endpoints/endpoints.service';
+import { HostsController } from './hosts/hosts.controller';
+import { HostsService } from './hosts/hosts.service';
+import { NatGatewaysController } from './nat-gateways/nat-gateways.controller';
+import { NatGatewaysService } from './nat-gateways/nat-gateways.service';
+import { SubnetsController } from './subnets/subnets.controller';
+import { SubnetsService } from './subnets/subnets.service';
 import { AuthGuard } from './common/auth';
 import { ChangeNotifier } from './common/change-notifier';
 import { API_CONFIG, type ApiConfig } from './common/config';
@@ -21,7 +33,17 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [PersistenceModule.forRoot({ url: config.databaseUrl, poolSize: config.dbPoolSize, connect: opts.connect })],
-      controllers: [HealthController, ProjectsController, NetworksController],
+      controllers: [
+        HealthController,
+        ProjectsController,
+        HostsController,
+        AddressPoolsController,
+        NetworksController,
+        SubnetsController,
+        EndpointsController,
+        AddressesController,
+        NatGatewaysController,
+      ],
       providers: [
         { provide: API_CONFIG, useValue: config },
         {
@@ -34,7 +56,13 @@ export class AppModule {
         { provide: APP_FILTER, useClass: ProblemFilter },
         ChangeNotifier,
         ProjectsService,
+        HostsService,
+        AddressPoolsService,
         NetworksService,
+        SubnetsService,
+        EndpointsService,
+        AddressesService,
+        NatGatewaysService,
       ],
     };
   }

@@ -21,13 +21,17 @@ export async function createApi(config: ApiConfig, opts: { connect?: boolean; lo
   setPublicUrl(config.publicUrl);
   const adapter = new FastifyAdapter({ bodyLimit: 1 << 20, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 } });
   const fastify = adapter.getInstance();
-  // RFC 7396 bodies are JSON too.
-  fastify.addContentTypeParser('application/merge-patch+json', { parseAs: 'string' }, (_req, body, done) => {
+  // JSON, and RFC 7396 merge patches, which are JSON too. An empty body (a DELETE sent with a
+  // JSON content type, as some clients do) is no body rather than an error.
+  fastify.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(null, undefined);
     try {
-      done(null, JSON.parse(body as string));
+      done(null, JSON.parse(text));
     } catch (e) {
-      (e as FastifyError).statusCode = 400;
-      done(e as FastifyError, undefined);
+      const err = new Error(`the body is not valid JSON: ${(e as Error).message}`) as FastifyError;
+      err.statusCode = 400;
+      done(err, undefined);
     }
   });
   fastify.addHook('onRequest', (req, _reply, done) => {
@@ -49,6 +53,7 @@ export async function createApi(config: ApiConfig, opts: { connect?: boolean; lo
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config, { connect: opts.connect }), adapter, {
     logger: opts.logger ?? jsonLogger(),
     bufferLogs: false,
+    bodyParser: false, // ours above: JSON and merge-patch JSON, empty bodies allowed
   });
   app.useGlobalPipes(validationPipe());
   app.enableShutdownHooks();

@@ -27,6 +27,8 @@ export interface TableSpec {
   joins?: string;
   /** Fields a list filter may name: filter field -> SQL expression. */
   filterable?: Record<string, string>;
+  /** Properties stored as SQL arrays (e.g. cidr[]); other objects and arrays are jsonb. */
+  arrays?: string[];
   /** Unique constraint name -> the field it is about (turned into 409 with that field). */
   uniques?: Record<string, string>;
 }
@@ -123,7 +125,7 @@ export class ResourceTable<T extends ResourceRecord> {
     const id = values.id ?? randomUUID();
     const row: Record<string, unknown> = { ...values, id, scopeId };
     const cols = this.cols.filter(([p]) => row[p] !== undefined && p !== 'version' && p !== 'createdAt' && p !== 'updatedAt');
-    const params = cols.map(([p]) => encode(row[p]));
+    const params = cols.map(([p]) => this.encode(p, row[p]));
     try {
       await this.db.query(
         `INSERT INTO ${this.spec.table} (${cols.map(([, c]) => c).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
@@ -138,7 +140,7 @@ export class ResourceTable<T extends ResourceRecord> {
   /** Updates the given own properties, bumps version and updated_at. */
   async update(id: string, values: Partial<T>): Promise<void> {
     const cols = this.cols.filter(([p]) => p in values && !['id', 'version', 'createdAt', 'updatedAt', 'scopeId'].includes(p));
-    const params: unknown[] = cols.map(([p]) => encode((values as Record<string, unknown>)[p]));
+    const params: unknown[] = cols.map(([p]) => this.encode(p, (values as Record<string, unknown>)[p]));
     params.push(id);
     const sets = [...cols.map(([, c], i) => `${c} = $${i + 1}`), 'version = version + 1', 'updated_at = now()'];
     try {
@@ -152,6 +154,12 @@ export class ResourceTable<T extends ResourceRecord> {
     await this.db.query(`DELETE FROM ${this.spec.table} WHERE id = $1`, [id]);
   }
 
+  /** jsonb columns get JSON text; SQL array columns stay arrays. */
+  private encode(property: string, v: unknown): unknown {
+    if (v === null || v === undefined || v instanceof Date || this.spec.arrays?.includes(property)) return v;
+    return typeof v === 'object' ? JSON.stringify(v) : v;
+  }
+
   private translate(e: unknown): unknown {
     if (pgCode(e) === PG_UNIQUE_VIOLATION) {
       const constraint = pgConstraint(e) ?? '';
@@ -160,12 +168,4 @@ export class ResourceTable<T extends ResourceRecord> {
     }
     return e;
   }
-}
-
-/** jsonb columns get JSON text; arrays of scalars (cidr[]) stay arrays. */
-function encode(v: unknown): unknown {
-  if (v === null || v === undefined) return v;
-  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
-  if (typeof v === 'object' && !(v instanceof Date)) return JSON.stringify(v);
-  return v;
 }

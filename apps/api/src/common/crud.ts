@@ -29,7 +29,7 @@ export async function mergePatch<T extends object>(current: object, patch: unkno
   const merged = applyMergePatch(current, patch) as Record<string, unknown>;
   const errors: FieldError[] = [];
   for (const f of immutable) {
-    if (f in (patch as object) && JSON.stringify(merged[f]) !== JSON.stringify((current as Record<string, unknown>)[f])) {
+    if (f in (patch) && JSON.stringify(merged[f]) !== JSON.stringify((current as Record<string, unknown>)[f])) {
       errors.push({ field: f, message: 'is immutable' });
     }
   }

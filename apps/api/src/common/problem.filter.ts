@@ -44,7 +44,7 @@ export function problemFor(e: unknown, instance?: string): Problem {
 
 function statusOf(e: unknown): number | undefined {
   if (e instanceof HttpException) return e.getStatus();
-  if (typeof e === 'object' && e !== null && 'statusCode' in e && typeof (e as { statusCode: unknown }).statusCode === 'number') {
+  if (typeof e === 'object' && e !== null && 'statusCode' in e && typeof (e).statusCode === 'number') {
     return (e as { statusCode: number }).statusCode;
   }
   return undefined;

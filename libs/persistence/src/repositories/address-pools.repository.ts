@@ -12,9 +12,15 @@ export class AddressPoolsRepository extends ResourceTable<AddressPoolRecord> {
       table: 'address_pools',
       columns: { region: 'region', cidrs: 'cidrs' },
       reads: { cidrs: 't.cidrs::text[]' },
+      arrays: ['cidrs'],
       filterable: { region: 't.region' },
       uniques: { address_pools_name_key: 'name' },
     });
+  }
+
+  /** Serializes pool CIDR changes (no two pools may overlap). */
+  async lockAll(): Promise<void> {
+    await this.db.query('LOCK TABLE address_pools IN SHARE ROW EXCLUSIVE MODE');
   }
 
   async inRegion(region: string): Promise<AddressPoolRecord[]> {

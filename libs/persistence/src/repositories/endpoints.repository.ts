@@ -27,7 +27,12 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
     });
   }
 
+  /** The id of the endpoint holding the address in the network, if any. */
   async holderOfIp(networkId: string, ip: string): Promise<string | undefined> {
-    return (await this.db.one<{ name: string }>('SELECT name FROM endpoints WHERE network_id = $1 AND network_ip = $2::inet', [networkId, ip]))?.name;
+    return (await this.db.one<{ id: string; name: string }>('SELECT id, name FROM endpoints WHERE network_id = $1 AND network_ip = $2::inet', [networkId, ip]))?.id;
+  }
+
+  async nameOf(id: string): Promise<string | undefined> {
+    return (await this.db.one<{ name: string }>('SELECT name FROM endpoints WHERE id = $1', [id]))?.name;
   }
 }

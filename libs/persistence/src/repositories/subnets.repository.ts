@@ -49,6 +49,17 @@ export class SubnetsRepository extends ResourceTable<SubnetRecord> {
     return rows.map((r) => r.path);
   }
 
+  /** Endpoints whose alias ranges come from the named secondary ranges. */
+  async aliasUsers(subnetId: string, rangeNames: string[]): Promise<string[]> {
+    const { rows } = await this.db.query<{ name: string }>(
+      `SELECT name FROM endpoints WHERE subnet_id = $1
+       AND EXISTS (SELECT 1 FROM jsonb_array_elements(alias_ip_ranges) a WHERE a->>'subnetworkRangeName' = ANY($2::text[]))
+       ORDER BY name LIMIT 20`,
+      [subnetId, rangeNames],
+    );
+    return rows.map((r) => r.name);
+  }
+
   async endpointsOutside(subnetId: string, cidr: string): Promise<string[]> {
     const { rows } = await this.db.query<{ name: string }>(
       `SELECT name FROM endpoints WHERE subnet_id = $1 AND NOT (network_ip <<= $2::cidr) ORDER BY name LIMIT 20`,

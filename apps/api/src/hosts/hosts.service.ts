@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { AlreadyExistsError, InUseError, NotFoundError } from '@natplane/domain';
+import { Db, HostsRepository, TokensRepository, type HostRecord, type Page } from '@natplane/persistence';
+import { ChangeNotifier } from '../common/change-notifier';
+import { type ListRequest, mergePatch } from '../common/crud';
+import { checkIfMatch } from '../common/etag';
+import { HostInputDto } from './hosts.dto';
+
+@Injectable()
+export class HostsService {
+  constructor(
+    private readonly db: Db,
+    private readonly hosts: HostsRepository,
+    private readonly tokens: TokensRepository,
+    private readonly changes: ChangeNotifier,
+  ) {}
+
+  async create(input: HostInputDto): Promise<{ host: HostRecord; hostToken: string; pushSecret: string }> {
+    return this.db.transaction(async () => {
+      if (await this.hosts.get(undefined, input.name)) throw new AlreadyExistsError('host', input.name);
+      const pushSecret = randomBytes(32).toString('base64url');
+      const id = await this.hosts.insert(undefined, {
+        name: input.name,
+        description: input.description ?? '',
+        labels: input.labels ?? {},
+        region: input.region,
+        zone: input.zone,
+        agentUrl: input.agentUrl,
+        pushSecret,
+      });
+      const hostToken = await this.tokens.issue('host', { hostId: id });
+      await this.changes.hostsChanged([id]);
+      return { host: (await this.hosts.getById(id))!, hostToken, pushSecret };
+    });
+  }
+
+  async get(name: string): Promise<HostRecord> {
+    const r = await this.hosts.get(undefined, name);
+    if (!r) throw new NotFoundError('host', name);
+    return r;
+  }
+
+  list(req: ListRequest): Promise<Page<HostRecord>> {
+    return this.hosts.list(undefined, req);
+  }
+
+  async patch(name: string, patch: unknown, ifMatch?: string): Promise<HostRecord> {
+    return this.db.transaction(async () => {
+      const cur = await this.hosts.getForUpdate(undefined, name);
+      if (!cur) throw new NotFoundError('host', name);
+      checkIfMatch(ifMatch, cur.id, cur.version);
+      const next = await mergePatch(inputOf(cur), patch, HostInputDto, ['name', 'region', 'zone']);
+      await this.hosts.update(cur.id, { description: next.description ?? '', labels: next.labels ?? {}, agentUrl: next.agentUrl });
+      // A new agent address: push the whole document there again.
+      if (next.agentUrl !== cur.agentUrl) await this.changes.hostsChanged([cur.id]);
+      return (await this.hosts.getById(cur.id))!;
+    });
+  }
+
+  async delete(name: string, ifMatch?: string): Promise<void> {
+    await this.db.transaction(async () => {
+      const cur = await this.hosts.getForUpdate(undefined, name);
+      if (!cur) throw new NotFoundError('host', name);
+      checkIfMatch(ifMatch, cur.id, cur.version);
+      const users = await this.hosts.users(cur.id);
+      if (users.length) throw new InUseError(`host '${name}'`, users);
+      await this.hosts.delete(cur.id);
+    });
+  }
+}
+
+function inputOf(r: HostRecord): HostInputDto {
+  return { name: r.name, description: r.description, labels: r.labels, region: r.region, zone: r.zone, agentUrl: r.agentUrl };
+}

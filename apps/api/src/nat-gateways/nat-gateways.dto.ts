@@ -1,0 +1,259 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsArray, IsBoolean, IsEnum, IsIn, IsInt, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
+import { ResourceDto, ResourceInputDto } from '../common/resource.dto';
+
+export enum NatIpAllocateOption {
+  AUTO_ONLY = 'AUTO_ONLY',
+  MANUAL_ONLY = 'MANUAL_ONLY',
+}
+export enum SourceSubnetworkIpRangesToNat {
+  ALL_SUBNETWORKS_ALL_IP_RANGES = 'ALL_SUBNETWORKS_ALL_IP_RANGES',
+  ALL_SUBNETWORKS_ALL_PRIMARY_IP_RANGES = 'ALL_SUBNETWORKS_ALL_PRIMARY_IP_RANGES',
+  LIST_OF_SUBNETWORKS = 'LIST_OF_SUBNETWORKS',
+}
+export enum SourceIpRangesToNat {
+  ALL_IP_RANGES = 'ALL_IP_RANGES',
+  PRIMARY_IP_RANGE = 'PRIMARY_IP_RANGE',
+  LIST_OF_SECONDARY_IP_RANGES = 'LIST_OF_SECONDARY_IP_RANGES',
+}
+export enum LogFilter {
+  ALL = 'ALL',
+  ERRORS_ONLY = 'ERRORS_ONLY',
+  TRANSLATIONS_ONLY = 'TRANSLATIONS_ONLY',
+}
+export enum GatewayState {
+  PROVISIONING = 'PROVISIONING',
+  READY = 'READY',
+  DEGRADED = 'DEGRADED',
+}
+
+export class GatewaySubnetworkDto {
+  /** The subnet: a name, `projects/{p}/subnets/{s}` or a selfLink. @example "subnet-a" */
+  @IsString()
+  name!: string;
+
+  @IsOptional()
+  @IsArray()
+  @IsEnum(SourceIpRangesToNat, { each: true })
+  @ApiPropertyOptional({ enum: SourceIpRangesToNat, isArray: true, default: ['ALL_IP_RANGES'] })
+  sourceIpRangesToNat?: SourceIpRangesToNat[];
+
+  /** With LIST_OF_SECONDARY_IP_RANGES: the secondary range names to NAT. */
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  @ApiPropertyOptional({ default: [] })
+  secondaryIpRangeNames?: string[];
+}
+
+export class LogConfigDto {
+  @IsOptional()
+  @IsBoolean()
+  @ApiPropertyOptional({ default: false })
+  enable?: boolean;
+
+  @IsOptional()
+  @IsEnum(LogFilter)
+  @ApiPropertyOptional({ enum: LogFilter, default: LogFilter.ALL })
+  filter?: LogFilter;
+}
+
+export class RuleActionDto {
+  /** Addresses new connections matching the rule use. */
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  @ApiPropertyOptional({ default: [] })
+  sourceNatActiveIps?: string[];
+
+  /** Addresses being drained from the rule (were active before). */
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  @ApiPropertyOptional({ default: [] })
+  sourceNatDrainIps?: string[];
+}
+
+export class GatewayRuleDto {
+  /** 0..65000, unique; lower numbers are evaluated first. @example 100 */
+  @IsInt()
+  @ApiProperty({ minimum: 0, maximum: 65000 })
+  ruleNumber!: number;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(2048)
+  @ApiPropertyOptional({ default: '' })
+  description?: string;
+
+  /**
+   * `inIpRange(destination.ip, 'CIDR')` or `destination.ip == 'IP'`, joined by `||`.
+   * @example "inIpRange(destination.ip, '198.51.100.0/24') || destination.ip == '192.0.2.7'"
+   */
+  @IsString()
+  @MaxLength(8192)
+  match!: string;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => RuleActionDto)
+  action?: RuleActionDto;
+}
+
+/** A NAT gateway (Cloud NAT `nats[]` field names). Every omitted field gets its server default. */
+export class NatGatewayInputDto extends ResourceInputDto {
+  /** The network: a name, `projects/{p}/networks/{n}` or a selfLink. Immutable. @example "default" */
+  @IsString()
+  network!: string;
+
+  /** Immutable. @example "europe-west1" */
+  @IsString()
+  region!: string;
+
+  /** Only PUBLIC today. Immutable. */
+  @IsOptional()
+  @IsIn(['PUBLIC', 'PRIVATE'])
+  @ApiPropertyOptional({ enum: ['PUBLIC', 'PRIVATE'], default: 'PUBLIC' })
+  type?: 'PUBLIC' | 'PRIVATE';
+
+  /** Default: MANUAL_ONLY when natIps are given, else AUTO_ONLY. */
+  @IsOptional()
+  @IsEnum(NatIpAllocateOption)
+  @ApiPropertyOptional({ enum: NatIpAllocateOption })
+  natIpAllocateOption?: NatIpAllocateOption;
+
+  /** Addresses (name, relative path or selfLink) for new connections; MANUAL_ONLY only. */
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  @ApiPropertyOptional({ default: [], maxItems: 300 })
+  natIps?: string[];
+
+  /** Addresses moved out of natIps in the same request: existing connections live on, new ones go elsewhere. */
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  @ApiPropertyOptional({ default: [], maxItems: 300 })
+  drainNatIps?: string[];
+
+  @IsOptional()
+  @IsEnum(SourceSubnetworkIpRangesToNat)
+  @ApiPropertyOptional({ enum: SourceSubnetworkIpRangesToNat, default: SourceSubnetworkIpRangesToNat.ALL_SUBNETWORKS_ALL_IP_RANGES })
+  sourceSubnetworkIpRangesToNat?: SourceSubnetworkIpRangesToNat;
+
+  /** With LIST_OF_SUBNETWORKS: which subnets and ranges. */
+  @IsOptional()
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => GatewaySubnetworkDto)
+  @ApiPropertyOptional({ type: [GatewaySubnetworkDto], default: [] })
+  subnetworks?: GatewaySubnetworkDto[];
+
+  /** Static: 2..57344, rounded up to a power of two; dynamic: a power of two 32..32768. Default 64 (static) / 32 (dynamic). */
+  @IsOptional()
+  @IsInt()
+  @ApiPropertyOptional({ minimum: 2, maximum: 57344, example: 64 })
+  minPortsPerVm?: number;
+
+  /** A power of two 64..65536 above minPortsPerVm; used only with dynamic allocation. */
+  @IsOptional()
+  @IsInt()
+  @ApiPropertyOptional({ minimum: 64, maximum: 65536, default: 65536 })
+  maxPortsPerVm?: number;
+
+  @IsOptional()
+  @IsBoolean()
+  @ApiPropertyOptional({ default: false })
+  enableDynamicPortAllocation?: boolean;
+
+  /** Not with dynamic allocation nor with rules. */
+  @IsOptional()
+  @IsBoolean()
+  @ApiPropertyOptional({ default: false })
+  enableEndpointIndependentMapping?: boolean;
+
+  @IsOptional()
+  @IsInt()
+  @ApiPropertyOptional({ minimum: 1, maximum: 86400, default: 30 })
+  udpIdleTimeoutSec?: number;
+
+  @IsOptional()
+  @IsInt()
+  @ApiPropertyOptional({ minimum: 1, maximum: 86400, default: 30 })
+  icmpIdleTimeoutSec?: number;
+
+  @IsOptional()
+  @IsInt()
+  @ApiPropertyOptional({ minimum: 1, maximum: 86400, default: 1200 })
+  tcpEstablishedIdleTimeoutSec?: number;
+
+  @IsOptional()
+  @IsInt()
+  @ApiPropertyOptional({ minimum: 1, maximum: 86400, default: 30 })
+  tcpTransitoryIdleTimeoutSec?: number;
+
+  @IsOptional()
+  @IsInt()
+  @ApiPropertyOptional({ minimum: 1, maximum: 86400, default: 30 })
+  tcpTimeWaitTimeoutSec?: number;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => LogConfigDto)
+  logConfig?: LogConfigDto;
+
+  /** Per-destination rules with their own IPs (MANUAL_ONLY, not with endpoint-independent mapping). */
+  @IsOptional()
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => GatewayRuleDto)
+  @ApiPropertyOptional({ type: [GatewayRuleDto], default: [] })
+  rules?: GatewayRuleDto[];
+}
+
+export class GatewayStatusDto {
+  @ApiProperty({ enum: GatewayState })
+  state!: GatewayState;
+  /** The generation the reconciler last computed; READY needs it equal to generation. */
+  observedGeneration!: number;
+  /** Hosts with endpoints in the gateway's scope. */
+  hostsTotal!: number;
+  /** Of those, the hosts that applied the gateway's latest programming. */
+  hostsProgrammed!: number;
+  message!: string;
+}
+
+export class NatGatewayDto extends ResourceDto {
+  network!: string;
+  region!: string;
+  @ApiProperty({ enum: ['PUBLIC'] })
+  type!: 'PUBLIC';
+  @ApiProperty({ enum: NatIpAllocateOption })
+  natIpAllocateOption!: NatIpAllocateOption;
+  natIps!: string[];
+  drainNatIps!: string[];
+  @ApiProperty({ enum: SourceSubnetworkIpRangesToNat })
+  sourceSubnetworkIpRangesToNat!: SourceSubnetworkIpRangesToNat;
+  @ApiProperty({ type: [GatewaySubnetworkDto] })
+  subnetworks!: GatewaySubnetworkDto[];
+  minPortsPerVm!: number;
+  maxPortsPerVm!: number;
+  enableDynamicPortAllocation!: boolean;
+  enableEndpointIndependentMapping!: boolean;
+  udpIdleTimeoutSec!: number;
+  icmpIdleTimeoutSec!: number;
+  tcpEstablishedIdleTimeoutSec!: number;
+  tcpTransitoryIdleTimeoutSec!: number;
+  tcpTimeWaitTimeoutSec!: number;
+  logConfig!: LogConfigDto;
+  @ApiProperty({ type: [GatewayRuleDto] })
+  rules!: GatewayRuleDto[];
+  status!: GatewayStatusDto;
+}
+
+export class NatGatewayListDto {
+  items!: NatGatewayDto[];
+  /** Empty on the last page. */
+  nextPageToken!: string;
+}

@@ -1,0 +1,52 @@
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
+import { NAME_PATTERN, ResourceDto, ResourceInputDto } from '../common/resource.dto';
+import { REGION_PATTERN } from '../hosts/hosts.dto';
+
+export class SecondaryRangeDto {
+  /** RFC 1035 name, unique in the subnet. @example "pods" */
+  @IsString()
+  @Matches(NAME_PATTERN, { message: 'must match [a-z]([-a-z0-9]{0,61}[a-z0-9])? (RFC 1035)' })
+  rangeName!: string;
+
+  /** @example "10.4.0.0/14" */
+  @IsString()
+  ipCidrRange!: string;
+}
+
+/** A regional IPv4 range of a network, with optional secondary (alias) ranges. */
+export class SubnetInputDto extends ResourceInputDto {
+  /** The network: a name, `projects/{p}/networks/{n}` or a selfLink. Immutable. @example "default" */
+  @IsString()
+  network!: string;
+
+  /** Immutable. @example "europe-west1" */
+  @IsString()
+  @Matches(REGION_PATTERN, { message: 'must be a region name like europe-west1' })
+  region!: string;
+
+  /** Primary range; may only grow while endpoints use it. @example "10.0.0.0/24" */
+  @IsString()
+  ipCidrRange!: string;
+
+  /** Secondary ranges (alias IP ranges are taken from them). */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(30)
+  @ValidateNested({ each: true })
+  @Type(() => SecondaryRangeDto)
+  secondaryIpRanges?: SecondaryRangeDto[];
+}
+
+export class SubnetDto extends ResourceDto {
+  network!: string;
+  region!: string;
+  ipCidrRange!: string;
+  secondaryIpRanges!: SecondaryRangeDto[];
+}
+
+export class SubnetListDto {
+  items!: SubnetDto[];
+  /** Empty on the last page. */
+  nextPageToken!: string;
+}

@@ -1,0 +1,146 @@
+import { Injectable } from '@nestjs/common';
+import { AlreadyExistsError, cidr, cidrsOverlap, InUseError, NotFoundError, parseCidr, type FieldError } from '@natplane/domain';
+import { Db, GatewaysRepository, NetworksRepository, SubnetsRepository, type Page, type SubnetRecord } from '@natplane/persistence';
+import type { ProjectScope } from '../common/auth';
+import { ChangeNotifier } from '../common/change-notifier';
+import { type ListRequest, mergePatch } from '../common/crud';
+import { checkIfMatch } from '../common/etag';
+import { refName } from '../common/refs';
+import { invalid } from '../common/validation';
+import { SubnetInputDto } from './subnets.dto';
+
+@Injectable()
+export class SubnetsService {
+  constructor(
+    private readonly db: Db,
+    private readonly subnets: SubnetsRepository,
+    private readonly networks: NetworksRepository,
+    private readonly gateways: GatewaysRepository,
+    private readonly changes: ChangeNotifier,
+  ) {}
+
+  async create(p: ProjectScope, input: SubnetInputDto): Promise<SubnetRecord> {
+    return this.db.transaction(async () => {
+      const networkId = await this.resolveNetwork(p, input);
+      if (await this.subnets.get(p.id, input.name)) throw new AlreadyExistsError('subnet', input.name);
+      await this.subnets.lockNetwork(networkId);
+      await this.checkRanges(networkId, input, undefined);
+      const id = await this.subnets.insert(p.id, {
+        name: input.name,
+        description: input.description ?? '',
+        labels: input.labels ?? {},
+        networkId,
+        region: input.region,
+        ipCidrRange: input.ipCidrRange,
+        secondaryIpRanges: (input.secondaryIpRanges ?? []).map((r) => ({ rangeName: r.rangeName, ipCidrRange: r.ipCidrRange })),
+      });
+      // A new subnet joins the scope of ALL_SUBNETWORKS gateways of its network and region.
+      await this.changes.gatewaysChanged(await this.gateways.coveringSubnet(id));
+      return (await this.subnets.getById(id))!;
+    });
+  }
+
+  async get(p: ProjectScope, name: string): Promise<SubnetRecord> {
+    const r = await this.subnets.get(p.id, name);
+    if (!r) throw new NotFoundError('subnet', name);
+    return r;
+  }
+
+  list(p: ProjectScope, req: ListRequest): Promise<Page<SubnetRecord>> {
+    return this.subnets.list(p.id, req);
+  }
+
+  async patch(p: ProjectScope, name: string, patch: unknown, ifMatch?: string): Promise<SubnetRecord> {
+    return this.db.transaction(async () => {
+      const cur = await this.subnets.getForUpdate(p.id, name);
+      if (!cur) throw new NotFoundError('subnet', name);
+      checkIfMatch(ifMatch, cur.id, cur.version);
+      const next = await mergePatch(inputOf(cur), patch, SubnetInputDto, ['name', 'region']);
+      const errors: FieldError[] = [];
+      if (refName(next.network, { project: p.name, collection: 'networks' }, 'network', errors) !== cur.networkName) errors.push({ field: 'network', message: 'is immutable' });
+      if (errors.length) throw invalid(errors);
+      await this.subnets.lockNetwork(cur.networkId);
+      await this.checkRanges(cur.networkId, next, cur.id);
+      const outside = await this.subnets.endpointsOutside(cur.id, next.ipCidrRange);
+      if (outside.length) throw new InUseError(`ipCidrRange ${cur.ipCidrRange}`, outside.map((e) => `projects/${p.name}/endpoints/${e}`));
+      const secondary = (next.secondaryIpRanges ?? []).map((r) => ({ rangeName: r.rangeName, ipCidrRange: r.ipCidrRange }));
+      const users = await this.aliasUsersOfRemovedRanges(cur, secondary);
+      if (users.length) throw new InUseError('the removed or changed secondary ranges', users.map((e) => `projects/${p.name}/endpoints/${e}`));
+      await this.subnets.update(cur.id, { description: next.description ?? '', labels: next.labels ?? {}, ipCidrRange: next.ipCidrRange, secondaryIpRanges: secondary });
+      if (next.ipCidrRange !== cur.ipCidrRange || JSON.stringify(secondary) !== JSON.stringify(cur.secondaryIpRanges)) {
+        await this.changes.gatewaysChanged(await this.gateways.coveringSubnet(cur.id));
+      }
+      return (await this.subnets.getById(cur.id))!;
+    });
+  }
+
+  async delete(p: ProjectScope, name: string, ifMatch?: string): Promise<void> {
+    await this.db.transaction(async () => {
+      const cur = await this.subnets.getForUpdate(p.id, name);
+      if (!cur) throw new NotFoundError('subnet', name);
+      checkIfMatch(ifMatch, cur.id, cur.version);
+      const users = await this.subnets.users(cur.id);
+      if (users.length) throw new InUseError(`subnet '${name}'`, users.map((u) => `projects/${p.name}/${u}`));
+      await this.changes.gatewaysChanged(await this.gateways.coveringSubnet(cur.id));
+      await this.subnets.delete(cur.id);
+    });
+  }
+
+  private async resolveNetwork(p: ProjectScope, input: SubnetInputDto): Promise<string> {
+    const errors: FieldError[] = [];
+    const name = refName(input.network, { project: p.name, collection: 'networks' }, 'network', errors);
+    if (errors.length) throw invalid(errors);
+    const network = await this.networks.get(p.id, name);
+    if (!network) throw invalid([{ field: 'network', message: `network '${name}' does not exist` }]);
+    return network.id;
+  }
+
+  /** Every range a valid CIDR, and no two ranges of the network overlapping. */
+  private async checkRanges(networkId: string, input: SubnetInputDto, selfId: string | undefined): Promise<void> {
+    const errors: FieldError[] = [];
+    const mine: { field: string; text: string }[] = [{ field: 'ipCidrRange', text: input.ipCidrRange }];
+    const names = new Set<string>();
+    (input.secondaryIpRanges ?? []).forEach((r, i) => {
+      mine.push({ field: `secondaryIpRanges[${i}].ipCidrRange`, text: r.ipCidrRange });
+      if (names.has(r.rangeName)) errors.push({ field: `secondaryIpRanges[${i}].rangeName`, message: `duplicate range name '${r.rangeName}'` });
+      names.add(r.rangeName);
+    });
+    for (const m of mine) {
+      const r = parseCidr(m.text);
+      if (!r.ok) errors.push({ field: m.field, message: r.message });
+    }
+    if (errors.length) throw invalid(errors);
+    for (let i = 0; i < mine.length; i++) {
+      for (let j = 0; j < i; j++) {
+        if (cidrsOverlap(cidr(mine[i].text), cidr(mine[j].text))) errors.push({ field: mine[i].field, message: `overlaps ${mine[j].field} (${mine[j].text})` });
+      }
+    }
+    for (const other of await this.subnets.inNetwork(networkId)) {
+      if (other.id === selfId) continue;
+      const theirs = [other.ipCidrRange, ...other.secondaryIpRanges.map((r) => r.ipCidrRange)];
+      for (const m of mine) {
+        const hit = theirs.find((t) => cidrsOverlap(cidr(m.text), cidr(t)));
+        if (hit) errors.push({ field: m.field, message: `overlaps ${hit} of subnet '${other.name}' in the same network` });
+      }
+    }
+    if (errors.length) throw invalid(errors);
+  }
+
+  private async aliasUsersOfRemovedRanges(cur: SubnetRecord, next: { rangeName: string; ipCidrRange: string }[]): Promise<string[]> {
+    const gone = cur.secondaryIpRanges.filter((r) => !next.some((n) => n.rangeName === r.rangeName && n.ipCidrRange === r.ipCidrRange)).map((r) => r.rangeName);
+    if (gone.length === 0) return [];
+    return this.subnets.aliasUsers(cur.id, gone);
+  }
+}
+
+function inputOf(r: SubnetRecord): SubnetInputDto {
+  return {
+    name: r.name,
+    description: r.description,
+    labels: r.labels,
+    network: r.networkName,
+    region: r.region,
+    ipCidrRange: r.ipCidrRange,
+    secondaryIpRanges: r.secondaryIpRanges,
+  };
+}
