@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+'use strict';
+/** `node scripts/ensure-built.js`: installs dependencies and builds dist/ when either is stale. */
+const lib = require('./lib');
+
+try {
+  lib.ensureDeps();
+  lib.ensureBuilt();
+} catch (e) {
+  lib.fail(e instanceof Error ? e.message : String(e));
+}
