@@ -701,7 +701,14 @@ export class Allocator {
       if (mappedAll) withAll++;
       else withoutSome++;
     }
-    changes.push(...this.loadChanges);
+    const released = [...this.loadChanges].sort(
+      (x, y) =>
+        byString(x.endpointId, y.endpointId) ||
+        x.ruleNumber - y.ruleNumber ||
+        byString(x.from?.natIp ?? '', y.from?.natIp ?? '') ||
+        (x.from?.portLo ?? 0) - (y.from?.portLo ?? 0),
+    );
+    for (const c of released) changes.push(c);
 
     const drainPorts = new Float64Array(this.ipNames.length);
     const quarantinePorts = new Float64Array(this.ipNames.length);
