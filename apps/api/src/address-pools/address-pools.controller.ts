@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { AddressPoolRecord } from '@natplane/persistence';
 import { Access } from '../common/auth';
+import { ApiProblems } from '../common/problem.dto';
 import { listRequest, listResponse } from '../common/crud';
 import { BaseUrl } from '../common/http';
 import { ListQuery } from '../common/resource.dto';
@@ -13,6 +14,7 @@ import { AddressPoolsService } from './address-pools.service';
 @ApiTags('admin')
 @ApiBearerAuth()
 @Access('admin')
+@ApiProblems(400, 401, 404, 409, 412, 422)
 @Controller('v1/admin/addressPools')
 export class AddressPoolsController {
   constructor(private readonly svc: AddressPoolsService) {}

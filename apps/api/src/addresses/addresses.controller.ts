@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { AddressRecord } from '@natplane/persistence';
 import { Access, Project, type ProjectScope } from '../common/auth';
+import { ApiProblems, ApiProjectParam } from '../common/problem.dto';
 import { listRequest, listResponse } from '../common/crud';
 import { BaseUrl } from '../common/http';
 import { ListQuery } from '../common/resource.dto';
@@ -13,6 +14,8 @@ import { AddressesService } from './addresses.service';
 @ApiTags('addresses')
 @ApiBearerAuth()
 @Access('project')
+@ApiProjectParam()
+@ApiProblems(400, 401, 404, 409, 412, 422)
 @Controller('v1/projects/:project/addresses')
 export class AddressesController {
   constructor(private readonly svc: AddressesService) {}

@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { HostRecord } from '@natplane/persistence';
 import { Access } from '../common/auth';
+import { ApiProblems } from '../common/problem.dto';
 import { listRequest, listResponse } from '../common/crud';
 import { BaseUrl } from '../common/http';
 import { ListQuery } from '../common/resource.dto';
@@ -16,6 +17,7 @@ export const UNREACHABLE_AFTER_FAILURES = 3;
 @ApiTags('admin')
 @ApiBearerAuth()
 @Access('admin')
+@ApiProblems(400, 401, 404, 409, 412, 422)
 @Controller('v1/admin/hosts')
 export class HostsController {
   constructor(private readonly svc: HostsService) {}

@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { GatewayRecord } from '@natplane/persistence';
 import { Access, Project, type ProjectScope } from '../common/auth';
+import { ApiProblems, ApiProjectParam } from '../common/problem.dto';
 import { listRequest, listResponse } from '../common/crud';
 import { BaseUrl } from '../common/http';
 import { ListQuery } from '../common/resource.dto';
@@ -23,6 +24,8 @@ import { NatGatewaysService } from './nat-gateways.service';
 @ApiTags('natGateways')
 @ApiBearerAuth()
 @Access('project')
+@ApiProjectParam()
+@ApiProblems(400, 401, 404, 409, 412, 422)
 @Controller('v1/projects/:project/natGateways')
 export class NatGatewaysController {
   constructor(private readonly svc: NatGatewaysService) {}

@@ -36,7 +36,7 @@ export class GatewaySubnetworkDto {
   @IsOptional()
   @IsArray()
   @IsEnum(SourceIpRangesToNat, { each: true })
-  @ApiPropertyOptional({ enum: SourceIpRangesToNat, isArray: true, default: ['ALL_IP_RANGES'] })
+  @ApiPropertyOptional({ enum: SourceIpRangesToNat, enumName: 'SourceIpRangesToNat', isArray: true, default: ['ALL_IP_RANGES'] })
   sourceIpRangesToNat?: SourceIpRangesToNat[];
 
   /** With LIST_OF_SECONDARY_IP_RANGES: the secondary range names to NAT. */
@@ -55,7 +55,7 @@ export class LogConfigDto {
 
   @IsOptional()
   @IsEnum(LogFilter)
-  @ApiPropertyOptional({ enum: LogFilter, default: LogFilter.ALL })
+  @ApiPropertyOptional({ enum: LogFilter, enumName: 'LogFilter', default: LogFilter.ALL })
   filter?: LogFilter;
 }
 
@@ -78,7 +78,7 @@ export class RuleActionDto {
 export class GatewayRuleDto {
   /** 0..65000, unique; lower numbers are evaluated first. @example 100 */
   @IsInt()
-  @ApiProperty({ minimum: 0, maximum: 65000 })
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 65000 })
   ruleNumber!: number;
 
   @IsOptional()
@@ -87,10 +87,8 @@ export class GatewayRuleDto {
   @ApiPropertyOptional({ default: '' })
   description?: string;
 
-  /**
-   * `inIpRange(destination.ip, 'CIDR')` or `destination.ip == 'IP'`, joined by `||`.
-   * @example "inIpRange(destination.ip, '198.51.100.0/24') || destination.ip == '192.0.2.7'"
-   */
+  /** `inIpRange(destination.ip, 'CIDR')` or `destination.ip == 'IP'`, joined by `||`. */
+  @ApiProperty({ example: "inIpRange(destination.ip, '198.51.100.0/24') || destination.ip == '192.0.2.7'" })
   @IsString()
   @MaxLength(8192)
   match!: string;
@@ -120,7 +118,7 @@ export class NatGatewayInputDto extends ResourceInputDto {
   /** Default: MANUAL_ONLY when natIps are given, else AUTO_ONLY. */
   @IsOptional()
   @IsEnum(NatIpAllocateOption)
-  @ApiPropertyOptional({ enum: NatIpAllocateOption })
+  @ApiPropertyOptional({ enum: NatIpAllocateOption, enumName: 'NatIpAllocateOption' })
   natIpAllocateOption?: NatIpAllocateOption;
 
   /** Addresses (name, relative path or selfLink) for new connections; MANUAL_ONLY only. */
@@ -139,7 +137,7 @@ export class NatGatewayInputDto extends ResourceInputDto {
 
   @IsOptional()
   @IsEnum(SourceSubnetworkIpRangesToNat)
-  @ApiPropertyOptional({ enum: SourceSubnetworkIpRangesToNat, default: SourceSubnetworkIpRangesToNat.ALL_SUBNETWORKS_ALL_IP_RANGES })
+  @ApiPropertyOptional({ enum: SourceSubnetworkIpRangesToNat, enumName: 'SourceSubnetworkIpRangesToNat', default: SourceSubnetworkIpRangesToNat.ALL_SUBNETWORKS_ALL_IP_RANGES })
   sourceSubnetworkIpRangesToNat?: SourceSubnetworkIpRangesToNat;
 
   /** With LIST_OF_SUBNETWORKS: which subnets and ranges. */
@@ -153,13 +151,13 @@ export class NatGatewayInputDto extends ResourceInputDto {
   /** Static: 2..57344, rounded up to a power of two; dynamic: a power of two 32..32768. Default 64 (static) / 32 (dynamic). */
   @IsOptional()
   @IsInt()
-  @ApiPropertyOptional({ minimum: 2, maximum: 57344, example: 64 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 2, maximum: 57344, example: 64 })
   minPortsPerVm?: number;
 
   /** A power of two 64..65536 above minPortsPerVm; used only with dynamic allocation. */
   @IsOptional()
   @IsInt()
-  @ApiPropertyOptional({ minimum: 64, maximum: 65536, default: 65536 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 64, maximum: 65536, default: 65536 })
   maxPortsPerVm?: number;
 
   @IsOptional()
@@ -175,27 +173,27 @@ export class NatGatewayInputDto extends ResourceInputDto {
 
   @IsOptional()
   @IsInt()
-  @ApiPropertyOptional({ minimum: 1, maximum: 86400, default: 30 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 86400, default: 30 })
   udpIdleTimeoutSec?: number;
 
   @IsOptional()
   @IsInt()
-  @ApiPropertyOptional({ minimum: 1, maximum: 86400, default: 30 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 86400, default: 30 })
   icmpIdleTimeoutSec?: number;
 
   @IsOptional()
   @IsInt()
-  @ApiPropertyOptional({ minimum: 1, maximum: 86400, default: 1200 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 86400, default: 1200 })
   tcpEstablishedIdleTimeoutSec?: number;
 
   @IsOptional()
   @IsInt()
-  @ApiPropertyOptional({ minimum: 1, maximum: 86400, default: 30 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 86400, default: 30 })
   tcpTransitoryIdleTimeoutSec?: number;
 
   @IsOptional()
   @IsInt()
-  @ApiPropertyOptional({ minimum: 1, maximum: 86400, default: 30 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 86400, default: 30 })
   tcpTimeWaitTimeoutSec?: number;
 
   @IsOptional()
@@ -213,7 +211,7 @@ export class NatGatewayInputDto extends ResourceInputDto {
 }
 
 export class GatewayStatusDto {
-  @ApiProperty({ enum: GatewayState })
+  @ApiProperty({ enum: GatewayState, enumName: 'GatewayState' })
   state!: GatewayState;
   /** The generation the reconciler last computed; READY needs it equal to generation. */
   observedGeneration!: number;
@@ -229,11 +227,11 @@ export class NatGatewayDto extends ResourceDto {
   region!: string;
   @ApiProperty({ enum: ['PUBLIC'] })
   type!: 'PUBLIC';
-  @ApiProperty({ enum: NatIpAllocateOption })
+  @ApiProperty({ enum: NatIpAllocateOption, enumName: 'NatIpAllocateOption' })
   natIpAllocateOption!: NatIpAllocateOption;
   natIps!: string[];
   drainNatIps!: string[];
-  @ApiProperty({ enum: SourceSubnetworkIpRangesToNat })
+  @ApiProperty({ enum: SourceSubnetworkIpRangesToNat, enumName: 'SourceSubnetworkIpRangesToNat' })
   sourceSubnetworkIpRangesToNat!: SourceSubnetworkIpRangesToNat;
   @ApiProperty({ type: [GatewaySubnetworkDto] })
   subnetworks!: GatewaySubnetworkDto[];

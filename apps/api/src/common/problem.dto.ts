@@ -1,0 +1,49 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiExtraModels, ApiParam, ApiResponse, getSchemaPath } from '@nestjs/swagger';
+
+export class FieldErrorDto {
+  /** JSON path of the field. @example "rules[0].match" */
+  field!: string;
+  /** @example "at position 9: expected '('" */
+  message!: string;
+}
+
+/** RFC 9457 problem details: every error of the API. */
+export class ProblemDto {
+  /** @example "https://natplane.dev/problems/invalid-argument" */
+  type!: string;
+  /** @example "Invalid argument" */
+  title!: string;
+  /** @example 400 */
+  status!: number;
+  detail!: string;
+  instance?: string;
+  /** One entry per invalid field (400). */
+  errors?: FieldErrorDto[];
+  /** The resources still using the one being deleted (409 in use). */
+  users?: string[];
+}
+
+const DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid request: `errors` names each wrong field',
+  401: 'Missing or invalid bearer token',
+  404: 'Not found (also: not visible to this token)',
+  409: 'Conflict: already exists, in use (`users`), or clashes with another resource',
+  412: 'If-Match does not match the current etag',
+  422: 'Idempotency-Key reused with another request',
+};
+
+/** Problem responses of a route or of every route of a controller. */
+export function ApiProblems(...codes: number[]): MethodDecorator & ClassDecorator {
+  return applyDecorators(
+    ApiExtraModels(ProblemDto, FieldErrorDto),
+    ...codes.map((status) =>
+      ApiResponse({ status, description: DESCRIPTIONS[status], content: { 'application/problem+json': { schema: { $ref: getSchemaPath(ProblemDto) } } } }),
+    ),
+  );
+}
+
+/** The `{project}` path parameter of project-scoped controllers (resolved by the auth guard). */
+export function ApiProjectParam(): ClassDecorator & MethodDecorator {
+  return ApiParam({ name: 'project', description: 'Project name', schema: { type: 'string', pattern: '^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$' } });
+}
