@@ -53,7 +53,7 @@ type Op =
   | { t: 'dyn' }
   | { t: 'usage'; i: number; rule: number; frac: number }
   | { t: 'clock'; ms: number }
-  | { t: 'timeouts'; v: number[] }
+  | { t: 'timeouts'; v: readonly number[] }
   | { t: 'rule' };
 
 const ruleArb = fc.constantFrom(DEFAULT_RULE, DEFAULT_RULE, RULE);
@@ -150,7 +150,7 @@ function apply(m: Model, op: Op, last: AllocationResult | undefined): void {
       m.foreign = m.foreign.filter((f) => f.until === undefined || f.until > m.now);
       break;
     case 'timeouts':
-      m.timeouts = op.v;
+      m.timeouts = [...op.v];
       break;
     case 'rule':
       if (m.rules.has(RULE)) m.rules.delete(RULE);
