@@ -8,3 +8,4 @@ export * from './merge-patch';
 export * from './gateway-rules';
 export * from './list-filter';
 export * from './gateway-conflicts';
+export * from './scope';

@@ -8,11 +8,14 @@ import {
   AddressPoolsRepository,
   EndpointsRepository,
   GatewaysRepository,
+  HostProgrammingRepository,
   HostsRepository,
   IdempotencyRepository,
   NetworksRepository,
   ProjectsRepository,
+  ReconcileRepository,
   SubnetsRepository,
+  SweeperRepository,
   TokensRepository,
 } from './repositories';
 
@@ -21,11 +24,14 @@ const REPOSITORIES = [
   AddressPoolsRepository,
   EndpointsRepository,
   GatewaysRepository,
+  HostProgrammingRepository,
   HostsRepository,
   IdempotencyRepository,
   NetworksRepository,
   ProjectsRepository,
+  ReconcileRepository,
   SubnetsRepository,
+  SweeperRepository,
   TokensRepository,
 ];
 

@@ -46,6 +46,24 @@ export class HostsRepository extends ResourceTable<HostRecord> {
     return rows.map((r) => r.path);
   }
 
+  async ofEndpoints(endpointIds: string[]): Promise<string[]> {
+    if (endpointIds.length === 0) return [];
+    const { rows } = await this.db.query<{ id: string }>('SELECT DISTINCT host_id AS id FROM endpoints WHERE id = ANY($1::uuid[])', [endpointIds]);
+    return rows.map((r) => r.id);
+  }
+
+  /** Records a push the agent acknowledged (never moves applied_generation backwards). */
+  async recordApplied(hostId: string, generation: number): Promise<void> {
+    await this.db.query(
+      `UPDATE hosts SET applied_generation = GREATEST(applied_generation, $2), push_failures = 0, last_error = NULL, last_push_time = now() WHERE id = $1`,
+      [hostId, generation],
+    );
+  }
+
+  async recordPushFailure(hostId: string, error: string): Promise<void> {
+    await this.db.query('UPDATE hosts SET push_failures = push_failures + 1, last_error = $2, last_push_time = now() WHERE id = $1', [hostId, error.slice(0, 1000)]);
+  }
+
   /** Marks the host's programming as changed: a new document generation must be pushed. */
   async bumpDesired(hostIds: string[]): Promise<{ id: string; desiredGeneration: number }[]> {
     if (hostIds.length === 0) return [];

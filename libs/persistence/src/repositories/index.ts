@@ -8,3 +8,6 @@ export * from './networks.repository';
 export * from './projects.repository';
 export * from './subnets.repository';
 export * from './tokens.repository';
+export * from './reconcile.repository';
+export * from './host-programming.repository';
+export * from './sweeper.repository';

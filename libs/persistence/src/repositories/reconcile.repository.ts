@@ -1,0 +1,204 @@
+import type { NatGatewaySpec } from '@natplane/domain';
+import type { Db } from '../db';
+import type { AliasIpRange, BlockState } from '../entities';
+
+export interface LockedGateway {
+  id: string;
+  name: string;
+  projectId: string;
+  projectName: string;
+  networkId: string;
+  region: string;
+  spec: NatGatewaySpec;
+  generation: number;
+  observedGeneration: number;
+}
+
+export interface ScopeEndpoint {
+  id: string;
+  name: string;
+  networkIp: string;
+  aliasIpRanges: AliasIpRange[];
+  hostId: string;
+  hostName: string;
+  subnetName: string;
+}
+
+export interface StoredBlock {
+  natIp: string;
+  portLo: number;
+  portHi: number;
+  endpointId: string;
+  ruleNumber: number;
+  state: BlockState;
+  since: Date;
+  until: Date | null;
+}
+
+export interface HistoryRow {
+  id: string;
+  endpointId: string;
+  ruleNumber: number;
+  natIp: string;
+  portLo: number;
+  portHi: number;
+  hostName: string;
+  sourceIp: string;
+  state: string;
+}
+
+export type NewHistoryRow = Omit<HistoryRow, 'id'> & { projectId: string; projectName: string; gatewayId: string; gatewayName: string; endpointName: string };
+
+const BLOCK_COLUMNS = `host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", endpoint_id AS "endpointId",
+  rule_number AS "ruleNumber", state, since, until`;
+
+/** Every statement of the reconcile-gateway job (run in one transaction by the worker). */
+export class ReconcileRepository {
+  constructor(private readonly db: Db) {}
+
+  /** The gateway row, locked: two workers never compute the same gateway at once. */
+  async lockGateway(id: string): Promise<LockedGateway | undefined> {
+    return this.db.one<LockedGateway & Record<string, unknown>>(
+      `SELECT g.id, g.name, g.project_id AS "projectId", p.name AS "projectName", g.network_id AS "networkId", g.region, g.spec,
+              g.generation::float8 AS generation, g.observed_generation::float8 AS "observedGeneration"
+       FROM nat_gateways g JOIN projects p ON p.id = g.project_id WHERE g.id = $1 FOR UPDATE OF g`,
+      [id],
+    );
+  }
+
+  /** Serializes the reconcile of a gateway that no longer exists (its row cannot be locked). */
+  async lockGone(id: string): Promise<void> {
+    await this.db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`gateway:${id}`]);
+  }
+
+  async gatewayIps(gatewayId: string): Promise<{ ip: string; ruleNumber: number; draining: boolean }[]> {
+    const { rows } = await this.db.query<{ ip: string; ruleNumber: number; draining: boolean }>(
+      `SELECT host(a.address) AS ip, ga.rule_number AS "ruleNumber", ga.draining FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id
+       WHERE ga.gateway_id = $1 ORDER BY a.address`,
+      [gatewayId],
+    );
+    return rows;
+  }
+
+  /** Endpoints of the network's subnets in the region (the caller applies the gateway's range rules). */
+  async candidateEndpoints(networkId: string, region: string): Promise<ScopeEndpoint[]> {
+    const { rows } = await this.db.query<ScopeEndpoint>(
+      `SELECT e.id, e.name, host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", e.host_id AS "hostId", h.name AS "hostName", s.name AS "subnetName"
+       FROM endpoints e JOIN subnets s ON s.id = e.subnet_id JOIN hosts h ON h.id = e.host_id
+       WHERE s.network_id = $1 AND s.region = $2 ORDER BY e.id::text COLLATE "C"`,
+      [networkId, region],
+    );
+    return rows;
+  }
+
+  async blocks(gatewayId: string): Promise<StoredBlock[]> {
+    return (await this.db.query<StoredBlock>(`SELECT ${BLOCK_COLUMNS} FROM allocations WHERE gateway_id = $1`, [gatewayId])).rows;
+  }
+
+  /** Blocks on these IPs held by other gateways (e.g. an address moved between gateways, still in quarantine). */
+  async foreign(ips: string[], gatewayId: string): Promise<StoredBlock[]> {
+    if (ips.length === 0) return [];
+    return (await this.db.query<StoredBlock>(`SELECT ${BLOCK_COLUMNS} FROM allocations WHERE nat_ip = ANY($1::inet[]) AND gateway_id <> $2`, [ips, gatewayId])).rows;
+  }
+
+  async usage(endpointIds: string[]): Promise<{ endpointId: string; ruleNumber: number; portsInUse: number; reportedAt: Date }[]> {
+    if (endpointIds.length === 0) return [];
+    const { rows } = await this.db.query<{ endpointId: string; ruleNumber: number; portsInUse: number; reportedAt: Date }>(
+      `SELECT endpoint_id AS "endpointId", rule_number AS "ruleNumber", ports_in_use AS "portsInUse", reported_at AS "reportedAt"
+       FROM endpoint_usage WHERE endpoint_id = ANY($1::uuid[])`,
+      [endpointIds],
+    );
+    return rows;
+  }
+
+  /** Replaces the gateway's blocks; the exclusion constraint refuses any overlap with another gateway's. */
+  async replaceBlocks(gatewayId: string, blocks: StoredBlock[]): Promise<void> {
+    await this.db.query('DELETE FROM allocations WHERE gateway_id = $1', [gatewayId]);
+    if (blocks.length === 0) return;
+    await this.db.query(
+      `INSERT INTO allocations (nat_ip, port_lo, port_hi, gateway_id, endpoint_id, rule_number, state, since, until)
+       SELECT ip::inet, lo, hi, $1, ep, rn, st, si, un
+       FROM unnest($2::text[], $3::int[], $4::int[], $5::uuid[], $6::int[], $7::text[], $8::timestamptz[], $9::timestamptz[]) AS x(ip, lo, hi, ep, rn, st, si, un)`,
+      [
+        gatewayId,
+        blocks.map((b) => b.natIp),
+        blocks.map((b) => b.portLo),
+        blocks.map((b) => b.portHi),
+        blocks.map((b) => b.endpointId),
+        blocks.map((b) => b.ruleNumber),
+        blocks.map((b) => b.state),
+        blocks.map((b) => b.since),
+        blocks.map((b) => b.until),
+      ],
+    );
+  }
+
+  async openHistory(gatewayId: string): Promise<HistoryRow[]> {
+    const { rows } = await this.db.query<HistoryRow>(
+      `SELECT id::text, endpoint_id AS "endpointId", rule_number AS "ruleNumber", host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi",
+              host_name AS "hostName", host(source_ip) AS "sourceIp", state
+       FROM allocation_history WHERE gateway_id = $1 AND valid_to IS NULL`,
+      [gatewayId],
+    );
+    return rows;
+  }
+
+  async closeHistory(ids: string[], at: Date): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.query('UPDATE allocation_history SET valid_to = $2 WHERE id = ANY($1::bigint[])', [ids, at]);
+  }
+
+  async openHistoryRows(rows: NewHistoryRow[], at: Date): Promise<void> {
+    if (rows.length === 0) return;
+    const col = <K extends keyof NewHistoryRow>(k: K) => rows.map((r) => r[k]);
+    await this.db.query(
+      `INSERT INTO allocation_history (nat_ip, port_lo, port_hi, project_id, project_name, gateway_id, gateway_name, endpoint_id, endpoint_name, host_name, source_ip, rule_number, state, valid_from)
+       SELECT a::inet, b, c, d, e, f, g, h, i, j, k::inet, l, m, $14
+       FROM unnest($1::text[], $2::int[], $3::int[], $4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[])
+         AS x(a, b, c, d, e, f, g, h, i, j, k, l, m)`,
+      [
+        col('natIp'),
+        col('portLo'),
+        col('portHi'),
+        col('projectId'),
+        col('projectName'),
+        col('gatewayId'),
+        col('gatewayName'),
+        col('endpointId'),
+        col('endpointName'),
+        col('hostName'),
+        col('sourceIp'),
+        col('ruleNumber'),
+        col('state'),
+        at,
+      ],
+    );
+  }
+
+  async gatewayHosts(gatewayId: string): Promise<string[]> {
+    return (await this.db.query<{ hostId: string }>('SELECT host_id AS "hostId" FROM gateway_hosts WHERE gateway_id = $1', [gatewayId])).rows.map((r) => r.hostId);
+  }
+
+  /** The hosts that must apply at least `requiredGeneration` for the gateway to be READY. */
+  async setGatewayHosts(gatewayId: string, hosts: { hostId: string; requiredGeneration: number }[]): Promise<void> {
+    await this.db.query('DELETE FROM gateway_hosts WHERE gateway_id = $1', [gatewayId]);
+    if (hosts.length === 0) return;
+    await this.db.query(
+      `INSERT INTO gateway_hosts (gateway_id, host_id, required_generation) SELECT $1, h, g FROM unnest($2::uuid[], $3::bigint[]) AS x(h, g)`,
+      [gatewayId, hosts.map((h) => h.hostId), hosts.map((h) => h.requiredGeneration)],
+    );
+  }
+
+  async currentHostGenerations(hostIds: string[]): Promise<Map<string, number>> {
+    if (hostIds.length === 0) return new Map();
+    const { rows } = await this.db.query<{ id: string; g: number }>('SELECT id, desired_generation::float8 AS g FROM hosts WHERE id = ANY($1::uuid[])', [hostIds]);
+    return new Map(rows.map((r) => [r.id, r.g]));
+  }
+
+  async finish(gatewayId: string, observedGeneration: number, state: 'READY' | 'DEGRADED', message: string, natStatus: unknown): Promise<void> {
+    await this.db.query(
+      `UPDATE nat_gateways SET observed_generation = GREATEST(observed_generation, $2), state = $3, status_message = $4, nat_status = $5 WHERE id = $1`,
+      [gatewayId, observedGeneration, state, message, JSON.stringify(natStatus)],
+    );
+  }
+}
