@@ -83,7 +83,21 @@ export interface HostDocument {
 /** POST /v1/hosts/{host}/reports */
 export interface HostReport {
   appliedGeneration: number;
-  usage: { endpoint: string; ruleNumber: number; portsInUse: number }[];
+  /**
+   * A snapshot of the ports in use, counted from the host's connection tracking: the number of
+   * distinct NAT ports (TCP, UDP and ICMP ids together) of the endpoint's blocks on that rule,
+   * active and draining, that carry at least one tracked connection. Only pairs with
+   * portsInUse > 0 are listed: an absent pair had none at the time of the report. A programmer
+   * that cannot count (the agent's dry-run backend) sends an empty list.
+   */
+  usage: {
+    endpoint: string;
+    ruleNumber: number;
+    portsInUse: number;
+    /** Gateway id (added for the agent): one endpoint may be NATed by two gateways (primary and alias ranges). */
+    gateway?: string;
+  }[];
+  /** Human-readable problems of the last apply or of the data plane, newest first; empty when healthy. */
   errors: string[];
 }
 

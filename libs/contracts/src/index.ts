@@ -1,2 +1,3 @@
 export * from './host-document';
 export * from './signature';
+export * from './host-document-patch';

@@ -1,0 +1,107 @@
+import fc from 'fast-check';
+import { HostDocument, applyHostPatch, diffHostDocuments } from '@natplane/contracts';
+import { HostModel } from './host-model';
+import { renderDiff, renderFull } from './render';
+import { documentAndChangeArb, documentArb } from './testing/arbitraries';
+import { NftModel, canonical } from './testing/nft-model';
+import { documentState } from './state';
+
+const opts = { uplink: 'up0' };
+
+/** The table a document asks for, by loading its full script into the strict model. */
+function loaded(doc: HostDocument): NftModel {
+  const m = new NftModel();
+  m.apply(renderFull(doc, opts));
+  return m;
+}
+
+describe('renderDiff (property: the diff of a and b applied to the table of a is the table of b)', () => {
+  it('holds for random pairs of documents', () => {
+    fc.assert(
+      fc.property(documentArb, documentArb, (a, b) => {
+        const m = loaded(a);
+        m.apply(renderDiff(a, b, opts));
+        expect(canonical(m.state)).toEqual(canonical(loaded(b).state));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('holds for a document and a small change of it', () => {
+    fc.assert(
+      fc.property(documentAndChangeArb, ([a, b]) => {
+        const m = loaded(a);
+        m.apply(renderDiff(a, b, opts));
+        expect(canonical(m.state)).toEqual(canonical(loaded(b).state));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('renderFull loads what documentState describes, from any previous table', () => {
+    fc.assert(
+      fc.property(documentArb, documentArb, (a, b) => {
+        const m = loaded(a);
+        m.apply(renderFull(b, opts));
+        expect(canonical(m.state)).toEqual(canonical(documentState(b, opts.uplink)));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('an empty diff between equal documents', () => {
+    fc.assert(
+      fc.property(documentArb, (a) => {
+        expect(renderDiff(a, structuredClone(a), opts)).toBe('');
+      }),
+    );
+  });
+});
+
+describe('HostModel.planPatch (property: a patch applied incrementally gives the table of the patched document)', () => {
+  const check = (a: HostDocument, b: HostDocument) => {
+    const patch = diffHostDocuments(a, b);
+    const model = HostModel.fromDocument(a);
+    const result = model.planPatch(patch, opts);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    const m = loaded(a);
+    m.apply(result.plan.script);
+    result.plan.commit();
+    expect(canonical(m.state)).toEqual(canonical(loaded(b).state));
+    // the model now holds b: a full diff from it to b is empty
+    expect(renderDiff(model.toDocument(), b, opts)).toBe('');
+    expect(model.generation).toBe(b.generation);
+    // and the document-level patch agrees
+    expect(canonical(documentState(applyHostPatch(a, patch), opts.uplink))).toEqual(canonical(documentState(b, opts.uplink)));
+  };
+
+  it('holds for a document and a small change of it', () => {
+    fc.assert(
+      fc.property(documentAndChangeArb, ([a, b]) => check(a, b)),
+      { numRuns: 400 },
+    );
+  });
+
+  it('holds for random pairs of documents', () => {
+    fc.assert(
+      fc.property(documentArb, documentArb, (a, b) => check(a, { ...b, generation: a.generation + 1 })),
+      { numRuns: 300 },
+    );
+  });
+
+  it('an abandoned plan leaves the model as it was', () => {
+    fc.assert(
+      fc.property(documentAndChangeArb, ([a, b]) => {
+        const model = HostModel.fromDocument(a);
+        const result = model.planPatch(diffHostDocuments(a, b), opts);
+        if (!result.ok) throw new Error(JSON.stringify(result.errors));
+        result.plan.abandon();
+        expect(renderDiff(model.toDocument(), a, opts)).toBe('');
+        // planning again after abandoning works (source claims were undone)
+        const again = model.planPatch(diffHostDocuments(a, b), opts);
+        expect(again.ok).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

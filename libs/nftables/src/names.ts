@@ -1,0 +1,56 @@
+/**
+ * Names of everything natplane creates in nftables. One table, `ip natplane`; per gateway a key
+ * `g_<id>` (the id lower-cased with everything but [a-z0-9] removed, so `_` only ever separates
+ * parts) and per rule a key `def` (DEFAULT_RULE) or `r<ruleNumber>`.
+ */
+import { DEFAULT_RULE, HostTimeouts } from '@natplane/contracts';
+
+export const TABLE = 'ip natplane';
+/** Exact source address -> `jump <gateway chain>` (verdict map, hash). */
+export const DISPATCH = 'dispatch';
+/** Alias source range -> `jump <gateway alias chain>` (verdict map, interval; rare and small). */
+export const ALIAS_DISPATCH = 'adispatch';
+export const POSTROUTING = 'postrouting';
+export const FORWARD = 'forward';
+
+export function gatewayKey(gatewayId: string): string {
+  return `g_${gatewayId.toLowerCase().replace(/[^a-z0-9]/g, '')}`;
+}
+
+export function ruleKey(ruleNumber: number): string {
+  return ruleNumber === DEFAULT_RULE ? 'def' : `r${ruleNumber}`;
+}
+
+/** The chain every exact source of the gateway jumps to. */
+export function gatewayChain(gw: string): string {
+  return gw;
+}
+
+/** The chain every alias range source of the gateway jumps to. */
+export function gatewayAliasChain(gw: string): string {
+  return `${gw}_alias`;
+}
+
+/** Exact source -> NAT IP . port range, for one rule (or the default IPs). */
+export function snatMap(gw: string, rule: string): string {
+  return `${gw}_${rule}`;
+}
+
+/** Alias range -> NAT IP . port range, for one rule (or the default IPs). */
+export function aliasSnatMap(gw: string, rule: string): string {
+  return `${gw}_${rule}_alias`;
+}
+
+/** The destinations of a rule. */
+export function destinationSet(gw: string, rule: string): string {
+  return `${gw}_${rule}_dst`;
+}
+
+/** ct timeout objects cannot be changed in place: the values are part of the name. */
+export function tcpTimeoutName(gw: string, t: HostTimeouts): string {
+  return `${gw}_tcp_${t.tcpEstablishedIdleTimeoutSec}_${t.tcpTransitoryIdleTimeoutSec}_${t.tcpTimeWaitTimeoutSec}`;
+}
+
+export function udpTimeoutName(gw: string, t: HostTimeouts): string {
+  return `${gw}_udp_${t.udpIdleTimeoutSec}`;
+}

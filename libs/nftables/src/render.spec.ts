@@ -1,0 +1,149 @@
+import { DEFAULT_RULE, HostDocument } from '@natplane/contracts';
+import { renderDiff, renderFull } from './render';
+import { exampleDocument, gateway } from './testing/fixtures';
+
+const opts = { uplink: 'up0' };
+const GW = 'g_7f3c2a10000040008000000000000001';
+
+function lines(script: string): string[] {
+  return script.split('\n').filter((l) => l !== '');
+}
+
+function withEndpoint(doc: HostDocument, id: string, change: (e: HostDocument['gateways'][0]['endpoints'][0]) => void): HostDocument {
+  const next = structuredClone(doc);
+  next.generation += 1;
+  change(next.gateways[0].endpoints.find((e) => e.id === id) as HostDocument['gateways'][0]['endpoints'][0]);
+  return next;
+}
+
+describe('renderFull', () => {
+  const script = lines(renderFull(exampleDocument(), opts));
+
+  it('replaces the table atomically: create, delete, create again, in one script', () => {
+    expect(script.slice(0, 3)).toEqual(['add table ip natplane', 'delete table ip natplane', 'add table ip natplane']);
+  });
+
+  it('hooks postrouting on the uplink through the exact-source dispatch map', () => {
+    expect(script).toContain('add chain ip natplane postrouting { type nat hook postrouting priority srcnat; policy accept; }');
+    expect(script).toContain('add rule ip natplane postrouting oifname "up0" ip saddr vmap @dispatch');
+    expect(script).toContain(`add element ip natplane dispatch { 10.99.0.2 : jump ${GW}, 10.99.0.3 : jump ${GW} }`);
+  });
+
+  it('puts each active block in its rule map, keyed by the exact source address', () => {
+    expect(script).toContain(`add map ip natplane ${GW}_def { type ipv4_addr : interval ipv4_addr . inet_service; }`);
+    expect(script).toContain(`add element ip natplane ${GW}_def { 10.99.0.2 : 203.0.113.5 . 1024-1087, 10.99.0.3 : 203.0.113.5 . 1088-1151 }`);
+    expect(script).toContain(`add element ip natplane ${GW}_r100 { 10.99.0.2 : 203.0.113.9 . 1024-1087, 10.99.0.3 : 203.0.113.9 . 1088-1151 }`);
+  });
+
+  it('leaves drain blocks out of nftables', () => {
+    expect(script.join('\n')).not.toContain('203.0.113.6');
+  });
+
+  it('evaluates rules before the default map and fails closed', () => {
+    const chain = script.filter((l) => l.startsWith(`add rule ip natplane ${GW} `)).map((l) => l.slice(`add rule ip natplane ${GW} `.length));
+    expect(chain).toEqual([
+      `ct timeout set meta l4proto map { tcp : "${GW}_tcp_1200_30_30", udp : "${GW}_udp_30" }`,
+      `ip daddr @${GW}_r100_dst meta l4proto { tcp, udp, icmp } snat ip to ip saddr map @${GW}_r100 fully-random`,
+      `ip daddr @${GW}_r100_dst drop`,
+      `meta l4proto { tcp, udp, icmp } snat ip to ip saddr map @${GW}_def fully-random`,
+      'drop',
+    ]);
+  });
+
+  it('has no port flag for endpoint-independent mapping (nf_nat then reuses the mapping of the same source ip:port)', () => {
+    const doc = exampleDocument();
+    doc.gateways[0].mapping = 'ENDPOINT_INDEPENDENT';
+    expect(renderFull(doc, opts)).not.toContain('random');
+  });
+
+  it('turns the gateway timeouts into ct timeout policies', () => {
+    const doc = exampleDocument();
+    doc.gateways[0].timeouts = { ...doc.gateways[0].timeouts, udpIdleTimeoutSec: 120, tcpEstablishedIdleTimeoutSec: 7440, tcpTransitoryIdleTimeoutSec: 240, tcpTimeWaitTimeoutSec: 60 };
+    const s = renderFull(doc, opts);
+    expect(s).toContain(
+      `add ct timeout ip natplane ${GW}_tcp_7440_240_60 { protocol tcp; l3proto ip; policy = { established: 7440, syn_sent: 240, syn_recv: 240, fin_wait: 240, close_wait: 240, last_ack: 240, time_wait: 60 }; }`,
+    );
+    expect(s).toContain(`add ct timeout ip natplane ${GW}_udp_120 { protocol udp; l3proto ip; policy = { unreplied: 120, replied: 120 }; }`);
+  });
+
+  it('puts alias ranges in the interval maps, reached by their own dispatch', () => {
+    const doc = withEndpoint(exampleDocument(), 'e1', (e) => {
+      e.aliasRanges = ['10.200.0.0/24'];
+    });
+    const s = lines(renderFull(doc, opts));
+    expect(s).toContain(`add element ip natplane adispatch { 10.200.0.0/24 : jump ${GW}_alias }`);
+    expect(s).toContain(`add element ip natplane ${GW}_def_alias { 10.200.0.0/24 : 203.0.113.5 . 1024-1087 }`);
+  });
+
+  it('merges nested destinations (interval sets refuse overlaps)', () => {
+    const doc: HostDocument = { ...exampleDocument(), gateways: [gateway({ rules: [{ ruleNumber: 1, destinations: ['10.1.0.0/16', '10.0.0.0/8', '198.51.100.7/32'] }] })] };
+    expect(renderFull(doc, opts)).toContain(`add element ip natplane ${GW}_r1_dst { 10.0.0.0/8, 198.51.100.7/32 }`);
+  });
+
+  it('refuses an uplink name nft would misread', () => {
+    expect(() => renderFull(exampleDocument(), { uplink: 'eth0"; flush ruleset' })).toThrow(/invalid uplink/);
+  });
+});
+
+describe('renderDiff', () => {
+  const a = exampleDocument(1);
+
+  it('is empty when nothing changes', () => {
+    expect(renderDiff(a, exampleDocument(2), opts)).toBe('');
+  });
+
+  it('moves one endpoint to another block with delete + add of its one element', () => {
+    const b = withEndpoint(a, 'e2', (e) => {
+      e.mappings[0] = { ruleNumber: DEFAULT_RULE, active: { natIp: '203.0.113.5', portLo: 1152, portHi: 1215 }, drain: [{ natIp: '203.0.113.5', portLo: 1088, portHi: 1151 }] };
+    });
+    expect(lines(renderDiff(a, b, opts))).toEqual([
+      `delete element ip natplane ${GW}_def { 10.99.0.3 }`,
+      `add element ip natplane ${GW}_def { 10.99.0.3 : 203.0.113.5 . 1152-1215 }`,
+    ]);
+  });
+
+  it('a drained block only leaves the map (existing connections live on in conntrack)', () => {
+    const b = withEndpoint(a, 'e1', (e) => {
+      e.mappings[0] = { ruleNumber: DEFAULT_RULE, drain: [{ natIp: '203.0.113.5', portLo: 1024, portHi: 1087 }] };
+    });
+    expect(lines(renderDiff(a, b, opts))).toEqual([`delete element ip natplane ${GW}_def { 10.99.0.2 }`]);
+  });
+
+  it('a new endpoint adds its dispatch and map elements', () => {
+    const b = structuredClone(a);
+    b.gateways[0].endpoints.push({
+      id: 'e3',
+      name: 'projects/p/endpoints/vm-3',
+      networkIp: '10.99.0.4',
+      aliasRanges: [],
+      natPrimary: true,
+      mappings: [{ ruleNumber: DEFAULT_RULE, active: { natIp: '203.0.113.5', portLo: 1152, portHi: 1215 }, drain: [] }],
+    });
+    expect(lines(renderDiff(a, b, opts))).toEqual([
+      `add element ip natplane dispatch { 10.99.0.4 : jump ${GW} }`,
+      `add element ip natplane ${GW}_def { 10.99.0.4 : 203.0.113.5 . 1152-1215 }`,
+    ]);
+  });
+
+  it('a timeout change swaps the policy objects under a rewritten chain', () => {
+    const b = structuredClone(a);
+    b.gateways[0].timeouts.udpIdleTimeoutSec = 120;
+    const d = lines(renderDiff(a, b, opts));
+    expect(d[0]).toBe(`add ct timeout ip natplane ${GW}_udp_120 { protocol udp; l3proto ip; policy = { unreplied: 120, replied: 120 }; }`);
+    expect(d).toContain(`flush chain ip natplane ${GW}`);
+    expect(d).toContain(`flush chain ip natplane ${GW}_alias`);
+    expect(d[d.length - 1]).toBe(`delete ct timeout ip natplane ${GW}_udp_30`);
+    expect(d.filter((l) => l.includes('element'))).toEqual([]);
+  });
+
+  it('removing the gateway removes its dispatch elements, then its chains, maps and policies', () => {
+    const b: HostDocument = { ...a, generation: 2, gateways: [] };
+    const d = lines(renderDiff(a, b, opts));
+    expect(d.slice(0, 3)).toEqual([`flush chain ip natplane ${GW}`, `flush chain ip natplane ${GW}_alias`, 'delete element ip natplane dispatch { 10.99.0.2, 10.99.0.3 }']);
+    expect(d).toContain(`delete chain ip natplane ${GW}`);
+    expect(d).toContain(`delete map ip natplane ${GW}_r100`);
+    expect(d).toContain(`delete set ip natplane ${GW}_r100_dst`);
+    expect(d[d.length - 1]).toMatch(/^delete ct timeout /);
+    expect(d.some((l) => l.startsWith(`delete element ip natplane ${GW}_`))).toBe(false);
+  });
+});

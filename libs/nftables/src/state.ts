@@ -1,0 +1,201 @@
+/**
+ * The nftables state a host document asks for, as plain data: the objects of table `ip natplane`
+ * (chains with their rules, sets, maps, ct timeout policies) and the elements of every set and map.
+ *
+ * The state of a document is the union of independent slices: the base (table, hooks, dispatch
+ * maps), one slice per gateway (its chains, maps, destination sets, timeout policies) and one per
+ * endpoint (its elements). Validation makes the slices disjoint, which is what lets a one-endpoint
+ * patch be diffed without looking at the other 49,999 endpoints.
+ *
+ * Table layout (see docs/nftables-backend.md):
+ *
+ *   postrouting (nat, srcnat)   oifname UPLINK ip saddr vmap @dispatch     exact source -> jump g_X
+ *                               oifname UPLINK ip saddr vmap @adispatch    alias range  -> jump g_X_alias
+ *   g_X                         ct timeout set (the gateway's TCP/UDP policies)
+ *                               per rule, ascending: ip daddr @g_X_rN_dst snat to ip saddr map @g_X_rN
+ *                                                   ip daddr @g_X_rN_dst drop   (no ports on that rule)
+ *                               snat to ip saddr map @g_X_def ; drop            (no ports: fail closed)
+ *   g_X_alias                   the same over the alias maps (interval keys)
+ *   forward (filter)            oifname UPLINK ct state invalid drop  (untracked packets would skip NAT)
+ */
+import { DEFAULT_RULE, HostEndpoint, HostGatewaySettings, HostPortBlock } from '@natplane/contracts';
+import { disjointCidrs, formatCidr, parseCidr, Cidr } from './ipv4';
+import {
+  ALIAS_DISPATCH,
+  DISPATCH,
+  FORWARD,
+  POSTROUTING,
+  aliasSnatMap,
+  destinationSet,
+  gatewayAliasChain,
+  gatewayChain,
+  gatewayKey,
+  ruleKey,
+  snatMap,
+  tcpTimeoutName,
+  udpTimeoutName,
+} from './names';
+
+export type ObjectKind = 'chain' | 'set' | 'map' | 'ct timeout';
+
+export interface NftObject {
+  kind: ObjectKind;
+  name: string;
+  /** What goes between `{ }` when the object is added; '' for a regular chain. */
+  spec: string;
+  /** Chains only: the rules, in order. */
+  rules?: string[];
+}
+
+/** A set of objects and elements: a whole table, or the slices a change touches. */
+export interface NftState {
+  /** By `objectId(kind, name)`. */
+  objects: Map<string, NftObject>;
+  /** Set or map name -> element key -> value ('' for a plain set). */
+  elements: Map<string, Map<string, string>>;
+}
+
+export function objectId(kind: ObjectKind, name: string): string {
+  return `${kind} ${name}`;
+}
+
+export function emptyState(): NftState {
+  return { objects: new Map(), elements: new Map() };
+}
+
+export function addObject(state: NftState, o: NftObject): void {
+  state.objects.set(objectId(o.kind, o.name), o);
+}
+
+export function addElement(state: NftState, set: string, key: string, value: string): void {
+  let m = state.elements.get(set);
+  if (!m) {
+    m = new Map();
+    state.elements.set(set, m);
+  }
+  m.set(key, value);
+}
+
+const SNAT_MAP_SPEC = 'type ipv4_addr : interval ipv4_addr . inet_service;';
+const ALIAS_SNAT_MAP_SPEC = 'type ipv4_addr : interval ipv4_addr . inet_service; flags interval;';
+const L4 = 'meta l4proto { tcp, udp, icmp }';
+
+/** Base objects, present whatever the document: the hooks and the two dispatch maps. */
+export function addBase(state: NftState, uplink: string): void {
+  const oif = `oifname ${quote(uplink)}`;
+  // Chains before maps: nft 1.0.6 refuses `jump` elements of an interval verdict map created
+  // in the same transaction before the chain they name (measured), so every script declares
+  // chains first.
+  addObject(state, {
+    kind: 'chain',
+    name: POSTROUTING,
+    spec: 'type nat hook postrouting priority srcnat; policy accept;',
+    rules: [`${oif} ip saddr vmap @${DISPATCH}`, `${oif} ip saddr vmap @${ALIAS_DISPATCH}`],
+  });
+  addObject(state, {
+    kind: 'chain',
+    name: FORWARD,
+    spec: 'type filter hook forward priority filter; policy accept;',
+    rules: [`${oif} ct state invalid drop`],
+  });
+  addObject(state, { kind: 'map', name: DISPATCH, spec: 'type ipv4_addr : verdict;' });
+  addObject(state, { kind: 'map', name: ALIAS_DISPATCH, spec: 'type ipv4_addr : verdict; flags interval;' });
+}
+
+/** The objects of one gateway and the elements of its destination sets. */
+export function addGateway(state: NftState, g: HostGatewaySettings): void {
+  const gw = gatewayKey(g.id);
+  const t = g.timeouts;
+  const tcp = tcpTimeoutName(gw, t);
+  const udp = udpTimeoutName(gw, t);
+  const tr = t.tcpTransitoryIdleTimeoutSec;
+  addObject(state, {
+    kind: 'ct timeout',
+    name: tcp,
+    spec:
+      `protocol tcp; l3proto ip; policy = { established: ${t.tcpEstablishedIdleTimeoutSec}, syn_sent: ${tr}, syn_recv: ${tr}, ` +
+      `fin_wait: ${tr}, close_wait: ${tr}, last_ack: ${tr}, time_wait: ${t.tcpTimeWaitTimeoutSec} };`,
+  });
+  addObject(state, {
+    kind: 'ct timeout',
+    name: udp,
+    spec: `protocol udp; l3proto ip; policy = { unreplied: ${t.udpIdleTimeoutSec}, replied: ${t.udpIdleTimeoutSec} };`,
+  });
+  const flag = g.mapping === 'ENDPOINT_DEPENDENT' ? ' fully-random' : '';
+  const logNew = g.logging.enable && g.logging.filter !== 'ERRORS_ONLY';
+  const logDrop = g.logging.enable && g.logging.filter !== 'TRANSLATIONS_ONLY';
+  const chains: [string, (rule: string) => string][] = [
+    [gatewayChain(gw), (rule) => snatMap(gw, rule)],
+    [gatewayAliasChain(gw), (rule) => aliasSnatMap(gw, rule)],
+  ];
+  const rules = [...g.rules].sort((a, b) => a.ruleNumber - b.ruleNumber);
+  for (const [chain, mapOf] of chains) {
+    const body = [`ct timeout set meta l4proto map { tcp : ${quote(tcp)}, udp : ${quote(udp)} }`];
+    if (logNew) body.push(`limit rate 100/second burst 100 packets log prefix ${quote(`natplane ${gw} new `)} level info`);
+    const dropTail = (match: string) => {
+      if (logDrop) body.push(`${match}limit rate 10/second burst 10 packets log prefix ${quote(`natplane ${gw} drop `)} level warn`);
+      body.push(`${match}drop`);
+    };
+    for (const r of rules) {
+      const match = `ip daddr @${destinationSet(gw, ruleKey(r.ruleNumber))} `;
+      body.push(`${match}${L4} snat ip to ip saddr map @${mapOf(ruleKey(r.ruleNumber))}${flag}`);
+      dropTail(match);
+    }
+    body.push(`${L4} snat ip to ip saddr map @${mapOf(ruleKey(DEFAULT_RULE))}${flag}`);
+    dropTail('');
+    addObject(state, { kind: 'chain', name: chain, spec: '', rules: body });
+  }
+  for (const ruleNumber of [DEFAULT_RULE, ...rules.map((r) => r.ruleNumber)]) {
+    const rk = ruleKey(ruleNumber);
+    addObject(state, { kind: 'map', name: snatMap(gw, rk), spec: SNAT_MAP_SPEC });
+    addObject(state, { kind: 'map', name: aliasSnatMap(gw, rk), spec: ALIAS_SNAT_MAP_SPEC });
+  }
+  for (const r of rules) {
+    const set = destinationSet(gw, ruleKey(r.ruleNumber));
+    addObject(state, { kind: 'set', name: set, spec: 'type ipv4_addr; flags interval;' });
+    for (const c of disjointCidrs(r.destinations.map((d) => parseCidr(d) as Cidr))) addElement(state, set, formatCidr(c), '');
+  }
+}
+
+export function blockValue(b: HostPortBlock): string {
+  return `${b.natIp} . ${b.portLo}-${b.portHi}`;
+}
+
+/**
+ * The elements one endpoint contributes: its sources in the dispatch maps, and per rule with an
+ * active block its sources in that rule's map. Drain blocks are not in nftables at all (no new
+ * flow may use them; conntrack keeps the existing ones).
+ */
+export function addEndpoint(state: NftState, gatewayId: string, e: HostEndpoint): void {
+  const gw = gatewayKey(gatewayId);
+  const aliases = e.aliasRanges.map((a) => formatCidr(parseCidr(a) as Cidr));
+  if (e.natPrimary) addElement(state, DISPATCH, e.networkIp, `jump ${gatewayChain(gw)}`);
+  for (const a of aliases) addElement(state, ALIAS_DISPATCH, a, `jump ${gatewayAliasChain(gw)}`);
+  for (const m of e.mappings) {
+    if (!m.active) continue;
+    const rk = ruleKey(m.ruleNumber);
+    const value = blockValue(m.active);
+    if (e.natPrimary) addElement(state, snatMap(gw, rk), e.networkIp, value);
+    for (const a of aliases) addElement(state, aliasSnatMap(gw, rk), a, value);
+  }
+}
+
+/** The whole table a (validated) document asks for. */
+export function documentState(doc: { gateways: (HostGatewaySettings & { endpoints: HostEndpoint[] })[] }, uplink: string): NftState {
+  const state = emptyState();
+  addBase(state, uplink);
+  for (const g of doc.gateways) {
+    addGateway(state, g);
+    for (const e of g.endpoints) addEndpoint(state, g.id, e);
+  }
+  return state;
+}
+
+export function quote(s: string): string {
+  return `"${s.replace(/["\\]/g, '')}"`;
+}
+
+/** Interface names as Linux allows them (IFNAMSIZ 16), nothing nft would need to escape. */
+export function isValidInterfaceName(name: string): boolean {
+  return /^[A-Za-z0-9_.:@-]{1,15}$/.test(name);
+}
