@@ -660,6 +660,7 @@ export class Allocator {
     const blocks: Block[] = [];
     const changes: AllocationChange[] = [];
     const order = this.idOrder();
+    const hasPrev = this.prevActive.size > 0;
     const actPorts = new Float64Array(this.ipNames.length);
     const ruleStats = this.rules.map(() => ({ withMap: 0, without: 0, below: 0, need: new Float64Array(ORDERS) }));
     let withAll = 0;
@@ -672,7 +673,7 @@ export class Allocator {
       for (let r = 0; r < R; r++) {
         const slot = e * R + r;
         const cur = this.activeBlock(e, r);
-        const prev = this.prevActive.get(slot);
+        const prev = hasPrev ? this.prevActive.get(slot) : undefined;
         if (cur) {
           blocks.push(cur);
           actPorts[this.actIp[slot]] += cur.size;
@@ -779,7 +780,7 @@ export class Allocator {
     const rs = this.rules[slot % this.R];
     if (!prev) {
       if (cur) return change(cur, 'ADDED', undefined, cur, false);
-      return { endpointId: this.ids[e], ruleNumber: rs.ruleNumber, kind: 'UNMAPPED', breaksConnections: false };
+      return change({ endpointId: this.ids[e], ruleNumber: rs.ruleNumber }, 'UNMAPPED', undefined, undefined, false);
     }
     const ip = this.ipIndex.get(prev.natIp);
     const ipState = ip === undefined ? IP_NONE : rs.ipState[ip];
@@ -817,10 +818,16 @@ function change(
   to: Block | undefined,
   breaksConnections: boolean,
 ): AllocationChange {
-  const c: AllocationChange = { endpointId: who.endpointId, ruleNumber: who.ruleNumber, kind, breaksConnections };
-  if (from) c.from = { natIp: from.natIp, portLo: from.portLo, size: from.size };
-  if (to) c.to = kind === 'ADDED' ? to : { natIp: to.natIp, portLo: to.portLo, size: to.size };
-  return c;
+  // one object shape for every change (absent ends are undefined, which JSON leaves out); an
+  // ADDED change points at the new Block itself instead of copying it
+  return {
+    endpointId: who.endpointId,
+    ruleNumber: who.ruleNumber,
+    kind,
+    from: from && { natIp: from.natIp, portLo: from.portLo, size: from.size },
+    to: to && (kind === 'ADDED' ? to : { natIp: to.natIp, portLo: to.portLo, size: to.size }),
+    breaksConnections,
+  };
 }
 
 /** The whole allocation for one gateway: see index.ts. */

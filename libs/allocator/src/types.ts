@@ -89,6 +89,7 @@ export interface AllocationChange {
   ruleNumber: number;
   kind: ChangeKind;
   from?: { natIp: string; portLo: number; size: number };
+  /** For ADDED this is the new Block itself (not a copy: treat it as read-only). */
   to?: { natIp: string; portLo: number; size: number };
   /**
    * True when the endpoint's existing flows on `from` cannot go on: the endpoint left the scope,
