@@ -330,7 +330,7 @@ export class Allocator {
         const off = b.portLo - PORT_MIN;
         const order = Math.log2(b.size);
         if (b.state === 'QUARANTINE') {
-          const until = b.until ?? now;
+          const until = b.until ?? now + this.quarantineMs; // no end given: it starts now
           if (now >= until) continue; // over: the ports are free again
           if (!this.keepHeld(b, ip, off, order, 'QUARANTINE', b.since, until)) clean = false;
           continue;
