@@ -53,7 +53,7 @@ describe('replay', () => {
     expectSameResponse(first, second);
     const third = await api.post(`${base}/${collection}`, b, withKey(key));
     expectSameResponse(first, third);
-    expect(await rows(table, b.name as string)).toBe(1);
+    expect(await rows(table, b.name)).toBe(1);
   });
 
   it('natGateways: replay returns the first response even after the gateway changed', async () => {

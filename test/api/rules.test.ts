@@ -102,6 +102,17 @@ describe('conventions', () => {
     expect400(await api.post('/v1/admin/hosts', { name: uniq('h'), region: 'r1', zone: 'z', agentUrl: 'http://x:1', extra: 'x' }), 'extra');
   });
 
+  it.each([['__proto__'], ['constructor'], ['prototype'], ['toString'], ['hasOwnProperty'], ['valueOf']])('unknown member named like an Object.prototype member (%s) -> 400 on create and patch', async (key) => {
+    const name = uniq('proto');
+    const created = await api.req('POST', `${base}/networks`, { raw: `{"name":"${name}","${key}":{"polluted":"yes"}}` });
+    expect400(created, key);
+    expect((await api.get(`${base}/networks/${name}`)).status).toBe(404);
+    const { net } = await world({ subnet: false });
+    expect400(await api.req('PATCH', `${base}/networks/${net}`, { raw: `{"${key}":1}` }), key);
+    expect400(await api.req('POST', `${base}/natGateways`, { raw: `{"name":"${uniq('gw')}","network":"${net}","region":"r1","logConfig":{"${key}":1}}` }), `logConfig.${key}`);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it.each([['Bad'], ['1abc'], ['a_b'], ['ends-'], ['a'.repeat(64)], [''], ['a b']])('bad name %j -> 400 name', async (name) => {
     expect400(await api.post(`${base}/networks`, { name }), 'name');
   });
@@ -898,7 +909,7 @@ describe('paging and filters', () => {
 
 // ------------------------------------------------------------------------------------------------
 describe('gateway generation', () => {
-  async function scoped(): Promise<{ net: string; sub: string; g: any; path: string }> {
+  async function scoped(): Promise<{ net: string; sub: string; g: { generation: number; etag: string; name: string }; path: string }> {
     const { net, sub } = await world();
     const g = await api.gateway(P, uniq('gw'), { network: net, sourceSubnetworkIpRangesToNat: 'LIST_OF_SUBNETWORKS', subnetworks: [{ name: sub }] });
     expect(g.generation).toBe(1);
@@ -966,6 +977,15 @@ describe('errors are problem+json', () => {
     expect(r.status).toBeGreaterThanOrEqual(400);
     expect(r.status).toBeLessThan(500);
     expect(r.contentType.startsWith(PROBLEM_JSON)).toBe(true);
+  });
+
+  it('a path segment longer than the router allows -> 4xx problem+json', async () => {
+    for (const path of [`${base}/networks/${'a'.repeat(300)}`, `/v1/admin/projects/${'b'.repeat(300)}`]) {
+      const r = await api.get(path);
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+      expect(r.contentType.startsWith(PROBLEM_JSON)).toBe(true);
+    }
   });
 
   it('an unknown route -> 404 problem', async () => {

@@ -11,6 +11,10 @@ import type * as ConfigModule from '../../apps/api/src/common/config';
 import type * as Persistence from '../../libs/persistence/src';
 import { nativeRequire } from './native-require';
 
+/** A parsed JSON body: tests read fields of responses freely. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies of a test client are untyped by nature
+export type Json = any;
+
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const PROBLEM_JSON = 'application/problem+json';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/5';
@@ -29,7 +33,7 @@ export interface ReqOptions {
   query?: Record<string, string>;
 }
 
-export interface ApiResponse<B = any> {
+export interface ApiResponse<B = Json> {
   status: number;
   headers: Record<string, string | string[] | number | undefined>;
   /** The parsed JSON body, or undefined when there is none or it is not JSON. */
@@ -90,7 +94,7 @@ export class TestApi {
     } finally {
       await ds.destroy();
     }
-    const env = { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL: TEST_REDIS_URL, NATPLANE_ADMIN_TOKEN: ADMIN_TOKEN };
+    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL: TEST_REDIS_URL, NATPLANE_ADMIN_TOKEN: ADMIN_TOKEN };
     delete env.PUBLIC_URL;
     const app = await createApi({ ...loadApiConfig(env), databaseUrl, redisUrl: TEST_REDIS_URL, adminToken: ADMIN_TOKEN, dbPoolSize: 10 }, { logger: false });
     await app.init();
@@ -106,7 +110,7 @@ export class TestApi {
     await dropDatabase(this.adminUrl, this.databaseName);
   }
 
-  async req<B = any>(method: Method, path: string, opts: ReqOptions = {}): Promise<ApiResponse<B>> {
+  async req<B = Json>(method: Method, path: string, opts: ReqOptions = {}): Promise<ApiResponse<B>> {
     const headers: Record<string, string> = {};
     const token = opts.token === undefined ? ADMIN_TOKEN : opts.token;
     if (token !== null) headers.authorization = `Bearer ${token}`;
@@ -127,7 +131,7 @@ export class TestApi {
     const res = await this.app.inject({ method, url, headers, payload });
     const text = res.body;
     const contentType = String(res.headers['content-type'] ?? '');
-    let body: any;
+    let body: Json;
     if (text !== '' && /json/.test(contentType)) {
       try {
         body = JSON.parse(text);
@@ -135,16 +139,16 @@ export class TestApi {
         body = undefined;
       }
     }
-    return { status: res.statusCode, headers: res.headers as ApiResponse['headers'], body: body as B, text, contentType };
+    return { status: res.statusCode, headers: res.headers, body: body as B, text, contentType };
   }
 
-  get = <B = any>(path: string, opts?: ReqOptions) => this.req<B>('GET', path, opts);
-  post = <B = any>(path: string, body: unknown, opts?: ReqOptions) => this.req<B>('POST', path, { ...opts, body });
-  patch = <B = any>(path: string, body: unknown, opts?: ReqOptions) => this.req<B>('PATCH', path, { ...opts, body });
-  del = <B = any>(path: string, opts?: ReqOptions) => this.req<B>('DELETE', path, opts);
+  get = <B = Json>(path: string, opts?: ReqOptions) => this.req<B>('GET', path, opts);
+  post = <B = Json>(path: string, body: unknown, opts?: ReqOptions) => this.req<B>('POST', path, { ...opts, body });
+  patch = <B = Json>(path: string, body: unknown, opts?: ReqOptions) => this.req<B>('PATCH', path, { ...opts, body });
+  del = <B = Json>(path: string, opts?: ReqOptions) => this.req<B>('DELETE', path, opts);
 
   /** SQL on the test database (for counts and snapshots). */
-  async sql<R extends Record<string, any> = Record<string, any>>(text: string, params: unknown[] = []): Promise<R[]> {
+  async sql<R extends Record<string, Json> = Record<string, Json>>(text: string, params: unknown[] = []): Promise<R[]> {
     return (await this.pg.query<R>(text, params)).rows;
   }
 
@@ -166,17 +170,33 @@ export class TestApi {
     return out;
   }
 
+  private fingerprintSql: string | undefined;
+
+  /** The same as snapshot() in one round trip: one string per table, `count:md5`. */
+  async fingerprint(): Promise<Record<string, string>> {
+    if (!this.fingerprintSql) {
+      const tables = await this.sql<{ t: string }>(
+        `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> 'typeorm_migrations' ORDER BY 1`,
+      );
+      this.fingerprintSql = `SELECT ${tables
+        .map(({ t }) => `(SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, ',' ORDER BY x::text)), '-') FROM "${t}" x) AS "${t}"`)
+        .join(', ')}`;
+    }
+    const [row] = await this.sql<Record<string, string>>(this.fingerprintSql);
+    return row;
+  }
+
   // ------------------------------------------------------------------------------------------
   // Seeding: each helper asserts a 201 and returns the created resource.
   // ------------------------------------------------------------------------------------------
 
-  private async created(path: string, body: unknown, token?: string): Promise<any> {
+  private async created(path: string, body: unknown, token?: string): Promise<Json> {
     const r = await this.post(path, body, { token });
     if (r.status !== 201) throw new Error(`seed POST ${path} ${JSON.stringify(body)} -> ${r.status} ${r.text}`);
     return r.body;
   }
 
-  project(name: string, extra: Record<string, unknown> = {}): Promise<any> {
+  project(name: string, extra: Record<string, unknown> = {}): Promise<Json> {
     return this.created('/v1/admin/projects', { name, ...extra });
   }
 
@@ -186,31 +206,31 @@ export class TestApi {
     return r.body.token as string;
   }
 
-  host(name: string, region = 'r1', extra: Record<string, unknown> = {}): Promise<any> {
+  host(name: string, region = 'r1', extra: Record<string, unknown> = {}): Promise<Json> {
     return this.created('/v1/admin/hosts', { name, region, zone: `${region}-a`, agentUrl: 'http://127.0.0.1:1', ...extra });
   }
 
-  pool(name: string, region: string, cidrs: string[]): Promise<any> {
+  pool(name: string, region: string, cidrs: string[]): Promise<Json> {
     return this.created('/v1/admin/addressPools', { name, region, cidrs });
   }
 
-  network(project: string, name: string, extra: Record<string, unknown> = {}, token?: string): Promise<any> {
+  network(project: string, name: string, extra: Record<string, unknown> = {}, token?: string): Promise<Json> {
     return this.created(`/v1/projects/${project}/networks`, { name, ...extra }, token);
   }
 
-  subnet(project: string, name: string, body: { network: string; region?: string; ipCidrRange: string; [k: string]: unknown }, token?: string): Promise<any> {
+  subnet(project: string, name: string, body: { network: string; region?: string; ipCidrRange: string; [k: string]: unknown }, token?: string): Promise<Json> {
     return this.created(`/v1/projects/${project}/subnets`, { name, region: 'r1', ...body }, token);
   }
 
-  endpoint(project: string, name: string, body: { subnet: string; host: string; networkIp: string; [k: string]: unknown }, token?: string): Promise<any> {
+  endpoint(project: string, name: string, body: { subnet: string; host: string; networkIp: string; [k: string]: unknown }, token?: string): Promise<Json> {
     return this.created(`/v1/projects/${project}/endpoints`, { name, ...body }, token);
   }
 
-  address(project: string, name: string, region = 'r1', extra: Record<string, unknown> = {}, token?: string): Promise<any> {
+  address(project: string, name: string, region = 'r1', extra: Record<string, unknown> = {}, token?: string): Promise<Json> {
     return this.created(`/v1/projects/${project}/addresses`, { name, region, ...extra }, token);
   }
 
-  gateway(project: string, name: string, body: { network: string; region?: string; [k: string]: unknown }, token?: string): Promise<any> {
+  gateway(project: string, name: string, body: { network: string; region?: string; [k: string]: unknown }, token?: string): Promise<Json> {
     return this.created(`/v1/projects/${project}/natGateways`, { name, region: 'r1', ...body }, token);
   }
 }
@@ -255,7 +275,7 @@ export function expectInUse(r: ApiResponse, users: string[]): Problem {
 }
 
 /** Asserts a 2xx with status `status`; returns the body. */
-export function expectOk<B = any>(r: ApiResponse<B>, status = 200): B {
+export function expectOk<B = Json>(r: ApiResponse<B>, status = 200): B {
   if (r.status !== status) throw new Error(`expected ${status}, got ${r.status}: ${r.text.slice(0, 2000)}`);
   return r.body;
 }

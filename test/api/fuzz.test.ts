@@ -1,0 +1,393 @@
+/**
+ * Property-based fuzzing of every POST and PATCH route (and the query of every list route) with
+ * bodies that are invalid by construction: a valid body plus an unknown field, a valid body with
+ * one field of the wrong type, JSON that is not an object, text that is not JSON, wrong content
+ * types, huge and deeply nested junk, with junk If-Match and Idempotency-Key headers. Every answer
+ * must be a 4xx application/problem+json (never 5xx, never 2xx) and no row of any table may change.
+ */
+import fc from 'fast-check';
+import { PROBLEM_JSON, TestApi, type ApiResponse } from '../support/api-harness';
+
+let api: TestApi;
+let baseline: Record<string, string>;
+const P = 'p1';
+
+type Kind = 'string' | 'int' | 'bool' | 'array' | 'object';
+
+interface Route {
+  /** Collection path. */
+  path: string;
+  /** An existing resource to PATCH. */
+  existing: string;
+  /** A valid create body (checked to be valid, under another name, before fuzzing). */
+  valid: (name: string) => Record<string, unknown>;
+  /** Known input fields and their JSON kinds. */
+  fields: Record<string, Kind>;
+}
+
+const COMMON: Record<string, Kind> = { name: 'string', description: 'string', labels: 'object' };
+
+const ROUTES: Route[] = [
+  { path: '/v1/admin/projects', existing: P, valid: (name) => ({ name }), fields: COMMON },
+  {
+    path: '/v1/admin/hosts',
+    existing: 'h1',
+    valid: (name) => ({ name, region: 'r1', zone: 'r1-a', agentUrl: 'http://10.0.0.1:8081' }),
+    fields: { ...COMMON, region: 'string', zone: 'string', agentUrl: 'string' },
+  },
+  {
+    path: '/v1/admin/addressPools',
+    existing: 'pool1',
+    valid: (name) => ({ name, region: 'r9', cidrs: [name === 'fuzz-valid' ? '192.0.2.0/25' : '192.0.2.128/25'] }),
+    fields: { ...COMMON, region: 'string', cidrs: 'array' },
+  },
+  { path: `/v1/projects/${P}/networks`, existing: 'net', valid: (name) => ({ name }), fields: COMMON },
+  {
+    path: `/v1/projects/${P}/subnets`,
+    existing: 'sub',
+    valid: (name) => ({ name, network: 'net', region: 'r1', ipCidrRange: name === 'fuzz-valid' ? '10.1.0.0/24' : '10.2.0.0/24', secondaryIpRanges: [] }),
+    fields: { ...COMMON, network: 'string', region: 'string', ipCidrRange: 'string', secondaryIpRanges: 'array' },
+  },
+  {
+    path: `/v1/projects/${P}/endpoints`,
+    existing: 'ep',
+    valid: (name) => ({ name, subnet: 'sub', host: 'h1', networkIp: name === 'fuzz-valid' ? '10.0.0.3' : '10.0.0.4', aliasIpRanges: [] }),
+    fields: { ...COMMON, subnet: 'string', host: 'string', networkIp: 'string', aliasIpRanges: 'array' },
+  },
+  {
+    path: `/v1/projects/${P}/addresses`,
+    existing: 'addr',
+    valid: (name) => ({ name, region: 'r1' }),
+    fields: { ...COMMON, region: 'string', address: 'string' },
+  },
+  {
+    path: `/v1/projects/${P}/natGateways`,
+    existing: 'gw',
+    valid: (name) => ({ name, network: name === 'fuzz-valid' ? 'net2' : 'net3', region: 'r1', enableDynamicPortAllocation: false, logConfig: { enable: false } }),
+    fields: {
+      ...COMMON,
+      network: 'string',
+      region: 'string',
+      type: 'string',
+      natIpAllocateOption: 'string',
+      natIps: 'array',
+      drainNatIps: 'array',
+      sourceSubnetworkIpRangesToNat: 'string',
+      subnetworks: 'array',
+      minPortsPerVm: 'int',
+      maxPortsPerVm: 'int',
+      enableDynamicPortAllocation: 'bool',
+      enableEndpointIndependentMapping: 'bool',
+      udpIdleTimeoutSec: 'int',
+      icmpIdleTimeoutSec: 'int',
+      tcpEstablishedIdleTimeoutSec: 'int',
+      tcpTransitoryIdleTimeoutSec: 'int',
+      tcpTimeWaitTimeoutSec: 'int',
+      logConfig: 'object',
+      rules: 'array',
+    },
+  },
+];
+
+const LIST_PATHS = ROUTES.map((r) => r.path);
+
+beforeAll(async () => {
+  api = await TestApi.start(__filename);
+  await api.project(P);
+  await api.host('h1', 'r1');
+  await api.pool('pool1', 'r1', ['198.18.0.0/24']);
+  await api.network(P, 'net');
+  await api.network(P, 'net2');
+  await api.network(P, 'net3');
+  await api.subnet(P, 'sub', { network: 'net', ipCidrRange: '10.0.0.0/24', secondaryIpRanges: [{ rangeName: 'pods', ipCidrRange: '10.4.0.0/16' }] });
+  await api.endpoint(P, 'ep', { subnet: 'sub', host: 'h1', networkIp: '10.0.0.2' });
+  await api.address(P, 'addr', 'r1');
+  await api.address(P, 'addr2', 'r1');
+  await api.gateway(P, 'gw', { network: 'net', natIps: ['addr'], rules: [{ ruleNumber: 1, match: "destination.ip == '192.0.2.1'", action: { sourceNatActiveIps: ['addr2'] } }] });
+}, 60_000);
+
+afterAll(async () => {
+  await api?.close();
+});
+
+// ------------------------------------------------------------------------------------------------
+// Arbitraries
+// ------------------------------------------------------------------------------------------------
+
+const visibleAscii = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 80 });
+const anyText = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 20 }), visibleAscii);
+/** Arbitrary JSON, deep and wide at times. */
+const junk: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 3, arbitrary: fc.jsonValue({ maxDepth: 4 }) },
+  { weight: 1, arbitrary: fc.constantFrom<unknown>(null, '', 0, -1, 1e308, true, [], {}, [[[]]], { a: { b: { c: {} } } }) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 50 }).map((d) => nest(d)) },
+);
+
+function nest(depth: number): unknown {
+  let v: unknown = 'leaf';
+  for (let i = 0; i < depth; i++) v = i % 2 ? [v] : { k: v };
+  return v;
+}
+
+/**
+ * Unknown member names. Names of Object.prototype members (`__proto__`, `constructor`,
+ * `toString`...) are left out here: they are silently accepted today, a known bug pinned by a
+ * deterministic test in rules.test.ts, and would stop this property at its first run.
+ */
+const unknownKey = fc.oneof(fc.constantFrom('id', 'selfLink', 'etag', 'generation', 'status', 'creationTimestamp', 'users', 'hostToken', 'pushSecret'), anyText.map((s) => `x_${s}`));
+
+/** A JSON value that is not of `kind` (and not null: null means "default" in a merge patch). */
+function wrongTypeFor(kind: Kind): fc.Arbitrary<unknown> {
+  const str = anyText;
+  const int = fc.integer();
+  const dbl = fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Number.isInteger(d));
+  const bool = fc.boolean();
+  const arr = fc.array(fc.jsonValue({ maxDepth: 2 }), { minLength: 1, maxLength: 4 });
+  const obj = fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { minKeys: 1, maxKeys: 4 });
+  switch (kind) {
+    case 'string':
+      return fc.oneof(int, dbl, bool, arr, obj);
+    case 'int':
+      return fc.oneof(str, dbl, bool, arr, obj);
+    case 'bool':
+      return fc.oneof(str, int, arr, obj, fc.constantFrom('true', 'false', 0, 1));
+    case 'array':
+      return fc.oneof(str, int, bool, obj);
+    case 'object':
+      return fc.oneof(str, int, bool, arr);
+  }
+}
+
+/** JSON text of `obj` with extra members appended as raw text (so `__proto__` is a real member). */
+function withMembers(obj: Record<string, unknown>, extra: Array<[string, unknown]>): string {
+  const inner = JSON.stringify(obj).slice(1, -1);
+  const more = extra.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v) ?? 'null'}`);
+  return `{${[inner, ...more].filter((x) => x !== '').join(',')}}`;
+}
+
+interface Call {
+  method: 'POST' | 'PATCH';
+  url: string;
+  raw: string | Buffer;
+  contentType: string;
+  headers: Record<string, string>;
+}
+
+const target = fc.record({ route: fc.constantFrom(...ROUTES), method: fc.constantFrom<'POST' | 'PATCH'>('POST', 'PATCH') });
+
+const junkHeaders = fc.record(
+  {
+    'if-match': fc.oneof(visibleAscii, fc.constantFrom('*', '"x"', 'W/"abc"', '"', ',,,', '*,*')),
+    'idempotency-key': fc.oneof(visibleAscii, fc.constant('k'.repeat(300))),
+  },
+  { requiredKeys: [] },
+);
+
+function urlOf(route: Route, method: 'POST' | 'PATCH'): string {
+  return method === 'POST' ? route.path : `${route.path}/${route.existing}`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// The oracle
+// ------------------------------------------------------------------------------------------------
+
+async function send(c: Call): Promise<ApiResponse> {
+  return api.req(c.method, c.url, { raw: c.raw, contentType: c.contentType, headers: c.headers });
+}
+
+async function expectRejected(c: Call): Promise<void> {
+  const before = await api.fingerprint();
+  const rowsBefore = process.env.FUZZ_DEBUG ? await dumpRows() : undefined;
+  const r = await send(c);
+  const shown = typeof c.raw === 'string' ? c.raw.slice(0, 400) : `<${c.raw.length} bytes>`;
+  const ok = r.status >= 400 && r.status < 500 && r.contentType.startsWith(PROBLEM_JSON) && typeof r.body?.status === 'number' && r.body.status === r.status;
+  if (!ok) {
+    throw new Error(`${c.method} ${c.url} [${c.contentType}] ${JSON.stringify(c.headers)} ${shown}\n -> ${r.status} ${r.contentType} ${r.text.slice(0, 600)}`);
+  }
+  const after = await api.fingerprint();
+  const changed = Object.keys(after).filter((t) => after[t] !== before[t]);
+  if (changed.length) {
+    const detail = rowsBefore ? `\nbefore: ${JSON.stringify(pick(rowsBefore, changed))}\nafter: ${JSON.stringify(pick(await dumpRows(), changed))}` : '';
+    throw new Error(`${c.method} ${c.url} ${JSON.stringify(c.headers)} ${shown} -> ${r.status} ${r.text.slice(0, 300)} but tables changed: ${changed.join(', ')}${detail}`);
+  }
+}
+
+async function dumpRows(): Promise<Record<string, unknown[]>> {
+  const out: Record<string, unknown[]> = {};
+  for (const t of ['projects', 'hosts', 'address_pools', 'networks', 'subnets', 'endpoints', 'addresses', 'nat_gateways', 'gateway_addresses', 'gateway_subnets', 'api_tokens', 'idempotency_keys']) {
+    out[t] = await api.sql(`SELECT * FROM ${t} ORDER BY 1, 2`);
+  }
+  return out;
+}
+
+function pick<T>(o: Record<string, T>, keys: string[]): Record<string, T> {
+  return Object.fromEntries(keys.map((k) => [k, o[k]]));
+}
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
+const params = (n = RUNS) => ({ numRuns: n, interruptAfterTimeLimit: 15_000, markInterruptAsFailure: false });
+
+// ------------------------------------------------------------------------------------------------
+
+describe('fuzz: POST and PATCH', () => {
+  it('the valid base bodies are valid (so every mutation below is what makes a body invalid)', async () => {
+    for (const route of ROUTES) {
+      const r = await api.post(route.path, route.valid('fuzz-valid'));
+      if (r.status !== 201) throw new Error(`${route.path}: ${r.status} ${r.text}`);
+    }
+  });
+
+  it('a valid body plus unknown members -> 4xx problem, nothing changes', async () => {
+    await fc.assert(
+      fc.asyncProperty(target, fc.array(fc.tuple(unknownKey, junk), { minLength: 1, maxLength: 3 }), junkHeaders, async ({ route, method }, extra, headers) => {
+        const body = method === 'POST' ? route.valid('fuzz-new') : {};
+        await expectRejected({ method, url: urlOf(route, method), raw: withMembers(body, extra), contentType: 'application/json', headers });
+      }),
+      params(),
+    );
+  });
+
+  it('a valid body with one known field of the wrong type -> 4xx problem, nothing changes', async () => {
+    const arb = target.chain(({ route, method }) =>
+      fc.constantFrom(...Object.keys(route.fields)).chain((field) => wrongTypeFor(route.fields[field]).map((value) => ({ route, method, field, value }))),
+    );
+    await fc.assert(
+      fc.asyncProperty(arb, junkHeaders, async ({ route, method, field, value }, headers) => {
+        const body = { ...(method === 'POST' ? route.valid('fuzz-new') : {}), [field]: value };
+        await expectRejected({ method, url: urlOf(route, method), raw: JSON.stringify(body), contentType: 'application/json', headers });
+      }),
+      params(RUNS * 2),
+    );
+  });
+
+  it('nested junk inside known list and object fields of a gateway -> 4xx problem, nothing changes', async () => {
+    const gwRoute = ROUTES.find((r) => r.path.endsWith('/natGateways'))!;
+    const item = fc.oneof(
+      fc.record({ ruleNumber: fc.oneof(fc.integer({ min: -5, max: 70000 }), anyText), match: fc.oneof(anyText, fc.integer()), action: junk, extra: junk }, { requiredKeys: ['extra'] }),
+      fc.record({ name: fc.oneof(anyText, fc.integer()), sourceIpRangesToNat: junk, secondaryIpRangeNames: junk, zz: junk }, { requiredKeys: ['zz'] }),
+    );
+    const field = fc.constantFrom('rules', 'subnetworks', 'natIps', 'drainNatIps');
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom<'POST' | 'PATCH'>('POST', 'PATCH'), field, fc.array(item, { minLength: 1, maxLength: 3 }), async (method, f, items) => {
+        const body = { ...(method === 'POST' ? gwRoute.valid('fuzz-new') : {}), [f]: items };
+        await expectRejected({ method, url: urlOf(gwRoute, method), raw: JSON.stringify(body), contentType: 'application/json', headers: {} });
+      }),
+      params(),
+    );
+  });
+
+  it('JSON that is not an object (null, numbers, strings, arrays) -> 4xx problem, nothing changes', async () => {
+    const notObject = fc.oneof(
+      fc.constant(null),
+      fc.integer(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.boolean(),
+      anyText,
+      fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 4 }),
+      target.map(({ route }) => [route.valid('fuzz-new')]),
+    );
+    await fc.assert(
+      fc.asyncProperty(target, notObject, junkHeaders, async ({ route, method }, value, headers) => {
+        await expectRejected({ method, url: urlOf(route, method), raw: JSON.stringify(value), contentType: 'application/json', headers });
+      }),
+      params(),
+    );
+  });
+
+  it('text that is not JSON, sent as application/json -> 4xx problem, nothing changes', async () => {
+    const notJson = fc.oneof(
+      fc.constantFrom('{', '}', '{"name":', '{"name": "x",}', "{'name': 'x'}", 'undefined', 'NaN', '{"a":1}{"b":2}', '[1,]', '\u0000', '{"name":"x"', 'nul', 'tru'),
+      fc.string({ maxLength: 60 }).filter((s) => s.trim() !== '' && !isJson(s)),
+      target.map(({ route }) => JSON.stringify(route.valid('fuzz-new')).slice(0, -1)),
+    );
+    await fc.assert(
+      fc.asyncProperty(target, notJson, async ({ route, method }, raw) => {
+        await expectRejected({ method, url: urlOf(route, method), raw, contentType: fc.sample(fc.constantFrom('application/json', 'application/json; charset=utf-8'), 1)[0], headers: {} });
+      }),
+      params(),
+    );
+  });
+
+  it('a wrong content type, even with a valid JSON body -> 4xx problem, nothing changes', async () => {
+    const ct = fc.oneof(
+      fc.constantFrom('text/plain', 'application/xml', 'text/html', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream', 'application/jsonp', 'image/png', 'application/problem+json'),
+      visibleAscii.filter((s) => !/json/i.test(s) && s.trim() !== ''),
+    );
+    await fc.assert(
+      fc.asyncProperty(target, ct, async ({ route, method }, contentType) => {
+        const raw = JSON.stringify(method === 'POST' ? route.valid('fuzz-new') : { description: 'changed' });
+        await expectRejected({ method, url: urlOf(route, method), raw, contentType, headers: {} });
+      }),
+      params(),
+    );
+  });
+
+  it('huge strings and huge bodies -> 4xx problem, nothing changes', async () => {
+    const size = fc.constantFrom(5_000, 70_000, 1_100_000);
+    await fc.assert(
+      fc.asyncProperty(target, size, fc.boolean(), async ({ route, method }, n, asName) => {
+        const big = 'a'.repeat(n);
+        const body = asName ? { ...(method === 'POST' ? route.valid('fuzz-new') : {}), name: big } : { ...(method === 'POST' ? route.valid('fuzz-new') : {}), description: big, x_unknown: 1 };
+        await expectRejected({ method, url: urlOf(route, method), raw: JSON.stringify(body), contentType: 'application/json', headers: {} });
+      }),
+      params(20),
+    );
+  });
+
+  it('PATCH of a name that does not exist, with junk -> 4xx problem, nothing changes', async () => {
+    // Path segments over 256 characters get Fastify's own 414 JSON today (a known bug pinned in
+    // rules.test.ts), so names stay shorter here.
+    const name = fc.oneof(fc.constantFrom('nope', 'a'.repeat(250), '%2e%2e', '..', 'A', '-'), visibleAscii.filter((s) => s.length > 0).map((s) => encodeURIComponent(s).slice(0, 200)));
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...ROUTES), name, junk, async (route, n, body) => {
+        await expectRejected({ method: 'PATCH', url: `${route.path}/${n}`, raw: JSON.stringify(body ?? null), contentType: 'application/json', headers: {} });
+      }),
+      params(),
+    );
+  });
+});
+
+describe('fuzz: list queries', () => {
+  it('random pageSize, pageToken, filter and unknown parameters -> 200 with items or 4xx problem; never 5xx; nothing changes', async () => {
+    baseline = await api.fingerprint();
+    const query = fc.dictionary(fc.oneof(fc.constantFrom('pageSize', 'pageToken', 'filter'), anyText), fc.oneof(anyText, fc.integer().map(String), fc.constantFrom('', '0', '500', '501', '-1', 'labels.env = "x"', 'name = net', 'host = h1')), {
+      maxKeys: 4,
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...LIST_PATHS), query, async (path, q) => {
+        const qs = new URLSearchParams(q).toString();
+        const r = await api.get(`${path}${qs ? `?${qs}` : ''}`);
+        if (r.status === 200) {
+          expect(Array.isArray(r.body?.items)).toBe(true);
+          expect(typeof (r.body?.nextPageToken ?? '')).toBe('string');
+        } else if (!(r.status >= 400 && r.status < 500 && r.contentType.startsWith(PROBLEM_JSON))) {
+          throw new Error(`GET ${path}?${qs} -> ${r.status} ${r.text.slice(0, 400)}`);
+        }
+        expect(await api.fingerprint()).toEqual(baseline);
+      }),
+      params(RUNS * 2),
+    );
+  });
+
+  it('raw, badly encoded query strings -> 200 or 4xx problem; never 5xx', async () => {
+    const raw = fc.oneof(fc.constantFrom('%', '%zz', 'pageSize=%', 'filter=%E0%A4%A', 'pageSize=1&pageSize=2', 'filter=a&filter=b', '&&&', '=', 'pageToken=%00'), visibleAscii.map((s) => s.replace(/[#\s]/g, '')));
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...LIST_PATHS), raw, async (path, q) => {
+        const r = await api.get(`${path}?${q}`);
+        if (r.status !== 200 && !(r.status >= 400 && r.status < 500 && r.contentType.startsWith(PROBLEM_JSON))) {
+          throw new Error(`GET ${path}?${q} -> ${r.status} ${r.text.slice(0, 400)}`);
+        }
+      }),
+      params(),
+    );
+  });
+});
+
+function isJson(s: string): boolean {
+  try {
+    JSON.parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
