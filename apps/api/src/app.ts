@@ -19,7 +19,13 @@ export function jsonLogger(context = 'natplane'): LoggerService {
 /** Builds the api application: Fastify, problem+json everywhere, metrics, OpenAPI at /openapi.json and /docs. */
 export async function createApi(config: ApiConfig, opts: { connect?: boolean; logger?: LoggerService | false } = {}): Promise<NestFastifyApplication> {
   setPublicUrl(config.publicUrl);
-  const adapter = new FastifyAdapter({ bodyLimit: 1 << 20, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 } });
+  const adapter = new FastifyAdapter({
+    bodyLimit: 1 << 20,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    // Errors the router raises before any handler (bad URL encoding, a path segment over 256
+    // characters): problems too.
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => sendProblem(reply, problemFor(err, req.url.split('?')[0])),
+  });
   const fastify = adapter.getInstance();
   // JSON, and RFC 7396 merge patches, which are JSON too. An empty body (a DELETE sent with a
   // JSON content type, as some clients do) is no body rather than an error.

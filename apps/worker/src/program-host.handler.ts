@@ -1,8 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { signPush, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '@natplane/contracts';
 import { JobName, type JobData } from '@natplane/jobs';
-import { HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
-import { buildHostDocument } from './host-document';
+import { buildHostDocument, HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
 import type { JobHandler } from './job-handler';
 
 const PUSH_TIMEOUT_MS = 5000;

@@ -1,6 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { allocate, DEFAULT_RULE, type AllocatorRule, type Block } from '@natplane/allocator';
-import { endpointNatScope } from '@natplane/domain';
+import { fromBlock, ipUsesInSpecOrder, planGateway } from '@natplane/planner';
 import { JobName, JobQueue, type JobData } from '@natplane/jobs';
 import { Db, HostsRepository, ReconcileRepository, type StoredBlock } from '@natplane/persistence';
 import type { JobHandler } from './job-handler';
@@ -37,40 +36,14 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       const now = new Date();
       const gw = await this.repo.lockGateway(data.gatewayId);
       if (!gw) return this.releaseGone(data.gatewayId, now);
-      // A job for a generation already computed (a burst of changes coalesces into one run).
-      if (gw.observedGeneration >= gw.generation) return { hostIds: [], hostGenerations: [] };
-      const ips = await this.repo.gatewayIps(gw.id);
-      const rules: AllocatorRule[] = [
-        { ruleNumber: DEFAULT_RULE, activeIps: ips.filter((i) => i.ruleNumber === DEFAULT_RULE && !i.draining).map((i) => i.ip), drainIps: ips.filter((i) => i.ruleNumber === DEFAULT_RULE && i.draining).map((i) => i.ip) },
-        ...gw.spec.rules.map((r) => ({
-          ruleNumber: r.ruleNumber,
-          activeIps: ips.filter((i) => i.ruleNumber === r.ruleNumber && !i.draining).map((i) => i.ip),
-          drainIps: ips.filter((i) => i.ruleNumber === r.ruleNumber && i.draining).map((i) => i.ip),
-        })),
-      ];
-      const candidates = await this.repo.candidateEndpoints(gw.networkId, gw.region);
-      const inScope = candidates
-        .map((e) => ({ e, scope: endpointNatScope(gw.spec, { subnetName: e.subnetName, aliasIpRanges: e.aliasIpRanges }) }))
-        .filter((x) => x.scope !== undefined);
-      const previous = await this.repo.blocks(gw.id);
-      const foreign = await this.repo.foreign(ips.map((i) => i.ip), gw.id);
-      const usage = await this.repo.usage(inScope.map((x) => x.e.id));
-      const s = gw.spec;
-      const result = allocate({
-        spec: {
-          minPortsPerVm: s.minPortsPerVm,
-          maxPortsPerVm: s.maxPortsPerVm,
-          enableDynamicPortAllocation: s.enableDynamicPortAllocation,
-          natIpAllocateOption: s.natIpAllocateOption,
-          idleTimeoutsSec: [s.udpIdleTimeoutSec, s.icmpIdleTimeoutSec, s.tcpEstablishedIdleTimeoutSec, s.tcpTransitoryIdleTimeoutSec, s.tcpTimeWaitTimeoutSec],
-          rules,
-        },
-        endpoints: inScope.map((x) => ({ id: x.e.id, aliasRangesNated: x.scope!.aliasRanges.length > 0 })),
-        previous: previous.map(toBlock),
-        foreign: foreign.map((f) => ({ natIp: f.natIp, portLo: f.portLo, size: f.portHi - f.portLo + 1, until: f.until ? f.until.getTime() : undefined })),
-        usage: usage.map((u) => ({ endpointId: u.endpointId, ruleNumber: u.ruleNumber, portsInUse: u.portsInUse, at: u.reportedAt.getTime() })),
-        now: now.getTime(),
-      });
+      // A job for a generation already computed (a burst of changes coalesces into one run);
+      // usage reports of dynamic gateways recompute without a new generation.
+      if (gw.observedGeneration >= gw.generation && data.reason !== 'usage') return { hostIds: [], hostGenerations: [] };
+      const named = new Map((await this.repo.gatewayIps(gw.id)).map((i) => [i.name, i.ip]));
+      const ips = ipUsesInSpecOrder(gw.spec, (n) => named.get(n));
+      const plan = await planGateway(this.repo, { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips }, now);
+      const { result } = plan;
+      const inScope = plan.inScope.map((x) => ({ e: x.endpoint, scope: x.scope }));
       const next = result.blocks.map(fromBlock);
       await this.repo.replaceBlocks(gw.id, next);
 
@@ -131,30 +104,4 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
   private async hostsOfEndpoints(blocks: StoredBlock[]): Promise<string[]> {
     return this.hosts.ofEndpoints([...new Set(blocks.map((b) => b.endpointId))]);
   }
-}
-
-function toBlock(b: StoredBlock): Block {
-  return {
-    endpointId: b.endpointId,
-    ruleNumber: b.ruleNumber,
-    natIp: b.natIp,
-    portLo: b.portLo,
-    size: b.portHi - b.portLo + 1,
-    state: b.state,
-    since: b.since.getTime(),
-    until: b.until ? b.until.getTime() : undefined,
-  };
-}
-
-function fromBlock(b: Block): StoredBlock {
-  return {
-    natIp: b.natIp,
-    portLo: b.portLo,
-    portHi: b.portLo + b.size - 1,
-    endpointId: b.endpointId,
-    ruleNumber: b.ruleNumber,
-    state: b.state,
-    since: new Date(b.since),
-    until: b.until !== undefined ? new Date(b.until) : null,
-  };
 }

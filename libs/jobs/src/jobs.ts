@@ -16,7 +16,7 @@ export enum JobName {
 }
 
 export type JobPayload =
-  | { name: JobName.ReconcileGateway; data: { gatewayId: string; generation: number } }
+  | { name: JobName.ReconcileGateway; data: { gatewayId: string; generation: number; reason?: 'usage' } }
   | { name: JobName.ProgramHost; data: { hostId: string; generation: number } };
 
 export type JobData<N extends JobName> = Extract<JobPayload, { name: N }>['data'];
@@ -38,7 +38,10 @@ export function jobOptions(job: JobPayload): JobsOptions {
   const base: JobsOptions = { removeOnComplete: true, removeOnFail: true, attempts: 5, backoff: { type: 'exponential', delay: 200 } };
   switch (job.name) {
     case JobName.ReconcileGateway:
-      return { ...base, jobId: `gw-${job.data.gatewayId}-${job.data.generation}` };
+      // Usage reports (dynamic port allocation) recompute at most once per 5 s bucket per gateway.
+      return job.data.reason === 'usage'
+        ? { ...base, jobId: `gw-${job.data.gatewayId}-usage-${Math.floor(Date.now() / 5000)}` }
+        : { ...base, jobId: `gw-${job.data.gatewayId}-${job.data.generation}` };
     case JobName.ProgramHost:
       return { ...base, jobId: `host-${job.data.hostId}-${job.data.generation}` };
   }

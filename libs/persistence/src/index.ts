@@ -7,3 +7,4 @@ export * from './naming';
 export * from './repositories';
 export * from './resource-table';
 export * from './persistence.module';
+export * from './host-document';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { QueryResultRow } from 'pg';
 import { ConflictError, InvalidArgumentError, type ListFilter } from '@natplane/domain';
-import { Db, PG_UNIQUE_VIOLATION, pgCode, pgConstraint } from './db';
+import { Db, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, pgCode, pgConstraint } from './db';
 
 /** The columns every resource row has (see entities/base.ts). */
 export interface ResourceRecord {
@@ -112,7 +112,7 @@ export class ResourceTable<T extends ResourceRecord> {
     }
     params.push(opts.limit + 1);
     const { rows } = await this.db.query<T & QueryResultRow>(
-      `${this.select} WHERE ${conds.join(' AND ')} ORDER BY t.name COLLATE "C" LIMIT $${params.length}`,
+      `${this.select} WHERE ${conds.join(' AND ')} ORDER BY t.name LIMIT $${params.length}`,
       params,
     );
     const more = rows.length > opts.limit;
@@ -122,19 +122,25 @@ export class ResourceTable<T extends ResourceRecord> {
 
   /** Inserts a row; `values` holds every own property but the generated ones. Returns the id. */
   async insert(scopeId: string | undefined, values: Partial<T>): Promise<string> {
+    return (await this.insertReturning(scopeId, values)).id;
+  }
+
+  /** Inserts a row and returns the generated columns, so the caller needs no re-read. */
+  async insertReturning(scopeId: string | undefined, values: Partial<T>): Promise<{ id: string; createdAt: Date; updatedAt: Date }> {
     const id = values.id ?? randomUUID();
     const row: Record<string, unknown> = { ...values, id, scopeId };
     const cols = this.cols.filter(([p]) => row[p] !== undefined && p !== 'version' && p !== 'createdAt' && p !== 'updatedAt');
     const params = cols.map(([p]) => this.encode(p, row[p]));
     try {
-      await this.db.query(
-        `INSERT INTO ${this.spec.table} (${cols.map(([, c]) => c).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+      const { rows } = await this.db.query<{ createdAt: Date; updatedAt: Date }>(
+        `INSERT INTO ${this.spec.table} (${cols.map(([, c]) => c).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})
+         RETURNING created_at AS "createdAt", updated_at AS "updatedAt"`,
         params,
       );
+      return { id, ...rows[0] };
     } catch (e) {
       throw this.translate(e);
     }
-    return id;
   }
 
   /** Updates the given own properties, bumps version and updated_at. */
@@ -161,6 +167,8 @@ export class ResourceTable<T extends ResourceRecord> {
   }
 
   private translate(e: unknown): unknown {
+    // A referenced row deleted meanwhile (a project, subnet or host removed concurrently).
+    if (pgCode(e) === PG_FOREIGN_KEY_VIOLATION) return new ConflictError('a referenced resource no longer exists; retry the request');
     if (pgCode(e) === PG_UNIQUE_VIOLATION) {
       const constraint = pgConstraint(e) ?? '';
       const field = this.spec.uniques?.[constraint];

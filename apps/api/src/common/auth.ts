@@ -26,6 +26,12 @@ export interface AuthedRequest extends FastifyRequest {
 
 /** The project of a /v1/projects/{project}/... route, resolved and authorized by the guard. */
 export const Project = createParamDecorator((_: unknown, ctx: ExecutionContext): ProjectScope => ctx.switchToHttp().getRequest<AuthedRequest>().project!);
+export interface HostScopeInfo {
+  id: string;
+  name: string;
+}
+/** The host of a /v1/hosts/{host}/... route, resolved and authorized by the guard. */
+export const HostScope = createParamDecorator((_: unknown, ctx: ExecutionContext): HostScopeInfo => ctx.switchToHttp().getRequest<AuthedRequest>().hostScope!);
 export const Caller = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => ctx.switchToHttp().getRequest<AuthedRequest>().principal!);
 
 /** Principal key for idempotency scopes and logs. */
@@ -34,7 +40,10 @@ export function principalKey(p: Principal): string {
 }
 
 const TOKEN_CACHE_MS = 10_000;
-const TOKEN_CACHE_MAX = 10_000;
+/** Project name -> id: a deleted project stays visible to this instance for at most this long
+ * (writes into it then fail on the foreign key with 409, never corrupt anything). */
+const PROJECT_CACHE_MS = 5_000;
+const CACHE_MAX = 10_000;
 
 /**
  * The one authorization point. A token that may not see a project or host gets 404 for it,
@@ -42,7 +51,8 @@ const TOKEN_CACHE_MAX = 10_000;
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+  private readonly cache = new Map<string, { principal: Promise<Principal | null>; until: number }>();
+  private readonly projectCache = new Map<string, { project: Promise<ProjectScope | undefined>; until: number }>();
   private readonly adminToken: Buffer | undefined;
 
   constructor(
@@ -68,7 +78,7 @@ export class AuthGuard implements CanActivate {
         return true;
       case 'project': {
         const name = params.project ?? '';
-        const project = await this.projects.get(undefined, name);
+        const project = await this.project(name);
         if (!project || (principal.kind !== 'admin' && !(principal.kind === 'project' && principal.projectId === project.id))) {
           throw new NotFoundError('project', name);
         }
@@ -93,22 +103,38 @@ export class AuthGuard implements CanActivate {
     const token = m[1];
     if (this.adminToken && token.length === this.adminToken.length && timingSafeEqual(Buffer.from(token), this.adminToken)) return { kind: 'admin' };
     const now = Date.now();
-    const hit = this.cache.get(token);
-    let principal: Principal | null;
-    if (hit && hit.until > now) principal = hit.principal;
-    else {
-      const owner = await this.tokens.find(token);
-      principal = !owner
-        ? null
-        : owner.kind === 'admin'
-          ? { kind: 'admin' }
-          : owner.kind === 'project'
-            ? { kind: 'project', projectId: owner.projectId! }
-            : { kind: 'host', hostId: owner.hostId! };
-      if (this.cache.size >= TOKEN_CACHE_MAX) this.cache.clear();
-      this.cache.set(token, { principal, until: now + TOKEN_CACHE_MS });
+    let hit = this.cache.get(token);
+    if (!hit || hit.until <= now) {
+      // One lookup per token however many requests arrive while it runs.
+      const principal = this.tokens.find(token).then((owner): Principal | null =>
+        !owner
+          ? null
+          : owner.kind === 'admin'
+            ? { kind: 'admin' }
+            : owner.kind === 'project'
+              ? { kind: 'project', projectId: owner.projectId! }
+              : { kind: 'host', hostId: owner.hostId! },
+      );
+      if (this.cache.size >= CACHE_MAX) this.cache.clear();
+      hit = { principal, until: now + TOKEN_CACHE_MS };
+      this.cache.set(token, hit);
+      principal.catch(() => this.cache.delete(token));
     }
+    const principal = await hit.principal;
     if (!principal) throw new UnauthenticatedError('The bearer token is not valid');
     return principal;
+  }
+
+  private async project(name: string): Promise<ProjectScope | undefined> {
+    const now = Date.now();
+    let hit = this.projectCache.get(name);
+    if (!hit || hit.until <= now) {
+      const project = this.projects.get(undefined, name).then((p) => (p ? { id: p.id, name: p.name } : undefined));
+      if (this.projectCache.size >= CACHE_MAX) this.projectCache.clear();
+      hit = { project, until: now + PROJECT_CACHE_MS };
+      this.projectCache.set(name, hit);
+      project.catch(() => this.projectCache.delete(name));
+    }
+    return hit.project;
   }
 }

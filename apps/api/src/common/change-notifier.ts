@@ -22,12 +22,23 @@ export class ChangeNotifier {
     this.enqueueGateways(bumped);
   }
 
+  /** An endpoint of the subnet was written: bump the gateways covering it (one statement). */
+  async subnetEndpointsChanged(subnetId: string): Promise<void> {
+    this.enqueueGateways(await this.gateways.bumpCoveringSubnet(subnetId));
+  }
+
   /** For a gateway whose generation the caller already set (create, update). */
   enqueueGateways(gateways: { id: string; generation: number }[]): void {
     if (gateways.length === 0) return;
     this.db.afterCommit(() => {
       void this.jobs.addAll(gateways.map((g) => ({ name: JobName.ReconcileGateway, data: { gatewayId: g.id, generation: g.generation } })));
     });
+  }
+
+  /** Usage reports of dynamic-allocation gateways: recompute (rate-limited per gateway by the job id). */
+  usageReported(gatewayIds: string[]): void {
+    if (gatewayIds.length === 0) return;
+    void this.jobs.addAll(gatewayIds.map((id) => ({ name: JobName.ReconcileGateway, data: { gatewayId: id, generation: 0, reason: 'usage' as const } })));
   }
 
   async hostsChanged(ids: string[]): Promise<void> {

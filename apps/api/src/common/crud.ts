@@ -1,6 +1,8 @@
+import { isDeepStrictEqual } from 'node:util';
+import { getMetadataStorage } from 'class-validator';
 import { applyMergePatch, InvalidArgumentError, parseListFilter, type FieldError, type ListFilter } from '@natplane/domain';
 import { parsePaging, pageToken } from './paging';
-import { invalid, validateAs } from './validation';
+import { invalid, prototypeKeyErrors, validateAs } from './validation';
 import type { ListQuery } from './resource.dto';
 
 /** The parsed query of a list route. */
@@ -26,15 +28,32 @@ export async function mergePatch<T extends object>(current: object, patch: unkno
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
     throw invalid([{ field: '', message: 'a PATCH body must be a JSON merge patch object' }]);
   }
+  const bad = prototypeKeyErrors(patch);
+  // Every member of the patch must be an input field, also when it is null (a no-op in RFC 7396).
+  const known = inputFields(dto);
+  for (const k of Object.keys(patch)) if (!known.has(k)) bad.push({ field: k, message: 'is not a known field' });
+  if (bad.length) throw invalid(bad);
   const merged = applyMergePatch(current, patch) as Record<string, unknown>;
   const errors: FieldError[] = [];
   for (const f of immutable) {
-    if (f in (patch) && JSON.stringify(merged[f]) !== JSON.stringify((current as Record<string, unknown>)[f])) {
+    if (f in (patch) && !isDeepStrictEqual(merged[f], (current as Record<string, unknown>)[f])) {
       errors.push({ field: f, message: 'is immutable' });
     }
   }
   if (errors.length) throw new InvalidArgumentError(`${errors.map((e) => e.field).join(', ')}: immutable`, errors);
   return validateAs(dto, merged);
+}
+
+const fieldsCache = new Map<new () => object, Set<string>>();
+
+/** The input fields of a DTO class: those class-validator knows (every input field has a rule). */
+function inputFields(dto: new () => object): Set<string> {
+  let set = fieldsCache.get(dto);
+  if (!set) {
+    set = new Set(getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false).map((m) => m.propertyName));
+    fieldsCache.set(dto, set);
+  }
+  return set;
 }
 
 /** Drops undefined members so a merge patch sees exactly the stored input form. */

@@ -1,4 +1,4 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
 import { InvalidArgumentError, type FieldError } from '@natplane/domain';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
@@ -29,14 +29,46 @@ export const VALIDATION_OPTIONS = {
   validationError: { target: false, value: false },
 } as const;
 
+/**
+ * Names of Object.prototype members (`__proto__`, `constructor`, `toString`...): class-transformer
+ * drops them before the unknown-field check could see them, so they are refused up front. No field
+ * of the API has such a name.
+ */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'prototype', ...Object.getOwnPropertyNames(Object.prototype)]);
+
+export function prototypeKeyErrors(value: unknown, path = ''): FieldError[] {
+  if (typeof value !== 'object' || value === null) return [];
+  const out: FieldError[] = [];
+  if (Array.isArray(value)) value.forEach((v, i) => out.push(...prototypeKeyErrors(v, `${path}[${i}]`)));
+  else
+    for (const k of Object.keys(value)) {
+      const p = path ? `${path}.${k}` : k;
+      if (PROTOTYPE_KEYS.has(k)) out.push({ field: p, message: 'is not a known field' });
+      else out.push(...prototypeKeyErrors((value as Record<string, unknown>)[k], p));
+    }
+  return out;
+}
+
 /** The global pipe: unknown fields, wrong types and ranges become one 400 listing every field. */
+class ApiValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body') {
+      const bad = prototypeKeyErrors(value);
+      if (bad.length) throw invalid(bad);
+    }
+    return super.transform(value, metadata);
+  }
+}
+
 export function validationPipe(): ValidationPipe {
-  return new ValidationPipe({ ...VALIDATION_OPTIONS, exceptionFactory: (errors) => invalid(fieldErrors(errors)) });
+  return new ApiValidationPipe({ ...VALIDATION_OPTIONS, exceptionFactory: (errors) => invalid(fieldErrors(errors)) });
 }
 
 /** Validates a plain object (a merged PATCH) against a DTO class, the same way the pipe does. */
 export async function validateAs<T extends object>(cls: new () => T, plain: unknown): Promise<T> {
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) throw invalid([{ field: '', message: 'the body must be a JSON object' }]);
+  const bad = prototypeKeyErrors(plain);
+  if (bad.length) throw invalid(bad);
   const obj = plainToInstance(cls, plain);
   const errors = await validate(obj, VALIDATION_OPTIONS);
   if (errors.length) throw invalid(fieldErrors(errors));

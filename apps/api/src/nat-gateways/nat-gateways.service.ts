@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import {
   AlreadyExistsError,
@@ -80,7 +81,8 @@ export class NatGatewaysService {
       const spec = this.specOf(p, next, cur.spec);
       await this.gateways.lockNetwork(cur.networkId);
       const refs = await this.checkAgainstOthers(p, name, spec, cur.networkId, cur.id);
-      const specChanged = JSON.stringify(spec) !== JSON.stringify(cur.spec);
+      // jsonb does not keep key order: compare structurally.
+      const specChanged = !isDeepStrictEqual(spec, cur.spec);
       await this.gateways.update(cur.id, {
         description: next.description ?? '',
         labels: next.labels ?? {},

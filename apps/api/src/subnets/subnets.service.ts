@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { AlreadyExistsError, cidr, cidrsOverlap, InUseError, NotFoundError, parseCidr, type FieldError } from '@natplane/domain';
 import { Db, GatewaysRepository, NetworksRepository, SubnetsRepository, type Page, type SubnetRecord } from '@natplane/persistence';
@@ -67,7 +68,7 @@ export class SubnetsService {
       const users = await this.aliasUsersOfRemovedRanges(cur, secondary);
       if (users.length) throw new InUseError('the removed or changed secondary ranges', users.map((e) => `projects/${p.name}/endpoints/${e}`));
       await this.subnets.update(cur.id, { description: next.description ?? '', labels: next.labels ?? {}, ipCidrRange: next.ipCidrRange, secondaryIpRanges: secondary });
-      if (next.ipCidrRange !== cur.ipCidrRange || JSON.stringify(secondary) !== JSON.stringify(cur.secondaryIpRanges)) {
+      if (next.ipCidrRange !== cur.ipCidrRange || !isDeepStrictEqual(secondary, cur.secondaryIpRanges)) {
         await this.changes.gatewaysChanged(await this.gateways.coveringSubnet(cur.id));
       }
       return (await this.subnets.getById(cur.id))!;

@@ -5,7 +5,8 @@ export abstract class ResourceRow {
   @PrimaryColumn('uuid')
   id!: string;
 
-  @Column('text')
+  /** Byte-order collation: lists page by name through the (scope, name) unique index. */
+  @Column({ type: 'text', collation: 'C' })
   name!: string;
 
   @Column('text', { default: '' })

@@ -2,6 +2,15 @@ import type { Db } from '../db';
 import type { AliasIpRange } from '../entities';
 import { ResourceTable, type ResourceRecord } from '../resource-table';
 
+export interface SubnetRef {
+  id: string;
+  name: string;
+  networkId: string;
+  region: string;
+  ipCidrRange: string;
+  secondaryIpRanges: { rangeName: string; ipCidrRange: string }[];
+}
+
 export interface EndpointRecord extends ResourceRecord {
   scopeId: string;
   subnetId: string;
@@ -27,12 +36,22 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
     });
   }
 
-  /** The id of the endpoint holding the address in the network, if any. */
-  async holderOfIp(networkId: string, ip: string): Promise<string | undefined> {
-    return (await this.db.one<{ id: string; name: string }>('SELECT id, name FROM endpoints WHERE network_id = $1 AND network_ip = $2::inet', [networkId, ip]))?.id;
+  /** The subnet and host an endpoint names, in one round trip (undefined members: not found). */
+  async refs(projectId: string, subnetName: string, hostName: string): Promise<{ subnet?: SubnetRef; host?: { id: string; region: string } }> {
+    const { rows } = await this.db.query<{ kind: string; row: Record<string, unknown> }>(
+      `SELECT 'subnet' AS kind, json_build_object('id', id, 'name', name, 'networkId', network_id, 'region', region, 'ipCidrRange', ip_cidr_range::text,
+              'secondaryIpRanges', secondary_ip_ranges) AS row FROM subnets WHERE project_id = $1 AND name = $2
+       UNION ALL SELECT 'host', json_build_object('id', id, 'region', region) FROM hosts WHERE name = $3`,
+      [projectId, subnetName, hostName],
+    );
+    return {
+      subnet: rows.find((r) => r.kind === 'subnet')?.row as SubnetRef | undefined,
+      host: rows.find((r) => r.kind === 'host')?.row as { id: string; region: string } | undefined,
+    };
   }
 
-  async nameOf(id: string): Promise<string | undefined> {
-    return (await this.db.one<{ name: string }>('SELECT name FROM endpoints WHERE id = $1', [id]))?.name;
+  /** The endpoint of the project holding the address (its network's), if any. */
+  async holderNameInProject(projectId: string, ip: string): Promise<string | undefined> {
+    return (await this.db.one<{ name: string }>('SELECT name FROM endpoints WHERE project_id = $1 AND network_ip = $2::inet LIMIT 1', [projectId, ip]))?.name;
   }
 }

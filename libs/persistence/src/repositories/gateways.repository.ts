@@ -101,6 +101,20 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
     return rows.map((r) => r.id);
   }
 
+  /** bumpGeneration(coveringSubnet(subnetId)) in one statement (the hot path of endpoint writes). */
+  async bumpCoveringSubnet(subnetId: string): Promise<{ id: string; generation: number }[]> {
+    const { rows } = await this.db.query<{ id: string; generation: number }>(
+      `UPDATE nat_gateways g SET generation = g.generation + 1, state = 'PROVISIONING'
+       FROM subnets s
+       WHERE s.id = $1 AND g.network_id = s.network_id AND g.region = s.region
+         AND (g.spec->>'sourceSubnetworkIpRangesToNat' <> 'LIST_OF_SUBNETWORKS'
+              OR EXISTS (SELECT 1 FROM gateway_subnets gs WHERE gs.gateway_id = g.id AND gs.subnet_id = s.id))
+       RETURNING g.id, g.generation::float8 AS generation`,
+      [subnetId],
+    );
+    return rows;
+  }
+
   /** Every gateway with an endpoint on the host in scope (a host change concerns them). */
   async coveringHost(hostId: string): Promise<string[]> {
     const { rows } = await this.db.query<{ id: string }>('SELECT DISTINCT gateway_id AS id FROM gateway_hosts WHERE host_id = $1', [hostId]);

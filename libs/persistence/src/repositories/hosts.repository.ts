@@ -52,6 +52,37 @@ export class HostsRepository extends ResourceTable<HostRecord> {
     return rows.map((r) => r.id);
   }
 
+  /** An agent's report: applied generation (never above the desired one, never backwards) and errors. */
+  async recordReport(hostId: string, appliedGeneration: number, errors: string[]): Promise<void> {
+    await this.db.query(
+      `UPDATE hosts SET applied_generation = GREATEST(applied_generation, LEAST($2::bigint, desired_generation)), last_report_time = now(),
+              last_error = $3, push_failures = 0 WHERE id = $1`,
+      [hostId, appliedGeneration, errors.length ? errors.join('; ').slice(0, 1000) : null],
+    );
+  }
+
+  /**
+   * Stores ports-in-use per endpoint and rule for endpoints placed on this host (others are
+   * ignored) and returns the dynamic-allocation gateways they concern.
+   */
+  async recordUsage(hostId: string, usage: { endpoint: string; ruleNumber: number; portsInUse: number }[]): Promise<string[]> {
+    if (usage.length === 0) return [];
+    const eps = usage.map((u) => u.endpoint);
+    await this.db.query(
+      `INSERT INTO endpoint_usage (endpoint_id, rule_number, ports_in_use, reported_at)
+       SELECT u.ep, u.rn, u.n, now() FROM unnest($2::uuid[], $3::int[], $4::int[]) AS u(ep, rn, n)
+       JOIN endpoints e ON e.id = u.ep AND e.host_id = $1
+       ON CONFLICT (endpoint_id, rule_number) DO UPDATE SET ports_in_use = EXCLUDED.ports_in_use, reported_at = EXCLUDED.reported_at`,
+      [hostId, eps, usage.map((u) => u.ruleNumber), usage.map((u) => u.portsInUse)],
+    );
+    const { rows } = await this.db.query<{ id: string }>(
+      `SELECT DISTINCT a.gateway_id AS id FROM allocations a JOIN nat_gateways g ON g.id = a.gateway_id
+       WHERE a.endpoint_id = ANY($1::uuid[]) AND (g.spec->>'enableDynamicPortAllocation')::boolean`,
+      [eps],
+    );
+    return rows.map((r) => r.id);
+  }
+
   /** Records a push the agent acknowledged (never moves applied_generation backwards). */
   async recordApplied(hostId: string, generation: number): Promise<void> {
     await this.db.query(

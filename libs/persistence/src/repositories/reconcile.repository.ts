@@ -71,9 +71,9 @@ export class ReconcileRepository {
     await this.db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`gateway:${id}`]);
   }
 
-  async gatewayIps(gatewayId: string): Promise<{ ip: string; ruleNumber: number; draining: boolean }[]> {
-    const { rows } = await this.db.query<{ ip: string; ruleNumber: number; draining: boolean }>(
-      `SELECT host(a.address) AS ip, ga.rule_number AS "ruleNumber", ga.draining FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id
+  async gatewayIps(gatewayId: string): Promise<{ name: string; ip: string; ruleNumber: number; draining: boolean }[]> {
+    const { rows } = await this.db.query<{ name: string; ip: string; ruleNumber: number; draining: boolean }>(
+      `SELECT a.name, host(a.address) AS ip, ga.rule_number AS "ruleNumber", ga.draining FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id
        WHERE ga.gateway_id = $1 ORDER BY a.address`,
       [gatewayId],
     );

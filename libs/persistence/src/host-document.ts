@@ -1,6 +1,6 @@
 import { DEFAULT_RULE, HOST_DOCUMENT_API_VERSION, type HostDocument, type HostEndpoint, type HostGateway } from '@natplane/contracts';
 import { endpointNatScope, parseRuleMatch } from '@natplane/domain';
-import type { HostBlockRow } from '@natplane/persistence';
+import type { HostBlockRow } from './repositories/host-programming.repository';
 
 /**
  * The host's whole desired state (natplane.host/v1) from its blocks: per gateway its mapping

@@ -1,0 +1,49 @@
+import { Body, Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { buildHostDocument, HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
+import { Access, HostScope, type HostScopeInfo } from '../common/auth';
+import { ChangeNotifier } from '../common/change-notifier';
+import { ApiProblems } from '../common/problem.dto';
+import { HostReportAckDto, HostReportDto } from './host-agent.dto';
+
+/** The routes a host's agent calls with its host token (docs/host-protocol.md). */
+@ApiTags('hostAgent')
+@ApiBearerAuth()
+@Access('host')
+@ApiParam({ name: 'host', description: 'Host name' })
+@ApiProblems(400, 401, 404)
+@Controller('v1/hosts/:host')
+export class HostAgentController {
+  constructor(
+    private readonly programming: HostProgrammingRepository,
+    private readonly hosts: HostsRepository,
+    private readonly changes: ChangeNotifier,
+  ) {}
+
+  @Get('programming')
+  @ApiOperation({ operationId: 'hostAgent_getProgramming', summary: "The host's whole desired-state document (natplane.host/v1); ETag is its generation" })
+  @ApiOkResponse({ description: 'The document (see the JSON Schema in docs/host-document.schema.json)', schema: { type: 'object' } })
+  @ApiResponse({ status: 304, description: 'If-None-Match names the current generation' })
+  async programmingDoc(@HostScope() h: HostScopeInfo, @Headers('if-none-match') inm: string | undefined, @Res({ passthrough: true }) reply: FastifyReply): Promise<unknown> {
+    const target = (await this.programming.target(h.id))!;
+    const etag = `"${target.desiredGeneration}"`;
+    void reply.header('etag', etag);
+    if (inm !== undefined && inm.split(',').map((t) => t.trim().replace(/^W\//, '')).includes(etag)) {
+      void reply.status(304);
+      return undefined;
+    }
+    return buildHostDocument(target.name, target.desiredGeneration, await this.programming.blocks(h.id));
+  }
+
+  @Post('reports')
+  @HttpCode(200)
+  @ApiOperation({ operationId: 'hostAgent_report', summary: 'Report the applied generation, port usage per endpoint and errors' })
+  async report(@HostScope() h: HostScopeInfo, @Body() body: HostReportDto): Promise<HostReportAckDto> {
+    await this.hosts.recordReport(h.id, body.appliedGeneration, body.errors);
+    const dynamic = await this.hosts.recordUsage(h.id, body.usage);
+    this.changes.usageReported(dynamic);
+    const target = (await this.programming.target(h.id))!;
+    return { desiredGeneration: target.desiredGeneration };
+  }
+}

@@ -1,0 +1,122 @@
+import { allocate, DEFAULT_RULE, type AllocationResult, type AllocatorInput, type AllocatorRule, type Block } from '@natplane/allocator';
+import { endpointNatScope, type EndpointNatScope, type NatGatewaySpec } from '@natplane/domain';
+import type { ReconcileRepository, ScopeEndpoint, StoredBlock } from '@natplane/persistence';
+
+/** A gateway's NAT IP uses, as stored in gateway_addresses or derived from a proposed spec. */
+export interface IpUse {
+  ip: string;
+  ruleNumber: number;
+  draining: boolean;
+}
+
+export interface PlanTarget {
+  /** Undefined for a gateway that does not exist yet (preview of a create). */
+  id: string | undefined;
+  networkId: string;
+  region: string;
+  spec: NatGatewaySpec;
+  ips: IpUse[];
+}
+
+export interface GatewayPlan {
+  inScope: { endpoint: ScopeEndpoint; scope: EndpointNatScope }[];
+  previous: StoredBlock[];
+  input: AllocatorInput;
+  result: AllocationResult;
+  /** Latest ports in use per `${endpointId}|${ruleNumber}`. */
+  usage: Map<string, number>;
+}
+
+/**
+ * Loads what the allocator needs for a gateway (endpoints in scope, previous blocks, other
+ * gateways' blocks on its IPs, usage) and runs it. The worker commits the result; a preview
+ * only reports it. Pure but for the repository reads.
+ */
+export async function planGateway(repo: ReconcileRepository, t: PlanTarget, now: Date): Promise<GatewayPlan> {
+  const candidates = await repo.candidateEndpoints(t.networkId, t.region);
+  const inScope = candidates.flatMap((e) => {
+    const scope = endpointNatScope(t.spec, { subnetName: e.subnetName, aliasIpRanges: e.aliasIpRanges });
+    return scope ? [{ endpoint: e, scope }] : [];
+  });
+  const previous = t.id ? await repo.blocks(t.id) : [];
+  const foreign = await repo.foreign(
+    t.ips.map((i) => i.ip),
+    t.id ?? '00000000-0000-0000-0000-000000000000',
+  );
+  const usageRows = await repo.usage(inScope.map((x) => x.endpoint.id));
+  const input: AllocatorInput = {
+    spec: allocatorSpec(t.spec, t.ips),
+    endpoints: inScope.map((x) => ({ id: x.endpoint.id, aliasRangesNated: x.scope.aliasRanges.length > 0 })),
+    previous: previous.map(toBlock),
+    foreign: foreign.map((f) => ({ natIp: f.natIp, portLo: f.portLo, size: f.portHi - f.portLo + 1, until: f.until ? f.until.getTime() : undefined })),
+    usage: usageRows.map((u) => ({ endpointId: u.endpointId, ruleNumber: u.ruleNumber, portsInUse: u.portsInUse, at: u.reportedAt.getTime() })),
+    now: now.getTime(),
+  };
+  return {
+    inScope,
+    previous,
+    input,
+    result: allocate(input),
+    usage: new Map(usageRows.map((u) => [`${u.endpointId}|${u.ruleNumber}`, u.portsInUse])),
+  };
+}
+
+export function allocatorSpec(s: NatGatewaySpec, ips: IpUse[]): AllocatorInput['spec'] {
+  const rule = (ruleNumber: number): AllocatorRule => ({
+    ruleNumber,
+    activeIps: ips.filter((i) => i.ruleNumber === ruleNumber && !i.draining).map((i) => i.ip),
+    drainIps: ips.filter((i) => i.ruleNumber === ruleNumber && i.draining).map((i) => i.ip),
+  });
+  return {
+    minPortsPerVm: s.minPortsPerVm,
+    maxPortsPerVm: s.maxPortsPerVm,
+    enableDynamicPortAllocation: s.enableDynamicPortAllocation,
+    natIpAllocateOption: s.natIpAllocateOption,
+    idleTimeoutsSec: [s.udpIdleTimeoutSec, s.icmpIdleTimeoutSec, s.tcpEstablishedIdleTimeoutSec, s.tcpTransitoryIdleTimeoutSec, s.tcpTimeWaitTimeoutSec],
+    rules: [rule(DEFAULT_RULE), ...s.rules.map((r) => rule(r.ruleNumber))],
+  };
+}
+
+/** Orders IP uses as the spec lists them (placement fills IPs in listed order). */
+export function ipUsesInSpecOrder(spec: NatGatewaySpec, addressIp: (name: string) => string | undefined): IpUse[] {
+  const out: IpUse[] = [];
+  const push = (names: string[], ruleNumber: number, draining: boolean) => {
+    for (const n of names) {
+      const ip = addressIp(n);
+      if (ip) out.push({ ip, ruleNumber, draining });
+    }
+  };
+  push(spec.natIps, DEFAULT_RULE, false);
+  push(spec.drainNatIps, DEFAULT_RULE, true);
+  for (const r of spec.rules) {
+    push(r.action.sourceNatActiveIps, r.ruleNumber, false);
+    push(r.action.sourceNatDrainIps, r.ruleNumber, true);
+  }
+  return out;
+}
+
+export function toBlock(b: StoredBlock): Block {
+  return {
+    endpointId: b.endpointId,
+    ruleNumber: b.ruleNumber,
+    natIp: b.natIp,
+    portLo: b.portLo,
+    size: b.portHi - b.portLo + 1,
+    state: b.state,
+    since: b.since.getTime(),
+    until: b.until ? b.until.getTime() : undefined,
+  };
+}
+
+export function fromBlock(b: Block): StoredBlock {
+  return {
+    natIp: b.natIp,
+    portLo: b.portLo,
+    portHi: b.portLo + b.size - 1,
+    endpointId: b.endpointId,
+    ruleNumber: b.ruleNumber,
+    state: b.state,
+    since: new Date(b.since),
+    until: b.until !== undefined ? new Date(b.until) : null,
+  };
+}
