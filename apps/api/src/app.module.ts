@@ -10,6 +10,9 @@ import { EndpointsController } from './endpoints/endpoints.controller';
 import { EndpointsService } from './endpoints/endpoints.service';
 import { HostsController } from './hosts/hosts.controller';
 import { HostsService } from './hosts/hosts.service';
+import { AdminAttributionsController, GatewayInsightsController } from './nat-gateways/insights.controller';
+import { GatewayInsightsService } from './nat-gateways/insights.service';
+import { HostAgentController } from './host-agent/host-agent.controller';
 import { NatGatewaysController } from './nat-gateways/nat-gateways.controller';
 import { NatGatewaysService } from './nat-gateways/nat-gateways.service';
 import { SubnetsController } from './subnets/subnets.controller';
@@ -43,6 +46,9 @@ export class AppModule {
         EndpointsController,
         AddressesController,
         NatGatewaysController,
+        GatewayInsightsController,
+        AdminAttributionsController,
+        HostAgentController,
       ],
       providers: [
         { provide: API_CONFIG, useValue: config },
@@ -63,6 +69,7 @@ export class AppModule {
         EndpointsService,
         AddressesService,
         NatGatewaysService,
+        GatewayInsightsService,
       ],
     };
   }

@@ -19,7 +19,7 @@ import { ChangeNotifier } from '../common/change-notifier';
 import { type ListRequest, mergePatch } from '../common/crud';
 import { checkIfMatch } from '../common/etag';
 import { refName } from '../common/refs';
-import { invalid } from '../common/validation';
+import { invalid, validateAs } from '../common/validation';
 import { NatGatewayInputDto } from './nat-gateways.dto';
 
 /** The parts of a gateway that are not spec: they never concern hosts. */
@@ -107,6 +107,26 @@ export class NatGatewaysService {
       // The reconciler finds the gateway gone: its blocks go to quarantine and its hosts are reprogrammed.
       this.changes.enqueueGateways([{ id: cur.id, generation: cur.generation + 1 }]);
     });
+  }
+
+  /**
+   * A proposed gateway, validated exactly as a create (name undefined: `body` is a whole gateway)
+   * or a PATCH (`body` is a merge patch over the named gateway), nothing written. For preview.
+   */
+  async propose(p: ProjectScope, name: string | undefined, body: unknown): Promise<{ id: string | undefined; networkId: string; spec: NatGatewaySpec }> {
+    if (name === undefined) {
+      const input = await validateAs(NatGatewayInputDto, body);
+      const spec = this.specOf(p, input, undefined);
+      const networkId = await this.networkId(p, spec.network);
+      await this.checkAgainstOthers(p, input.name, spec, networkId, undefined);
+      return { id: undefined, networkId, spec };
+    }
+    const cur = await this.gateways.get(p.id, name);
+    if (!cur) throw new NotFoundError('natGateway', name);
+    const next = await mergePatch(inputOf(cur), body, NatGatewayInputDto, ['name', 'region', 'type']);
+    const spec = this.specOf(p, next, cur.spec);
+    await this.checkAgainstOthers(p, name, spec, cur.networkId, cur.id);
+    return { id: cur.id, networkId: cur.networkId, spec };
   }
 
   /** Canonical references, server defaults, then every 400 rule of the gateway spec. */

@@ -11,3 +11,4 @@ export * from './tokens.repository';
 export * from './reconcile.repository';
 export * from './host-programming.repository';
 export * from './sweeper.repository';
+export * from './insights.repository';

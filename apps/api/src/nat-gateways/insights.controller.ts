@@ -1,0 +1,66 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Access, Project, type ProjectScope } from '../common/auth';
+import { ApiProblems, ApiProjectParam } from '../common/problem.dto';
+import { AttributionDto, AttributionQuery, NatGatewayPreviewDto, NatMappingListDto, NatStatusDto, PagingQuery } from './insights.dto';
+import { GatewayInsightsService } from './insights.service';
+import { NatGatewayInputDto } from './nat-gateways.dto';
+
+@ApiTags('natGateways')
+@ApiBearerAuth()
+@Access('project')
+@ApiProjectParam()
+@ApiProblems(400, 401, 404, 409)
+@Controller('v1/projects/:project')
+export class GatewayInsightsController {
+  constructor(private readonly svc: GatewayInsightsService) {}
+
+  @Get('natGateways/:name/mappings')
+  @ApiOperation({ operationId: 'natGateways_getMappings', summary: 'NAT IP and port ranges of every VM interface (Cloud NAT getNatMappingInfo)' })
+  mappings(@Project() p: ProjectScope, @Param('name') name: string, @Query() q: PagingQuery): Promise<NatMappingListDto> {
+    return this.svc.mappings(p, name, q);
+  }
+
+  @Get('natGateways/:name/status')
+  @ApiOperation({ operationId: 'natGateways_getStatus', summary: 'natStatus: IPs, endpoints with and without mappings, minExtraNatIpsNeeded, rule status, port utilization' })
+  status(@Project() p: ProjectScope, @Param('name') name: string): Promise<NatStatusDto> {
+    return this.svc.status(p, name);
+  }
+
+  @Post('natGateways/:name/preview')
+  @HttpCode(200)
+  @ApiOperation({ operationId: 'natGateways_preview', summary: 'What a change would do (status, endpoints moved, connections broken); nothing is saved' })
+  @ApiBody({ type: NatGatewayInputDto, description: 'RFC 7396 merge patch of the gateway, as for PATCH' })
+  preview(@Project() p: ProjectScope, @Param('name') name: string, @Body() body: Record<string, unknown>): Promise<NatGatewayPreviewDto> {
+    return this.svc.preview(p, name, body);
+  }
+
+  @Post('natGateways::preview')
+  @HttpCode(200)
+  @ApiOperation({ operationId: 'natGateways_previewCreate', summary: 'What creating this gateway would do; nothing is saved' })
+  @ApiBody({ type: NatGatewayInputDto })
+  previewCreate(@Project() p: ProjectScope, @Body() body: Record<string, unknown>): Promise<NatGatewayPreviewDto> {
+    return this.svc.preview(p, undefined, body);
+  }
+
+  @Get('attributions')
+  @ApiOperation({ operationId: 'attributions_lookup', summary: "Who in this project held a NAT IP and port at an instant (404 if nobody)" })
+  attribution(@Project() p: ProjectScope, @Query() q: AttributionQuery): Promise<AttributionDto> {
+    return this.svc.attribution(q, p);
+  }
+}
+
+@ApiTags('admin')
+@ApiBearerAuth()
+@Access('admin')
+@ApiProblems(400, 401, 404)
+@Controller('v1/admin/attributions')
+export class AdminAttributionsController {
+  constructor(private readonly svc: GatewayInsightsService) {}
+
+  @Get()
+  @ApiOperation({ operationId: 'admin_attributions_lookup', summary: 'Who held a NAT IP and port at an instant, across projects (404 if nobody)' })
+  attribution(@Query() q: AttributionQuery): Promise<AttributionDto> {
+    return this.svc.attribution(q, undefined);
+  }
+}

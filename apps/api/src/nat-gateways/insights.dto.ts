@@ -1,0 +1,161 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsOptional, IsString } from 'class-validator';
+
+export class RuleMappingDto {
+  /** @example 100 */
+  ruleNumber!: number;
+  /** "ip:lo-hi", inclusive. @example ["203.0.113.7:1024-1087"] */
+  natIpPortRanges!: string[];
+  numTotalNatPorts!: number;
+  drainNatIpPortRanges!: string[];
+  numTotalDrainNatPorts!: number;
+}
+
+/** One VM interface's NAT mapping (Cloud NAT getNatMappingInfo). */
+export class NatMappingDto {
+  endpoint!: string;
+  host!: string;
+  /** @example "10.0.0.2" */
+  sourceVirtualIp!: string;
+  /** The endpoint's alias ranges, comma separated ("" when none). */
+  sourceAliasIpRange!: string;
+  /** Default IPs: "ip:lo-hi", inclusive. @example ["203.0.113.7:1024-1087"] */
+  natIpPortRanges!: string[];
+  numTotalNatPorts!: number;
+  drainNatIpPortRanges!: string[];
+  numTotalDrainNatPorts!: number;
+  ruleMappings!: RuleMappingDto[];
+}
+
+export class NatMappingListDto {
+  items!: NatMappingDto[];
+  /** Empty on the last page. */
+  nextPageToken!: string;
+}
+
+export class PagingQuery {
+  /** 1 to 500, default 50. */
+  @IsOptional()
+  @IsString()
+  pageSize?: string;
+
+  @IsOptional()
+  @IsString()
+  pageToken?: string;
+}
+
+export class RuleStatusDto {
+  ruleNumber!: number;
+  activeNatIps!: string[];
+  drainNatIps!: string[];
+  /** Smallest number of extra IPs for this rule with which every endpoint would get ports. */
+  minExtraIpsNeeded!: number;
+  numVmEndpointsWithNatMappings!: number;
+  numVmEndpointsWithoutNatMappings!: number;
+}
+
+export class PortUtilizationDto {
+  natIp!: string;
+  /** -1: the gateway's default IPs. */
+  ruleNumber!: number;
+  draining!: boolean;
+  activePorts!: number;
+  drainPorts!: number;
+  /** Released ports not handed out again before their cool-down ends. */
+  quarantinedPorts!: number;
+  /** Ports held by another gateway (an address moved between gateways, in quarantine). */
+  foreignPorts!: number;
+  freePorts!: number;
+}
+
+/** Cloud NAT getRouterStatus natStatus, at the gateway's observed generation. */
+export class NatStatusDto {
+  autoAllocatedNatIps!: string[];
+  drainAutoAllocatedNatIps!: string[];
+  userAllocatedNatIps!: string[];
+  drainUserAllocatedNatIps!: string[];
+  /** Extra default IPs with which every endpoint in scope would get ports (exact, same packing). */
+  minExtraNatIpsNeeded!: number;
+  numVmEndpointsWithNatMappings!: number;
+  numVmEndpointsWithoutNatMappings!: number;
+  ruleStatus!: RuleStatusDto[];
+  portUtilization!: PortUtilizationDto[];
+  /** The gateway generation these figures belong to (0: not computed yet). */
+  observedGeneration!: number;
+}
+
+export enum ChurnKind {
+  ADDED = 'ADDED',
+  MOVED = 'MOVED',
+  RESIZED = 'RESIZED',
+  DRAINED = 'DRAINED',
+  RELEASED = 'RELEASED',
+  UNMAPPED = 'UNMAPPED',
+}
+
+export class ChurnChangeDto {
+  endpoint!: string;
+  ruleNumber!: number;
+  @ApiProperty({ enum: ChurnKind, enumName: 'ChurnKind' })
+  kind!: ChurnKind;
+  /** "ip:lo-hi" before, if any. */
+  from!: string | null;
+  /** "ip:lo-hi" after, if any. */
+  to!: string | null;
+  /** The endpoint's flows on `from` end (its IP leaves the gateway or it leaves the scope). */
+  breaksConnections!: boolean;
+  /** Ports in use at the last report (what breaks when breaksConnections). */
+  portsInUse!: number;
+}
+
+export class ChurnSummaryDto {
+  endpointsAdded!: number;
+  endpointsMoved!: number;
+  endpointsResized!: number;
+  endpointsDrained!: number;
+  endpointsReleased!: number;
+  endpointsUnmapped!: number;
+  /** Endpoints whose existing connections would break. */
+  endpointsWithBrokenConnections!: number;
+  /** Connections that would break, from the latest reported ports in use. */
+  connectionsBroken!: number;
+}
+
+/** What a proposed gateway would do, computed by the same allocator, nothing saved. */
+export class NatGatewayPreviewDto {
+  status!: NatStatusDto;
+  churn!: ChurnSummaryDto;
+  /** Per endpoint and rule (at most 500, endpoints by name). */
+  changes!: ChurnChangeDto[];
+  /** True when `changes` was cut at 500. */
+  changesTruncated!: boolean;
+}
+
+export class AttributionQuery {
+  /** @example "203.0.113.7" */
+  @IsString()
+  natIp!: string;
+
+  /** 1024..65535. @example "1100" */
+  @IsString()
+  port!: string;
+
+  /** RFC 3339 instant; default now. @example "2026-11-25T10:00:00Z" */
+  @IsOptional()
+  @IsString()
+  time?: string;
+}
+
+/** Who held a NAT IP and port at an instant (RFC 7422 without per-connection logs). */
+export class AttributionDto {
+  project!: string;
+  gateway!: string;
+  endpoint!: string;
+  host!: string;
+  sourceIp!: string;
+  /** The whole block held: "ip:lo-hi". */
+  natIpPortRange!: string;
+  validFrom!: string;
+  /** null while still held. */
+  validTo!: string | null;
+}

@@ -1,0 +1,175 @@
+import { Injectable } from '@nestjs/common';
+import { DEFAULT_RULE, type AllocationStatus } from '@natplane/allocator';
+import { InvalidArgumentError, NotFoundError, parseIpv4, type NatGatewaySpec } from '@natplane/domain';
+import { Db, GatewaysRepository, InsightsRepository, ReconcileRepository, type GatewayRecord, type MappingBlockRow } from '@natplane/persistence';
+import { ipUsesInSpecOrder, planGateway } from '@natplane/planner';
+import type { ProjectScope } from '../common/auth';
+import { pageToken, parsePaging } from '../common/paging';
+import type { AttributionDto, ChurnChangeDto, NatGatewayPreviewDto, NatMappingDto, NatMappingListDto, NatStatusDto, RuleMappingDto } from './insights.dto';
+import { ChurnKind } from './insights.dto';
+import { NatGatewaysService } from './nat-gateways.service';
+
+const MAX_PREVIEW_CHANGES = 500;
+
+const range = (b: { natIp: string; portLo: number; portHi: number }) => `${b.natIp}:${b.portLo}-${b.portHi}`;
+
+/** What was computed for a gateway: mappings, natStatus, preview of a change, attribution. */
+@Injectable()
+export class GatewayInsightsService {
+  constructor(
+    private readonly db: Db,
+    private readonly gateways: GatewaysRepository,
+    private readonly insights: InsightsRepository,
+    private readonly reconcile: ReconcileRepository,
+    private readonly gatewaysService: NatGatewaysService,
+  ) {}
+
+  private async gateway(p: ProjectScope, name: string): Promise<GatewayRecord> {
+    const g = await this.gateways.get(p.id, name);
+    if (!g) throw new NotFoundError('natGateway', name);
+    return g;
+  }
+
+  async mappings(p: ProjectScope, name: string, q: { pageSize?: string; pageToken?: string }): Promise<NatMappingListDto> {
+    const g = await this.gateway(p, name);
+    const { limit, after } = parsePaging(q.pageSize, q.pageToken);
+    const page = await this.insights.mappings(g.id, after, limit);
+    const byEndpoint = new Map<string, MappingBlockRow[]>();
+    for (const r of page.rows) byEndpoint.set(r.endpointName, [...(byEndpoint.get(r.endpointName) ?? []), r]);
+    const items = [...byEndpoint.values()].map((rows) => mappingView(rows, g.spec));
+    return { items, nextPageToken: pageToken(page.nextAfter) };
+  }
+
+  async status(p: ProjectScope, name: string): Promise<NatStatusDto> {
+    const g = await this.gateway(p, name);
+    return this.statusView(p, g.spec, g.natStatus as AllocationStatus | null, g.observedGeneration);
+  }
+
+  private async statusView(p: ProjectScope, spec: NatGatewaySpec, st: AllocationStatus | null, observedGeneration: number): Promise<NatStatusDto> {
+    const addrs = await this.insights.addressIps(p.id);
+    const ips = (names: string[], auto: boolean) => names.map((n) => addrs.get(n)).filter((a) => a !== undefined && a.autoAllocated === auto).map((a) => a!.ip);
+    const ruleStatus = spec.rules.map((r) => {
+      const rs = st?.rules.find((x) => x.ruleNumber === r.ruleNumber);
+      return {
+        ruleNumber: r.ruleNumber,
+        activeNatIps: r.action.sourceNatActiveIps.map((n) => addrs.get(n)?.ip ?? n),
+        drainNatIps: r.action.sourceNatDrainIps.map((n) => addrs.get(n)?.ip ?? n),
+        minExtraIpsNeeded: rs?.minExtraIpsNeeded ?? 0,
+        numVmEndpointsWithNatMappings: rs?.endpointsWithMappings ?? 0,
+        numVmEndpointsWithoutNatMappings: rs?.endpointsWithoutMappings ?? 0,
+      };
+    });
+    return {
+      autoAllocatedNatIps: ips(spec.natIps, true),
+      drainAutoAllocatedNatIps: ips(spec.drainNatIps, true),
+      userAllocatedNatIps: ips(spec.natIps, false),
+      drainUserAllocatedNatIps: ips(spec.drainNatIps, false),
+      minExtraNatIpsNeeded: st?.minExtraNatIpsNeeded ?? 0,
+      numVmEndpointsWithNatMappings: st?.endpointsWithMappings ?? 0,
+      numVmEndpointsWithoutNatMappings: st?.endpointsWithoutMappings ?? 0,
+      ruleStatus,
+      portUtilization: (st?.portUtilization ?? []).map((u) => ({
+        natIp: u.natIp,
+        ruleNumber: u.ruleNumber,
+        draining: u.draining,
+        activePorts: u.activePorts,
+        drainPorts: u.drainPorts,
+        quarantinedPorts: u.quarantinedPorts,
+        foreignPorts: u.foreignPorts ?? 0,
+        freePorts: u.freePorts,
+      })),
+      observedGeneration,
+    };
+  }
+
+  /**
+   * Runs the allocator on the proposed gateway (a merge patch over the existing one, or a whole
+   * body for a new one) against the current endpoints, blocks and usage. Nothing is written.
+   */
+  async preview(p: ProjectScope, name: string | undefined, body: unknown): Promise<NatGatewayPreviewDto> {
+    return this.db.transaction(async () => {
+      const proposal = await this.gatewaysService.propose(p, name, body);
+      const addrs = await this.insights.addressIps(p.id);
+      const ips = ipUsesInSpecOrder(proposal.spec, (n) => addrs.get(n)?.ip);
+      const plan = await planGateway(this.reconcile, { id: proposal.id, networkId: proposal.networkId, region: proposal.spec.region, spec: proposal.spec, ips }, new Date());
+      const names = new Map(plan.inScope.map((x) => [x.endpoint.id, x.endpoint.name]));
+      const missing = [...new Set(plan.result.changes.map((c) => c.endpointId).filter((id) => !names.has(id)))];
+      for (const [id, n] of await this.insights.endpointNames(missing)) names.set(id, n);
+      const all: ChurnChangeDto[] = plan.result.changes
+        .filter((c) => names.has(c.endpointId))
+        .map((c) => ({
+          endpoint: names.get(c.endpointId)!,
+          ruleNumber: c.ruleNumber,
+          kind: c.kind as ChurnKind,
+          from: c.from ? range({ natIp: c.from.natIp, portLo: c.from.portLo, portHi: c.from.portLo + c.from.size - 1 }) : null,
+          to: c.to ? range({ natIp: c.to.natIp, portLo: c.to.portLo, portHi: c.to.portLo + c.to.size - 1 }) : null,
+          breaksConnections: c.breaksConnections,
+          portsInUse: plan.usage.get(`${c.endpointId}|${c.ruleNumber}`) ?? 0,
+        }))
+        .sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : a.ruleNumber - b.ruleNumber));
+      const count = (k: ChurnKind) => new Set(all.filter((c) => c.kind === k).map((c) => c.endpoint)).size;
+      const broken = all.filter((c) => c.breaksConnections);
+      return {
+        status: await this.statusView(p, proposal.spec, plan.result.status, 0),
+        churn: {
+          endpointsAdded: count(ChurnKind.ADDED),
+          endpointsMoved: count(ChurnKind.MOVED),
+          endpointsResized: count(ChurnKind.RESIZED),
+          endpointsDrained: count(ChurnKind.DRAINED),
+          endpointsReleased: count(ChurnKind.RELEASED),
+          endpointsUnmapped: count(ChurnKind.UNMAPPED),
+          endpointsWithBrokenConnections: new Set(broken.map((c) => c.endpoint)).size,
+          connectionsBroken: broken.reduce((n, c) => n + c.portsInUse, 0),
+        },
+        changes: all.slice(0, MAX_PREVIEW_CHANGES),
+        changesTruncated: all.length > MAX_PREVIEW_CHANGES,
+      };
+    });
+  }
+
+  async attribution(q: { natIp: string; port: string; time?: string }, project: ProjectScope | undefined): Promise<AttributionDto> {
+    const errors = [];
+    const ip = parseIpv4(q.natIp);
+    if (!ip.ok) errors.push({ field: 'natIp', message: ip.message });
+    const port = /^\d{1,5}$/.test(q.port) ? Number(q.port) : NaN;
+    if (!(port >= 1 && port <= 65535)) errors.push({ field: 'port', message: 'must be an integer from 1 to 65535' });
+    const at = q.time === undefined ? new Date() : new Date(q.time);
+    if (q.time !== undefined && (!/^\d{4}-\d{2}-\d{2}T/.test(q.time) || Number.isNaN(at.getTime()))) errors.push({ field: 'time', message: 'must be an RFC 3339 instant' });
+    if (errors.length) throw new InvalidArgumentError(errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors);
+    const r = await this.insights.attribution(q.natIp, port, at, project?.id);
+    if (!r) throw new NotFoundError('attribution', `${q.natIp}:${port} at ${at.toISOString()}`);
+    return {
+      project: r.projectName,
+      gateway: r.gatewayName,
+      endpoint: r.endpointName,
+      host: r.hostName,
+      sourceIp: r.sourceIp,
+      natIpPortRange: range(r),
+      validFrom: r.validFrom.toISOString(),
+      validTo: r.validTo ? r.validTo.toISOString() : null,
+    };
+  }
+}
+
+function mappingView(rows: MappingBlockRow[], spec: NatGatewaySpec): NatMappingDto {
+  const first = rows[0];
+  const rule = (n: number): RuleMappingDto => {
+    const mine = rows.filter((r) => r.ruleNumber === n);
+    const active = mine.filter((r) => r.state === 'ACTIVE');
+    const drain = mine.filter((r) => r.state === 'DRAIN');
+    const ports = (xs: MappingBlockRow[]) => xs.reduce((s, r) => s + r.portHi - r.portLo + 1, 0);
+    return { ruleNumber: n, natIpPortRanges: active.map(range), numTotalNatPorts: ports(active), drainNatIpPortRanges: drain.map(range), numTotalDrainNatPorts: ports(drain) };
+  };
+  const d = rule(DEFAULT_RULE);
+  return {
+    endpoint: first.endpointName,
+    host: first.hostName,
+    sourceVirtualIp: first.networkIp,
+    sourceAliasIpRange: first.aliasIpRanges.map((a) => a.ipCidrRange).join(','),
+    natIpPortRanges: d.natIpPortRanges,
+    numTotalNatPorts: d.numTotalNatPorts,
+    drainNatIpPortRanges: d.drainNatIpPortRanges,
+    numTotalDrainNatPorts: d.numTotalDrainNatPorts,
+    ruleMappings: spec.rules.map((r) => rule(r.ruleNumber)),
+  };
+}

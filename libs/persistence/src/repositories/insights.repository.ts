@@ -1,0 +1,83 @@
+import type { Db } from '../db';
+import type { AliasIpRange, BlockState } from '../entities';
+
+export interface MappingBlockRow {
+  endpointName: string;
+  hostName: string;
+  networkIp: string;
+  aliasIpRanges: AliasIpRange[];
+  ruleNumber: number;
+  natIp: string;
+  portLo: number;
+  portHi: number;
+  state: BlockState;
+}
+
+export interface AttributionRow {
+  projectName: string;
+  gatewayName: string;
+  endpointName: string;
+  hostName: string;
+  sourceIp: string;
+  natIp: string;
+  portLo: number;
+  portHi: number;
+  validFrom: Date;
+  validTo: Date | null;
+}
+
+/** Read models over allocations and their history: mappings, attribution. */
+export class InsightsRepository {
+  constructor(private readonly db: Db) {}
+
+  /** The blocks (ACTIVE and DRAIN) of a page of the gateway's mapped endpoints, by endpoint name. */
+  async mappings(gatewayId: string, after: string | undefined, limit: number): Promise<{ rows: MappingBlockRow[]; nextAfter?: string }> {
+    const { rows: names } = await this.db.query<{ name: string }>(
+      `SELECT DISTINCT e.name FROM allocations a JOIN endpoints e ON e.id = a.endpoint_id
+       WHERE a.gateway_id = $1 AND a.state IN ('ACTIVE', 'DRAIN') AND ($2::text IS NULL OR e.name > $2)
+       ORDER BY e.name LIMIT $3`,
+      [gatewayId, after ?? null, limit + 1],
+    );
+    const more = names.length > limit;
+    const page = (more ? names.slice(0, limit) : names).map((n) => n.name);
+    if (page.length === 0) return { rows: [] };
+    const { rows } = await this.db.query<MappingBlockRow>(
+      `SELECT e.name AS "endpointName", h.name AS "hostName", host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges",
+              a.rule_number AS "ruleNumber", host(a.nat_ip) AS "natIp", a.port_lo AS "portLo", a.port_hi AS "portHi", a.state
+       FROM allocations a JOIN endpoints e ON e.id = a.endpoint_id JOIN hosts h ON h.id = e.host_id
+       WHERE a.gateway_id = $1 AND a.state IN ('ACTIVE', 'DRAIN') AND e.name = ANY($2::text[])
+       ORDER BY e.name, a.rule_number, a.nat_ip, a.port_lo`,
+      [gatewayId, page],
+    );
+    return { rows, nextAfter: more ? page[page.length - 1] : undefined };
+  }
+
+  /** Who held natIp:port at `at` (optionally within one project): at most one row (quarantine). */
+  async attribution(natIp: string, port: number, at: Date, projectId: string | undefined): Promise<AttributionRow | undefined> {
+    return this.db.one<AttributionRow & Record<string, unknown>>(
+      `SELECT project_name AS "projectName", gateway_name AS "gatewayName", endpoint_name AS "endpointName", host_name AS "hostName",
+              host(source_ip) AS "sourceIp", host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", valid_from AS "validFrom", valid_to AS "validTo"
+       FROM allocation_history
+       WHERE nat_ip = $1::inet AND int4range(port_lo, port_hi, '[]') @> $2::int
+         AND tstzrange(valid_from, valid_to, '[)') @> $3::timestamptz
+         AND ($4::uuid IS NULL OR project_id = $4)
+       ORDER BY valid_from DESC LIMIT 1`,
+      [natIp, port, at, projectId ?? null],
+    );
+  }
+
+  /** Address name -> IP of a project's addresses (for status and preview). */
+  async addressIps(projectId: string): Promise<Map<string, { ip: string; autoAllocated: boolean }>> {
+    const { rows } = await this.db.query<{ name: string; ip: string; autoAllocated: boolean }>(
+      `SELECT name, host(address) AS ip, auto_allocated AS "autoAllocated" FROM addresses WHERE project_id = $1`,
+      [projectId],
+    );
+    return new Map(rows.map((r) => [r.name, { ip: r.ip, autoAllocated: r.autoAllocated }]));
+  }
+
+  async endpointNames(ids: string[]): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    const { rows } = await this.db.query<{ id: string; name: string }>('SELECT id, name FROM endpoints WHERE id = ANY($1::uuid[])', [ids]);
+    return new Map(rows.map((r) => [r.id, r.name]));
+  }
+}
