@@ -6,3 +6,4 @@ export * from './diff';
 export * from './render';
 export * from './blocks';
 export * from './host-model';
+export * from './warnings';

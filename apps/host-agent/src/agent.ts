@@ -1,0 +1,393 @@
+/**
+ * The host agent's core, without HTTP: generation fencing, applying documents and patches to the
+ * backend (one transaction each, one at a time), pulling as a safety net, reporting.
+ *
+ * - A push (PUT, full document) or a pull brings a whole document: the first one, or any after a
+ *   failure, is loaded whole (`delete table` + create, atomically); later ones as the difference
+ *   from the applied document.
+ * - A patch (PATCH) applies only on top of the generation it names; otherwise the sender must
+ *   fall back to a full push.
+ * - A generation older than the applied one is refused; the same one is acknowledged unchanged.
+ * - Ports released by a change have their leftover connections removed from conntrack after the
+ *   commit; reports go out every few seconds and right after an apply.
+ */
+import { HostDocument, HostDocumentPatch, HostReport, applyHostPatch, verifyPush } from '@natplane/contracts';
+import {
+  BlockIndex,
+  FieldError,
+  HostModel,
+  ReleasedRange,
+  documentWarnings,
+  releasedBetween,
+  renderDiff,
+  renderFull,
+  validateHostDocument,
+  validateHostPatchShape,
+} from '@natplane/nftables';
+import { ApiClient } from './api-client';
+import { Backend } from './backend';
+import { Logger, errorMessage } from './log';
+
+export const PROBLEM_BASE = 'https://natplane.dev/problems/';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: FieldError[];
+  appliedGeneration?: number;
+}
+
+export type Outcome = { status: 200; body: { appliedGeneration: number } } | { status: 400 | 401 | 409 | 500 | 503; body: Problem };
+
+export interface AgentOptions {
+  host: string;
+  pushSecret: string;
+  uplink: string;
+  backend: Backend;
+  api: ApiClient;
+  log: Logger;
+  pullIntervalMs: number;
+  reportIntervalMs: number;
+  /** Seconds since the epoch (tests move it). */
+  nowSec?: () => number;
+}
+
+function problem(status: 400 | 401 | 409 | 500 | 503, slug: string, title: string, detail: string, extra: Partial<Problem> = {}): Outcome {
+  return { status, body: { type: PROBLEM_BASE + slug, title, status, detail, ...extra } };
+}
+
+export class Agent {
+  private model: HostModel | null = null;
+  /** The kernel table may differ from the model: the next document is loaded whole. */
+  private dirty = true;
+  private tail: Promise<unknown> = Promise.resolve();
+  private etag: string | undefined;
+  private usageIndex: BlockIndex | null = null;
+  private readonly problems = new Map<'apply' | 'pull' | 'usage' | 'release', string>();
+  private warnings: string[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private reportSoon: NodeJS.Immediate | null = null;
+  private reporting: Promise<void> | null = null;
+  private reportQueued: Promise<void> | null = null;
+  private releasing = new Set<Promise<unknown>>();
+  private stopped = false;
+  private readonly nowSec: () => number;
+
+  constructor(private readonly o: AgentOptions) {
+    this.nowSec = o.nowSec ?? (() => Math.floor(Date.now() / 1000));
+  }
+
+  get appliedGeneration(): number | null {
+    return this.model?.generation ?? null;
+  }
+
+  get backendKind(): string {
+    return this.o.backend.kind;
+  }
+
+  /** The applied document (O(endpoints): for status pages and tests, not hot paths). */
+  appliedDocument(): HostDocument | null {
+    return this.model?.toDocument() ?? null;
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      host: this.o.host,
+      backend: this.o.backend.kind,
+      uplink: this.o.uplink,
+      appliedGeneration: this.appliedGeneration,
+      endpoints: this.model?.endpointCount ?? 0,
+      errors: this.errors(),
+    };
+  }
+
+  private errors(): string[] {
+    return [...this.problems.values(), ...this.warnings];
+  }
+
+  /** Runs `fn` after every earlier apply finished: one transaction at a time, in arrival order. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private authenticate(body: string, headers: { timestamp?: string; signature?: string }): Outcome | null {
+    if (!this.o.pushSecret) return problem(401, 'unauthenticated', 'Unauthenticated', 'this agent has no NATPLANE_PUSH_SECRET: every push is refused');
+    const check = verifyPush(this.o.pushSecret, headers.timestamp, headers.signature, body, this.nowSec());
+    if (check.ok) return null;
+    const detail = {
+      missing: 'the signature or timestamp header is missing',
+      'stale-timestamp': 'the timestamp is too far from the agent clock',
+      'bad-signature': 'the signature does not match the body',
+    }[check.reason];
+    return problem(401, 'unauthenticated', 'Unauthenticated', detail);
+  }
+
+  private parse(body: string): { ok: true; value: unknown } | { ok: false; outcome: Outcome } {
+    try {
+      return { ok: true, value: JSON.parse(body) };
+    } catch (e) {
+      return { ok: false, outcome: problem(400, 'invalid-argument', 'Invalid argument', `the body is not JSON: ${errorMessage(e)}`) };
+    }
+  }
+
+  private hostMismatch(host: string): Outcome | null {
+    if (host === this.o.host) return null;
+    return problem(400, 'invalid-argument', 'Invalid argument', `the document is for host ${host}, this agent is ${this.o.host}`, {
+      errors: [{ field: 'host', message: `must be ${this.o.host}` }],
+    });
+  }
+
+  /** PUT /v1/programming: a signed whole document. */
+  async push(body: string, headers: { timestamp?: string; signature?: string }): Promise<Outcome> {
+    const denied = this.authenticate(body, headers);
+    if (denied) return denied;
+    const parsed = this.parse(body);
+    if (!parsed.ok) return parsed.outcome;
+    const v = validateHostDocument(parsed.value);
+    if (!v.ok) return problem(400, 'invalid-argument', 'Invalid argument', 'the host document is invalid', { errors: v.errors });
+    return this.hostMismatch(v.value.host) ?? this.applyDocument(v.value, 'push');
+  }
+
+  /** PATCH /v1/programming: a signed incremental change on top of the applied generation. */
+  async patch(body: string, headers: { timestamp?: string; signature?: string }): Promise<Outcome> {
+    const denied = this.authenticate(body, headers);
+    if (denied) return denied;
+    const parsed = this.parse(body);
+    if (!parsed.ok) return parsed.outcome;
+    const v = validateHostPatchShape(parsed.value);
+    if (!v.ok) return problem(400, 'invalid-argument', 'Invalid argument', 'the patch is invalid', { errors: v.errors });
+    return this.hostMismatch(v.value.host) ?? this.applyPatch(v.value);
+  }
+
+  private older(generation: number, applied: number): Outcome {
+    return problem(409, 'older-generation', 'Older generation', `generation ${generation} is older than the applied generation ${applied}`, {
+      appliedGeneration: applied,
+    });
+  }
+
+  private ok(): Outcome {
+    return { status: 200, body: { appliedGeneration: this.model?.generation ?? 0 } };
+  }
+
+  /** Applies a validated whole document (from a push or a pull). */
+  applyDocument(doc: HostDocument, source: 'push' | 'pull'): Promise<Outcome> {
+    return this.exclusive(async () => {
+      const applied = this.model?.generation ?? null;
+      if (applied !== null && doc.generation < applied) return this.older(doc.generation, applied);
+      if (applied !== null && doc.generation === applied && !this.dirty) return this.ok();
+      const started = process.hrtime.bigint();
+      const prev = this.model && !this.dirty ? this.model.toDocument() : null;
+      let mode: 'full' | 'diff' = prev ? 'diff' : 'full';
+      const opts = { uplink: this.o.uplink };
+      try {
+        if (prev) {
+          const script = renderDiff(prev, doc, opts);
+          try {
+            if (script) await this.o.backend.apply(script, () => doc);
+          } catch (e) {
+            this.o.log.warn('diff refused, loading the table whole', { generation: doc.generation, error: errorMessage(e) });
+            mode = 'full';
+            await this.o.backend.load(renderFull(doc, opts), () => doc);
+          }
+        } else await this.o.backend.load(renderFull(doc, opts), () => doc);
+      } catch (e) {
+        this.dirty = true;
+        const message = `apply of generation ${doc.generation} failed: ${errorMessage(e)}`;
+        this.problems.set('apply', message);
+        this.o.log.error('apply failed', { generation: doc.generation, source, error: errorMessage(e) });
+        this.scheduleReport();
+        return problem(500, 'apply-failed', 'Apply failed', message, applied === null ? {} : { appliedGeneration: applied });
+      }
+      this.model = HostModel.fromDocument(doc);
+      this.dirty = false;
+      this.warnings = documentWarnings(doc);
+      this.afterApply(prev ? releasedBetween(prev, doc) : []);
+      this.o.log.info('applied', { generation: doc.generation, source, mode, ms: elapsedMs(started), endpoints: this.model.endpointCount });
+      return this.ok();
+    });
+  }
+
+  private applyPatch(patch: HostDocumentPatch): Promise<Outcome> {
+    return this.exclusive(async () => {
+      const model = this.model;
+      const applied = model?.generation ?? null;
+      if (applied !== null && patch.generation === applied && !this.dirty) return this.ok();
+      if (applied !== null && patch.generation < applied) return this.older(patch.generation, applied);
+      if (!model || applied === null || this.dirty || patch.baseGeneration !== applied) {
+        const why = !model ? 'nothing is applied yet' : this.dirty ? 'the table must be loaded whole first' : `the applied generation is ${applied}`;
+        return problem(409, 'base-generation-mismatch', 'Base generation mismatch', `the patch applies to generation ${patch.baseGeneration} but ${why}: push the whole document`, {
+          ...(applied === null ? {} : { appliedGeneration: applied }),
+        });
+      }
+      const started = process.hrtime.bigint();
+      const planned = model.planPatch(patch, { uplink: this.o.uplink });
+      if (!planned.ok) return problem(400, 'invalid-argument', 'Invalid argument', 'the patch does not fit the applied document', { errors: planned.errors });
+      const { plan } = planned;
+      try {
+        if (plan.script) await this.o.backend.apply(plan.script, () => applyHostPatch(model.toDocument(), patch));
+      } catch (e) {
+        plan.abandon();
+        this.dirty = true;
+        const message = `patch to generation ${patch.generation} failed: ${errorMessage(e)}`;
+        this.problems.set('apply', message);
+        this.o.log.error('patch failed', { generation: patch.generation, error: errorMessage(e) });
+        this.scheduleReport();
+        return problem(500, 'apply-failed', 'Apply failed', message, { appliedGeneration: applied });
+      }
+      plan.commit();
+      if ((patch.putGateways ?? []).length > 0 || (patch.deleteGateways ?? []).length > 0) this.warnings = documentWarnings(model.toDocument());
+      this.afterApply(plan.released);
+      this.o.log.info('applied', { generation: patch.generation, source: 'patch', mode: 'patch', ms: elapsedMs(started) });
+      return this.ok();
+    });
+  }
+
+  private afterApply(released: ReleasedRange[]): void {
+    this.problems.delete('apply');
+    this.usageIndex = null;
+    if (released.length > 0) {
+      const job = this.o.backend
+        .release(released)
+        .then((n) => {
+          this.problems.delete('release');
+          if (n > 0) this.o.log.info('removed leftover connections of released ports', { connections: n, ranges: released.length });
+        })
+        .catch((e) => {
+          this.problems.set('release', `conntrack clean-up failed: ${errorMessage(e)}`);
+          this.o.log.warn('conntrack clean-up failed', { error: errorMessage(e) });
+        })
+        .finally(() => this.releasing.delete(job));
+      this.releasing.add(job);
+    }
+    this.scheduleReport();
+  }
+
+  /** GET the document from the API; applies it when newer. */
+  async pull(): Promise<void> {
+    const etag = this.model && !this.dirty ? this.etag : undefined;
+    let result;
+    try {
+      result = await this.o.api.fetchProgramming(etag);
+    } catch (e) {
+      this.problems.set('pull', `pull failed: ${errorMessage(e)}`);
+      throw e;
+    }
+    this.problems.delete('pull');
+    if (result.status === 'unchanged') return;
+    const parsed = this.parse(result.body);
+    const v = parsed.ok ? validateHostDocument(parsed.value) : null;
+    if (!v || !v.ok) {
+      const detail = !v ? 'not JSON' : v.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+      this.problems.set('pull', `the pulled document is invalid: ${detail.slice(0, 500)}`);
+      throw new Error(`pulled document is invalid: ${detail.slice(0, 500)}`);
+    }
+    const mismatch = this.hostMismatch(v.value.host);
+    if (mismatch) throw new Error(`pulled document is for host ${v.value.host}`);
+    const outcome = await this.applyDocument(v.value, 'pull');
+    if (outcome.status === 200) this.etag = result.etag;
+    else if (outcome.status !== 409) throw new Error(outcome.body.detail);
+  }
+
+  /**
+   * POSTs a report. One is in flight at a time; a report asked for meanwhile is sent when it ends
+   * (so the state after the latest apply is always reported).
+   */
+  report(): Promise<void> {
+    if (this.reporting) {
+      this.reportQueued ??= this.reporting.catch(() => undefined).then(() => {
+        this.reportQueued = null;
+        return this.report();
+      });
+      return this.reportQueued;
+    }
+    const run = this.buildReport()
+      .then((r) => this.o.api.postReport(r))
+      .finally(() => {
+        this.reporting = null;
+      });
+    this.reporting = run;
+    return run;
+  }
+
+  async buildReport(): Promise<HostReport> {
+    let usage: HostReport['usage'] = [];
+    if (this.model) {
+      try {
+        this.usageIndex ??= new BlockIndex(this.model.toDocument());
+        usage = (await this.o.backend.usage(this.usageIndex)) ?? [];
+        this.problems.delete('usage');
+      } catch (e) {
+        this.problems.set('usage', `counting ports in use failed: ${errorMessage(e)}`);
+      }
+    }
+    return { appliedGeneration: this.model?.generation ?? 0, usage, errors: this.errors() };
+  }
+
+  private scheduleReport(): void {
+    if (this.stopped || this.reportSoon) return;
+    this.reportSoon = setImmediate(() => {
+      this.reportSoon = null;
+      this.report().catch((e) => this.o.log.warn('report failed', { error: errorMessage(e) }));
+    });
+  }
+
+  /** Pulls at once (retrying with back-off until the API answers), then every pullIntervalMs; reports every reportIntervalMs. */
+  start(): void {
+    let backoff = 1000;
+    const pullLoop = () => {
+      if (this.stopped) return;
+      this.pull()
+        .then(() => {
+          backoff = 1000;
+          this.after(this.o.pullIntervalMs, pullLoop);
+        })
+        .catch((e) => {
+          this.o.log.warn('pull failed', { error: errorMessage(e), retryInMs: backoff });
+          this.after(backoff, pullLoop);
+          backoff = Math.min(backoff * 2, this.o.pullIntervalMs);
+        });
+    };
+    const reportLoop = () => {
+      if (this.stopped) return;
+      this.report()
+        .catch((e) => this.o.log.warn('report failed', { error: errorMessage(e) }))
+        .finally(() => this.after(this.o.reportIntervalMs, reportLoop));
+    };
+    pullLoop();
+    this.after(this.o.reportIntervalMs, reportLoop);
+  }
+
+  private after(ms: number, fn: () => void): void {
+    if (this.stopped) return;
+    const t = setTimeout(() => {
+      this.timers = this.timers.filter((x) => x !== t);
+      fn();
+    }, ms);
+    this.timers.push(t);
+  }
+
+  /** Stops the loops, waits for the apply in flight and the clean-ups, closes the backend. The table stays. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+    if (this.reportSoon) clearImmediate(this.reportSoon);
+    await this.tail;
+    await Promise.allSettled([...this.releasing, this.reporting, this.reportQueued]);
+    await this.o.backend.close();
+  }
+
+  /** For tests: waits until every clean-up started so far is done. */
+  async settled(): Promise<void> {
+    await this.tail;
+    await Promise.allSettled([...this.releasing]);
+  }
+}
+
+function elapsedMs(started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
