@@ -29,6 +29,8 @@ import { Backend } from './backend';
 import { Logger, errorMessage } from './log';
 
 export const PROBLEM_BASE = 'https://natplane.dev/problems/';
+const REPORT_GAP_MS = 1000;
+const RELEASE_GAP_MS = 500;
 
 export interface Problem {
   type: string;
@@ -68,10 +70,13 @@ export class Agent {
   private readonly problems = new Map<'apply' | 'pull' | 'usage' | 'release', string>();
   private warnings: string[] = [];
   private timers: NodeJS.Timeout[] = [];
-  private reportSoon: NodeJS.Immediate | null = null;
+  private reportSoon: NodeJS.Timeout | null = null;
+  private lastReportAt = 0;
   private reporting: Promise<void> | null = null;
   private reportQueued: Promise<void> | null = null;
   private releasing = new Set<Promise<unknown>>();
+  private pendingReleases: ReleasedRange[] = [];
+  private releaseTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly nowSec: () => number;
 
@@ -250,20 +255,35 @@ export class Agent {
     this.problems.delete('apply');
     this.usageIndex = null;
     if (released.length > 0) {
-      const job = this.o.backend
-        .release(released)
-        .then((n) => {
-          this.problems.delete('release');
-          if (n > 0) this.o.log.info('removed leftover connections of released ports', { connections: n, ranges: released.length });
-        })
-        .catch((e) => {
-          this.problems.set('release', `conntrack clean-up failed: ${errorMessage(e)}`);
-          this.o.log.warn('conntrack clean-up failed', { error: errorMessage(e) });
-        })
-        .finally(() => this.releasing.delete(job));
-      this.releasing.add(job);
+      // batched: listing conntrack costs a process and a walk of the table, once per RELEASE_GAP_MS
+      this.pendingReleases.push(...released);
+      this.releaseTimer ??= setTimeout(() => {
+        this.releaseTimer = null;
+        this.flushReleases();
+      }, RELEASE_GAP_MS);
     }
     this.scheduleReport();
+  }
+
+  /** Removes the leftover connections of the ports released so far (in the background). */
+  private flushReleases(): void {
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
+    const ranges = this.pendingReleases;
+    this.pendingReleases = [];
+    if (ranges.length === 0) return;
+    const job = this.o.backend
+      .release(ranges)
+      .then((n) => {
+        this.problems.delete('release');
+        if (n > 0) this.o.log.info('removed leftover connections of released ports', { connections: n, ranges: ranges.length });
+      })
+      .catch((e) => {
+        this.problems.set('release', `conntrack clean-up failed: ${errorMessage(e)}`);
+        this.o.log.warn('conntrack clean-up failed', { error: errorMessage(e) });
+      })
+      .finally(() => this.releasing.delete(job));
+    this.releasing.add(job);
   }
 
   /** GET the document from the API; applies it when newer. */
@@ -304,6 +324,7 @@ export class Agent {
       });
       return this.reportQueued;
     }
+    this.lastReportAt = Date.now();
     const run = this.buildReport()
       .then((r) => this.o.api.postReport(r))
       .finally(() => {
@@ -327,12 +348,17 @@ export class Agent {
     return { appliedGeneration: this.model?.generation ?? 0, usage, errors: this.errors() };
   }
 
+  /**
+   * A report right after an apply, but at most one per REPORT_GAP_MS: counting ports walks
+   * conntrack and the whole document, which must not slow a burst of pushes down.
+   */
   private scheduleReport(): void {
     if (this.stopped || this.reportSoon) return;
-    this.reportSoon = setImmediate(() => {
+    const wait = Math.max(0, this.lastReportAt + REPORT_GAP_MS - Date.now());
+    this.reportSoon = setTimeout(() => {
       this.reportSoon = null;
       this.report().catch((e) => this.o.log.warn('report failed', { error: errorMessage(e) }));
-    });
+    }, wait);
   }
 
   /** Pulls at once (retrying with back-off until the API answers), then every pullIntervalMs; reports every reportIntervalMs. */
@@ -375,15 +401,17 @@ export class Agent {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
-    if (this.reportSoon) clearImmediate(this.reportSoon);
+    if (this.reportSoon) clearTimeout(this.reportSoon);
     await this.tail;
+    this.flushReleases();
     await Promise.allSettled([...this.releasing, this.reporting, this.reportQueued]);
     await this.o.backend.close();
   }
 
-  /** For tests: waits until every clean-up started so far is done. */
+  /** For tests: runs the pending clean-ups now and waits for them. */
   async settled(): Promise<void> {
     await this.tail;
+    this.flushReleases();
     await Promise.allSettled([...this.releasing]);
   }
 }

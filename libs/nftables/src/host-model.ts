@@ -9,7 +9,7 @@ import { HostDocument, HostDocumentPatch, HostEndpoint, HostGatewaySettings } fr
 import { ReleasedRange, releasedRanges } from './blocks';
 import { diffStates } from './diff';
 import { RenderOptions } from './render';
-import { addEndpoint, addGateway, emptyState, isValidInterfaceName } from './state';
+import { addEndpoint, addGateway, addSourcesChain, emptyState, isValidInterfaceName } from './state';
 import { FieldError, SourceOwners, endpointRuleErrors } from './validate';
 
 interface GatewayEntry {
@@ -134,6 +134,13 @@ export class HostModel {
       const old = deletedGateways.has(id) ? undefined : this.gateways.get(id);
       if (old) addGateway(before, old.settings);
       addGateway(after, s);
+    }
+    // the sources chain names every gateway: it changes when gateways come or go
+    const idsAfter = new Set([...this.gateways.keys()].filter((id) => !deletedGateways.has(id)));
+    for (const id of nextSettings.keys()) idsAfter.add(id);
+    if (idsAfter.size !== this.gateways.size || [...idsAfter].some((id) => !this.gateways.has(id))) {
+      addSourcesChain(before, this.gateways.keys());
+      addSourcesChain(after, idsAfter);
     }
     for (const c of changes.values()) {
       const old = keptBefore(c.gatewayId)?.get(c.endpointId);

@@ -6,10 +6,10 @@
 import { DEFAULT_RULE, HostTimeouts } from '@natplane/contracts';
 
 export const TABLE = 'ip natplane';
-/** Exact source address -> `jump <gateway chain>` (verdict map, hash). */
-export const DISPATCH = 'dispatch';
+/** The chain that sends a packet leaving by the uplink to the chain of its source's gateway. */
+export const SOURCES = 'sources';
 /** Alias source range -> `jump <gateway alias chain>` (verdict map, interval; rare and small). */
-export const ALIAS_DISPATCH = 'adispatch';
+export const ALIAS_DISPATCH = 'aliases';
 export const POSTROUTING = 'postrouting';
 export const FORWARD = 'forward';
 
@@ -39,6 +39,14 @@ export function snatMap(gw: string, rule: string): string {
 /** Alias range -> NAT IP . port range, for one rule (or the default IPs). */
 export function aliasSnatMap(gw: string, rule: string): string {
   return `${gw}_${rule}_alias`;
+}
+
+/**
+ * The gateway's exact sources that have no active block on the default IPs (shortage, drain
+ * only, or ports on rules only): with the default map, the set of every source the gateway NATs.
+ */
+export function restSet(gw: string): string {
+  return `${gw}_rest`;
 }
 
 /** The destinations of a rule. */

@@ -35,14 +35,14 @@ describeKernel('rendered scripts in the real nftables', () => {
     );
   });
 
-  it('loads the example: one map per rule, a destination set, dispatch, timeouts', () => {
+  it('loads the example: one map per rule, a destination set, the sources chain, timeouts', () => {
     nft(work, renderFull(exampleDocument(), opts));
     const table = (listTable(work) ?? []).join('\n');
     const gw = 'g_7f3c2a10000040008000000000000001';
     expect(table).toContain(`map ${gw}_def: type ipv4_addr : interval ipv4_addr . inet_service | elements 10.99.0.2 : 203.0.113.5 . 1024-1087, 10.99.0.3 : 203.0.113.5 . 1088-1151`);
     expect(table).toContain(`map ${gw}_r100: type ipv4_addr : interval ipv4_addr . inet_service | elements 10.99.0.2 : 203.0.113.9 . 1024-1087, 10.99.0.3 : 203.0.113.9 . 1088-1151`);
     expect(table).toContain(`set ${gw}_r100_dst: type ipv4_addr | flags interval | elements 198.51.100.0/24`);
-    expect(table).toContain(`map dispatch: type ipv4_addr : verdict | elements 10.99.0.2 : jump ${gw}, 10.99.0.3 : jump ${gw}`);
+    expect(table).toContain(`chain sources: ip saddr @${gw}_def jump ${gw} | ip saddr @${gw}_rest jump ${gw} | ip saddr vmap @aliases`);
     expect(table).toContain(`ip daddr @${gw}_r100_dst meta l4proto { icmp, tcp, udp } snat ip to ip saddr map @${gw}_r100 fully-random`);
     expect(table).toContain(`ct timeout ${gw}_tcp_1200_30_30: protocol tcp | l3proto ip`);
     // drain blocks are not in nftables: 203.0.113.6 appears nowhere

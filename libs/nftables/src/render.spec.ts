@@ -23,10 +23,14 @@ describe('renderFull', () => {
     expect(script.slice(0, 3)).toEqual(['add table ip natplane', 'delete table ip natplane', 'add table ip natplane']);
   });
 
-  it('hooks postrouting on the uplink through the exact-source dispatch map', () => {
+  it('hooks postrouting on the uplink and finds the gateway by its default map (or rest set)', () => {
     expect(script).toContain('add chain ip natplane postrouting { type nat hook postrouting priority srcnat; policy accept; }');
-    expect(script).toContain('add rule ip natplane postrouting oifname "up0" ip saddr vmap @dispatch');
-    expect(script).toContain(`add element ip natplane dispatch { 10.99.0.2 : jump ${GW}, 10.99.0.3 : jump ${GW} }`);
+    expect(script).toContain('add rule ip natplane postrouting oifname "up0" jump sources');
+    expect(script.filter((l) => l.startsWith('add rule ip natplane sources '))).toEqual([
+      `add rule ip natplane sources ip saddr @${GW}_def jump ${GW}`,
+      `add rule ip natplane sources ip saddr @${GW}_rest jump ${GW}`,
+      'add rule ip natplane sources ip saddr vmap @aliases',
+    ]);
   });
 
   it('puts each active block in its rule map, keyed by the exact source address', () => {
@@ -71,7 +75,7 @@ describe('renderFull', () => {
       e.aliasRanges = ['10.200.0.0/24'];
     });
     const s = lines(renderFull(doc, opts));
-    expect(s).toContain(`add element ip natplane adispatch { 10.200.0.0/24 : jump ${GW}_alias }`);
+    expect(s).toContain(`add element ip natplane aliases { 10.200.0.0/24 : jump ${GW}_alias }`);
     expect(s).toContain(`add element ip natplane ${GW}_def_alias { 10.200.0.0/24 : 203.0.113.5 . 1024-1087 }`);
   });
 
@@ -102,11 +106,11 @@ describe('renderDiff', () => {
     ]);
   });
 
-  it('a drained block only leaves the map (existing connections live on in conntrack)', () => {
+  it('a drained block only leaves the map (existing connections live on in conntrack); the source stays NATed by its gateway', () => {
     const b = withEndpoint(a, 'e1', (e) => {
       e.mappings[0] = { ruleNumber: DEFAULT_RULE, drain: [{ natIp: '203.0.113.5', portLo: 1024, portHi: 1087 }] };
     });
-    expect(lines(renderDiff(a, b, opts))).toEqual([`delete element ip natplane ${GW}_def { 10.99.0.2 }`]);
+    expect(lines(renderDiff(a, b, opts))).toEqual([`delete element ip natplane ${GW}_def { 10.99.0.2 }`, `add element ip natplane ${GW}_rest { 10.99.0.2 }`]);
   });
 
   it('a new endpoint adds its dispatch and map elements', () => {
@@ -119,10 +123,7 @@ describe('renderDiff', () => {
       natPrimary: true,
       mappings: [{ ruleNumber: DEFAULT_RULE, active: { natIp: '203.0.113.5', portLo: 1152, portHi: 1215 }, drain: [] }],
     });
-    expect(lines(renderDiff(a, b, opts))).toEqual([
-      `add element ip natplane dispatch { 10.99.0.4 : jump ${GW} }`,
-      `add element ip natplane ${GW}_def { 10.99.0.4 : 203.0.113.5 . 1152-1215 }`,
-    ]);
+    expect(lines(renderDiff(a, b, opts))).toEqual([`add element ip natplane ${GW}_def { 10.99.0.4 : 203.0.113.5 . 1152-1215 }`]);
   });
 
   it('a timeout change swaps the policy objects under a rewritten chain', () => {
@@ -136,10 +137,10 @@ describe('renderDiff', () => {
     expect(d.filter((l) => l.includes('element'))).toEqual([]);
   });
 
-  it('removing the gateway removes its dispatch elements, then its chains, maps and policies', () => {
+  it('removing the gateway unhooks it from the sources chain, then deletes its chains, maps and policies', () => {
     const b: HostDocument = { ...a, generation: 2, gateways: [] };
     const d = lines(renderDiff(a, b, opts));
-    expect(d.slice(0, 3)).toEqual([`flush chain ip natplane ${GW}`, `flush chain ip natplane ${GW}_alias`, 'delete element ip natplane dispatch { 10.99.0.2, 10.99.0.3 }']);
+    expect(d.slice(0, 4)).toEqual([`flush chain ip natplane sources`, `flush chain ip natplane ${GW}`, `flush chain ip natplane ${GW}_alias`, 'add rule ip natplane sources ip saddr vmap @aliases']);
     expect(d).toContain(`delete chain ip natplane ${GW}`);
     expect(d).toContain(`delete map ip natplane ${GW}_r100`);
     expect(d).toContain(`delete set ip natplane ${GW}_r100_dst`);

@@ -9,27 +9,34 @@
  *
  * Table layout (see docs/nftables-backend.md):
  *
- *   postrouting (nat, srcnat)   oifname UPLINK ip saddr vmap @dispatch     exact source -> jump g_X
- *                               oifname UPLINK ip saddr vmap @adispatch    alias range  -> jump g_X_alias
+ *   postrouting (nat, srcnat)   oifname UPLINK jump sources
+ *   sources                     per gateway: ip saddr @g_X_def jump g_X      exact sources with a default block
+ *                                            ip saddr @g_X_rest jump g_X     the gateway's other exact sources
+ *                               ip saddr vmap @aliases                        alias range -> jump g_X_alias
  *   g_X                         ct timeout set (the gateway's TCP/UDP policies)
  *                               per rule, ascending: ip daddr @g_X_rN_dst snat to ip saddr map @g_X_rN
  *                                                   ip daddr @g_X_rN_dst drop   (no ports on that rule)
  *                               snat to ip saddr map @g_X_def ; drop            (no ports: fail closed)
  *   g_X_alias                   the same over the alias maps (interval keys)
  *   forward (filter)            oifname UPLINK ct state invalid drop  (untracked packets would skip NAT)
+ *
+ * The default map doubles as the gateway's source set, so 50,000 endpoints cost 50,000 elements
+ * (a separate source -> gateway verdict map would double the load time: measured 0.66 s vs 1.03 s).
+ * The price is one set lookup per gateway for the first packet of a connection.
  */
 import { DEFAULT_RULE, HostEndpoint, HostGatewaySettings, HostPortBlock } from '@natplane/contracts';
 import { disjointCidrs, formatCidr, parseCidr, Cidr } from './ipv4';
 import {
   ALIAS_DISPATCH,
-  DISPATCH,
   FORWARD,
   POSTROUTING,
+  SOURCES,
   aliasSnatMap,
   destinationSet,
   gatewayAliasChain,
   gatewayChain,
   gatewayKey,
+  restSet,
   ruleKey,
   snatMap,
   tcpTimeoutName,
@@ -80,7 +87,7 @@ const SNAT_MAP_SPEC = 'type ipv4_addr : interval ipv4_addr . inet_service;';
 const ALIAS_SNAT_MAP_SPEC = 'type ipv4_addr : interval ipv4_addr . inet_service; flags interval;';
 const L4 = 'meta l4proto { tcp, udp, icmp }';
 
-/** Base objects, present whatever the document: the hooks and the two dispatch maps. */
+/** Base objects, present whatever the document: the hooks and the alias dispatch map. */
 export function addBase(state: NftState, uplink: string): void {
   const oif = `oifname ${quote(uplink)}`;
   // Chains before maps: nft 1.0.6 refuses `jump` elements of an interval verdict map created
@@ -90,7 +97,7 @@ export function addBase(state: NftState, uplink: string): void {
     kind: 'chain',
     name: POSTROUTING,
     spec: 'type nat hook postrouting priority srcnat; policy accept;',
-    rules: [`${oif} ip saddr vmap @${DISPATCH}`, `${oif} ip saddr vmap @${ALIAS_DISPATCH}`],
+    rules: [`${oif} jump ${SOURCES}`],
   });
   addObject(state, {
     kind: 'chain',
@@ -98,8 +105,18 @@ export function addBase(state: NftState, uplink: string): void {
     spec: 'type filter hook forward priority filter; policy accept;',
     rules: [`${oif} ct state invalid drop`],
   });
-  addObject(state, { kind: 'map', name: DISPATCH, spec: 'type ipv4_addr : verdict;' });
   addObject(state, { kind: 'map', name: ALIAS_DISPATCH, spec: 'type ipv4_addr : verdict; flags interval;' });
+}
+
+/** The chain that finds the gateway of a source: it depends on the set of gateways only. */
+export function addSourcesChain(state: NftState, gatewayIds: Iterable<string>): void {
+  const rules: string[] = [];
+  for (const gw of [...gatewayIds].map(gatewayKey).sort()) {
+    rules.push(`ip saddr @${snatMap(gw, ruleKey(DEFAULT_RULE))} jump ${gatewayChain(gw)}`);
+    rules.push(`ip saddr @${restSet(gw)} jump ${gatewayChain(gw)}`);
+  }
+  rules.push(`ip saddr vmap @${ALIAS_DISPATCH}`);
+  addObject(state, { kind: 'chain', name: SOURCES, spec: '', rules });
 }
 
 /** The objects of one gateway and the elements of its destination sets. */
@@ -145,6 +162,7 @@ export function addGateway(state: NftState, g: HostGatewaySettings): void {
     dropTail('');
     addObject(state, { kind: 'chain', name: chain, spec: '', rules: body });
   }
+  addObject(state, { kind: 'set', name: restSet(gw), spec: 'type ipv4_addr;' });
   for (const ruleNumber of [DEFAULT_RULE, ...rules.map((r) => r.ruleNumber)]) {
     const rk = ruleKey(ruleNumber);
     addObject(state, { kind: 'map', name: snatMap(gw, rk), spec: SNAT_MAP_SPEC });
@@ -162,28 +180,32 @@ export function blockValue(b: HostPortBlock): string {
 }
 
 /**
- * The elements one endpoint contributes: its sources in the dispatch maps, and per rule with an
- * active block its sources in that rule's map. Drain blocks are not in nftables at all (no new
- * flow may use them; conntrack keeps the existing ones).
+ * The elements one endpoint contributes: per rule with an active block, its sources in that
+ * rule's map; an exact source without a default block goes to the gateway's rest set; alias
+ * ranges to the alias dispatch map. Drain blocks are not in nftables at all (no new flow may use
+ * them; conntrack keeps the existing ones).
  */
 export function addEndpoint(state: NftState, gatewayId: string, e: HostEndpoint): void {
   const gw = gatewayKey(gatewayId);
   const aliases = e.aliasRanges.map((a) => formatCidr(parseCidr(a) as Cidr));
-  if (e.natPrimary) addElement(state, DISPATCH, e.networkIp, `jump ${gatewayChain(gw)}`);
   for (const a of aliases) addElement(state, ALIAS_DISPATCH, a, `jump ${gatewayAliasChain(gw)}`);
+  let defaultBlock = false;
   for (const m of e.mappings) {
     if (!m.active) continue;
+    if (m.ruleNumber === DEFAULT_RULE) defaultBlock = true;
     const rk = ruleKey(m.ruleNumber);
     const value = blockValue(m.active);
     if (e.natPrimary) addElement(state, snatMap(gw, rk), e.networkIp, value);
     for (const a of aliases) addElement(state, aliasSnatMap(gw, rk), a, value);
   }
+  if (e.natPrimary && !defaultBlock) addElement(state, restSet(gw), e.networkIp, '');
 }
 
 /** The whole table a (validated) document asks for. */
 export function documentState(doc: { gateways: (HostGatewaySettings & { endpoints: HostEndpoint[] })[] }, uplink: string): NftState {
   const state = emptyState();
   addBase(state, uplink);
+  addSourcesChain(state, doc.gateways.map((g) => g.id));
   for (const g of doc.gateways) {
     addGateway(state, g);
     for (const e of g.endpoints) addEndpoint(state, g.id, e);
