@@ -1,0 +1,289 @@
+/**
+ * Real packets through the agent's table, in network namespaces made for this test only:
+ *
+ *   [vm1] 10.99.0.2 --+
+ *                     +-- br-vms 10.99.0.1 [host] up0 203.0.113.1/24 ---- 203.0.113.100 [ext]
+ *   [vm2] 10.99.0.3 --+           NAT IPs .5 .6 .9 on up0             + 198.51.100.10 (rule destination)
+ *
+ * The agent (in this process, nft and conntrack run in `host`) is programmed by signed pushes.
+ * ext has no route back to 10.99.0.0/24: a reply only comes back when SNAT happened. The server
+ * in ext logs the source address and port it sees.
+ */
+import { ChildProcessWithoutNullStreams, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_RULE, HostDocument, HostEndpoint } from '@natplane/contracts';
+import { gateway } from '../../libs/nftables/src/testing/fixtures';
+import { deleteNamespaces, kernelTestsUnavailable, makeNamespace } from '../../libs/nftables/src/testing/netns';
+import { FakeApi, HOST, TestAgent, eventually, push, startFakeApi, startTestAgent } from './support';
+
+const unavailable = kernelTestsUnavailable(['nft', 'ip', 'conntrack']);
+const describeKernel = unavailable ? describe.skip : describe;
+if (unavailable) console.warn(`packets.test skipped: ${unavailable}`);
+
+const run = promisify(execFile);
+const EXT = '203.0.113.100';
+const RULE_DST = '198.51.100.10';
+const [A, B, R] = ['203.0.113.5', '203.0.113.6', '203.0.113.9'];
+
+const SERVER = `
+const net = require('net'), dgram = require('dgram');
+const log = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+net.createServer((s) => {
+  log({ proto: 'tcp', local: s.localAddress, peer: s.remoteAddress, port: s.remotePort });
+  s.on('data', (d) => s.write(d));
+  s.on('error', () => {});
+}).listen(8080, '0.0.0.0', () => log({ ready: true }));
+// one socket per address, so that a reply leaves from the address the datagram was sent to
+for (const addr of process.argv.slice(2)) {
+  const u = dgram.createSocket('udp4');
+  u.on('message', (m, r) => { log({ proto: 'udp', local: addr, peer: r.address, port: r.port, tag: m.toString() }); u.send('ok', r.port, r.address); });
+  u.bind(9090, addr);
+  const v = dgram.createSocket('udp4');
+  v.on('message', (m, r) => { log({ proto: 'udp', local: addr + ':9091', peer: r.address, port: r.port, tag: m.toString() }); v.send('ok', r.port, r.address); });
+  v.bind(9091, addr);
+}
+`;
+
+const CLIENT = `
+const net = require('net'), dgram = require('dgram');
+const [mode, dst, tag, n] = process.argv.slice(2);
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+function tcp() { return new Promise((res) => { const s = net.connect({ host: dst, port: 8080, timeout: 1500 }); s.on('connect', () => { s.end(); res(true); }); s.on('timeout', () => { s.destroy(); res(false); }); s.on('error', () => res(false)); }); }
+function udp(i) { return new Promise((res) => { const u = dgram.createSocket('udp4'); const t = setTimeout(() => { u.close(); res(false); }, 1500); u.on('message', () => { clearTimeout(t); u.close(); res(true); }); u.send(tag + '-' + i, 9090, dst); }); }
+(async () => {
+  if (mode === 'eim') {
+    // one socket, one source port, two destinations
+    const u = dgram.createSocket('udp4');
+    u.bind(40000, () => {
+      let got = 0;
+      u.on('message', () => { if (++got === 2) { u.close(); out({ udpOk: 2 }); } });
+      u.send(tag + '-9090', 9090, dst);
+      u.send(tag + '-9091', 9091, dst);
+      setTimeout(() => { u.close(); out({ udpOk: got }); }, 1500).unref();
+    });
+  } else if (mode === 'probe') {
+    let tcpOk = 0, udpOk = 0;
+    for (let i = 0; i < Number(n); i++) { if (await tcp()) tcpOk++; if (await udp(i)) udpOk++; }
+    out({ tcpOk, udpOk });
+  } else {
+    const s = net.connect({ host: dst, port: 8080 }, () => out({ connected: true }));
+    s.on('data', (d) => out({ echo: d.toString().trim() }));
+    s.on('error', (e) => out({ error: e.message }));
+    process.stdin.on('data', (d) => s.write(d));
+  }
+})();
+`;
+
+interface Seen {
+  proto?: string;
+  peer?: string;
+  port?: number;
+  tag?: string;
+  local?: string;
+  ready?: boolean;
+}
+
+describeKernel('packets through the programmed host (network namespaces)', () => {
+  let vm1: string;
+  let vm2: string;
+  let host: string;
+  let ext: string;
+  let dir: string;
+  let server: ChildProcessWithoutNullStreams;
+  const seen: Seen[] = [];
+  let api: FakeApi;
+  let agent: TestAgent;
+  const children: ChildProcessWithoutNullStreams[] = [];
+
+  const sh = (ns: string, ...args: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8' });
+  /** n TCP connections and n UDP request/replies from a VM; resolves once the server logged what it saw. */
+  const probe = async (ns: string, dst: string, tag: string, n = 3): Promise<{ tcpOk: number; udpOk: number }> => {
+    const { stdout } = await run('ip', ['netns', 'exec', ns, process.execPath, join(dir, 'client.js'), 'probe', dst, tag, String(n)]);
+    const result = JSON.parse(stdout) as { tcpOk: number; udpOk: number };
+    await eventually(() => udpSeen(tag).length >= result.udpOk, `the server log of ${tag}`);
+    await new Promise((r) => setTimeout(r, 50));
+    return result;
+  };
+  const conntrack = (...args: string[]) => spawnSync('ip', ['netns', 'exec', host, 'conntrack', '-L', ...args], { encoding: 'utf8' }).stdout;
+  const udpSeen = (tag: string) => seen.filter((s) => s.proto === 'udp' && s.tag?.startsWith(`${tag}-`));
+
+  const endpoint = (id: string, ip: string, mappings: HostEndpoint['mappings']): HostEndpoint => ({ id, name: `projects/p/endpoints/${id}`, networkIp: ip, aliasRanges: [], natPrimary: true, mappings });
+  const block = (natIp: string, lo: number) => ({ natIp, portLo: lo, portHi: lo + 63 });
+  const doc = (generation: number, e1: HostEndpoint['mappings'], e2: HostEndpoint['mappings']): HostDocument => ({
+    apiVersion: 'natplane.host/v1',
+    host: HOST,
+    generation,
+    gateways: [
+      gateway({
+        mapping: 'ENDPOINT_DEPENDENT',
+        timeouts: { udpIdleTimeoutSec: 77, icmpIdleTimeoutSec: 30, tcpEstablishedIdleTimeoutSec: 1200, tcpTransitoryIdleTimeoutSec: 30, tcpTimeWaitTimeoutSec: 30 },
+        rules: [{ ruleNumber: 100, destinations: ['198.51.100.0/24'] }],
+        endpoints: [endpoint('e1', '10.99.0.2', e1), endpoint('e2', '10.99.0.3', e2)],
+      }),
+    ],
+  });
+  const first = doc(
+    1,
+    [
+      { ruleNumber: DEFAULT_RULE, active: block(A, 1024), drain: [] },
+      { ruleNumber: 100, active: block(R, 1024), drain: [] },
+    ],
+    [
+      { ruleNumber: DEFAULT_RULE, active: block(A, 1088), drain: [] },
+      { ruleNumber: 100, active: block(R, 1088), drain: [] },
+    ],
+  );
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'natplane-packets-'));
+    writeFileSync(join(dir, 'server.js'), SERVER);
+    writeFileSync(join(dir, 'client.js'), CLIENT);
+    [vm1, vm2, host, ext] = ['np-vm1', 'np-vm2', 'np-host', 'np-ext'].map(makeNamespace);
+    const ip = (...args: string[]) => execFileSync('ip', args);
+    ip('-n', host, 'link', 'add', 'br-vms', 'type', 'bridge');
+    ip('-n', host, 'addr', 'add', '10.99.0.1/24', 'dev', 'br-vms');
+    ip('-n', host, 'link', 'set', 'br-vms', 'up');
+    [vm1, vm2].forEach((vm, i) => {
+      ip('link', 'add', `vm${i + 1}-h`, 'netns', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', vm);
+      ip('-n', host, 'link', 'set', `vm${i + 1}-h`, 'master', 'br-vms', 'up');
+      ip('-n', vm, 'addr', 'add', `10.99.0.${i + 2}/24`, 'dev', 'eth0');
+      ip('-n', vm, 'link', 'set', 'eth0', 'up');
+      ip('-n', vm, 'route', 'add', 'default', 'via', '10.99.0.1');
+    });
+    ip('link', 'add', 'up0', 'netns', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ext);
+    ip('-n', host, 'addr', 'add', '203.0.113.1/24', 'dev', 'up0');
+    for (const nat of [A, B, R]) ip('-n', host, 'addr', 'add', `${nat}/32`, 'dev', 'up0');
+    ip('-n', host, 'link', 'set', 'up0', 'up');
+    ip('-n', host, 'route', 'add', '198.51.100.0/24', 'via', EXT);
+    ip('-n', ext, 'addr', 'add', `${EXT}/24`, 'dev', 'eth0');
+    ip('-n', ext, 'addr', 'add', `${RULE_DST}/32`, 'dev', 'eth0');
+    ip('-n', ext, 'link', 'set', 'eth0', 'up');
+    sh(host, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+
+    server = spawn('ip', ['netns', 'exec', ext, process.execPath, join(dir, 'server.js'), EXT, RULE_DST]);
+    children.push(server);
+    let buf = '';
+    server.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        seen.push(JSON.parse(buf.slice(0, nl)) as Seen);
+        buf = buf.slice(nl + 1);
+      }
+    });
+    await eventually(() => seen.some((s) => s.ready), 'the server in ext');
+
+    api = await startFakeApi(first);
+    agent = await startTestAgent(api.url, { backend: 'nftables', netns: host });
+    await eventually(() => agent.agent.appliedGeneration === 1, 'the first document');
+  });
+
+  afterAll(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    await agent?.stop();
+    await api?.close();
+    deleteNamespaces();
+  });
+
+  it('TCP and UDP from each VM reach the server only from its NAT IP and block', async () => {
+    expect(await probe(vm1, EXT, 'vm1')).toEqual({ tcpOk: 3, udpOk: 3 });
+    expect(await probe(vm2, EXT, 'vm2')).toEqual({ tcpOk: 3, udpOk: 3 });
+    const inBlock = (s: Seen, ip: string, lo: number) => s.peer === ip && (s.port as number) >= lo && (s.port as number) <= lo + 63;
+    expect(udpSeen('vm1').filter((s) => inBlock(s, A, 1024))).toHaveLength(3);
+    expect(udpSeen('vm2').filter((s) => inBlock(s, A, 1088))).toHaveLength(3);
+    const tcp = seen.filter((s) => s.proto === 'tcp' && s.local === EXT);
+    expect(tcp).toHaveLength(6);
+    expect(tcp.every((s) => inBlock(s, A, 1024) || inBlock(s, A, 1088))).toBe(true);
+  });
+
+  it("flows to a rule's destinations leave by the rule's IP, in the VM's block on it", async () => {
+    expect(await probe(vm1, RULE_DST, 'vm1-rule')).toEqual({ tcpOk: 3, udpOk: 3 });
+    expect(udpSeen('vm1-rule').map((s) => s.peer)).toEqual([R, R, R]);
+    expect(udpSeen('vm1-rule').every((s) => (s.port as number) >= 1024 && (s.port as number) <= 1087)).toBe(true);
+  });
+
+  it("the gateway's timeouts are the connections' timeouts (ct timeout policies)", () => {
+    const udp = conntrack('-p', 'udp', '-s', '10.99.0.2');
+    const timeouts = [...udp.matchAll(/^udp\s+17\s+(\d+)/gm)].map((m) => Number(m[1]));
+    expect(timeouts.length).toBeGreaterThan(0);
+    // the kernel default would be 30 s; the gateway says 77
+    expect(timeouts.every((t) => t > 30 && t <= 77)).toBe(true);
+  });
+
+  it('an endpoint in scope without ports is dropped, not leaked', async () => {
+    const r = await push(agent.url, doc(2, first.gateways[0].endpoints[0].mappings, [{ ruleNumber: DEFAULT_RULE, drain: [] }]));
+    expect(r.status).toBe(200);
+    expect(await probe(vm2, EXT, 'vm2-noports', 1)).toEqual({ tcpOk: 0, udpOk: 0 });
+    expect(udpSeen('vm2-noports')).toEqual([]);
+  });
+
+  it('draining: new flows use the new block, an established TCP connection on the drained block lives on; usage is reported', async () => {
+    const held = spawn('ip', ['netns', 'exec', vm1, process.execPath, join(dir, 'client.js'), 'hold', EXT, 'held', '0']);
+    children.push(held);
+    const lines: Record<string, unknown>[] = [];
+    held.stdout.on('data', (d: Buffer) => d.toString().trim().split('\n').forEach((l) => lines.push(JSON.parse(l) as Record<string, unknown>)));
+    await eventually(() => lines.some((l) => l.connected), 'the held connection');
+    // the gateway's TCP established timeout (1200 s), not the kernel's 5 days
+    const established = [...conntrack('-p', 'tcp', '-s', '10.99.0.2', '--state', 'ESTABLISHED').matchAll(/^tcp\s+6\s+(\d+) ESTABLISHED/gm)].map((m) => Number(m[1]));
+    expect(established.length).toBe(1);
+    expect(established[0]).toBeGreaterThan(1100);
+    expect(established[0]).toBeLessThanOrEqual(1200);
+    expect(conntrack('-p', 'tcp', '-s', '10.99.0.2', '--state', 'ESTABLISHED')).toMatch(new RegExp(`dst=${A.replace(/\./g, '\\.')} sport=8080 dport=10[0-9]{2}`));
+
+    await agent.agent.report();
+    const usage = api.reports[api.reports.length - 1].usage;
+    expect(usage.find((u) => u.endpoint === 'e1' && u.ruleNumber === DEFAULT_RULE)?.portsInUse).toBeGreaterThanOrEqual(1);
+
+    const drained = doc(
+      3,
+      [
+        { ruleNumber: DEFAULT_RULE, active: block(B, 1024), drain: [block(A, 1024)] },
+        { ruleNumber: 100, active: block(R, 1024), drain: [] },
+      ],
+      first.gateways[0].endpoints[1].mappings,
+    );
+    expect((await push(agent.url, drained)).status).toBe(200);
+    expect(await probe(vm1, EXT, 'vm1-drained', 2)).toEqual({ tcpOk: 2, udpOk: 2 });
+    expect(udpSeen('vm1-drained').map((s) => s.peer)).toEqual([B, B]);
+    held.stdin.write('ping-1\n');
+    await eventually(() => lines.some((l) => l.echo === 'ping-1'), 'the echo on the drained connection');
+
+    // released after quarantine: its leftover connections are removed from conntrack
+    const released = doc(
+      4,
+      [
+        { ruleNumber: DEFAULT_RULE, active: block(B, 1024), drain: [] },
+        { ruleNumber: 100, active: block(R, 1024), drain: [] },
+      ],
+      first.gateways[0].endpoints[1].mappings,
+    );
+    expect((await push(agent.url, released)).status).toBe(200);
+    await agent.agent.settled();
+    expect(conntrack('-s', '10.99.0.2', '-q', A)).not.toContain('src=10.99.0.2');
+    expect(conntrack('-s', '10.99.0.2', '-q', B)).toContain('src=10.99.0.2');
+  });
+
+  it('endpoint-independent mapping: one VM socket keeps its NAT port towards two destinations', async () => {
+    const eim = doc(6, first.gateways[0].endpoints[0].mappings, first.gateways[0].endpoints[1].mappings);
+    eim.gateways[0].mapping = 'ENDPOINT_INDEPENDENT';
+    eim.gateways[0].rules = [];
+    eim.gateways[0].endpoints.forEach((e) => (e.mappings = e.mappings.filter((m) => m.ruleNumber === DEFAULT_RULE)));
+    expect((await push(agent.url, eim)).status).toBe(200);
+    const { stdout } = await run('ip', ['netns', 'exec', vm1, process.execPath, join(dir, 'client.js'), 'eim', EXT, 'eim', '0']);
+    expect(JSON.parse(stdout)).toEqual({ udpOk: 2 });
+    await eventually(() => udpSeen('eim').length === 2, 'both datagrams');
+    const ports = udpSeen('eim').map((x) => `${x.peer}:${x.port}`);
+    expect(ports[0]).toBe(ports[1]);
+    expect(ports[0]).toMatch(/^203\.0\.113\.5:10[0-8]\d$/);
+  });
+
+  it('without the gateway, traffic is no longer translated', async () => {
+    expect((await push(agent.url, { ...first, generation: 7, gateways: [] })).status).toBe(200);
+    expect(await probe(vm1, EXT, 'vm1-nogw', 1)).toEqual({ tcpOk: 0, udpOk: 0 });
+    // the datagram arrives with the VM's own address (and the reply has no way back)
+    expect(udpSeen('vm1-nogw').map((s) => s.peer)).toEqual(['10.99.0.2']);
+  });
+});
