@@ -29,5 +29,9 @@ export function memoryLogger(lines: Record<string, unknown>[] = []): Logger {
 }
 
 export function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  if (!(e instanceof Error)) return String(e);
+  // fetch hides the reason (ECONNREFUSED, ENOTFOUND...) in `cause`
+  const cause = (e as { cause?: unknown }).cause;
+  const why = cause instanceof Error ? ((cause as { code?: string }).code ?? cause.message) : undefined;
+  return why ? `${e.message} (${why})` : e.message;
 }
