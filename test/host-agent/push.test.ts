@@ -199,6 +199,13 @@ describe.each(cases)('push handler, $name backend', ({ setup }) => {
     await agent.agent.pull();
     expect(agent.agent.appliedGeneration).toBe(9);
   });
+
+  it('pulls at once when a report is answered with a newer desired generation (a lost push)', async () => {
+    api.document = doc(10, moveE2);
+    await agent.agent.report();
+    await eventually(() => agent.agent.appliedGeneration === 10, 'the pull after the report');
+    expect(ruleset()).toEqual(expected(doc(10, moveE2)));
+  });
 });
 
 describe('agent start-up', () => {

@@ -54,7 +54,7 @@ export async function startFakeApi(document: HostDocument | null): Promise<FakeA
       }
       if (req.method === 'POST' && req.url === `/v1/hosts/${HOST}/reports`) {
         api.reports.push(JSON.parse(Buffer.concat(chunks).toString()) as HostReport);
-        res.writeHead(204).end();
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ desiredGeneration: api.document?.generation ?? 0 }));
         return;
       }
       res.writeHead(404).end();

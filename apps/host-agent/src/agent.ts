@@ -74,6 +74,7 @@ export class Agent {
   private lastReportAt = 0;
   private reporting: Promise<void> | null = null;
   private reportQueued: Promise<void> | null = null;
+  private pullInFlight: Promise<void> | null = null;
   private releasing = new Set<Promise<unknown>>();
   private pendingReleases: ReleasedRange[] = [];
   private releaseTimer: NodeJS.Timeout | null = null;
@@ -286,6 +287,15 @@ export class Agent {
     this.releasing.add(job);
   }
 
+  private pullNow(): void {
+    if (this.stopped || this.pullInFlight) return;
+    this.pullInFlight = this.pull()
+      .catch((e) => this.o.log.warn('pull failed', { error: errorMessage(e) }))
+      .finally(() => {
+        this.pullInFlight = null;
+      });
+  }
+
   /** GET the document from the API; applies it when newer. */
   async pull(): Promise<void> {
     const etag = this.model && !this.dirty ? this.etag : undefined;
@@ -327,6 +337,10 @@ export class Agent {
     this.lastReportAt = Date.now();
     const run = this.buildReport()
       .then((r) => this.o.api.postReport(r))
+      .then((ack) => {
+        // the API wants a newer generation than the one applied (a lost push): pull it now
+        if (ack.desiredGeneration !== undefined && ack.desiredGeneration > (this.model?.generation ?? -1)) this.pullNow();
+      })
       .finally(() => {
         this.reporting = null;
       });
@@ -404,7 +418,7 @@ export class Agent {
     if (this.reportSoon) clearTimeout(this.reportSoon);
     await this.tail;
     this.flushReleases();
-    await Promise.allSettled([...this.releasing, this.reporting, this.reportQueued]);
+    await Promise.allSettled([...this.releasing, this.reporting, this.reportQueued, this.pullInFlight]);
     await this.o.backend.close();
   }
 

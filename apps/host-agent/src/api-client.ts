@@ -6,8 +6,8 @@ export type PullResult = { status: 'unchanged' } | { status: 'ok'; body: string;
 export interface ApiClient {
   /** GET /v1/hosts/{host}/programming, with If-None-Match when an ETag is known. */
   fetchProgramming(etag: string | undefined): Promise<PullResult>;
-  /** POST /v1/hosts/{host}/reports */
-  postReport(report: HostReport): Promise<void>;
+  /** POST /v1/hosts/{host}/reports; the API answers the generation it wants applied. */
+  postReport(report: HostReport): Promise<{ desiredGeneration?: number }>;
 }
 
 const TIMEOUT_MS = 15_000;
@@ -33,7 +33,7 @@ export class HttpApiClient implements ApiClient {
     return { status: 'ok', body, etag: res.headers.get('etag') ?? undefined };
   }
 
-  async postReport(report: HostReport): Promise<void> {
+  async postReport(report: HostReport): Promise<{ desiredGeneration?: number }> {
     const res = await fetch(this.url('reports'), {
       method: 'POST',
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
@@ -42,5 +42,11 @@ export class HttpApiClient implements ApiClient {
     });
     const text = await res.text();
     if (!res.ok) throw new Error(`POST reports answered ${res.status}: ${text.slice(0, 300)}`);
+    try {
+      const ack = JSON.parse(text) as { desiredGeneration?: unknown };
+      return typeof ack.desiredGeneration === 'number' ? { desiredGeneration: ack.desiredGeneration } : {};
+    } catch {
+      return {};
+    }
   }
 }

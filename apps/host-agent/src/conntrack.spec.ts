@@ -27,11 +27,10 @@ describe('parseConntrack', () => {
 describe('countUsage', () => {
   it('counts distinct NAT ports per endpoint and rule, whatever the protocol or destination', () => {
     const usage = countUsage(parseConntrack(LISTING), new BlockIndex(exampleDocument()));
-    const gateway = '7f3c2a10-0000-4000-8000-000000000001';
     expect(usage).toEqual([
-      { endpoint: 'e1', ruleNumber: DEFAULT_RULE, portsInUse: 2, gateway },
-      { endpoint: 'e2', ruleNumber: DEFAULT_RULE, portsInUse: 1, gateway },
-      { endpoint: 'e2', ruleNumber: 100, portsInUse: 1, gateway },
+      { endpoint: 'e1', ruleNumber: DEFAULT_RULE, portsInUse: 2 },
+      { endpoint: 'e2', ruleNumber: DEFAULT_RULE, portsInUse: 1 },
+      { endpoint: 'e2', ruleNumber: 100, portsInUse: 1 },
     ]);
   });
 });

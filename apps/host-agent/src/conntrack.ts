@@ -59,21 +59,21 @@ export function parseConntrack(text: string): ConntrackEntry[] {
   return out;
 }
 
-/** Distinct NAT ports with at least one connection, per (gateway, endpoint, rule); zeros omitted. */
+/** Distinct NAT ports with at least one connection, per (endpoint, rule); zeros omitted. */
 export function countUsage(entries: ConntrackEntry[], index: BlockIndex): HostReport['usage'] {
-  const ports = new Map<string, { gateway: string; endpoint: string; ruleNumber: number; ports: Set<string> }>();
+  const ports = new Map<string, { endpoint: string; ruleNumber: number; ports: Set<string> }>();
   for (const e of entries) {
     const owner = index.lookup(e.replyDst, e.replyPort);
     if (!owner) continue;
-    const key = `${owner.gatewayId}\u0000${owner.endpointId}\u0000${owner.ruleNumber}`;
+    const key = `${owner.endpointId}\u0000${owner.ruleNumber}`;
     let u = ports.get(key);
     if (!u) {
-      u = { gateway: owner.gatewayId, endpoint: owner.endpointId, ruleNumber: owner.ruleNumber, ports: new Set() };
+      u = { endpoint: owner.endpointId, ruleNumber: owner.ruleNumber, ports: new Set() };
       ports.set(key, u);
     }
     u.ports.add(`${e.replyDst}:${e.replyPort}`);
   }
-  return [...ports.values()].map((u) => ({ endpoint: u.endpoint, ruleNumber: u.ruleNumber, portsInUse: u.ports.size, gateway: u.gateway }));
+  return [...ports.values()].map((u) => ({ endpoint: u.endpoint, ruleNumber: u.ruleNumber, portsInUse: u.ports.size }));
 }
 
 /** The connections a release leaves behind: NATed into the released ports, from the endpoint's sources. */

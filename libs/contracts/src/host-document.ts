@@ -88,15 +88,11 @@ export interface HostReport {
    * distinct NAT ports (TCP, UDP and ICMP ids together) of the endpoint's blocks on that rule,
    * active and draining, that carry at least one tracked connection. Only pairs with
    * portsInUse > 0 are listed: an absent pair had none at the time of the report. A programmer
-   * that cannot count (the agent's dry-run backend) sends an empty list.
+   * that cannot count (the agent's dry-run backend) sends an empty list. An endpoint NATed by two
+   * gateways (primary range by one, alias ranges by another) has one entry per rule number, with
+   * the ports of both summed.
    */
-  usage: {
-    endpoint: string;
-    ruleNumber: number;
-    portsInUse: number;
-    /** Gateway id (added for the agent): one endpoint may be NATed by two gateways (primary and alias ranges). */
-    gateway?: string;
-  }[];
+  usage: { endpoint: string; ruleNumber: number; portsInUse: number }[];
   /** Human-readable problems of the last apply or of the data plane, newest first; empty when healthy. */
   errors: string[];
 }
