@@ -58,7 +58,7 @@ export class Initial1764064800000 implements MigrationInterface {
       `ALTER TABLE "gateway_subnets" ADD CONSTRAINT "gateway_subnets_subnet_id_fkey" FOREIGN KEY ("subnet_id") REFERENCES "subnets"("id") ON DELETE NO ACTION ON UPDATE NO ACTION`,
       `ALTER TABLE "api_tokens" ADD CONSTRAINT "api_tokens_project_id_fkey" FOREIGN KEY ("project_id") REFERENCES "projects"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
       `ALTER TABLE "api_tokens" ADD CONSTRAINT "api_tokens_host_id_fkey" FOREIGN KEY ("host_id") REFERENCES "hosts"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
-      `CREATE TABLE "gateway_hosts" ("gateway_id" uuid NOT NULL, "host_id" uuid NOT NULL, "required_generation" bigint NOT NULL, CONSTRAINT "gateway_hosts_pkey" PRIMARY KEY ("gateway_id", "host_id"))`,
+      `CREATE TABLE "gateway_hosts" ("gateway_id" uuid NOT NULL, "host_id" uuid NOT NULL, "required_generation" bigint NOT NULL, "fingerprint" text NOT NULL DEFAULT '', "wait_host_id" uuid, "wait_generation" bigint, CONSTRAINT "gateway_hosts_pkey" PRIMARY KEY ("gateway_id", "host_id"))`,
       `CREATE INDEX "gateway_hosts_host_id_idx" ON "gateway_hosts"  ("host_id") `,
       `ALTER TABLE "gateway_hosts" ADD CONSTRAINT "gateway_hosts_gateway_id_fkey" FOREIGN KEY ("gateway_id") REFERENCES "nat_gateways"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
       `ALTER TABLE "gateway_hosts" ADD CONSTRAINT "gateway_hosts_host_id_fkey" FOREIGN KEY ("host_id") REFERENCES "hosts"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,

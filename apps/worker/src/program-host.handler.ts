@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { signPush, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '@natplane/contracts';
-import { JobName, type JobData } from '@natplane/jobs';
-import { buildHostDocument, HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
+import { JobName, JobQueue, type JobData } from '@natplane/jobs';
+import { buildHostDocument, HostProgrammingRepository, HostsRepository, ReconcileRepository } from '@natplane/persistence';
 import type { JobHandler } from './job-handler';
 
 const PUSH_TIMEOUT_MS = 5000;
@@ -19,6 +19,8 @@ export class ProgramHostHandler implements JobHandler<JobName.ProgramHost> {
   constructor(
     private readonly programming: HostProgrammingRepository,
     private readonly hosts: HostsRepository,
+    private readonly reconcile: ReconcileRepository,
+    private readonly jobs: JobQueue,
   ) {}
 
   async handle(data: JobData<JobName.ProgramHost>): Promise<{ applied?: number }> {
@@ -39,6 +41,9 @@ export class ProgramHostHandler implements JobHandler<JobName.ProgramHost> {
         // 409: the agent already applied a newer generation than this one.
         const applied = typeof reply.appliedGeneration === 'number' ? reply.appliedGeneration : doc.generation;
         await this.hosts.recordApplied(host.id, applied);
+        // VMs that moved here can now leave their old hosts.
+        const waiting = await this.reconcile.gatewaysWaitingOn(host.id, applied);
+        await this.jobs.addAll(waiting.map((gatewayId) => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation: applied, reason: 'host-applied' as const } })));
         return { applied };
       }
       throw new Error(`agent answered ${res.status}`);

@@ -41,7 +41,10 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
       });
       if (!found) return 0;
       await this.jobs.addAll([
-        ...found.gateways.map((g) => ({ name: JobName.ReconcileGateway as const, data: { gatewayId: g.id, generation: g.generation } })),
+        ...found.gateways.map((g) => ({
+          name: JobName.ReconcileGateway as const,
+          data: { gatewayId: g.id, generation: g.generation, ...(g.followUp ? { reason: 'host-applied' as const } : {}) },
+        })),
         ...found.hosts.map((h) => ({ name: JobName.ProgramHost as const, data: { hostId: h.id, generation: h.generation } })),
       ]);
       return found.gateways.length + found.hosts.length;

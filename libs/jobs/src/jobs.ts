@@ -16,7 +16,7 @@ export enum JobName {
 }
 
 export type JobPayload =
-  | { name: JobName.ReconcileGateway; data: { gatewayId: string; generation: number; reason?: 'usage' } }
+  | { name: JobName.ReconcileGateway; data: { gatewayId: string; generation: number; reason?: 'usage' | 'host-applied' } }
   | { name: JobName.ProgramHost; data: { hostId: string; generation: number } };
 
 export type JobData<N extends JobName> = Extract<JobPayload, { name: N }>['data'];
@@ -39,9 +39,10 @@ export function jobOptions(job: JobPayload): JobsOptions {
   switch (job.name) {
     case JobName.ReconcileGateway:
       // Usage reports (dynamic port allocation) recompute at most once per 5 s bucket per gateway.
-      return job.data.reason === 'usage'
-        ? { ...base, jobId: `gw-${job.data.gatewayId}-usage-${Math.floor(Date.now() / 5000)}` }
-        : { ...base, jobId: `gw-${job.data.gatewayId}-${job.data.generation}` };
+      // A host's acknowledgement releases a VM's old host (generation: the host generation applied).
+      if (job.data.reason === 'usage') return { ...base, jobId: `gw-${job.data.gatewayId}-usage-${Math.floor(Date.now() / 5000)}` };
+      if (job.data.reason === 'host-applied') return { ...base, jobId: `gw-${job.data.gatewayId}-applied-${job.data.generation}` };
+      return { ...base, jobId: `gw-${job.data.gatewayId}-${job.data.generation}` };
     case JobName.ProgramHost:
       return { ...base, jobId: `host-${job.data.hostId}-${job.data.generation}` };
   }

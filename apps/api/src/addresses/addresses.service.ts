@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AlreadyExistsError, cidr, ConflictError, firstFreeAddress, formatIpv4, InUseError, isHostAddressOf, NotFoundError, parseIpv4 } from '@natplane/domain';
+import { AlreadyExistsError, cidr, ConflictError, formatIpv4, InUseError, isHostAddressOf, NotFoundError, parseIpv4 } from '@natplane/domain';
 import { AddressesRepository, AddressPoolsRepository, Db, type AddressRecord, type Page } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
 import { type ListRequest, mergePatch } from '../common/crud';
@@ -45,12 +45,8 @@ export class AddressesService {
       if ((await this.pools.takenAddresses(pool.id)).includes(wanted)) throw new ConflictError(`address ${wanted} is already reserved`, [{ field: 'address', message: 'is already reserved' }]);
       return { address: formatIpv4(ip.value), poolId: pool.id };
     }
-    for (const pool of pools) {
-      await this.pools.lock(pool.id);
-      const taken = new Set((await this.pools.takenAddresses(pool.id)).map((a) => (parseIpv4(a) as { value: number }).value));
-      const free = firstFreeAddress(pool.cidrs.map(cidr), taken);
-      if (free !== undefined) return { address: formatIpv4(free), poolId: pool.id };
-    }
+    const free = await this.pools.firstFree(region);
+    if (free) return free;
     throw new ConflictError(`no free address is left in the pools of region ${region}`, [{ field: 'region', message: 'pools exhausted' }]);
   }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { JobName, JobQueue } from '@natplane/jobs';
-import { Db, GatewaysRepository, HostsRepository } from '@natplane/persistence';
+import { Db, GatewaysRepository, HostsRepository, ReconcileRepository } from '@natplane/persistence';
 
 /**
  * The one way the api tells the control loop about a change: in the committing transaction, bump
@@ -14,6 +14,7 @@ export class ChangeNotifier {
     private readonly db: Db,
     private readonly gateways: GatewaysRepository,
     private readonly hosts: HostsRepository,
+    private readonly reconcile: ReconcileRepository,
     private readonly jobs: JobQueue,
   ) {}
 
@@ -39,6 +40,12 @@ export class ChangeNotifier {
   usageReported(gatewayIds: string[]): void {
     if (gatewayIds.length === 0) return;
     void this.jobs.addAll(gatewayIds.map((id) => ({ name: JobName.ReconcileGateway, data: { gatewayId: id, generation: 0, reason: 'usage' as const } })));
+  }
+
+  /** A host applied a generation: gateways holding a moved VM's old host for it can release it. */
+  async hostApplied(hostId: string, applied: number): Promise<void> {
+    const waiting = await this.reconcile.gatewaysWaitingOn(hostId, applied);
+    void this.jobs.addAll(waiting.map((gatewayId) => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation: applied, reason: 'host-applied' as const } })));
   }
 
   async hostsChanged(ids: string[]): Promise<void> {

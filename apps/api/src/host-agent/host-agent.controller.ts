@@ -44,6 +44,7 @@ export class HostAgentController {
     const dynamic = await this.hosts.recordUsage(h.id, body.usage);
     this.changes.usageReported(dynamic);
     const target = (await this.programming.target(h.id))!;
+    await this.changes.hostApplied(h.id, Math.min(body.appliedGeneration, target.desiredGeneration));
     return { desiredGeneration: target.desiredGeneration };
   }
 }

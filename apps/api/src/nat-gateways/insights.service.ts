@@ -42,11 +42,12 @@ export class GatewayInsightsService {
 
   async status(p: ProjectScope, name: string): Promise<NatStatusDto> {
     const g = await this.gateway(p, name);
-    return this.statusView(p, g.spec, g.natStatus as AllocationStatus | null, g.observedGeneration);
+    return this.statusView(p, g.spec, g.natStatus as AllocationStatus | null, g.observedGeneration, g.id);
   }
 
-  private async statusView(p: ProjectScope, spec: NatGatewaySpec, st: AllocationStatus | null, observedGeneration: number): Promise<NatStatusDto> {
+  private async statusView(p: ProjectScope, spec: NatGatewaySpec, st: AllocationStatus | null, observedGeneration: number, gatewayId?: string): Promise<NatStatusDto> {
     const addrs = await this.insights.addressIps(p.id);
+    const auto = gatewayId && spec.natIpAllocateOption === 'AUTO_ONLY' ? await this.insights.autoIps(gatewayId) : [];
     const ips = (names: string[], auto: boolean) => names.map((n) => addrs.get(n)).filter((a) => a !== undefined && a.autoAllocated === auto).map((a) => a!.ip);
     const ruleStatus = spec.rules.map((r) => {
       const rs = st?.rules.find((x) => x.ruleNumber === r.ruleNumber);
@@ -60,8 +61,8 @@ export class GatewayInsightsService {
       };
     });
     return {
-      autoAllocatedNatIps: ips(spec.natIps, true),
-      drainAutoAllocatedNatIps: ips(spec.drainNatIps, true),
+      autoAllocatedNatIps: [...ips(spec.natIps, true), ...auto.filter((a) => !a.draining).map((a) => a.ip)],
+      drainAutoAllocatedNatIps: [...ips(spec.drainNatIps, true), ...auto.filter((a) => a.draining).map((a) => a.ip)],
       userAllocatedNatIps: ips(spec.natIps, false),
       drainUserAllocatedNatIps: ips(spec.drainNatIps, false),
       minExtraNatIpsNeeded: st?.minExtraNatIpsNeeded ?? 0,

@@ -20,4 +20,18 @@ export class GatewayHostRow {
 
   @Column('bigint', { transformer: { to: (v: number) => v, from: (v: string) => Number(v) } })
   requiredGeneration!: number;
+
+  /** Hash of this gateway's section of the host's document when it was last bumped. */
+  @Column('text', { default: '' })
+  fingerprint!: string;
+
+  /**
+   * A VM moved away from this host: its removal here waits until the VM's new host applied this
+   * generation (programmed on the new host before removed from the old one).
+   */
+  @Column('uuid', { nullable: true })
+  waitHostId!: string | null;
+
+  @Column('bigint', { nullable: true, transformer: { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) } })
+  waitGeneration!: number | null;
 }

@@ -1,3 +1,4 @@
+import { cidr, firstFreeAddress, formatIpv4, parseIpv4 } from '@natplane/domain';
 import type { Db } from '../db';
 import { ResourceTable, type ResourceRecord } from '../resource-table';
 
@@ -48,6 +49,20 @@ export class AddressPoolsRepository extends ResourceTable<AddressPoolRecord> {
   /** Serializes address allocation from one pool (two requests never pick the same free address). */
   async lock(poolId: string): Promise<void> {
     await this.db.query('SELECT 1 FROM address_pools WHERE id = $1 FOR UPDATE', [poolId]);
+  }
+
+  /**
+   * The first free host address of the region's pools (pools in name order), each pool locked
+   * while it is searched so two requests never pick the same address.
+   */
+  async firstFree(region: string): Promise<{ address: string; poolId: string } | undefined> {
+    for (const pool of await this.inRegion(region)) {
+      await this.lock(pool.id);
+      const taken = new Set((await this.takenAddresses(pool.id)).map((a) => (parseIpv4(a) as { value: number }).value));
+      const free = firstFreeAddress(pool.cidrs.map(cidr), taken);
+      if (free !== undefined) return { address: formatIpv4(free), poolId: pool.id };
+    }
+    return undefined;
   }
 
   async takenAddresses(poolId: string): Promise<string[]> {

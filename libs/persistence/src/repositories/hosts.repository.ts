@@ -46,6 +46,12 @@ export class HostsRepository extends ResourceTable<HostRecord> {
     return rows.map((r) => r.path);
   }
 
+  async idsByNames(names: string[]): Promise<Map<string, string>> {
+    if (names.length === 0) return new Map();
+    const { rows } = await this.db.query<{ id: string; name: string }>('SELECT id, name FROM hosts WHERE name = ANY($1::text[])', [names]);
+    return new Map(rows.map((r) => [r.name, r.id]));
+  }
+
   async ofEndpoints(endpointIds: string[]): Promise<string[]> {
     if (endpointIds.length === 0) return [];
     const { rows } = await this.db.query<{ id: string }>('SELECT DISTINCT host_id AS id FROM endpoints WHERE id = ANY($1::uuid[])', [endpointIds]);

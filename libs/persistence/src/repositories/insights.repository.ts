@@ -75,6 +75,16 @@ export class InsightsRepository {
     return new Map(rows.map((r) => [r.name, { ip: r.ip, autoAllocated: r.autoAllocated }]));
   }
 
+  /** The addresses a gateway took itself (AUTO_ONLY). */
+  async autoIps(gatewayId: string): Promise<{ ip: string; draining: boolean }[]> {
+    const { rows } = await this.db.query<{ ip: string; draining: boolean }>(
+      `SELECT host(a.address) AS ip, ga.draining FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id
+       WHERE ga.gateway_id = $1 AND a.auto_allocated ORDER BY a.address`,
+      [gatewayId],
+    );
+    return rows;
+  }
+
   async endpointNames(ids: string[]): Promise<Map<string, string>> {
     if (ids.length === 0) return new Map();
     const { rows } = await this.db.query<{ id: string; name: string }>('SELECT id, name FROM endpoints WHERE id = ANY($1::uuid[])', [ids]);

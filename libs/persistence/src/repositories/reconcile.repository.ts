@@ -35,6 +35,14 @@ export interface StoredBlock {
   until: Date | null;
 }
 
+export interface GatewayHostState {
+  hostId: string;
+  requiredGeneration: number;
+  fingerprint: string;
+  waitHostId: string | null;
+  waitGeneration: number | null;
+}
+
 export interface HistoryRow {
   id: string;
   endpointId: string;
@@ -114,7 +122,10 @@ export class ReconcileRepository {
   /** Replaces the gateway's blocks; the exclusion constraint refuses any overlap with another gateway's. */
   async replaceBlocks(gatewayId: string, blocks: StoredBlock[]): Promise<void> {
     await this.db.query('DELETE FROM allocations WHERE gateway_id = $1', [gatewayId]);
-    if (blocks.length === 0) return;
+    if (blocks.length) await this.insertBlocks(gatewayId, blocks);
+  }
+
+  private async insertBlocks(gatewayId: string, blocks: StoredBlock[]): Promise<void> {
     await this.db.query(
       `INSERT INTO allocations (nat_ip, port_lo, port_hi, gateway_id, endpoint_id, rule_number, state, since, until)
        SELECT ip::inet, lo, hi, $1, ep, rn, st, si, un
@@ -175,18 +186,77 @@ export class ReconcileRepository {
     );
   }
 
-  async gatewayHosts(gatewayId: string): Promise<string[]> {
-    return (await this.db.query<{ hostId: string }>('SELECT host_id AS "hostId" FROM gateway_hosts WHERE gateway_id = $1', [gatewayId])).rows.map((r) => r.hostId);
+  async gatewayHosts(gatewayId: string): Promise<GatewayHostState[]> {
+    const { rows } = await this.db.query<GatewayHostState>(
+      `SELECT host_id AS "hostId", required_generation::float8 AS "requiredGeneration", fingerprint,
+              wait_host_id AS "waitHostId", wait_generation::float8 AS "waitGeneration"
+       FROM gateway_hosts WHERE gateway_id = $1`,
+      [gatewayId],
+    );
+    return rows;
   }
 
-  /** The hosts that must apply at least `requiredGeneration` for the gateway to be READY. */
-  async setGatewayHosts(gatewayId: string, hosts: { hostId: string; requiredGeneration: number }[]): Promise<void> {
+  /** Replaces the gateway's host states (which hosts must apply what, and what they were sent). */
+  async setGatewayHosts(gatewayId: string, hosts: GatewayHostState[]): Promise<void> {
     await this.db.query('DELETE FROM gateway_hosts WHERE gateway_id = $1', [gatewayId]);
     if (hosts.length === 0) return;
     await this.db.query(
-      `INSERT INTO gateway_hosts (gateway_id, host_id, required_generation) SELECT $1, h, g FROM unnest($2::uuid[], $3::bigint[]) AS x(h, g)`,
-      [gatewayId, hosts.map((h) => h.hostId), hosts.map((h) => h.requiredGeneration)],
+      `INSERT INTO gateway_hosts (gateway_id, host_id, required_generation, fingerprint, wait_host_id, wait_generation)
+       SELECT $1, h, g, f, w, wg FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::uuid[], $6::bigint[]) AS x(h, g, f, w, wg)`,
+      [
+        gatewayId,
+        hosts.map((h) => h.hostId),
+        hosts.map((h) => h.requiredGeneration),
+        hosts.map((h) => h.fingerprint),
+        hosts.map((h) => h.waitHostId),
+        hosts.map((h) => h.waitGeneration),
+      ],
     );
+  }
+
+  /** applied_generation of hosts. */
+  async appliedGenerations(hostIds: string[]): Promise<Map<string, number>> {
+    if (hostIds.length === 0) return new Map();
+    const { rows } = await this.db.query<{ id: string; g: number }>('SELECT id, applied_generation::float8 AS g FROM hosts WHERE id = ANY($1::uuid[])', [hostIds]);
+    return new Map(rows.map((r) => [r.id, r.g]));
+  }
+
+  /** Gateways waiting for this host to apply a generation before they reprogram a VM's old host. */
+  async gatewaysWaitingOn(hostId: string, applied: number): Promise<string[]> {
+    const { rows } = await this.db.query<{ id: string }>(
+      'SELECT DISTINCT gateway_id AS id FROM gateway_hosts WHERE wait_host_id = $1 AND wait_generation <= $2',
+      [hostId, applied],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Writes the difference between the gateway's stored blocks and the new ones: removed and
+   * changed blocks are deleted first, then new and changed ones inserted (the exclusion
+   * constraint sees the final state only).
+   */
+  async applyBlockDiff(gatewayId: string, removed: { natIp: string; portLo: number }[], added: StoredBlock[]): Promise<void> {
+    if (removed.length) {
+      await this.db.query(
+        `DELETE FROM allocations a USING unnest($2::text[], $3::int[]) AS x(ip, lo) WHERE a.gateway_id = $1 AND a.nat_ip = x.ip::inet AND a.port_lo = x.lo`,
+        [gatewayId, removed.map((r) => r.natIp), removed.map((r) => r.portLo)],
+      );
+    }
+    if (added.length) await this.insertBlocks(gatewayId, added);
+  }
+
+  /** Addresses a gateway took from the pools itself (AUTO_ONLY), in the order taken. */
+  async autoAddresses(gatewayId: string): Promise<{ id: string; name: string; ip: string }[]> {
+    const { rows } = await this.db.query<{ id: string; name: string; ip: string }>(
+      `SELECT a.id, a.name, host(a.address) AS ip FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id
+       WHERE ga.gateway_id = $1 AND a.auto_allocated ORDER BY a.created_at, a.address`,
+      [gatewayId],
+    );
+    return rows;
+  }
+
+  async attachAutoAddress(gatewayId: string, addressId: string): Promise<void> {
+    await this.db.query('INSERT INTO gateway_addresses (address_id, gateway_id, rule_number, draining) VALUES ($1, $2, -1, false)', [addressId, gatewayId]);
   }
 
   async currentHostGenerations(hostIds: string[]): Promise<Map<string, number>> {

@@ -11,20 +11,28 @@ export class SweeperRepository {
   }
 
   /**
-   * Gateways to reconcile: behind their generation; gone while still holding non-quarantined
-   * blocks; holding a quarantine that has ended. The generation of a gone gateway is unknown:
-   * 0 makes a fresh job id per sweep minute is not needed, since the job is a no-op once released.
+   * Gateways to reconcile: behind their generation; gone while still holding blocks that are not
+   * quarantined or whose quarantine ended; holding a quarantine that has ended; waiting on a host
+   * that has now applied what a moved VM needed. The last three carry a negative pseudo
+   * generation (the minute, or the host's applied generation) so each gets a fresh job id.
    */
-  async unconvergedGateways(limit = 1000): Promise<{ id: string; generation: number }[]> {
+  async unconvergedGateways(limit = 1000): Promise<{ id: string; generation: number; followUp: boolean }[]> {
     const { rows } = await this.db.query<{ id: string; generation: number }>(
       `SELECT id, generation::float8 AS generation FROM nat_gateways WHERE observed_generation < generation
        UNION
        SELECT DISTINCT a.gateway_id, -extract(epoch FROM date_trunc('minute', now()))::float8 FROM allocations a
        WHERE NOT EXISTS (SELECT 1 FROM nat_gateways g WHERE g.id = a.gateway_id) AND (a.state <> 'QUARANTINE' OR a.until < now())
+       UNION
+       SELECT DISTINCT a.gateway_id, -extract(epoch FROM date_trunc('minute', now()))::float8 FROM allocations a
+       WHERE a.state = 'QUARANTINE' AND a.until < now()
+       UNION
+       SELECT DISTINCT gh.gateway_id, -h.applied_generation::float8 FROM gateway_hosts gh JOIN hosts h ON h.id = gh.wait_host_id
+       WHERE h.applied_generation >= gh.wait_generation
        LIMIT $1`,
       [limit],
     );
-    return rows;
+    // Negative generations mark recomputations that are due without a new generation.
+    return rows.map((r) => ({ ...r, followUp: r.generation < 0 }));
   }
 
   /** Hosts behind their desired generation; a failing host is retried at most every 2^failures s (<= 30 s). */
