@@ -10,7 +10,7 @@ const swc = {
   sourceMaps: 'inline',
 };
 const moduleNameMapper = {
-  '^@natplane/(allocator|domain|persistence|contracts|nftables|jobs|planner)$': '<rootDir>/libs/$1/src',
+  '^@natplane/([a-z-]+)$': '<rootDir>/libs/$1/src',
 };
 module.exports = {
   testEnvironment: 'node',

@@ -23,7 +23,8 @@ const SWC_OPTIONS = {
   sourceMaps: 'inline',
 } as const;
 
-const ALIAS = /^@natplane\/(allocator|domain|persistence|contracts|nftables|jobs)$/;
+/** Every lib under libs/ (as tsconfig paths map @natplane/<lib> to libs/<lib>/src). */
+const ALIAS = /^@natplane\/([a-z-]+)$/;
 
 interface ModuleInternals {
   createRequire(path: string): NodeJS.Require;
