@@ -1,20 +1,35 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { signPush, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '@natplane/contracts';
+import { diffHostDocuments, signPush, SIGNATURE_HEADER, TIMESTAMP_HEADER, type HostDocument } from '@natplane/contracts';
 import { JobName, JobQueue, type JobData } from '@natplane/jobs';
 import { buildHostDocument, HostProgrammingRepository, HostsRepository, ReconcileRepository } from '@natplane/persistence';
 import type { JobHandler } from './job-handler';
 
 const PUSH_TIMEOUT_MS = 5000;
+/** Documents kept per worker to send differences (bounded; a miss just means a full push). */
+const SENT_CACHE_MAX = 5000;
+
+class PushError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
 
 /**
- * program-host: build the host's whole document at its desired generation, push it signed to
- * the agent, record the generation the agent acknowledged. A failed push is recorded on the
- * host's status and retried with backoff (the job's attempts, then the sweeper).
+ * program-host: build the host's whole document at its desired generation and push it signed to
+ * the agent; record the generation the agent acknowledged. When this worker knows the document
+ * the agent applied (it sent it), it pushes only the difference (PATCH, natplane.host/v1 patch:
+ * a one-endpoint change instead of the whole table); the agent answers 409 when its base differs
+ * and the whole document follows at once (PUT). A failed push is recorded on the host's status
+ * and retried with backoff (the job's attempts, then the sweeper).
  */
 @Injectable()
 export class ProgramHostHandler implements JobHandler<JobName.ProgramHost> {
   readonly name = JobName.ProgramHost;
   private readonly log = new Logger('program-host');
+  private readonly sent = new Map<string, HostDocument>();
 
   constructor(
     private readonly programming: HostProgrammingRepository,
@@ -27,31 +42,52 @@ export class ProgramHostHandler implements JobHandler<JobName.ProgramHost> {
     const host = await this.programming.target(data.hostId);
     if (!host) return {};
     const doc = buildHostDocument(host.name, host.desiredGeneration, await this.programming.blocks(host.id));
-    const body = JSON.stringify(doc);
-    const ts = Math.floor(Date.now() / 1000);
+    const base = this.sent.get(host.id);
     try {
-      const res = await fetch(`${host.agentUrl.replace(/\/$/, '')}/v1/programming`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPush(host.pushSecret, ts, body), [TIMESTAMP_HEADER]: String(ts) },
-        body,
-        signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
-      });
-      const reply = (await res.json().catch(() => ({}))) as { appliedGeneration?: number };
-      if (res.ok || res.status === 409) {
-        // 409: the agent already applied a newer generation than this one.
-        const applied = typeof reply.appliedGeneration === 'number' ? reply.appliedGeneration : doc.generation;
-        await this.hosts.recordApplied(host.id, applied);
-        // VMs that moved here can now leave their old hosts.
-        const waiting = await this.reconcile.gatewaysWaitingOn(host.id, applied);
-        await this.jobs.addAll(waiting.map((gatewayId) => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation: applied, reason: 'host-applied' as const } })));
-        return { applied };
+      let applied: number | undefined;
+      if (base && base.generation < doc.generation) {
+        try {
+          applied = await this.push(host.agentUrl, host.pushSecret, 'PATCH', JSON.stringify(diffHostDocuments(base, doc)));
+        } catch (e) {
+          if (!(e instanceof PushError && e.status === 409)) throw e;
+          // The agent holds another base: fall back to the whole document.
+        }
       }
-      throw new Error(`agent answered ${res.status}`);
+      applied ??= await this.push(host.agentUrl, host.pushSecret, 'PUT', JSON.stringify(doc));
+      this.remember(host.id, doc);
+      await this.hosts.recordApplied(host.id, applied);
+      // VMs that moved here can now leave their old hosts.
+      const waiting = await this.reconcile.gatewaysWaitingOn(host.id, applied);
+      await this.jobs.addAll(waiting.map((gatewayId) => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation: applied, reason: 'host-applied' as const } })));
+      return { applied };
     } catch (e) {
+      this.sent.delete(host.id);
       const msg = `push of generation ${doc.generation} to ${host.agentUrl} failed: ${e instanceof Error ? e.message : String(e)}`;
       await this.hosts.recordPushFailure(host.id, msg);
       this.log.warn(msg);
       throw e instanceof Error ? e : new Error(msg);
     }
+  }
+
+  /** One signed request; resolves to the generation the agent holds. */
+  private async push(agentUrl: string, secret: string, method: 'PUT' | 'PATCH', body: string): Promise<number> {
+    const ts = Math.floor(Date.now() / 1000);
+    const res = await fetch(`${agentUrl.replace(/\/$/, '')}/v1/programming`, {
+      method,
+      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPush(secret, ts, body), [TIMESTAMP_HEADER]: String(ts) },
+      body,
+      signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
+    });
+    const reply = (await res.json().catch(() => ({}))) as { appliedGeneration?: number; type?: string };
+    if (res.ok && typeof reply.appliedGeneration === 'number') return reply.appliedGeneration;
+    // A PUT refused as older: the agent already applied a newer generation than this one.
+    if (method === 'PUT' && res.status === 409 && typeof reply.appliedGeneration === 'number') return reply.appliedGeneration;
+    throw new PushError(`agent answered ${res.status} to ${method}`, res.status);
+  }
+
+  private remember(hostId: string, doc: HostDocument): void {
+    this.sent.delete(hostId);
+    if (this.sent.size >= SENT_CACHE_MAX) this.sent.delete(this.sent.keys().next().value!);
+    this.sent.set(hostId, doc);
   }
 }
