@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import type { DataSource } from 'typeorm';
@@ -30,7 +31,8 @@ export class Db {
 
   async query<T extends QueryResultRow = QueryResultRow>(sql: string, params: unknown[] = []): Promise<Rows<T>> {
     const ctx = this.als.getStore();
-    const r = await (ctx ? ctx.client : this.pool).query<T>(sql, params);
+    // Named statements: PostgreSQL parses and plans each distinct statement once per connection.
+    const r = await (ctx ? ctx.client : this.pool).query<T>({ name: statementName(sql), text: sql, values: params });
     return { rows: r.rows, rowCount: r.rowCount ?? 0 };
   }
 
@@ -68,6 +70,18 @@ export class Db {
     if (ctx) ctx.afterCommit.push(f);
     else f();
   }
+}
+
+const names = new Map<string, string>();
+
+/** A stable name per SQL text (the repositories' statements are a finite set). */
+function statementName(sql: string): string {
+  let n = names.get(sql);
+  if (n === undefined) {
+    n = `np_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+    names.set(sql, n);
+  }
+  return n;
 }
 
 /** PostgreSQL error codes the services turn into domain errors. */
