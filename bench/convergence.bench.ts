@@ -33,7 +33,8 @@ import { mkdirSync } from 'node:fs';
 import { JobQueue, QueueName } from '../libs/jobs/src';
 import { median, percentile, type Benchmark, type BenchRow } from './harness';
 import { startAgentFarm, wallNow, type AgentFarm, type FarmStats } from './support/agent-farm';
-import { analyze, call, dropDatabase, flushRedis, freshDatabase, parallel, startApi, type ApiProcess } from './support/api-process';
+import { analyze, call, dropDatabase, flushRedis, freshDatabase, parallel, type ApiProcess } from './support/api-process';
+import { startHiddenApi } from './support/hidden-api';
 import { startWorker, type WorkerProcess } from './support/worker-process';
 
 const DB = 'natplane_bench_conv';
@@ -347,6 +348,7 @@ async function latencyPhase(ctx: Ctx, queues: JobQueue): Promise<BenchRow[]> {
         post_max_ms: postLat.max,
         start_late_max_ms: Math.max(...lateStart),
         pushes: farmStats.pushes,
+        patches: farmStats.patches,
         pushes_per_post: farmStats.pushes / N,
         push_kb_avg: farmStats.bytes / Math.max(1, farmStats.pushes) / 1024,
         stale_409: farmStats.stale,
@@ -433,6 +435,7 @@ async function resizePhase(ctx: Ctx): Promise<BenchRow[]> {
         host_p99_s: percentile(hostTimes, 99),
         last_host_s: hostTimes.length ? Math.max(...hostTimes) : NaN,
         pushes: st.pushes,
+        patches: st.patches,
         push_kb_avg: st.bytes / Math.max(1, st.pushes) / 1024,
       },
     },
@@ -455,7 +458,7 @@ const bench: Benchmark = {
       const [databaseUrl, f] = await Promise.all([freshDatabase(DB), startAgentFarm(HOSTS)]);
       farm = f;
       const env = { NATPLANE_ADMIN_TOKEN: ADMIN_TOKEN, DATABASE_URL: databaseUrl, REDIS_URL, LOG_LEVEL: 'error' };
-      api = await startApi(env, profArgs);
+      api = await startHiddenApi(env, profArgs);
       worker = await startWorker({ ...env, LOG_LEVEL: workerLog ? 'log,warn,error' : 'error' }, profArgs, workerLog);
       queues = new JobQueue(REDIS_URL);
       const { ctx } = await seed(api, farm);
@@ -469,7 +472,8 @@ const bench: Benchmark = {
           rows.push(...(await fn()));
         } catch (e) {
           // One phase failing still reports the other.
-          process.stderr.write(`${metric} failed: ${describe(e)}\nworker output (tail):\n${worker?.output() ?? ''}\n`);
+          const apiState = api?.child.exitCode !== null || api?.child.signalCode !== null ? ` (api exited: ${api?.child.exitCode ?? api?.child.signalCode})` : '';
+          process.stderr.write(`${metric} failed: ${describe(e)}${apiState}\napi output (tail):\n${api?.output() ?? ''}\nworker output (tail):\n${worker?.output() ?? ''}\n`);
           rows.push({ benchmark: BENCH, metric, value: NaN, unit: '', target: 'completes', pass: false, details: { error: describe(e).slice(0, 200) } });
         }
       };

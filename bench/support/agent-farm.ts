@@ -2,9 +2,11 @@
  * Bench support: many simulated host agents (real HTTP listeners on loopback) in ONE child
  * process, so that the bench's own timing loop is not starved by push handling.
  *
- * Each agent accepts `PUT /v1/programming` exactly as a real programmer does: it verifies the
- * HMAC signature and timestamp with the host's push secret (verifyPush), refuses a generation
- * older than the one it applied (409 with its appliedGeneration), and answers 200
+ * Each agent accepts `PUT /v1/programming` (the whole document) and `PATCH /v1/programming` (an
+ * incremental HostDocumentPatch) exactly as a real programmer does: it verifies the HMAC
+ * signature and timestamp with the host's push secret (verifyPush), refuses a PUT older than the
+ * generation it applied and a PATCH whose baseGeneration is not the one it applied (409 with its
+ * appliedGeneration), applies a patch to the document it holds (applyHostPatch), and answers 200
  * {appliedGeneration}. It reports to the parent over IPC:
  *  - `seen`: endpoint ids that appear for the first time on that agent with an active block
  *    (one message per push that brought new ones, stamped with the receive time);
@@ -21,6 +23,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { performance } from 'node:perf_hooks';
 import { verifyPush } from '../../libs/contracts/src/signature';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, type HostDocument } from '../../libs/contracts/src/host-document';
+import { applyHostPatch, type HostDocumentPatch } from '../../libs/contracts/src/host-document-patch';
 
 /** Epoch milliseconds, sub-millisecond resolution, monotonic within a process. */
 export function wallNow(): number {
@@ -29,8 +32,10 @@ export function wallNow(): number {
 
 export interface FarmStats {
   pushes: number;
-  /** Pushes answered 200 (applied), 409 (older generation) and 401 (bad signature). */
+  /** Pushes answered 200 (applied), 409 (older generation / other base) and 401 (bad signature). */
   applied: number;
+  /** Of the pushes, how many were PATCHes (incremental). */
+  patches: number;
   stale: number;
   badSignature: number;
   bytes: number;
@@ -70,10 +75,11 @@ function child(): void {
   const servers: Server[] = [];
   const secrets: string[] = [];
   let applied: number[] = [];
+  let docs: (HostDocument | undefined)[] = [];
   let seen: Set<string>[] = [];
   let perAgent: number[] = [];
   let watch: Watch | undefined;
-  const stats: FarmStats = { pushes: 0, applied: 0, stale: 0, badSignature: 0, bytes: 0, maxPerAgent: 0, agentsPushed: 0, maxDocBytes: 0, handlerMs: 0 };
+  const stats: FarmStats = { pushes: 0, patches: 0, applied: 0, stale: 0, badSignature: 0, bytes: 0, maxPerAgent: 0, agentsPushed: 0, maxDocBytes: 0, handlerMs: 0 };
   const send = (m: ToParent) => process.send?.(m);
 
   const handle = (h: number, req: IncomingMessage, res: ServerResponse) => {
@@ -82,7 +88,7 @@ function child(): void {
     req.on('end', () => {
       const t = wallNow();
       const body = Buffer.concat(chunks).toString('utf8');
-      if (req.method !== 'PUT' || req.url !== '/v1/programming') {
+      if ((req.method !== 'PUT' && req.method !== 'PATCH') || req.url !== '/v1/programming') {
         res.writeHead(404).end();
         return;
       }
@@ -100,9 +106,22 @@ function child(): void {
       }
       let doc: HostDocument;
       try {
-        doc = JSON.parse(body) as HostDocument;
-      } catch {
-        json(res, 400, { error: 'bad json' });
+        if (req.method === 'PATCH') {
+          stats.patches++;
+          const patch = JSON.parse(body) as HostDocumentPatch;
+          const held = docs[h];
+          if (!held || patch.baseGeneration !== applied[h]) {
+            stats.stale++;
+            json(res, 409, { type: 'https://natplane.dev/problems/base-generation-mismatch', appliedGeneration: applied[h] });
+            stats.handlerMs += wallNow() - t;
+            return;
+          }
+          doc = applyHostPatch(held, patch);
+        } else {
+          doc = JSON.parse(body) as HostDocument;
+        }
+      } catch (e) {
+        json(res, 400, { error: e instanceof Error ? e.message : 'bad body' });
         return;
       }
       if (doc.generation < applied[h]) {
@@ -112,6 +131,7 @@ function child(): void {
         return;
       }
       applied[h] = doc.generation;
+      docs[h] = doc;
       stats.applied++;
       json(res, 200, { appliedGeneration: doc.generation });
 
@@ -146,6 +166,7 @@ function child(): void {
     switch (m.type) {
       case 'listen': {
         applied = new Array<number>(m.count).fill(0);
+        docs = new Array<HostDocument | undefined>(m.count);
         seen = Array.from({ length: m.count }, () => new Set<string>());
         perAgent = new Array<number>(m.count).fill(0);
         let pending = m.count;
@@ -174,7 +195,7 @@ function child(): void {
       case 'stats':
         send({ type: 'stats', stats: { ...stats } });
         if (m.reset) {
-          Object.assign(stats, { pushes: 0, applied: 0, stale: 0, badSignature: 0, bytes: 0, maxPerAgent: 0, agentsPushed: 0, maxDocBytes: 0, handlerMs: 0 });
+          Object.assign(stats, { pushes: 0, patches: 0, applied: 0, stale: 0, badSignature: 0, bytes: 0, maxPerAgent: 0, agentsPushed: 0, maxDocBytes: 0, handlerMs: 0 });
           perAgent.fill(0);
         }
         break;

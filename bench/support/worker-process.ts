@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { DIST } from './api-process';
+import { hiddenArgs } from './hidden-api';
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -15,8 +16,9 @@ export interface WorkerProcess {
 }
 
 export async function startWorker(env: Record<string, string>, nodeArgs: string[] = [], logFile?: string): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, join(DIST, 'apps/worker/src/main.js')], {
-    env: { ...process.env, LOG_LEVEL: 'error', ...env },
+  // The script is not named on the command line (see hidden-api.ts: a stray `pkill -f`).
+  const child = spawn(process.execPath, hiddenArgs(nodeArgs, 'bench-worker'), {
+    env: { ...process.env, LOG_LEVEL: 'error', ...env, NATPLANE_BENCH_MAIN: join(DIST, 'apps/worker/src/main.js') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';
