@@ -14,10 +14,17 @@ import {
   type ScopeEndpoint,
   type StoredBlock,
 } from '@natplane/persistence';
+import { quarantineMs } from '@natplane/allocator';
 import { fromBlock, ipUsesInSpecOrder, planGateway, type GatewayPlan, type IpUse } from '@natplane/planner';
 import type { JobHandler } from './job-handler';
 
-const HELD = new Set(['ACTIVE', 'DRAIN']);
+/**
+ * History rows stay open while the holder can still translate on the block: ACTIVE, DRAIN, and
+ * QUARANTINE of an endpoint that still exists (its host keeps the block as a drain block, so
+ * its established connections go on until the quarantine ends). A deleted endpoint's block leaves
+ * its host's document at once (the host removes the leftover connections), so its row closes.
+ */
+const HELD = new Set(['ACTIVE', 'DRAIN', 'QUARANTINE']);
 /** AUTO_ONLY: at most this many addresses taken in one run (the next run takes more if needed). */
 const MAX_AUTO_PER_RUN = 16;
 
@@ -74,12 +81,13 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       if (await this.takeAutoAddresses(gw, Math.min(plan.result.status.autoIpsToAdd, MAX_AUTO_PER_RUN))) plan = await this.plan(gw, now);
     }
     const { result } = plan;
-    const next = result.blocks.map(fromBlock);
+    const quarantineSec = quarantineMs(plan.input.spec.idleTimeoutsSec) / 1000;
+    const next = result.blocks.map((b) => ({ ...fromBlock(b), quarantineSec }));
     await this.writeBlocks(gw.id, plan.previous, next);
 
     const candidates = await this.repo.candidateEndpoints(gw.networkId, gw.region);
     const byId = new Map(candidates.map((e) => [e.id, e]));
-    const moves = await this.writeHistory(gw, next, new Map(plan.inScope.map((x) => [x.endpoint.id, x.endpoint])), now);
+    const moves = await this.writeHistory(gw, next, byId, now);
     const bumped = await this.programHosts(gw, plan, next, byId, moves);
 
     const st = result.status;
@@ -127,7 +135,12 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
   private async writeBlocks(gatewayId: string, previous: StoredBlock[], next: StoredBlock[]): Promise<void> {
     const k = (b: StoredBlock) => `${b.natIp}|${b.portLo}`;
     const same = (a: StoredBlock, b: StoredBlock) =>
-      a.portHi === b.portHi && a.endpointId === b.endpointId && a.ruleNumber === b.ruleNumber && a.state === b.state && (a.until?.getTime() ?? null) === (b.until?.getTime() ?? null);
+      a.portHi === b.portHi &&
+      a.endpointId === b.endpointId &&
+      a.ruleNumber === b.ruleNumber &&
+      a.state === b.state &&
+      a.quarantineSec === b.quarantineSec &&
+      (a.until?.getTime() ?? null) === (b.until?.getTime() ?? null);
     const before = new Map(previous.map((b) => [k(b), b]));
     const after = new Map(next.map((b) => [k(b), b]));
     const removed = previous.filter((b) => !after.has(k(b)) || !same(b, after.get(k(b))!));
@@ -139,19 +152,19 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
    * One open history row per held block, holder, host and source address. Returns the VMs whose
    * host changed: endpoint id -> the host it left.
    */
-  private async writeHistory(gw: LockedGateway, next: StoredBlock[], inScope: Map<string, ScopeEndpoint>, now: Date): Promise<Map<string, string>> {
+  private async writeHistory(gw: LockedGateway, next: StoredBlock[], endpoints: Map<string, ScopeEndpoint>, now: Date): Promise<Map<string, string>> {
     const key = (r: { endpointId: string; ruleNumber: number; natIp: string; portLo: number; portHi: number; hostName: string; sourceIp: string; state: string }) =>
       `${r.endpointId}|${r.ruleNumber}|${r.natIp}|${r.portLo}|${r.portHi}|${r.hostName}|${r.sourceIp}|${r.state}`;
     const held = next
-      .filter((b) => HELD.has(b.state) && inScope.has(b.endpointId))
+      .filter((b) => HELD.has(b.state) && endpoints.has(b.endpointId))
       .map((b) => {
-        const e = inScope.get(b.endpointId)!;
+        const e = endpoints.get(b.endpointId)!;
         return { natIp: b.natIp, portLo: b.portLo, portHi: b.portHi, endpointId: e.id, endpointName: e.name, ruleNumber: b.ruleNumber, hostName: e.hostName, sourceIp: e.networkIp, state: b.state };
       });
     const open = await this.repo.openHistory(gw.id);
     const moves = new Map<string, string>();
     for (const o of open) {
-      const e = inScope.get(o.endpointId);
+      const e = endpoints.get(o.endpointId);
       if (e && e.hostName !== o.hostName) moves.set(e.id, o.hostName);
     }
     const heldKeys = new Set(held.map(key));
@@ -225,10 +238,12 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
   private async releaseGone(gatewayId: string, now: Date): Promise<Outcome> {
     await this.repo.lockGone(gatewayId);
     const previous = await this.repo.blocks(gatewayId);
-    const quarantineUntil = new Date(now.getTime() + 120_000);
+    // Each block cools down for the quarantine its gateway had (recorded with the block).
     const released = previous
       .filter((b) => b.state !== 'QUARANTINE' || (b.until && b.until > now))
-      .map((b) => (b.state === 'QUARANTINE' ? b : { ...b, state: 'QUARANTINE' as const, until: new Date(Math.max(quarantineUntil.getTime(), b.until?.getTime() ?? 0)) }));
+      .map((b) =>
+        b.state === 'QUARANTINE' ? b : { ...b, state: 'QUARANTINE' as const, until: new Date(now.getTime() + (b.quarantineSec ?? 120) * 1000) },
+      );
     await this.repo.replaceBlocks(gatewayId, released);
     await this.repo.closeHistory((await this.repo.openHistory(gatewayId)).map((o) => o.id), now);
     const hostIds = previous.some((b) => b.state !== 'QUARANTINE') ? await this.hosts.ofEndpoints([...new Set(previous.map((b) => b.endpointId))]) : [];

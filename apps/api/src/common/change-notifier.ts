@@ -23,9 +23,9 @@ export class ChangeNotifier {
     this.enqueueGateways(bumped);
   }
 
-  /** An endpoint of the subnet was written: bump the gateways covering it (one statement). */
-  async subnetEndpointsChanged(subnetId: string): Promise<void> {
-    this.enqueueGateways(await this.gateways.bumpCoveringSubnet(subnetId));
+  /** An endpoint was written: bump the gateways covering its subnet or holding its blocks. */
+  async endpointChanged(subnetId: string, endpointId: string | null): Promise<void> {
+    this.enqueueGateways(await this.gateways.bumpForEndpoint(subnetId, endpointId));
   }
 
   /** For a gateway whose generation the caller already set (create, update). */

@@ -44,7 +44,7 @@ export class EndpointsService {
           aliasIpRanges: r.aliasIpRanges,
         };
         const created = await this.endpoints.insertReturning(p.id, values);
-        await this.changes.subnetEndpointsChanged(r.subnet.id);
+        await this.changes.endpointChanged(r.subnet.id, null);
         return { ...values, ...created, version: 1, scopeId: p.id, subnetName: r.subnet.name, hostName: r.hostName };
       });
     } catch (e) {
@@ -78,7 +78,7 @@ export class EndpointsService {
         aliasIpRanges: r.aliasIpRanges,
       });
       const hostsMatter = r.hostId !== cur.hostId || next.networkIp !== cur.networkIp || !isDeepStrictEqual(r.aliasIpRanges, cur.aliasIpRanges);
-      if (hostsMatter) await this.changes.subnetEndpointsChanged(cur.subnetId);
+      if (hostsMatter) await this.changes.endpointChanged(cur.subnetId, cur.id);
       return (await this.endpoints.getById(cur.id))!;
     }).catch(async (e: unknown) => {
       throw await this.explainConflict(p, e, (patch as { networkIp?: string } | null)?.networkIp);
@@ -90,8 +90,8 @@ export class EndpointsService {
       const cur = await this.endpoints.getForUpdate(p.id, name);
       if (!cur) throw new NotFoundError('endpoint', name);
       checkIfMatch(ifMatch, cur.id, cur.version);
+      await this.changes.endpointChanged(cur.subnetId, cur.id);
       await this.endpoints.delete(cur.id);
-      await this.changes.subnetEndpointsChanged(cur.subnetId);
     });
   }
 

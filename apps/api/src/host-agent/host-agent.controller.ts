@@ -23,7 +23,7 @@ export class HostAgentController {
 
   @Get('programming')
   @ApiOperation({ operationId: 'hostAgent_getProgramming', summary: "The host's whole desired-state document (natplane.host/v1); ETag is its generation" })
-  @ApiOkResponse({ description: 'The document (see the JSON Schema in docs/host-document.schema.json)', schema: { type: 'object' } })
+  @ApiOkResponse({ description: 'The document (see the JSON Schema in libs/contracts/schema/host-document.schema.json)', schema: { type: 'object' } })
   @ApiResponse({ status: 304, description: 'If-None-Match names the current generation' })
   async programmingDoc(@HostScope() h: HostScopeInfo, @Headers('if-none-match') inm: string | undefined, @Res({ passthrough: true }) reply: FastifyReply): Promise<unknown> {
     const target = (await this.programming.target(h.id))!;

@@ -37,6 +37,13 @@ export class AllocationRow {
   @Column('timestamptz')
   since!: Date;
 
+  /**
+   * The gateway's quarantine length when the block was written (its longest idle timeout, at
+   * least 120 s), so the blocks of a deleted gateway still get the right cool-down.
+   */
+  @Column('integer', { default: 120 })
+  quarantineSec!: number;
+
   /** QUARANTINE: nobody else may get the block before this instant. */
   @Column('timestamptz', { nullable: true })
   until!: Date | null;

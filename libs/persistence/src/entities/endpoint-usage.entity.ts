@@ -1,6 +1,10 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
-/** The latest ports-in-use report per endpoint and rule (drives dynamic port allocation). */
+/**
+ * Recent ports-in-use samples per endpoint and rule (drive dynamic port allocation: growth reads
+ * the latest, shrinking needs several low ones over minutes). At most one sample a minute is kept
+ * unless usage rises, and samples older than 15 minutes are pruned.
+ */
 @Entity('endpoint_usage')
 export class EndpointUsageRow {
   @PrimaryColumn('uuid')
@@ -12,6 +16,6 @@ export class EndpointUsageRow {
   @Column('integer')
   portsInUse!: number;
 
-  @Column('timestamptz')
+  @PrimaryColumn('timestamptz')
   reportedAt!: Date;
 }

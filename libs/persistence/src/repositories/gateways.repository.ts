@@ -101,16 +101,21 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
     return rows.map((r) => r.id);
   }
 
-  /** bumpGeneration(coveringSubnet(subnetId)) in one statement (the hot path of endpoint writes). */
-  async bumpCoveringSubnet(subnetId: string): Promise<{ id: string; generation: number }[]> {
+  /**
+   * Bumps, in one statement (the hot path of endpoint writes), every gateway an endpoint write
+   * concerns: those covering its subnet, and those still holding blocks of the endpoint (a block
+   * in quarantine or drain after the endpoint left their scope is in its host's document too).
+   */
+  async bumpForEndpoint(subnetId: string, endpointId: string | null): Promise<{ id: string; generation: number }[]> {
     const { rows } = await this.db.query<{ id: string; generation: number }>(
       `UPDATE nat_gateways g SET generation = g.generation + 1, state = 'PROVISIONING'
-       FROM subnets s
-       WHERE s.id = $1 AND g.network_id = s.network_id AND g.region = s.region
-         AND (g.spec->>'sourceSubnetworkIpRangesToNat' <> 'LIST_OF_SUBNETWORKS'
-              OR EXISTS (SELECT 1 FROM gateway_subnets gs WHERE gs.gateway_id = g.id AND gs.subnet_id = s.id))
+       WHERE g.id IN (
+         SELECT g2.id FROM subnets s JOIN nat_gateways g2 ON g2.network_id = s.network_id AND g2.region = s.region
+         WHERE s.id = $1 AND (g2.spec->>'sourceSubnetworkIpRangesToNat' <> 'LIST_OF_SUBNETWORKS'
+                OR EXISTS (SELECT 1 FROM gateway_subnets gs WHERE gs.gateway_id = g2.id AND gs.subnet_id = s.id))
+         UNION SELECT a.gateway_id FROM allocations a WHERE a.endpoint_id = $2::uuid)
        RETURNING g.id, g.generation::float8 AS generation`,
-      [subnetId],
+      [subnetId, endpointId],
     );
     return rows;
   }

@@ -68,19 +68,34 @@ export class HostsRepository extends ResourceTable<HostRecord> {
   }
 
   /**
-   * Stores ports-in-use per endpoint and rule for endpoints placed on this host (others are
-   * ignored) and returns the dynamic-allocation gateways they concern.
+   * Stores ports-in-use samples for endpoints placed on this host (others are ignored): a pair a
+   * report no longer lists is back to 0; a sample is kept when usage rose or the last one is a
+   * minute old. Returns the dynamic-allocation gateways the reported endpoints belong to.
    */
   async recordUsage(hostId: string, usage: { endpoint: string; ruleNumber: number; portsInUse: number }[]): Promise<string[]> {
-    if (usage.length === 0) return [];
     const eps = usage.map((u) => u.endpoint);
     await this.db.query(
-      `INSERT INTO endpoint_usage (endpoint_id, rule_number, ports_in_use, reported_at)
-       SELECT u.ep, u.rn, u.n, now() FROM unnest($2::uuid[], $3::int[], $4::int[]) AS u(ep, rn, n)
-       JOIN endpoints e ON e.id = u.ep AND e.host_id = $1
-       ON CONFLICT (endpoint_id, rule_number) DO UPDATE SET ports_in_use = EXCLUDED.ports_in_use, reported_at = EXCLUDED.reported_at`,
+      `WITH reported AS (
+         SELECT u.ep, u.rn, u.n FROM unnest($2::uuid[], $3::int[], $4::int[]) AS u(ep, rn, n) JOIN endpoints e ON e.id = u.ep AND e.host_id = $1
+         UNION ALL
+         SELECT DISTINCT s.endpoint_id, s.rule_number, 0 FROM endpoint_usage s JOIN endpoints e ON e.id = s.endpoint_id AND e.host_id = $1
+         WHERE s.reported_at > now() - interval '15 minutes'
+           AND NOT EXISTS (SELECT 1 FROM unnest($2::uuid[], $3::int[]) AS l(ep, rn) WHERE l.ep = s.endpoint_id AND l.rn = s.rule_number)
+       ), latest AS (
+         SELECT DISTINCT ON (endpoint_id, rule_number) endpoint_id, rule_number, ports_in_use, reported_at FROM endpoint_usage
+         WHERE endpoint_id IN (SELECT ep FROM reported) ORDER BY endpoint_id, rule_number, reported_at DESC
+       )
+       INSERT INTO endpoint_usage (endpoint_id, rule_number, ports_in_use, reported_at)
+       SELECT r.ep, r.rn, r.n, now() FROM reported r LEFT JOIN latest l ON l.endpoint_id = r.ep AND l.rule_number = r.rn
+       WHERE l.endpoint_id IS NULL OR r.n > l.ports_in_use OR l.reported_at < now() - interval '1 minute'
+       ON CONFLICT DO NOTHING`,
       [hostId, eps, usage.map((u) => u.ruleNumber), usage.map((u) => u.portsInUse)],
     );
+    await this.db.query(
+      `DELETE FROM endpoint_usage s USING endpoints e WHERE e.id = s.endpoint_id AND e.host_id = $1 AND s.reported_at < now() - interval '15 minutes'`,
+      [hostId],
+    );
+    if (eps.length === 0) return [];
     const { rows } = await this.db.query<{ id: string }>(
       `SELECT DISTINCT a.gateway_id AS id FROM allocations a JOIN nat_gateways g ON g.id = a.gateway_id
        WHERE a.endpoint_id = ANY($1::uuid[]) AND (g.spec->>'enableDynamicPortAllocation')::boolean`,

@@ -33,6 +33,8 @@ export interface StoredBlock {
   state: BlockState;
   since: Date;
   until: Date | null;
+  /** The gateway's quarantine length (s) when written; 120 when not given. */
+  quarantineSec?: number;
 }
 
 export interface GatewayHostState {
@@ -58,7 +60,7 @@ export interface HistoryRow {
 export type NewHistoryRow = Omit<HistoryRow, 'id'> & { projectId: string; projectName: string; gatewayId: string; gatewayName: string; endpointName: string };
 
 const BLOCK_COLUMNS = `host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", endpoint_id AS "endpointId",
-  rule_number AS "ruleNumber", state, since, until`;
+  rule_number AS "ruleNumber", state, since, until, quarantine_sec AS "quarantineSec"`;
 
 /** Every statement of the reconcile-gateway job (run in one transaction by the worker). */
 export class ReconcileRepository {
@@ -113,7 +115,8 @@ export class ReconcileRepository {
     if (endpointIds.length === 0) return [];
     const { rows } = await this.db.query<{ endpointId: string; ruleNumber: number; portsInUse: number; reportedAt: Date }>(
       `SELECT endpoint_id AS "endpointId", rule_number AS "ruleNumber", ports_in_use AS "portsInUse", reported_at AS "reportedAt"
-       FROM endpoint_usage WHERE endpoint_id = ANY($1::uuid[])`,
+       FROM endpoint_usage WHERE endpoint_id = ANY($1::uuid[]) AND reported_at > now() - interval '15 minutes'
+       ORDER BY reported_at`,
       [endpointIds],
     );
     return rows;
@@ -127,9 +130,10 @@ export class ReconcileRepository {
 
   private async insertBlocks(gatewayId: string, blocks: StoredBlock[]): Promise<void> {
     await this.db.query(
-      `INSERT INTO allocations (nat_ip, port_lo, port_hi, gateway_id, endpoint_id, rule_number, state, since, until)
-       SELECT ip::inet, lo, hi, $1, ep, rn, st, si, un
-       FROM unnest($2::text[], $3::int[], $4::int[], $5::uuid[], $6::int[], $7::text[], $8::timestamptz[], $9::timestamptz[]) AS x(ip, lo, hi, ep, rn, st, si, un)`,
+      `INSERT INTO allocations (nat_ip, port_lo, port_hi, gateway_id, endpoint_id, rule_number, state, since, until, quarantine_sec)
+       SELECT ip::inet, lo, hi, $1, ep, rn, st, si, un, qs
+       FROM unnest($2::text[], $3::int[], $4::int[], $5::uuid[], $6::int[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::int[])
+         AS x(ip, lo, hi, ep, rn, st, si, un, qs)`,
       [
         gatewayId,
         blocks.map((b) => b.natIp),
@@ -140,6 +144,7 @@ export class ReconcileRepository {
         blocks.map((b) => b.state),
         blocks.map((b) => b.since),
         blocks.map((b) => b.until),
+        blocks.map((b) => b.quarantineSec ?? 120),
       ],
     );
   }
