@@ -9,82 +9,23 @@
  * ext has no route back to 10.99.0.0/24: a reply only comes back when SNAT happened. The server
  * in ext logs the source address and port it sees.
  */
-import { ChildProcessWithoutNullStreams, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_RULE, HostDocument, HostEndpoint } from '@natplane/contracts';
 import { gateway } from '../../libs/nftables/src/testing/fixtures';
 import { deleteNamespaces, kernelTestsUnavailable, makeNamespace } from '../../libs/nftables/src/testing/netns';
+import { HeldConnection, TrafficServer, probe as probeFrom, probeEim, writeTrafficScripts } from '../support/netns/traffic';
 import { FakeApi, HOST, TestAgent, eventually, push, startFakeApi, startTestAgent } from './support';
 
 const unavailable = kernelTestsUnavailable(['nft', 'ip', 'conntrack']);
 const describeKernel = unavailable ? describe.skip : describe;
 if (unavailable) console.warn(`packets.test skipped: ${unavailable}`);
 
-const run = promisify(execFile);
 const EXT = '203.0.113.100';
 const RULE_DST = '198.51.100.10';
 const [A, B, R] = ['203.0.113.5', '203.0.113.6', '203.0.113.9'];
-
-const SERVER = `
-const net = require('net'), dgram = require('dgram');
-const log = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
-net.createServer((s) => {
-  log({ proto: 'tcp', local: s.localAddress, peer: s.remoteAddress, port: s.remotePort });
-  s.on('data', (d) => s.write(d));
-  s.on('error', () => {});
-}).listen(8080, '0.0.0.0', () => log({ ready: true }));
-// one socket per address, so that a reply leaves from the address the datagram was sent to
-for (const addr of process.argv.slice(2)) {
-  const u = dgram.createSocket('udp4');
-  u.on('message', (m, r) => { log({ proto: 'udp', local: addr, peer: r.address, port: r.port, tag: m.toString() }); u.send('ok', r.port, r.address); });
-  u.bind(9090, addr);
-  const v = dgram.createSocket('udp4');
-  v.on('message', (m, r) => { log({ proto: 'udp', local: addr + ':9091', peer: r.address, port: r.port, tag: m.toString() }); v.send('ok', r.port, r.address); });
-  v.bind(9091, addr);
-}
-`;
-
-const CLIENT = `
-const net = require('net'), dgram = require('dgram');
-const [mode, dst, tag, n] = process.argv.slice(2);
-const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
-function tcp() { return new Promise((res) => { const s = net.connect({ host: dst, port: 8080, timeout: 1500 }); s.on('connect', () => { s.end(); res(true); }); s.on('timeout', () => { s.destroy(); res(false); }); s.on('error', () => res(false)); }); }
-function udp(i) { return new Promise((res) => { const u = dgram.createSocket('udp4'); const t = setTimeout(() => { u.close(); res(false); }, 1500); u.on('message', () => { clearTimeout(t); u.close(); res(true); }); u.send(tag + '-' + i, 9090, dst); }); }
-(async () => {
-  if (mode === 'eim') {
-    // one socket, one source port, two destinations
-    const u = dgram.createSocket('udp4');
-    u.bind(40000, () => {
-      let got = 0;
-      u.on('message', () => { if (++got === 2) { u.close(); out({ udpOk: 2 }); } });
-      u.send(tag + '-9090', 9090, dst);
-      u.send(tag + '-9091', 9091, dst);
-      setTimeout(() => { u.close(); out({ udpOk: got }); }, 1500).unref();
-    });
-  } else if (mode === 'probe') {
-    let tcpOk = 0, udpOk = 0;
-    for (let i = 0; i < Number(n); i++) { if (await tcp()) tcpOk++; if (await udp(i)) udpOk++; }
-    out({ tcpOk, udpOk });
-  } else {
-    const s = net.connect({ host: dst, port: 8080 }, () => out({ connected: true }));
-    s.on('data', (d) => out({ echo: d.toString().trim() }));
-    s.on('error', (e) => out({ error: e.message }));
-    process.stdin.on('data', (d) => s.write(d));
-  }
-})();
-`;
-
-interface Seen {
-  proto?: string;
-  peer?: string;
-  port?: number;
-  tag?: string;
-  local?: string;
-  ready?: boolean;
-}
 
 describeKernel('packets through the programmed host (network namespaces)', () => {
   let vm1: string;
@@ -92,23 +33,16 @@ describeKernel('packets through the programmed host (network namespaces)', () =>
   let host: string;
   let ext: string;
   let dir: string;
-  let server: ChildProcessWithoutNullStreams;
-  const seen: Seen[] = [];
+  let server: TrafficServer;
   let api: FakeApi;
   let agent: TestAgent;
-  const children: ChildProcessWithoutNullStreams[] = [];
+  let held: HeldConnection | undefined;
 
   const sh = (ns: string, ...args: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8' });
   /** n TCP connections and n UDP request/replies from a VM; resolves once the server logged what it saw. */
-  const probe = async (ns: string, dst: string, tag: string, n = 3): Promise<{ tcpOk: number; udpOk: number }> => {
-    const { stdout } = await run('ip', ['netns', 'exec', ns, process.execPath, join(dir, 'client.js'), 'probe', dst, tag, String(n)]);
-    const result = JSON.parse(stdout) as { tcpOk: number; udpOk: number };
-    await eventually(() => udpSeen(tag).length >= result.udpOk, `the server log of ${tag}`);
-    await new Promise((r) => setTimeout(r, 50));
-    return result;
-  };
+  const probe = (ns: string, dst: string, tag: string, n = 3) => probeFrom(server, dir, ns, dst, tag, n);
   const conntrack = (...args: string[]) => spawnSync('ip', ['netns', 'exec', host, 'conntrack', '-L', ...args], { encoding: 'utf8' }).stdout;
-  const udpSeen = (tag: string) => seen.filter((s) => s.proto === 'udp' && s.tag?.startsWith(`${tag}-`));
+  const udpSeen = (tag: string) => server.udp(tag);
 
   const endpoint = (id: string, ip: string, mappings: HostEndpoint['mappings']): HostEndpoint => ({ id, name: `projects/p/endpoints/${id}`, networkIp: ip, aliasRanges: [], natPrimary: true, mappings });
   const block = (natIp: string, lo: number) => ({ natIp, portLo: lo, portHi: lo + 63 });
@@ -139,8 +73,7 @@ describeKernel('packets through the programmed host (network namespaces)', () =>
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'natplane-packets-'));
-    writeFileSync(join(dir, 'server.js'), SERVER);
-    writeFileSync(join(dir, 'client.js'), CLIENT);
+    writeTrafficScripts(dir);
     [vm1, vm2, host, ext] = ['np-vm1', 'np-vm2', 'np-host', 'np-ext'].map(makeNamespace);
     const ip = (...args: string[]) => execFileSync('ip', args);
     ip('-n', host, 'link', 'add', 'br-vms', 'type', 'bridge');
@@ -163,18 +96,7 @@ describeKernel('packets through the programmed host (network namespaces)', () =>
     ip('-n', ext, 'link', 'set', 'eth0', 'up');
     sh(host, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
 
-    server = spawn('ip', ['netns', 'exec', ext, process.execPath, join(dir, 'server.js'), EXT, RULE_DST]);
-    children.push(server);
-    let buf = '';
-    server.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        seen.push(JSON.parse(buf.slice(0, nl)) as Seen);
-        buf = buf.slice(nl + 1);
-      }
-    });
-    await eventually(() => seen.some((s) => s.ready), 'the server in ext');
+    server = await TrafficServer.start(ext, dir, [EXT, RULE_DST]);
 
     api = await startFakeApi(first);
     agent = await startTestAgent(api.url, { backend: 'nftables', netns: host });
@@ -182,7 +104,8 @@ describeKernel('packets through the programmed host (network namespaces)', () =>
   });
 
   afterAll(async () => {
-    for (const c of children) c.kill('SIGKILL');
+    held?.close();
+    server?.stop();
     await agent?.stop();
     await api?.close();
     deleteNamespaces();
@@ -191,10 +114,10 @@ describeKernel('packets through the programmed host (network namespaces)', () =>
   it('TCP and UDP from each VM reach the server only from its NAT IP and block', async () => {
     expect(await probe(vm1, EXT, 'vm1')).toEqual({ tcpOk: 3, udpOk: 3 });
     expect(await probe(vm2, EXT, 'vm2')).toEqual({ tcpOk: 3, udpOk: 3 });
-    const inBlock = (s: Seen, ip: string, lo: number) => s.peer === ip && (s.port as number) >= lo && (s.port as number) <= lo + 63;
+    const inBlock = (s: { peer?: string; port?: number }, ip: string, lo: number) => s.peer === ip && (s.port as number) >= lo && (s.port as number) <= lo + 63;
     expect(udpSeen('vm1').filter((s) => inBlock(s, A, 1024))).toHaveLength(3);
     expect(udpSeen('vm2').filter((s) => inBlock(s, A, 1088))).toHaveLength(3);
-    const tcp = seen.filter((s) => s.proto === 'tcp' && s.local === EXT);
+    const tcp = server.seen.filter((s) => s.proto === 'tcp' && s.local === EXT);
     expect(tcp).toHaveLength(6);
     expect(tcp.every((s) => inBlock(s, A, 1024) || inBlock(s, A, 1088))).toBe(true);
   });
@@ -221,11 +144,7 @@ describeKernel('packets through the programmed host (network namespaces)', () =>
   });
 
   it('draining: new flows use the new block, an established TCP connection on the drained block lives on; usage is reported', async () => {
-    const held = spawn('ip', ['netns', 'exec', vm1, process.execPath, join(dir, 'client.js'), 'hold', EXT, 'held', '0']);
-    children.push(held);
-    const lines: Record<string, unknown>[] = [];
-    held.stdout.on('data', (d: Buffer) => d.toString().trim().split('\n').forEach((l) => lines.push(JSON.parse(l) as Record<string, unknown>)));
-    await eventually(() => lines.some((l) => l.connected), 'the held connection');
+    held = await HeldConnection.open(dir, vm1, EXT);
     // the gateway's TCP established timeout (1200 s), not the kernel's 5 days
     const established = [...conntrack('-p', 'tcp', '-s', '10.99.0.2', '--state', 'ESTABLISHED').matchAll(/^tcp\s+6\s+(\d+) ESTABLISHED/gm)].map((m) => Number(m[1]));
     expect(established.length).toBe(1);
@@ -248,8 +167,7 @@ describeKernel('packets through the programmed host (network namespaces)', () =>
     expect((await push(agent.url, drained)).status).toBe(200);
     expect(await probe(vm1, EXT, 'vm1-drained', 2)).toEqual({ tcpOk: 2, udpOk: 2 });
     expect(udpSeen('vm1-drained').map((s) => s.peer)).toEqual([B, B]);
-    held.stdin.write('ping-1\n');
-    await eventually(() => lines.some((l) => l.echo === 'ping-1'), 'the echo on the drained connection');
+    await held.echo('ping-1');
 
     // released after quarantine: its leftover connections are removed from conntrack
     const released = doc(
@@ -272,8 +190,7 @@ describeKernel('packets through the programmed host (network namespaces)', () =>
     eim.gateways[0].rules = [];
     eim.gateways[0].endpoints.forEach((e) => (e.mappings = e.mappings.filter((m) => m.ruleNumber === DEFAULT_RULE)));
     expect((await push(agent.url, eim)).status).toBe(200);
-    const { stdout } = await run('ip', ['netns', 'exec', vm1, process.execPath, join(dir, 'client.js'), 'eim', EXT, 'eim', '0']);
-    expect(JSON.parse(stdout)).toEqual({ udpOk: 2 });
+    expect(await probeEim(dir, vm1, EXT, 'eim')).toEqual({ udpOk: 2 });
     await eventually(() => udpSeen('eim').length === 2, 'both datagrams');
     const ports = udpSeen('eim').map((x) => `${x.peer}:${x.port}`);
     expect(ports[0]).toBe(ports[1]);

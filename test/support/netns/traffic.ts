@@ -1,0 +1,195 @@
+/**
+ * Real traffic between network namespaces, shared by the host-agent packet test and the
+ * end-to-end test: a server (TCP echo on :8080, UDP on :9090 and :9091 of each given address)
+ * that logs, one JSON line per event, the source address and port it sees, and a client run
+ * inside a VM namespace (`probe`: n TCP connections and n UDP request/replies; `eim`: one UDP
+ * socket towards two destinations; `hold`: one TCP connection kept open, echoing stdin lines).
+ *
+ * A probe tags its traffic (`<tag>-<i>` in UDP payloads, `<tag>-t<i>` as the first TCP data), so
+ * the server's log says which flow came from which VM. Only addresses inside the caller's
+ * namespaces are used.
+ */
+import { ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { eventually } from '../../host-agent/support';
+
+const run = promisify(execFile);
+
+export const SERVER_JS = `
+const net = require('net'), dgram = require('dgram');
+const log = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+net.createServer((s) => {
+  const peer = s.remoteAddress, port = s.remotePort, local = s.localAddress;
+  log({ proto: 'tcp', local, peer, port });
+  let first = true;
+  s.on('data', (d) => {
+    if (first) { first = false; log({ proto: 'tcp-data', local, peer, port, tag: d.toString().split('\\n')[0] }); }
+    s.write(d);
+  });
+  s.on('error', () => {});
+}).listen(8080, '0.0.0.0', () => log({ ready: true }));
+// one socket per address, so that a reply leaves from the address the datagram was sent to
+for (const addr of process.argv.slice(2)) {
+  const u = dgram.createSocket('udp4');
+  u.on('message', (m, r) => { log({ proto: 'udp', local: addr, peer: r.address, port: r.port, tag: m.toString() }); u.send('ok', r.port, r.address); });
+  u.bind(9090, addr);
+  const v = dgram.createSocket('udp4');
+  v.on('message', (m, r) => { log({ proto: 'udp', local: addr + ':9091', peer: r.address, port: r.port, tag: m.toString() }); v.send('ok', r.port, r.address); });
+  v.bind(9091, addr);
+}
+`;
+
+export const CLIENT_JS = `
+const net = require('net'), dgram = require('dgram');
+const [mode, dst, tag, n] = process.argv.slice(2);
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+function tcp(i) { return new Promise((res) => { const s = net.connect({ host: dst, port: 8080, timeout: 1500 }); s.on('connect', () => { s.end(tag + '-t' + i + '\\n'); res(true); }); s.on('timeout', () => { s.destroy(); res(false); }); s.on('error', () => res(false)); }); }
+function udp(i) { return new Promise((res) => { const u = dgram.createSocket('udp4'); const t = setTimeout(() => { u.close(); res(false); }, 1500); u.on('message', () => { clearTimeout(t); u.close(); res(true); }); u.send(tag + '-' + i, 9090, dst); }); }
+(async () => {
+  if (mode === 'eim') {
+    // one socket, one source port, two destinations
+    const u = dgram.createSocket('udp4');
+    u.bind(40000, () => {
+      let got = 0;
+      u.on('message', () => { if (++got === 2) { u.close(); out({ udpOk: 2 }); } });
+      u.send(tag + '-9090', 9090, dst);
+      u.send(tag + '-9091', 9091, dst);
+      setTimeout(() => { u.close(); out({ udpOk: got }); }, 1500).unref();
+    });
+  } else if (mode === 'probe') {
+    let tcpOk = 0, udpOk = 0;
+    for (let i = 0; i < Number(n); i++) { if (await tcp(i)) tcpOk++; if (await udp(i)) udpOk++; }
+    out({ tcpOk, udpOk });
+  } else {
+    const s = net.connect({ host: dst, port: 8080 }, () => out({ connected: true, localPort: s.localPort }));
+    s.on('data', (d) => d.toString().trim().split('\\n').forEach((l) => out({ echo: l })));
+    s.on('error', (e) => out({ error: e.message }));
+    s.on('close', () => out({ closed: true }));
+    process.stdin.on('data', (d) => s.write(d));
+  }
+})();
+`;
+
+/** One line of the server's log. */
+export interface Seen {
+  proto?: 'tcp' | 'tcp-data' | 'udp';
+  peer?: string;
+  port?: number;
+  tag?: string;
+  local?: string;
+  ready?: boolean;
+}
+
+/** Parses a child's stdout, one JSON object per line, into `into`. */
+function collectJsonLines<T>(child: ChildProcessWithoutNullStreams, into: T[]): void {
+  let buf = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line !== '') into.push(JSON.parse(line) as T);
+    }
+  });
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Writes server.js and client.js into `dir` (a scratch directory of the test). */
+export function writeTrafficScripts(dir: string): void {
+  writeFileSync(join(dir, 'server.js'), SERVER_JS);
+  writeFileSync(join(dir, 'client.js'), CLIENT_JS);
+}
+
+export class TrafficServer {
+  readonly seen: Seen[] = [];
+
+  private constructor(readonly proc: ChildProcessWithoutNullStreams) {}
+
+  /** Starts the server in `ns` (UDP on each of `udpAddrs`) and waits until it listens. */
+  static async start(ns: string, dir: string, udpAddrs: string[]): Promise<TrafficServer> {
+    const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, join(dir, 'server.js'), ...udpAddrs]);
+    const server = new TrafficServer(proc);
+    collectJsonLines(proc, server.seen);
+    await eventually(() => {
+      if (proc.exitCode !== null) throw new Error(`the traffic server exited with ${proc.exitCode}`);
+      return server.seen.some((s) => s.ready);
+    }, `the traffic server in ${ns}`);
+    return server;
+  }
+
+  /** UDP datagrams of a probe tagged `tag`. */
+  udp(tag: string): Seen[] {
+    const re = new RegExp(`^${escapeRe(tag)}-\\d+$`);
+    return this.seen.filter((s) => s.proto === 'udp' && re.test(s.tag ?? ''));
+  }
+
+  /** TCP connections of a probe tagged `tag` (by their first data). */
+  tcp(tag: string): Seen[] {
+    const re = new RegExp(`^${escapeRe(tag)}-t\\d+$`);
+    return this.seen.filter((s) => s.proto === 'tcp-data' && re.test(s.tag ?? ''));
+  }
+
+  stop(): void {
+    this.proc.kill('SIGKILL');
+  }
+}
+
+/**
+ * `n` TCP connections and `n` UDP request/replies from the namespace `ns` to `dst`, tagged `tag`;
+ * resolves with how many got an answer, once the server logged every flow that did.
+ */
+export async function probe(server: TrafficServer, dir: string, ns: string, dst: string, tag: string, n = 3): Promise<{ tcpOk: number; udpOk: number }> {
+  const { stdout } = await run('ip', ['netns', 'exec', ns, process.execPath, join(dir, 'client.js'), 'probe', dst, tag, String(n)]);
+  const result = JSON.parse(stdout) as { tcpOk: number; udpOk: number };
+  await eventually(() => server.udp(tag).length >= result.udpOk && server.tcp(tag).length >= result.tcpOk, `the server log of ${tag}`);
+  // a flow that got no answer may still have reached the server: let its log line arrive
+  await new Promise((r) => setTimeout(r, 50));
+  return result;
+}
+
+/** One UDP socket of `ns` sending to ports 9090 and 9091 of `dst` (endpoint-independent mapping). */
+export async function probeEim(dir: string, ns: string, dst: string, tag: string): Promise<{ udpOk: number }> {
+  const { stdout } = await run('ip', ['netns', 'exec', ns, process.execPath, join(dir, 'client.js'), 'eim', dst, tag, '0']);
+  return JSON.parse(stdout) as { udpOk: number };
+}
+
+/** A TCP connection from `ns` to `dst`:8080 held open; `send` writes a line the server echoes. */
+export class HeldConnection {
+  readonly lines: { connected?: boolean; localPort?: number; echo?: string; error?: string; closed?: boolean }[] = [];
+
+  private constructor(readonly proc: ChildProcessWithoutNullStreams) {}
+
+  static async open(dir: string, ns: string, dst: string): Promise<HeldConnection> {
+    const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, join(dir, 'client.js'), 'hold', dst, 'held', '0']);
+    const held = new HeldConnection(proc);
+    collectJsonLines(proc, held.lines);
+    await eventually(() => {
+      const bad = held.lines.find((l) => l.error || l.closed);
+      if (bad) throw new Error(`the held connection failed: ${JSON.stringify(bad)}`);
+      return held.lines.some((l) => l.connected);
+    }, `the held connection from ${ns} to ${dst}`);
+    return held;
+  }
+
+  /** Sends `text` and waits for its echo. */
+  async echo(text: string, timeoutMs = 5_000): Promise<void> {
+    this.proc.stdin.write(`${text}\n`);
+    await eventually(
+      () => {
+        const bad = this.lines.find((l) => l.error || l.closed);
+        if (bad) throw new Error(`the held connection failed: ${JSON.stringify(bad)}`);
+        return this.lines.some((l) => l.echo === text);
+      },
+      `the echo of ${text} on the held connection`,
+      timeoutMs,
+    );
+  }
+
+  close(): void {
+    this.proc.kill('SIGKILL');
+  }
+}
