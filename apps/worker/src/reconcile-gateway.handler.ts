@@ -63,6 +63,11 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
   ) {}
 
   async handle(data: JobData<JobName.ReconcileGateway>): Promise<Outcome> {
+    // A job for a generation already computed ends here, without a transaction or a lock.
+    if (data.reason === undefined) {
+      const observed = await this.repo.observedGeneration(data.gatewayId);
+      if (observed !== undefined && observed >= data.generation) return NOTHING;
+    }
     const r = await this.db.transaction(() => this.compute(data));
     await this.jobs.addAll(r.hostIds.map((hostId, i) => ({ name: JobName.ProgramHost, data: { hostId, generation: r.hostGenerations[i] } })));
     return r;

@@ -66,14 +66,24 @@ const BLOCK_COLUMNS = `host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS 
 export class ReconcileRepository {
   constructor(private readonly db: Db) {}
 
-  /** The gateway row, locked: two workers never compute the same gateway at once. */
+  /**
+   * The gateway, under a per-gateway advisory lock held until the transaction ends: two workers
+   * never compute the same gateway at once. The row itself is not locked, so the api's
+   * generation bumps (every endpoint write) never wait for a computation.
+   */
   async lockGateway(id: string): Promise<LockedGateway | undefined> {
+    await this.db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`gateway:${id}`]);
     return this.db.one<LockedGateway & Record<string, unknown>>(
       `SELECT g.id, g.name, g.project_id AS "projectId", p.name AS "projectName", g.network_id AS "networkId", g.region, g.spec,
               g.generation::float8 AS generation, g.observed_generation::float8 AS "observedGeneration"
-       FROM nat_gateways g JOIN projects p ON p.id = g.project_id WHERE g.id = $1 FOR UPDATE OF g`,
+       FROM nat_gateways g JOIN projects p ON p.id = g.project_id WHERE g.id = $1`,
       [id],
     );
+  }
+
+  /** The generation last computed (no lock): lets a stale job end without a transaction. */
+  async observedGeneration(id: string): Promise<number | undefined> {
+    return (await this.db.one<{ o: number }>('SELECT observed_generation::float8 AS o FROM nat_gateways WHERE id = $1', [id]))?.o;
   }
 
   /** Serializes the reconcile of a gateway that no longer exists (its row cannot be locked). */
