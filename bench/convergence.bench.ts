@@ -37,8 +37,7 @@ import { mkdirSync } from 'node:fs';
 import { JobQueue, QueueName } from '../libs/jobs/src';
 import { median, percentile, type Benchmark, type BenchRow } from './harness';
 import { startAgentFarm, wallNow, type AgentFarm, type FarmStats } from './support/agent-farm';
-import { analyze, call, dropDatabase, flushRedis, freshDatabase, parallel, type ApiProcess } from './support/api-process';
-import { startHiddenApi } from './support/hidden-api';
+import { analyze, call, dropDatabase, flushRedis, freshDatabase, parallel, startApi, type ApiProcess } from './support/api-process';
 import { startWorker, type WorkerProcess } from './support/worker-process';
 
 const DB = 'natplane_bench_conv';
@@ -472,7 +471,7 @@ const bench: Benchmark = {
       const [databaseUrl, f] = await Promise.all([freshDatabase(DB), startAgentFarm(HOSTS)]);
       farm = f;
       const env = { NATPLANE_ADMIN_TOKEN: ADMIN_TOKEN, DATABASE_URL: databaseUrl, REDIS_URL, LOG_LEVEL: 'error' };
-      api = await startHiddenApi(env, profArgs);
+      api = await startApi(env, profArgs);
       worker = await startWorker({ ...env, LOG_LEVEL: workerLog ? 'log,warn,error' : 'error' }, profArgs, workerLog);
       queues = new JobQueue(REDIS_URL);
       const { ctx } = await seed(api, farm);

@@ -80,13 +80,23 @@ export interface ApiProcess {
 }
 
 /**
- * Start dist/apps/api/src/main.js. `nodeArgs` go before the script (e.g. --cpu-prof); `env`
- * overrides are applied over the inherited environment (so DB_POOL_SIZE etc. pass through).
+ * argv for `node` that runs the script named by NATPLANE_BENCH_MAIN without naming it on the
+ * command line, so that a broad `pkill -f dist/apps/...` run by someone else on a shared machine
+ * does not take a long benchmark down (test/support/control-loop does the same).
+ */
+export function hiddenArgs(nodeArgs: string[], label: string): string[] {
+  return [...nodeArgs, '-e', 'require(process.env.NATPLANE_BENCH_MAIN)', label];
+}
+
+/**
+ * Start dist/apps/api/src/main.js (see hiddenArgs). `nodeArgs` go before the script (e.g.
+ * --cpu-prof); `env` overrides are applied over the inherited environment (so DB_POOL_SIZE etc.
+ * pass through).
  */
 export async function startApi(env: Record<string, string>, nodeArgs: string[] = []): Promise<ApiProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, join(DIST, 'apps/api/src/main.js')], {
-    env: { ...process.env, LOG_LEVEL: 'error', ...env, PORT: String(port), HOST: '127.0.0.1' },
+  const child = spawn(process.execPath, hiddenArgs(nodeArgs, 'bench-api'), {
+    env: { ...process.env, LOG_LEVEL: 'error', ...env, PORT: String(port), HOST: '127.0.0.1', NATPLANE_BENCH_MAIN: join(DIST, 'apps/api/src/main.js') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { DIST } from './api-process';
-import { hiddenArgs } from './hidden-api';
+import { hiddenArgs } from './api-process';
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -16,7 +16,7 @@ export interface WorkerProcess {
 }
 
 export async function startWorker(env: Record<string, string>, nodeArgs: string[] = [], logFile?: string): Promise<WorkerProcess> {
-  // The script is not named on the command line (see hidden-api.ts: a stray `pkill -f`).
+  // The script is not named on the command line (see api-process.ts hiddenArgs: a stray `pkill -f`).
   const child = spawn(process.execPath, hiddenArgs(nodeArgs, 'bench-worker'), {
     env: { ...process.env, LOG_LEVEL: 'error', ...env, NATPLANE_BENCH_MAIN: join(DIST, 'apps/worker/src/main.js') },
     stdio: ['ignore', 'pipe', 'pipe'],
