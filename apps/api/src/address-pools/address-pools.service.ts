@@ -7,14 +7,12 @@ import {
   ConflictError,
   findOverlappingPairs,
   InUseError,
-  NotFoundError,
   parseCidr,
   parseIpv4,
   type FieldError,
 } from '@natplane/domain';
 import { AddressPoolsRepository, Db, type AddressPoolRecord, type Page } from '@natplane/persistence';
-import { type ListRequest, mergePatch } from '../common/crud';
-import { checkIfMatch } from '../common/etag';
+import { getOr404, type ListRequest, lockForWrite, mergePatch } from '../common/crud';
 import { invalid } from '../common/validation';
 import { AddressPoolInputDto } from './address-pools.dto';
 
@@ -37,9 +35,7 @@ export class AddressPoolsService {
   }
 
   async get(name: string): Promise<AddressPoolRecord> {
-    const r = await this.pools.get(undefined, name);
-    if (!r) throw new NotFoundError('addressPool', name);
-    return r;
+    return getOr404(this.pools, undefined, 'addressPool', name);
   }
 
   list(req: ListRequest): Promise<Page<AddressPoolRecord>> {
@@ -52,9 +48,7 @@ export class AddressPoolsService {
 
   async patch(name: string, patch: unknown, ifMatch?: string): Promise<AddressPoolRecord> {
     return this.db.transaction(async () => {
-      const cur = await this.pools.getForUpdate(undefined, name);
-      if (!cur) throw new NotFoundError('addressPool', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.pools, undefined, 'addressPool', name, ifMatch);
       const next = await mergePatch(
         { name: cur.name, description: cur.description, labels: cur.labels, region: cur.region, cidrs: cur.cidrs },
         patch,
@@ -78,9 +72,7 @@ export class AddressPoolsService {
 
   async delete(name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await this.pools.getForUpdate(undefined, name);
-      if (!cur) throw new NotFoundError('addressPool', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.pools, undefined, 'addressPool', name, ifMatch);
       const users = await this.pools.addresses(cur.id);
       if (users.length) throw new InUseError(`addressPool '${name}'`, users.slice(0, 20).map((u) => u.path));
       await this.pools.delete(cur.id);

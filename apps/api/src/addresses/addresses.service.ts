@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { AlreadyExistsError, cidr, ConflictError, formatIpv4, InUseError, isHostAddressOf, NotFoundError, parseIpv4 } from '@natplane/domain';
+import { AlreadyExistsError, cidr, ConflictError, formatIpv4, InUseError, isHostAddressOf, parseIpv4 } from '@natplane/domain';
 import { AddressesRepository, AddressPoolsRepository, Db, type AddressRecord, type Page } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
-import { type ListRequest, mergePatch } from '../common/crud';
-import { checkIfMatch } from '../common/etag';
+import { getOr404, type ListRequest, lockForWrite, mergePatch } from '../common/crud';
 import { invalid } from '../common/validation';
 import { AddressInputDto } from './addresses.dto';
 
@@ -51,9 +50,7 @@ export class AddressesService {
   }
 
   async get(p: ProjectScope, name: string): Promise<AddressRecord> {
-    const r = await this.addresses.get(p.id, name);
-    if (!r) throw new NotFoundError('address', name);
-    return r;
+    return getOr404(this.addresses, p.id, 'address', name);
   }
 
   list(p: ProjectScope, req: ListRequest): Promise<Page<AddressRecord>> {
@@ -62,9 +59,7 @@ export class AddressesService {
 
   async patch(p: ProjectScope, name: string, patch: unknown, ifMatch?: string): Promise<AddressRecord> {
     return this.db.transaction(async () => {
-      const cur = await this.addresses.getForUpdate(p.id, name);
-      if (!cur) throw new NotFoundError('address', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.addresses, p.id, 'address', name, ifMatch);
       const next = await mergePatch(
         { name: cur.name, description: cur.description, labels: cur.labels, region: cur.region, address: cur.address },
         patch,
@@ -78,9 +73,7 @@ export class AddressesService {
 
   async delete(p: ProjectScope, name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await this.addresses.getForUpdate(p.id, name);
-      if (!cur) throw new NotFoundError('address', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.addresses, p.id, 'address', name, ifMatch);
       if (cur.userGateway) throw new InUseError(`address '${name}'`, [`projects/${p.name}/natGateways/${cur.userGateway}`]);
       await this.addresses.delete(cur.id);
     });

@@ -1,6 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { getMetadataStorage } from 'class-validator';
-import { applyMergePatch, InvalidArgumentError, parseListFilter, type FieldError, type ListFilter } from '@natplane/domain';
+import { applyMergePatch, InvalidArgumentError, NotFoundError, parseListFilter, type FieldError, type ListFilter } from '@natplane/domain';
+import type { ResourceRecord, ResourceTable } from '@natplane/persistence';
+import { checkIfMatch } from './etag';
 import { parsePaging, pageToken } from './paging';
 import { invalid, prototypeKeyErrors, validateAs } from './validation';
 import type { ListQuery } from './resource.dto';
@@ -59,4 +61,25 @@ function inputFields(dto: new () => object): Set<string> {
 /** Drops undefined members so a merge patch sees exactly the stored input form. */
 export function defined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** The resource, or 404 naming it. */
+export async function getOr404<T extends ResourceRecord>(table: ResourceTable<T>, scopeId: string | undefined, collection: string, name: string): Promise<T> {
+  const r = await table.get(scopeId, name);
+  if (!r) throw new NotFoundError(collection, name);
+  return r;
+}
+
+/** The resource locked for the rest of the transaction, 404 when missing, 412 when If-Match differs. */
+export async function lockForWrite<T extends ResourceRecord>(
+  table: ResourceTable<T>,
+  scopeId: string | undefined,
+  collection: string,
+  name: string,
+  ifMatch: string | undefined,
+): Promise<T> {
+  const cur = await table.getForUpdate(scopeId, name);
+  if (!cur) throw new NotFoundError(collection, name);
+  checkIfMatch(ifMatch, cur.id, cur.version);
+  return cur;
 }

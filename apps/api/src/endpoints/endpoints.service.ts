@@ -1,11 +1,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
-import { cidr, cidrContains, cidrContainsCidr, ConflictError, NotFoundError, parseCidr, parseIpv4, type FieldError } from '@natplane/domain';
+import { cidr, cidrContains, cidrContainsCidr, ConflictError, parseCidr, parseIpv4, type FieldError } from '@natplane/domain';
 import { Db, EndpointsRepository, type EndpointRecord, type Page, type SubnetRef } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
-import { type ListRequest, mergePatch } from '../common/crud';
-import { checkIfMatch } from '../common/etag';
+import { getOr404, type ListRequest, lockForWrite, mergePatch } from '../common/crud';
 import { refName } from '../common/refs';
 import { invalid } from '../common/validation';
 import { EndpointInputDto } from './endpoints.dto';
@@ -53,9 +52,7 @@ export class EndpointsService {
   }
 
   async get(p: ProjectScope, name: string): Promise<EndpointRecord> {
-    const r = await this.endpoints.get(p.id, name);
-    if (!r) throw new NotFoundError('endpoint', name);
-    return r;
+    return getOr404(this.endpoints, p.id, 'endpoint', name);
   }
 
   list(p: ProjectScope, req: ListRequest): Promise<Page<EndpointRecord>> {
@@ -64,9 +61,7 @@ export class EndpointsService {
 
   async patch(p: ProjectScope, name: string, patch: unknown, ifMatch?: string): Promise<EndpointRecord> {
     return this.db.transaction(async () => {
-      const cur = await this.endpoints.getForUpdate(p.id, name);
-      if (!cur) throw new NotFoundError('endpoint', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.endpoints, p.id, 'endpoint', name, ifMatch);
       const next = await mergePatch(inputOf(cur), patch, EndpointInputDto, ['name']);
       const r = await this.resolve(p, next);
       if (r.subnet.id !== cur.subnetId) throw invalid([{ field: 'subnet', message: 'is immutable' }]);
@@ -87,9 +82,7 @@ export class EndpointsService {
 
   async delete(p: ProjectScope, name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await this.endpoints.getForUpdate(p.id, name);
-      if (!cur) throw new NotFoundError('endpoint', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.endpoints, p.id, 'endpoint', name, ifMatch);
       await this.changes.endpointChanged(cur.subnetId, cur.id);
       await this.endpoints.delete(cur.id);
     });

@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { AlreadyExistsError, InUseError, NotFoundError } from '@natplane/domain';
+import { AlreadyExistsError, InUseError } from '@natplane/domain';
 import { Db, HostsRepository, TokensRepository, type HostRecord, type Page } from '@natplane/persistence';
 import { ChangeNotifier } from '../common/change-notifier';
-import { type ListRequest, mergePatch } from '../common/crud';
-import { checkIfMatch } from '../common/etag';
+import { getOr404, type ListRequest, lockForWrite, mergePatch } from '../common/crud';
 import { HostInputDto } from './hosts.dto';
 
 @Injectable()
@@ -36,9 +35,7 @@ export class HostsService {
   }
 
   async get(name: string): Promise<HostRecord> {
-    const r = await this.hosts.get(undefined, name);
-    if (!r) throw new NotFoundError('host', name);
-    return r;
+    return getOr404(this.hosts, undefined, 'host', name);
   }
 
   list(req: ListRequest): Promise<Page<HostRecord>> {
@@ -47,9 +44,7 @@ export class HostsService {
 
   async patch(name: string, patch: unknown, ifMatch?: string): Promise<HostRecord> {
     return this.db.transaction(async () => {
-      const cur = await this.hosts.getForUpdate(undefined, name);
-      if (!cur) throw new NotFoundError('host', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.hosts, undefined, 'host', name, ifMatch);
       const next = await mergePatch(inputOf(cur), patch, HostInputDto, ['name', 'region', 'zone']);
       await this.hosts.update(cur.id, { description: next.description ?? '', labels: next.labels ?? {}, agentUrl: next.agentUrl });
       // A new agent address: push the whole document there again.
@@ -60,9 +55,7 @@ export class HostsService {
 
   async delete(name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await this.hosts.getForUpdate(undefined, name);
-      if (!cur) throw new NotFoundError('host', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.hosts, undefined, 'host', name, ifMatch);
       const users = await this.hosts.users(cur.id);
       if (users.length) throw new InUseError(`host '${name}'`, users);
       await this.hosts.delete(cur.id);

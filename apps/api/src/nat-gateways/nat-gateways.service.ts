@@ -16,8 +16,7 @@ import { DEFAULT_RULE } from '@natplane/contracts';
 import { AddressesRepository, Db, GatewaysRepository, NetworksRepository, SubnetsRepository, type GatewayRecord, type Page } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
-import { type ListRequest, mergePatch } from '../common/crud';
-import { checkIfMatch } from '../common/etag';
+import { getOr404, type ListRequest, lockForWrite, mergePatch } from '../common/crud';
 import { refName } from '../common/refs';
 import { invalid, validateAs } from '../common/validation';
 import { NatGatewayInputDto } from './nat-gateways.dto';
@@ -63,9 +62,7 @@ export class NatGatewaysService {
   }
 
   async get(p: ProjectScope, name: string): Promise<GatewayRecord> {
-    const r = await this.gateways.get(p.id, name);
-    if (!r) throw new NotFoundError('natGateway', name);
-    return r;
+    return getOr404(this.gateways, p.id, 'natGateway', name);
   }
 
   list(p: ProjectScope, req: ListRequest): Promise<Page<GatewayRecord>> {
@@ -74,9 +71,7 @@ export class NatGatewaysService {
 
   async patch(p: ProjectScope, name: string, patch: unknown, ifMatch?: string): Promise<GatewayRecord> {
     return this.db.transaction(async () => {
-      const cur = await this.gateways.getForUpdate(p.id, name);
-      if (!cur) throw new NotFoundError('natGateway', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.gateways, p.id, 'natGateway', name, ifMatch);
       const next = await mergePatch(inputOf(cur), patch, NatGatewayInputDto, ['name', 'region', 'type']);
       const spec = this.specOf(p, next, cur.spec);
       await this.gateways.lockNetwork(cur.networkId);
@@ -100,9 +95,7 @@ export class NatGatewaysService {
 
   async delete(p: ProjectScope, name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await this.gateways.getForUpdate(p.id, name);
-      if (!cur) throw new NotFoundError('natGateway', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.gateways, p.id, 'natGateway', name, ifMatch);
       await this.gateways.delete(cur.id);
       // The reconciler finds the gateway gone: its blocks go to quarantine and its hosts are reprogrammed.
       this.changes.enqueueGateways([{ id: cur.id, generation: cur.generation + 1 }]);

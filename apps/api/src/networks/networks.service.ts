@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { AlreadyExistsError, InUseError, NotFoundError } from '@natplane/domain';
+import { AlreadyExistsError, InUseError } from '@natplane/domain';
 import { Db, NetworksRepository, type NetworkRecord, type Page } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
-import { type ListRequest, mergePatch } from '../common/crud';
-import { checkIfMatch } from '../common/etag';
+import { getOr404, type ListRequest, lockForWrite, mergePatch } from '../common/crud';
 import { NetworkInputDto } from './networks.dto';
 
 @Injectable()
@@ -22,9 +21,7 @@ export class NetworksService {
   }
 
   async get(p: ProjectScope, name: string): Promise<NetworkRecord> {
-    const r = await this.networks.get(p.id, name);
-    if (!r) throw new NotFoundError('network', name);
-    return r;
+    return getOr404(this.networks, p.id, 'network', name);
   }
 
   list(p: ProjectScope, req: ListRequest): Promise<Page<NetworkRecord>> {
@@ -33,9 +30,7 @@ export class NetworksService {
 
   async patch(p: ProjectScope, name: string, patch: unknown, ifMatch?: string): Promise<NetworkRecord> {
     return this.db.transaction(async () => {
-      const cur = await this.networks.getForUpdate(p.id, name);
-      if (!cur) throw new NotFoundError('network', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.networks, p.id, 'network', name, ifMatch);
       const next = await mergePatch({ name: cur.name, description: cur.description, labels: cur.labels }, patch, NetworkInputDto, ['name']);
       await this.networks.update(cur.id, { description: next.description ?? '', labels: next.labels ?? {} });
       return (await this.networks.getById(cur.id))!;
@@ -44,9 +39,7 @@ export class NetworksService {
 
   async delete(p: ProjectScope, name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await this.networks.getForUpdate(p.id, name);
-      if (!cur) throw new NotFoundError('network', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.networks, p.id, 'network', name, ifMatch);
       const users = await this.networks.users(cur.id);
       if (users.length) throw new InUseError(`network '${name}'`, users.map((u) => `projects/${p.name}/${u}`));
       await this.networks.delete(cur.id);

@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { AlreadyExistsError, InUseError, NotFoundError } from '@natplane/domain';
+import { AlreadyExistsError, InUseError } from '@natplane/domain';
 import { Db, ProjectsRepository, TokensRepository, type Page, type ProjectRecord } from '@natplane/persistence';
-import { type ListRequest, mergePatch } from '../common/crud';
-import { checkIfMatch } from '../common/etag';
+import { getOr404, type ListRequest, lockForWrite, mergePatch } from '../common/crud';
 import { ProjectInputDto } from './projects.dto';
 
 @Injectable()
@@ -22,9 +21,7 @@ export class ProjectsService {
   }
 
   async get(name: string): Promise<ProjectRecord> {
-    const p = await this.projects.get(undefined, name);
-    if (!p) throw new NotFoundError('project', name);
-    return p;
+    return getOr404(this.projects, undefined, 'project', name);
   }
 
   list(req: ListRequest): Promise<Page<ProjectRecord>> {
@@ -33,9 +30,7 @@ export class ProjectsService {
 
   async patch(name: string, patch: unknown, ifMatch?: string): Promise<ProjectRecord> {
     return this.db.transaction(async () => {
-      const cur = await this.projects.getForUpdate(undefined, name);
-      if (!cur) throw new NotFoundError('project', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.projects, undefined, 'project', name, ifMatch);
       const next = await mergePatch(inputOf(cur), patch, ProjectInputDto, ['name']);
       await this.projects.update(cur.id, { description: next.description ?? '', labels: next.labels ?? {} });
       return (await this.projects.getById(cur.id))!;
@@ -44,9 +39,7 @@ export class ProjectsService {
 
   async delete(name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await this.projects.getForUpdate(undefined, name);
-      if (!cur) throw new NotFoundError('project', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.projects, undefined, 'project', name, ifMatch);
       const users = await this.projects.users(cur.id);
       if (users.length) throw new InUseError(`project '${name}'`, users.map((u) => `projects/${name}/${u}`));
       await this.projects.delete(cur.id);

@@ -1,11 +1,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
-import { AlreadyExistsError, cidr, cidrsOverlap, InUseError, NotFoundError, parseCidr, type FieldError } from '@natplane/domain';
+import { AlreadyExistsError, cidr, cidrsOverlap, InUseError, parseCidr, type FieldError } from '@natplane/domain';
 import { Db, GatewaysRepository, NetworksRepository, SubnetsRepository, type Page, type SubnetRecord } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
-import { type ListRequest, mergePatch } from '../common/crud';
-import { checkIfMatch } from '../common/etag';
+import { getOr404, type ListRequest, lockForWrite, mergePatch } from '../common/crud';
 import { refName } from '../common/refs';
 import { invalid } from '../common/validation';
 import { SubnetInputDto } from './subnets.dto';
@@ -42,9 +41,7 @@ export class SubnetsService {
   }
 
   async get(p: ProjectScope, name: string): Promise<SubnetRecord> {
-    const r = await this.subnets.get(p.id, name);
-    if (!r) throw new NotFoundError('subnet', name);
-    return r;
+    return getOr404(this.subnets, p.id, 'subnet', name);
   }
 
   list(p: ProjectScope, req: ListRequest): Promise<Page<SubnetRecord>> {
@@ -53,9 +50,7 @@ export class SubnetsService {
 
   async patch(p: ProjectScope, name: string, patch: unknown, ifMatch?: string): Promise<SubnetRecord> {
     return this.db.transaction(async () => {
-      const cur = await this.subnets.getForUpdate(p.id, name);
-      if (!cur) throw new NotFoundError('subnet', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.subnets, p.id, 'subnet', name, ifMatch);
       const next = await mergePatch(inputOf(cur), patch, SubnetInputDto, ['name', 'region']);
       const errors: FieldError[] = [];
       if (refName(next.network, { project: p.name, collection: 'networks' }, 'network', errors) !== cur.networkName) errors.push({ field: 'network', message: 'is immutable' });
@@ -77,9 +72,7 @@ export class SubnetsService {
 
   async delete(p: ProjectScope, name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await this.subnets.getForUpdate(p.id, name);
-      if (!cur) throw new NotFoundError('subnet', name);
-      checkIfMatch(ifMatch, cur.id, cur.version);
+      const cur = await lockForWrite(this.subnets, p.id, 'subnet', name, ifMatch);
       const users = await this.subnets.users(cur.id);
       if (users.length) throw new InUseError(`subnet '${name}'`, users.map((u) => `projects/${p.name}/${u}`));
       await this.changes.gatewaysChanged(await this.gateways.coveringSubnet(cur.id));
