@@ -10,6 +10,7 @@ import type * as AppModule from '../../apps/api/src/app';
 import type * as ConfigModule from '../../apps/api/src/common/config';
 import type * as Persistence from '../../libs/persistence/src';
 import { nativeRequire } from './native-require';
+import { dropDatabase } from './databases';
 
 /** A parsed JSON body: tests read fields of responses freely. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies of a test client are untyped by nature
@@ -235,15 +236,6 @@ export class TestApi {
   }
 }
 
-async function dropDatabase(adminUrl: string, name: string): Promise<void> {
-  const c = new Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
-  } finally {
-    await c.end();
-  }
-}
 
 /** Asserts a problem+json response with `status`; returns the problem. */
 export function expectProblem(r: ApiResponse, status: number): Problem {

@@ -12,16 +12,9 @@ import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(__dirname, '..', '..');
 
-const SWC_OPTIONS = {
-  jsc: {
-    parser: { syntax: 'typescript', decorators: true },
-    transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false },
-    target: 'es2022',
-    keepClassNames: true,
-  },
-  module: { type: 'commonjs' },
-  sourceMaps: 'inline',
-} as const;
+/** The swc options jest itself uses (jest.config.js), so both compile the same way. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const SWC_OPTIONS = (require(join(ROOT, 'jest.config.js')) as { transform: Record<string, [string, object]> }).transform['^.+\\.ts$'][1];
 
 /** Every lib under libs/ (as tsconfig paths map @natplane/<lib> to libs/<lib>/src). */
 const ALIAS = /^@natplane\/([a-z-]+)$/;

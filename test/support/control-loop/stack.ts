@@ -13,6 +13,7 @@ import { basename, join, resolve } from 'node:path';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { ApiClient } from './api-client';
+import { dropDatabase } from '../databases';
 
 export const ROOT = resolve(__dirname, '..', '..', '..');
 export const ADMIN_TOKEN = 'control-loop-admin-token-0123456789';
@@ -251,12 +252,3 @@ export class Stack {
   }
 }
 
-async function dropDatabase(adminUrl: string, name: string): Promise<void> {
-  const c = new Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
-  } finally {
-    await c.end();
-  }
-}

@@ -58,10 +58,6 @@ function inputFields(dto: new () => object): Set<string> {
   return set;
 }
 
-/** Drops undefined members so a merge patch sees exactly the stored input form. */
-export function defined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-}
 
 /** The resource, or 404 naming it. */
 export async function getOr404<T extends ResourceRecord>(table: ResourceTable<T>, scopeId: string | undefined, collection: string, name: string): Promise<T> {

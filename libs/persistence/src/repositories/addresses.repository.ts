@@ -37,10 +37,4 @@ export class AddressesRepository extends ResourceTable<AddressRecord> {
     return rows;
   }
 
-  async holderOf(address: string): Promise<string | undefined> {
-    return (await this.db.one<{ path: string }>(
-      `SELECT 'projects/' || p.name || '/addresses/' || a.name AS path FROM addresses a JOIN projects p ON p.id = a.project_id WHERE a.address = $1::inet`,
-      [address],
-    ))?.path;
-  }
 }

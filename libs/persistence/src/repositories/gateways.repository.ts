@@ -120,12 +120,6 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
     return rows;
   }
 
-  /** Every gateway with an endpoint on the host in scope (a host change concerns them). */
-  async coveringHost(hostId: string): Promise<string[]> {
-    const { rows } = await this.db.query<{ id: string }>('SELECT DISTINCT gateway_id AS id FROM gateway_hosts WHERE host_id = $1', [hostId]);
-    return rows.map((r) => r.id);
-  }
-
   /** A committed change concerns these gateways: bump their generation in the same transaction. */
   async bumpGeneration(ids: string[]): Promise<{ id: string; generation: number }[]> {
     if (ids.length === 0) return [];
