@@ -90,8 +90,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const next = result.blocks.map((b) => ({ ...fromBlock(b), quarantineSec }));
     await this.writeBlocks(gw.id, plan.previous, next);
 
-    const candidates = await this.repo.candidateEndpoints(gw.networkId, gw.region);
-    const byId = new Map(candidates.map((e) => [e.id, e]));
+    const byId = new Map(plan.candidates.map((e) => [e.id, e]));
     const moves = await this.writeHistory(gw, next, byId, now);
     const bumped = await this.programHosts(gw, plan, next, byId, moves);
 

@@ -19,6 +19,8 @@ export interface PlanTarget {
 }
 
 export interface GatewayPlan {
+  /** Every endpoint of the network's subnets in the region, in scope or not. */
+  candidates: ScopeEndpoint[];
   inScope: { endpoint: ScopeEndpoint; scope: EndpointNatScope }[];
   previous: StoredBlock[];
   input: AllocatorInput;
@@ -53,6 +55,7 @@ export async function planGateway(repo: ReconcileRepository, t: PlanTarget, now:
     now: now.getTime(),
   };
   return {
+    candidates,
     inScope,
     previous,
     input,
