@@ -24,7 +24,7 @@ export class ChangeNotifier {
   }
 
   /** An endpoint was written: bump the gateways covering its subnet or holding its blocks. */
-  async endpointChanged(subnetId: string, endpointId: string | null): Promise<void> {
+  async endpointChanged(subnetId: string, endpointId: string): Promise<void> {
     this.enqueueGateways(await this.gateways.bumpForEndpoint(subnetId, endpointId));
   }
 

@@ -43,7 +43,7 @@ export class EndpointsService {
           aliasIpRanges: r.aliasIpRanges,
         };
         const created = await this.endpoints.insertReturning(p.id, values);
-        await this.changes.endpointChanged(r.subnet.id, null);
+        await this.changes.endpointChanged(r.subnet.id, created.id);
         return { ...values, ...created, version: 1, scopeId: p.id, subnetName: r.subnet.name, hostName: r.hostName };
       });
     } catch (e) {

@@ -4,6 +4,7 @@ import { AllocationHistoryRow } from './allocation-history.entity';
 import { AllocationRow } from './allocation.entity';
 import { EndpointUsageRow } from './endpoint-usage.entity';
 import { EndpointRow } from './endpoint.entity';
+import { GatewayEndpointChangeRow } from './gateway-endpoint-change.entity';
 import { GatewayAddressRow } from './gateway-address.entity';
 import { GatewayHostRow } from './gateway-host.entity';
 import { GatewaySubnetRow } from './gateway-subnet.entity';
@@ -22,6 +23,7 @@ export * from './allocation.entity';
 export * from './base';
 export * from './endpoint-usage.entity';
 export * from './endpoint.entity';
+export * from './gateway-endpoint-change.entity';
 export * from './gateway-address.entity';
 export * from './gateway-host.entity';
 export * from './gateway-subnet.entity';
@@ -46,6 +48,7 @@ export const ENTITIES = [
   GatewayAddressRow,
   GatewaySubnetRow,
   GatewayHostRow,
+  GatewayEndpointChangeRow,
   AllocationRow,
   AllocationHistoryRow,
   EndpointUsageRow,

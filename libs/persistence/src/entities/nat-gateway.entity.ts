@@ -35,6 +35,13 @@ export class NatGatewayRow extends ResourceRow {
   @Column('bigint', { default: 0, transformer: bigint })
   observedGeneration!: number;
 
+  /**
+   * Counts the reconciler's commits for this gateway: a worker that holds the result of commit N
+   * in memory may build on it only while this is still N (no other worker wrote since).
+   */
+  @Column('bigint', { default: 0, transformer: bigint })
+  reconcileSeq!: number;
+
   @Column('text', { default: 'PROVISIONING' })
   state!: GatewayState;
 

@@ -106,15 +106,20 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
    * concerns: those covering its subnet, and those still holding blocks of the endpoint (a block
    * in quarantine or drain after the endpoint left their scope is in its host's document too).
    */
-  async bumpForEndpoint(subnetId: string, endpointId: string | null): Promise<{ id: string; generation: number }[]> {
+  async bumpForEndpoint(subnetId: string, endpointId: string): Promise<{ id: string; generation: number }[]> {
+    // Each bump records its generation and the endpoint (gateway_endpoint_changes), so that the
+    // reconciler can update its last result for this endpoint alone.
     const { rows } = await this.db.query<{ id: string; generation: number }>(
-      `UPDATE nat_gateways g SET generation = g.generation + 1, state = 'PROVISIONING'
-       WHERE g.id IN (
-         SELECT g2.id FROM subnets s JOIN nat_gateways g2 ON g2.network_id = s.network_id AND g2.region = s.region
-         WHERE s.id = $1 AND (g2.spec->>'sourceSubnetworkIpRangesToNat' <> 'LIST_OF_SUBNETWORKS'
-                OR EXISTS (SELECT 1 FROM gateway_subnets gs WHERE gs.gateway_id = g2.id AND gs.subnet_id = s.id))
-         UNION SELECT a.gateway_id FROM allocations a WHERE a.endpoint_id = $2::uuid)
-       RETURNING g.id, g.generation::float8 AS generation`,
+      `WITH bumped AS (
+         UPDATE nat_gateways g SET generation = g.generation + 1, state = 'PROVISIONING'
+         WHERE g.id IN (
+           SELECT g2.id FROM subnets s JOIN nat_gateways g2 ON g2.network_id = s.network_id AND g2.region = s.region
+           WHERE s.id = $1 AND (g2.spec->>'sourceSubnetworkIpRangesToNat' <> 'LIST_OF_SUBNETWORKS'
+                  OR EXISTS (SELECT 1 FROM gateway_subnets gs WHERE gs.gateway_id = g2.id AND gs.subnet_id = s.id))
+           UNION SELECT a.gateway_id FROM allocations a WHERE a.endpoint_id = $2::uuid)
+         RETURNING g.id, g.generation),
+       recorded AS (INSERT INTO gateway_endpoint_changes (gateway_id, generation, endpoint_id) SELECT id, generation, $2::uuid FROM bumped)
+       SELECT id, generation::float8 AS generation FROM bumped`,
       [subnetId, endpointId],
     );
     return rows;
