@@ -23,7 +23,8 @@
  * interface each flow came in on, so the test knows which host sent it.
  *
  * Convergence is polled through the API (hosts READY; the gateway READY at its generation with
- * every host programmed) with deadlines; the root namespace's firewall is never touched.
+ * every host programmed) with deadlines; the root namespace's firewall is never touched. Every API
+ * call goes through the generated SDK (libs/sdk), as a tenant's or an operator's program would.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -31,7 +32,9 @@ import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deleteNamespaces, kernelTestsUnavailable, makeNamespace } from '../../libs/nftables/src/testing/netns';
-import { ApiClient, type Json } from '../support/control-loop/api-client';
+import type { HostDocument } from '@natplane/contracts';
+import { createNatplaneClient, listAll, ok, type NatGateway, type NatplaneClient } from '@natplane/sdk';
+import type { Json } from '../support/control-loop/api-client';
 import { ADMIN_TOKEN, ChildProc, FatalError, ROOT, Stack, eventually, freePort } from '../support/control-loop/stack';
 import { byEndpoint, parseRange } from '../support/control-loop/world';
 import { Reaper } from '../support/netns/reaper';
@@ -155,7 +158,8 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
   let dir = '';
   let stack: Stack | undefined;
   let ctlApi: ChildProc | undefined;
-  let api: ApiClient;
+  /** The SDK with the admin token. */
+  let api: NatplaneClient;
   const agents = new Map<string, AgentProc>();
   let server: TrafficServer | undefined;
   let held: HeldConnection | undefined;
@@ -181,9 +185,12 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
   const logs = () =>
     [...[...agents.values()].map((a) => `===== agent ${a.host} (${a.logFile})\n${a.tail(20)}`), stack ? stack.logs(20) : '', ctlApi ? `===== ${ctlApi.label}\n${ctlApi.tail(10)}` : ''].join('\n');
 
+  const gwPath = { project: P, name: GW };
+  const getGateway = (): Promise<NatGateway> => ok(api.GET('/v1/projects/{project}/natGateways/{name}', { params: { path: gwPath } }));
+
   /** Throws unless every host is READY (it acknowledged its desired generation). */
   async function hostsReady(): Promise<void> {
-    for (const h of await api.listAll('/v1/admin/hosts')) {
+    for (const h of await listAll((pageToken) => api.GET('/v1/admin/hosts', { params: { query: { pageSize: 500, pageToken } } }))) {
       if (h.status.state !== 'READY') throw new Error(`host ${h.name} is ${h.status.state} (desired ${h.status.desiredGeneration}, applied ${h.status.appliedGeneration}, ${h.status.lastError})`);
     }
   }
@@ -199,12 +206,12 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
       what,
       async () => {
         await hostsReady();
-        const g = await api.must('GET', `/v1/projects/${P}/natGateways/${GW}`, 200);
+        const g = await getGateway();
         const s = g.status;
         if (g.generation < minGeneration || s.state !== 'READY' || s.observedGeneration !== g.generation || s.hostsProgrammed !== s.hostsTotal) {
           throw new Error(`gateway generation ${g.generation} (at least ${minGeneration}) is ${s.state}, observed ${s.observedGeneration}, hosts ${s.hostsProgrammed}/${s.hostsTotal}: ${s.message}`);
         }
-        return byEndpoint(await api.listAll(`/v1/projects/${P}/natGateways/${GW}/mappings`));
+        return byEndpoint(await listAll((pageToken) => api.GET('/v1/projects/{project}/natGateways/{name}/mappings', { params: { path: gwPath, query: { pageSize: '500', pageToken } } })));
       },
       30_000,
       100,
@@ -351,7 +358,7 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
     // the control plane: database, Redis db 14, api on loopback, worker; a second api replica
     // on the control network for the agents (the api is stateless: any number of replicas)
     stack = await Stack.start({ file: __filename, redisDb: 14 });
-    api = stack.api;
+    api = createNatplaneClient(stack.api.baseUrl, ADMIN_TOKEN);
     [stack.apiProc, ...stack.workers].forEach((c) => reaper!.pid(c.pid));
     const apiPort = await freePort();
     const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, PORT: String(apiPort), HOST: CTL_API, NATPLANE_ADMIN_TOKEN: ADMIN_TOKEN, LOG_LEVEL: 'log,error,warn' };
@@ -368,14 +375,14 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
 
     for (const h of HOSTS) {
       const agentUrl = `http://${h.ctlIp}:${AGENT_PORT}`;
-      const created = await api.must('POST', '/v1/admin/hosts', 201, { name: h.name, region: 'r1', zone: 'r1-a', agentUrl });
-      hostTokens.set(h.name, created.hostToken as string);
+      const created = await ok(api.POST('/v1/admin/hosts', { body: { name: h.name, region: 'r1', zone: 'r1-a', agentUrl } }));
+      hostTokens.set(h.name, created.hostToken);
       const agentEnv: NodeJS.ProcessEnv = {
         ...process.env,
         NATPLANE_API_URL: apiUrl,
         NATPLANE_HOST: h.name,
-        NATPLANE_HOST_TOKEN: created.hostToken as string,
-        NATPLANE_PUSH_SECRET: created.pushSecret as string,
+        NATPLANE_HOST_TOKEN: created.hostToken,
+        NATPLANE_PUSH_SECRET: created.pushSecret,
         AGENT_LISTEN: `${h.ctlIp}:${AGENT_PORT}`,
         AGENT_BACKEND: 'nftables',
         AGENT_UPLINK: 'up0',
@@ -397,24 +404,33 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
     }
 
     // tenant resources through the API
-    await api.must('POST', '/v1/admin/projects', 201, { name: P });
-    await api.must('POST', '/v1/admin/addressPools', 201, { name: 'pool-1', region: 'r1', cidrs: [POOL] });
+    const project = { project: P };
+    await ok(api.POST('/v1/admin/projects', { body: { name: P } }));
+    await ok(api.POST('/v1/admin/addressPools', { body: { name: 'pool-1', region: 'r1', cidrs: [POOL] } }));
     for (const [name, address] of Object.entries(NAT)) {
-      const a = await api.must('POST', `/v1/projects/${P}/addresses`, 201, { name, region: 'r1', address });
+      const a = await ok(api.POST('/v1/projects/{project}/addresses', { params: { path: project }, body: { name, region: 'r1', address } }));
       expect(a.address).toBe(address);
     }
-    await api.must('POST', `/v1/projects/${P}/networks`, 201, { name: 'net-1' });
-    await api.must('POST', `/v1/projects/${P}/subnets`, 201, { name: 'sub-1', network: 'net-1', region: 'r1', ipCidrRange: '10.99.0.0/24' });
-    for (const vm of VMS) await api.must('POST', `/v1/projects/${P}/endpoints`, 201, { name: vm.name, subnet: 'sub-1', host: vm.host, networkIp: vm.ip });
-    gwGeneration = (await api.must('POST', `/v1/projects/${P}/natGateways`, 201, {
-      name: GW,
-      network: 'net-1',
-      region: 'r1',
-      natIpAllocateOption: 'MANUAL_ONLY',
-      natIps: ['nat-1', 'nat-2'],
-      sourceSubnetworkIpRangesToNat: 'ALL_SUBNETWORKS_ALL_IP_RANGES',
-      minPortsPerVm: 64,
-    })).generation as number;
+    await ok(api.POST('/v1/projects/{project}/networks', { params: { path: project }, body: { name: 'net-1' } }));
+    await ok(api.POST('/v1/projects/{project}/subnets', { params: { path: project }, body: { name: 'sub-1', network: 'net-1', region: 'r1', ipCidrRange: '10.99.0.0/24' } }));
+    for (const vm of VMS) {
+      await ok(api.POST('/v1/projects/{project}/endpoints', { params: { path: project }, body: { name: vm.name, subnet: 'sub-1', host: vm.host, networkIp: vm.ip } }));
+    }
+    const created = await ok(
+      api.POST('/v1/projects/{project}/natGateways', {
+        params: { path: project },
+        body: {
+          name: GW,
+          network: 'net-1',
+          region: 'r1',
+          natIpAllocateOption: 'MANUAL_ONLY',
+          natIps: ['nat-1', 'nat-2'],
+          sourceSubnetworkIpRangesToNat: 'ALL_SUBNETWORKS_ALL_IP_RANGES',
+          minPortsPerVm: 64,
+        },
+      }),
+    );
+    gwGeneration = created.generation;
   }, 120_000);
 
   afterAll(async () => {
@@ -438,7 +454,7 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
       expect({ vm: vm.name, host: m.host, ports: m.numTotalNatPorts }).toEqual({ vm: vm.name, host: vm.host, ports: 64 });
       expect([NAT['nat-1'], NAT['nat-2']]).toContain(parseRange(mappingsRange(m)).natIp);
     }
-    expect((await api.must('GET', `/v1/projects/${P}/natGateways/${GW}`, 200)).status).toEqual(expect.objectContaining({ state: 'READY', hostsTotal: 2, hostsProgrammed: 2 }));
+    expect((await getGateway()).status).toEqual(expect.objectContaining({ state: 'READY', hostsTotal: 2, hostsProgrammed: 2 }));
     for (const h of HOSTS) expect({ host: h.name, endpoints: (await agents.get(h.name)!.status()).endpoints }).toEqual({ host: h.name, endpoints: 2 });
     routeBlocks(mappings);
     await Promise.all(VMS.map((vm) => expectTranslated(vm.name, SERVER, mappingsRange(mappings.get(vm.name)), `s1-${vm.name}`, 3)));
@@ -456,8 +472,8 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
     const drainedIp = parseRange(before).natIp;
     const [drainName] = Object.entries(NAT).find(([, a]) => a === drainedIp)!;
     const keepName = drainName === 'nat-1' ? 'nat-2' : 'nat-1';
-    const drained = await api.must('PATCH', `/v1/projects/${P}/natGateways/${GW}`, 200, { natIps: [keepName], drainNatIps: [drainName] });
-    mappings = await converged('the drain programmed', drained.generation as number);
+    const drained = await ok(api.PATCH('/v1/projects/{project}/natGateways/{name}', { params: { path: gwPath }, body: { natIps: [keepName], drainNatIps: [drainName] } }));
+    mappings = await converged('the drain programmed', drained.generation);
     routeBlocks(mappings);
     for (const vm of VMS) {
       const m = mappings.get(vm.name);
@@ -473,10 +489,13 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
   });
 
   it("3. a rule for the server's CIDR with its own IP: flows there leave by that IP, others by the gateway's", async () => {
-    const ruled = await api.must('PATCH', `/v1/projects/${P}/natGateways/${GW}`, 200, {
-      rules: [{ ruleNumber: 100, description: 'the rule destination', match: `inIpRange(destination.ip, '${RULE_CIDR}')`, action: { sourceNatActiveIps: ['nat-r'] } }],
-    });
-    mappings = await converged('the rule programmed', ruled.generation as number);
+    const ruled = await ok(
+      api.PATCH('/v1/projects/{project}/natGateways/{name}', {
+        params: { path: gwPath },
+        body: { rules: [{ ruleNumber: 100, description: 'the rule destination', match: `inIpRange(destination.ip, '${RULE_CIDR}')`, action: { sourceNatActiveIps: ['nat-r'] } }] },
+      }),
+    );
+    mappings = await converged('the rule programmed', ruled.generation);
     routeBlocks(mappings);
     for (const vm of VMS) expect({ vm: vm.name, ip: parseRange(mappingsRange(mappings.get(vm.name), 100)).natIp }).toEqual({ vm: vm.name, ip: NAT['nat-r'] });
     await Promise.all(
@@ -492,8 +511,8 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
   it('4. move a VM to the other host: its traffic leaves through the new host with its block', async () => {
     const moved = 'vm-a1';
     const before = mappings.get(moved);
-    const generation = (await api.must('GET', `/v1/projects/${P}/natGateways/${GW}`, 200)).generation as number;
-    await api.must('PATCH', `/v1/projects/${P}/endpoints/${moved}`, 200, { host: 'host-b' });
+    const generation = (await getGateway()).generation;
+    await ok(api.PATCH('/v1/projects/{project}/endpoints/{name}', { params: { path: { project: P, name: moved } }, body: { host: 'host-b' } }));
     // the live migration: the VM's link now ends on host-b's VM bridge
     const link = `${moved}-h`;
     ip('-n', hostNs.get('host-a')!, 'link', 'set', link, 'netns', hostNs.get('host-b')!);
@@ -520,16 +539,18 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
 
   it('5. delete the gateway: the VMs traffic is no longer translated (it reaches the server with the VM address, no answer comes back)', async () => {
     const t0 = Date.now();
-    await api.must('DELETE', `/v1/projects/${P}/natGateways/${GW}`, 204);
+    await ok(api.DELETE('/v1/projects/{project}/natGateways/{name}', { params: { path: gwPath } }));
     await eventually(
       'both agents without the gateway',
       async () => {
-        const gone = (await api.get(`/v1/projects/${P}/natGateways/${GW}`)).status === 404;
+        const gone = (await api.GET('/v1/projects/{project}/natGateways/{name}', { params: { path: gwPath } })).response.status === 404;
         if (!gone) return false;
         await hostsReady();
         for (const a of agents.values()) {
           const st = await a.status();
-          const doc = await api.must('GET', `/v1/hosts/${a.host}/programming`, 200, undefined, { token: hostTokens.get(a.host)! });
+          const asHost = createNatplaneClient(stack!.api.baseUrl, hostTokens.get(a.host));
+          // the document's schema is not in the OpenAPI document: libs/contracts types it
+          const doc = (await ok(asHost.GET('/v1/hosts/{host}/programming', { params: { path: { host: a.host } } }))) as unknown as HostDocument;
           if (doc.gateways.length !== 0 || st.endpoints !== 0 || st.appliedGeneration !== doc.generation) {
             throw new Error(`${a.host}: the API serves generation ${doc.generation} with ${doc.gateways.length} gateways, the agent applied ${st.appliedGeneration} with ${st.endpoints} endpoints`);
           }
