@@ -9,13 +9,14 @@ import {
   HostsRepository,
   ReconcileRepository,
   type GatewayHostState,
+  type HistoryRow,
   type HostBlockRow,
   type LockedGateway,
   type ScopeEndpoint,
   type StoredBlock,
 } from '@natplane/persistence';
 import { quarantineMs } from '@natplane/allocator';
-import { fromBlock, ipUsesInSpecOrder, planGateway, type GatewayPlan, type IpUse } from '@natplane/planner';
+import { fromBlock, ipUsesInSpecOrder, planGateway, planWith, type GatewayPlan, type IpUse, type PlanInputs } from '@natplane/planner';
 import type { JobHandler } from './job-handler';
 
 /**
@@ -35,6 +36,44 @@ interface Outcome {
 
 const NOTHING: Outcome = { hostIds: [], hostGenerations: [] };
 
+/** Gateways whose last result a worker keeps in memory (bounded; a miss means a full computation). */
+const SNAPSHOTS_MAX = 1000;
+
+/**
+ * What a worker keeps of a gateway's last committed computation: its inputs and what it wrote.
+ * Valid while the gateway's reconcile_seq is still `seq` (no other worker committed since).
+ */
+interface Snapshot {
+  seq: number;
+  observedGeneration: number;
+  specJson: string;
+  ips: IpUse[];
+  /** Endpoints of the network's subnets in the region, by id. */
+  candidates: Map<string, ScopeEndpoint>;
+  inputs: Omit<PlanInputs, 'candidates'>;
+  /** Open allocation_history rows. */
+  history: HistoryRow[];
+  hosts: Map<string, GatewayHostState>;
+}
+
+/** The base of one computation: the plan, and what was committed before (from memory, or read). */
+interface Run {
+  plan: GatewayPlan;
+  ips: IpUse[];
+  incremental: boolean;
+  /** Incremental: hosts whose VMs changed (their section is recomputed, the others are kept). */
+  hosts?: Set<string>;
+  /** Incremental: the endpoints before this run, for those that changed. */
+  before?: Map<string, ScopeEndpoint>;
+  priorHistory?: HistoryRow[];
+  priorHosts?: Map<string, GatewayHostState>;
+}
+
+interface Computed {
+  outcome: Outcome;
+  snapshot?: Snapshot;
+}
+
 /**
  * reconcile-gateway: lock the gateway row, load its spec, IPs, endpoints in scope, previous
  * blocks and usage, run the allocator, and write in ONE transaction: the block difference, the
@@ -52,6 +91,7 @@ const NOTHING: Outcome = { hostIds: [], hostGenerations: [] };
 export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGateway> {
   readonly name = JobName.ReconcileGateway;
   private readonly log = new Logger('reconcile-gateway');
+  private readonly snapshots = new Map<string, Snapshot>();
 
   constructor(
     private readonly db: Db,
@@ -63,54 +103,136 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
   ) {}
 
   async handle(data: JobData<JobName.ReconcileGateway>): Promise<Outcome> {
-    // A job for a generation already computed ends here, without a transaction or a lock.
-    if (data.reason === undefined) {
-      const observed = await this.repo.observedGeneration(data.gatewayId);
-      if (observed !== undefined && observed >= data.generation) return NOTHING;
+    // Nothing new to compute: end here, without a transaction or a lock. (The job's generation
+    // is not trusted: jobs of a gateway coalesce, so a waiting job may carry an older one.)
+    if (data.reason === undefined && (await this.repo.behind(data.gatewayId)) === false) return NOTHING;
+    let r: Computed;
+    try {
+      r = await this.db.transaction(() => this.compute(data));
+    } catch (e) {
+      this.snapshots.delete(data.gatewayId);
+      throw e;
     }
-    const r = await this.db.transaction(() => this.compute(data));
-    await this.jobs.addAll(r.hostIds.map((hostId, i) => ({ name: JobName.ProgramHost, data: { hostId, generation: r.hostGenerations[i] } })));
-    return r;
+    if (r.snapshot) this.remember(data.gatewayId, r.snapshot);
+    const { outcome } = r;
+    await this.jobs.addAll(outcome.hostIds.map((hostId, i) => ({ name: JobName.ProgramHost, data: { hostId, generation: outcome.hostGenerations[i] } })));
+    return outcome;
   }
 
-  private async compute(data: JobData<JobName.ReconcileGateway>): Promise<Outcome> {
+  private async compute(data: JobData<JobName.ReconcileGateway>): Promise<Computed> {
     const now = new Date();
     const gw = await this.repo.lockGateway(data.gatewayId);
-    if (!gw) return this.releaseGone(data.gatewayId, now);
+    if (!gw) {
+      this.snapshots.delete(data.gatewayId);
+      return { outcome: await this.releaseGone(data.gatewayId, now) };
+    }
     // A job for a generation already computed (a burst of changes coalesces into one run);
     // usage reports and hosts' acknowledgements recompute without a new generation.
-    if (gw.observedGeneration >= gw.generation && data.reason === undefined) return NOTHING;
+    if (gw.observedGeneration >= gw.generation && data.reason === undefined) return { outcome: NOTHING };
 
-    let plan = await this.plan(gw, now);
-    if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) {
-      if (await this.takeAutoAddresses(gw, Math.min(plan.result.status.autoIpsToAdd, MAX_AUTO_PER_RUN))) plan = await this.plan(gw, now);
-    }
+    const run = (data.reason === undefined ? await this.incremental(gw, now) : undefined) ?? (await this.full(gw, now));
+    const { plan } = run;
     const { result } = plan;
     const quarantineSec = quarantineMs(plan.input.spec.idleTimeoutsSec) / 1000;
     const next = result.blocks.map((b) => ({ ...fromBlock(b), quarantineSec }));
-    await this.writeBlocks(gw.id, plan.previous, next);
+    const diff = await this.writeBlocks(gw.id, plan.previous, next);
 
     const byId = new Map(plan.candidates.map((e) => [e.id, e]));
-    const moves = await this.writeHistory(gw, next, byId, now);
-    const bumped = await this.programHosts(gw, plan, next, byId, moves);
+    if (run.hosts) {
+      // Hosts of VMs whose blocks changed (quarantines ending, say) are affected too.
+      for (const b of diff) {
+        const e = byId.get(b.endpointId) ?? run.before?.get(b.endpointId);
+        if (e) run.hosts.add(e.hostId);
+      }
+    }
+    const { moves, open } = await this.writeHistory(gw, next, byId, now, run.priorHistory);
+    const hosts = await this.programHosts(gw, plan, next, byId, moves, run);
 
     const st = result.status;
     const shortage = st.endpointsWithoutMappings > 0;
     const message = shortage ? `${st.endpointsWithoutMappings} endpoint(s) have no NAT mapping: ${st.minExtraNatIpsNeeded} more NAT IP(s) needed` : '';
-    await this.repo.finish(gw.id, gw.generation, shortage ? 'DEGRADED' : 'READY', message, st);
-    this.log.log(`gateway ${gw.projectName}/${gw.name} generation ${gw.generation}: ${next.length} blocks, ${result.changes.length} changes, ${bumped.hostIds.length} hosts to program`);
-    return bumped;
+    const seq = await this.repo.finish(gw.id, gw.generation, shortage ? 'DEGRADED' : 'READY', message, st);
+    this.log.log(
+      `gateway ${gw.projectName}/${gw.name} generation ${gw.generation} (${run.incremental ? 'incremental' : 'full'}): ${next.length} blocks, ${result.changes.length} changes, ${hosts.outcome.hostIds.length} hosts to program`,
+    );
+    const snapshot: Snapshot = {
+      seq,
+      observedGeneration: gw.generation,
+      specJson: JSON.stringify(gw.spec),
+      ips: run.ips,
+      candidates: byId,
+      inputs: { previous: next, foreign: plan.foreign, usage: plan.usageRows },
+      history: open,
+      hosts: hosts.states,
+    };
+    return { outcome: hosts.outcome, snapshot };
   }
 
-  private async plan(gw: LockedGateway, now: Date): Promise<GatewayPlan> {
-    let ips: IpUse[];
-    if (gw.spec.natIpAllocateOption === 'AUTO_ONLY') {
-      ips = (await this.repo.autoAddresses(gw.id)).map((a) => ({ ip: a.ip, ruleNumber: -1, draining: false }));
-    } else {
-      const named = new Map((await this.repo.gatewayIps(gw.id)).map((i) => [i.name, i.ip]));
-      ips = ipUsesInSpecOrder(gw.spec, (n) => named.get(n));
+  /**
+   * The last result this worker committed, updated for the endpoints written since, when nothing
+   * else changed: the same result as a full computation (the allocator's input differs only in
+   * where it was read from), without reading the whole gateway again. Undefined when a full
+   * computation is needed: no result kept, another worker committed since, a change other than
+   * endpoint writes (one gateway_endpoint_changes row per generation, or it was something else),
+   * dynamic port allocation (usage moves blocks), a VM that moved to another host (its ordering
+   * is the full computation's), or AUTO_ONLY addresses to take.
+   */
+  private async incremental(gw: LockedGateway, now: Date): Promise<Run | undefined> {
+    const prior = this.snapshots.get(gw.id);
+    if (!prior || prior.seq !== gw.reconcileSeq || gw.spec.enableDynamicPortAllocation || prior.specJson !== JSON.stringify(gw.spec)) return undefined;
+    const changes = await this.repo.endpointChanges(gw.id, prior.observedGeneration, gw.generation);
+    if (changes.length !== gw.generation - prior.observedGeneration) return undefined;
+    const ids = [...new Set(changes.map((c) => c.endpointId))];
+    const fresh = new Map((await this.repo.candidateEndpointsByIds(gw.networkId, gw.region, ids)).map((e) => [e.id, e]));
+    const candidates = new Map(prior.candidates);
+    const before = new Map<string, ScopeEndpoint>();
+    const hosts = new Set<string>();
+    let added = false;
+    for (const id of ids) {
+      const was = prior.candidates.get(id);
+      const is = fresh.get(id);
+      if (was && is && was.hostId !== is.hostId) return undefined;
+      if (was) {
+        before.set(id, was);
+        hosts.add(was.hostId);
+      }
+      if (is) {
+        hosts.add(is.hostId);
+        if (!was) added = true;
+        candidates.set(id, is);
+      } else candidates.delete(id);
     }
-    return planGateway(this.repo, { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips }, now);
+    const list = [...candidates.values()];
+    if (added) list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const plan = planWith({ id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips: prior.ips }, { candidates: list, ...prior.inputs }, now);
+    if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) return undefined;
+    return { plan, ips: prior.ips, incremental: true, hosts, before, priorHistory: prior.history, priorHosts: prior.hosts };
+  }
+
+  private async full(gw: LockedGateway, now: Date): Promise<Run> {
+    let ips = await this.natIps(gw);
+    let plan = await planGateway(this.repo, { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips }, now);
+    if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) {
+      if (await this.takeAutoAddresses(gw, Math.min(plan.result.status.autoIpsToAdd, MAX_AUTO_PER_RUN))) {
+        ips = await this.natIps(gw);
+        plan = await planGateway(this.repo, { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips }, now);
+      }
+    }
+    return { plan, ips, incremental: false };
+  }
+
+  private async natIps(gw: LockedGateway): Promise<IpUse[]> {
+    if (gw.spec.natIpAllocateOption === 'AUTO_ONLY') {
+      return (await this.repo.autoAddresses(gw.id)).map((a) => ({ ip: a.ip, ruleNumber: -1, draining: false }));
+    }
+    const named = new Map((await this.repo.gatewayIps(gw.id)).map((i) => [i.name, i.ip]));
+    return ipUsesInSpecOrder(gw.spec, (n) => named.get(n));
+  }
+
+  private remember(gatewayId: string, snapshot: Snapshot): void {
+    this.snapshots.delete(gatewayId);
+    if (this.snapshots.size >= SNAPSHOTS_MAX) this.snapshots.delete(this.snapshots.keys().next().value!);
+    this.snapshots.set(gatewayId, snapshot);
   }
 
   /** AUTO_ONLY: reserve free addresses of the region's pools for the gateway. */
@@ -136,7 +258,8 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     return taken > 0;
   }
 
-  private async writeBlocks(gatewayId: string, previous: StoredBlock[], next: StoredBlock[]): Promise<void> {
+  /** Writes the difference; returns the blocks removed or added. */
+  private async writeBlocks(gatewayId: string, previous: StoredBlock[], next: StoredBlock[]): Promise<StoredBlock[]> {
     const k = (b: StoredBlock) => `${b.natIp}|${b.portLo}`;
     const same = (a: StoredBlock, b: StoredBlock) =>
       a.portHi === b.portHi &&
@@ -150,13 +273,21 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const removed = previous.filter((b) => !after.has(k(b)) || !same(b, after.get(k(b))!));
     const added = next.filter((b) => !before.has(k(b)) || !same(before.get(k(b))!, b));
     await this.repo.applyBlockDiff(gatewayId, removed, added);
+    return [...removed, ...added];
   }
 
   /**
    * One open history row per held block, holder, host and source address. Returns the VMs whose
-   * host changed: endpoint id -> the host it left.
+   * host changed (endpoint id -> the host it left) and the rows open afterwards. `prior`: the
+   * open rows, when known.
    */
-  private async writeHistory(gw: LockedGateway, next: StoredBlock[], endpoints: Map<string, ScopeEndpoint>, now: Date): Promise<Map<string, string>> {
+  private async writeHistory(
+    gw: LockedGateway,
+    next: StoredBlock[],
+    endpoints: Map<string, ScopeEndpoint>,
+    now: Date,
+    prior?: HistoryRow[],
+  ): Promise<{ moves: Map<string, string>; open: HistoryRow[] }> {
     const key = (r: { endpointId: string; ruleNumber: number; natIp: string; portLo: number; portHi: number; hostName: string; sourceIp: string; state: string }) =>
       `${r.endpointId}|${r.ruleNumber}|${r.natIp}|${r.portLo}|${r.portHi}|${r.hostName}|${r.sourceIp}|${r.state}`;
     const held = next
@@ -165,7 +296,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
         const e = endpoints.get(b.endpointId)!;
         return { natIp: b.natIp, portLo: b.portLo, portHi: b.portHi, endpointId: e.id, endpointName: e.name, ruleNumber: b.ruleNumber, hostName: e.hostName, sourceIp: e.networkIp, state: b.state };
       });
-    const open = await this.repo.openHistory(gw.id);
+    const open = prior ?? (await this.repo.openHistory(gw.id));
     const moves = new Map<string, string>();
     for (const o of open) {
       const e = endpoints.get(o.endpointId);
@@ -173,17 +304,22 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     }
     const heldKeys = new Set(held.map(key));
     const openKeys = new Set(open.map(key));
-    await this.repo.closeHistory(open.filter((o) => !heldKeys.has(key(o))).map((o) => o.id), now);
-    await this.repo.openHistoryRows(
+    const [kept, closed] = partition(open, (o) => heldKeys.has(key(o)));
+    await this.repo.closeHistory(
+      closed.map((o) => o.id),
+      now,
+    );
+    const opened = await this.repo.openHistoryRows(
       held.filter((h) => !openKeys.has(key(h))).map((h) => ({ ...h, projectId: gw.projectId, projectName: gw.projectName, gatewayId: gw.id, gatewayName: gw.name })),
       now,
     );
-    return moves;
+    return { moves, open: kept.concat(opened) };
   }
 
   /**
    * New document generations for the hosts whose section of this gateway changed, and the
-   * generations each host must reach for the gateway to be READY.
+   * generations each host must reach for the gateway to be READY. An incremental run looks at
+   * `run.hosts` only and keeps the other hosts' states.
    */
   private async programHosts(
     gw: LockedGateway,
@@ -191,9 +327,11 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     next: StoredBlock[],
     endpoints: Map<string, ScopeEndpoint>,
     moves: Map<string, string>,
-  ): Promise<Outcome> {
-    const old = new Map((await this.repo.gatewayHosts(gw.id)).map((h) => [h.hostId, h]));
-    const sections = hostSections(gw, next, endpoints);
+    run: Run,
+  ): Promise<{ outcome: Outcome; states: Map<string, GatewayHostState> }> {
+    const only = run.hosts;
+    const old = run.priorHosts ?? new Map((await this.repo.gatewayHosts(gw.id)).map((h) => [h.hostId, h]));
+    const sections = hostSections(gw, next, endpoints, only);
     const scopeHosts = new Set(plan.inScope.map((x) => x.endpoint.hostId));
     const hostNameToId = await this.hosts.idsByNames([...new Set(moves.values())]);
     // Hosts a VM left, waiting for the VM's new host: host id -> the new host id.
@@ -203,7 +341,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       const to = endpoints.get(endpointId)?.hostId;
       if (from && to && from !== to) leaving.set(from, to);
     }
-    const allHosts = new Set([...old.keys(), ...sections.keys(), ...scopeHosts]);
+    const allHosts = only ?? new Set([...old.keys(), ...sections.keys(), ...scopeHosts]);
     const changed = [...allHosts].filter((h) => (old.get(h)?.fingerprint ?? '') !== (sections.get(h) ?? ''));
     // First the hosts that gain or keep VMs; a host losing a moved VM waits for its new host.
     const applied = await this.repo.appliedGenerations([...new Set(leaving.values())]);
@@ -220,23 +358,39 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const bumpedLeaving = await this.hosts.bumpDesired(now.filter((h) => leaving.has(h)));
     for (const b of bumpedLeaving) generation.set(b.id, b.desiredGeneration);
 
-    const current = await this.repo.currentHostGenerations([...allHosts]);
-    const states: GatewayHostState[] = [];
+    // The generation a host must reach: its new one, else what it had to reach before; a host
+    // that had no state for this gateway (and no change) must reach the generation it has now.
+    const unknown = [...allHosts].filter((h) => !generation.has(h) && !old.has(h));
+    const current = await this.repo.currentHostGenerations(unknown);
+    const states = only ? new Map(old) : new Map<string, GatewayHostState>();
+    const written: GatewayHostState[] = [];
+    const dropped: string[] = [];
     for (const h of allHosts) {
       const waiting = later.includes(h);
       const section = sections.get(h) ?? '';
-      if (!scopeHosts.has(h) && section === '' && !waiting) continue; // nothing of this gateway there any more
-      states.push({
+      if (!scopeHosts.has(h) && section === '' && !waiting) {
+        // nothing of this gateway there any more
+        if (states.delete(h) || old.has(h)) dropped.push(h);
+        continue;
+      }
+      const state: GatewayHostState = {
         hostId: h,
         requiredGeneration: generation.get(h) ?? old.get(h)?.requiredGeneration ?? current.get(h) ?? 0,
         fingerprint: waiting ? (old.get(h)?.fingerprint ?? '') : section,
         waitHostId: waiting ? leaving.get(h)! : null,
         waitGeneration: waiting ? generation.get(leaving.get(h)!)! : null,
-      });
+      };
+      states.set(h, state);
+      if (!only || !sameHostState(old.get(h), state)) written.push(state);
     }
-    await this.repo.setGatewayHosts(gw.id, states);
+    if (only) {
+      await this.repo.deleteGatewayHosts(gw.id, dropped);
+      await this.repo.upsertGatewayHosts(gw.id, written);
+    } else {
+      await this.repo.setGatewayHosts(gw.id, written);
+    }
     const all = [...bumpedNow, ...bumpedLeaving];
-    return { hostIds: all.map((b) => b.id), hostGenerations: all.map((b) => b.desiredGeneration) };
+    return { outcome: { hostIds: all.map((b) => b.id), hostGenerations: all.map((b) => b.desiredGeneration) }, states };
   }
 
   private async releaseGone(gatewayId: string, now: Date): Promise<Outcome> {
@@ -261,11 +415,12 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
  * the document itself (buildHostDocument), so "changed" means exactly "the host would get
  * different programming for this gateway".
  */
-function hostSections(gw: LockedGateway, next: StoredBlock[], endpoints: Map<string, ScopeEndpoint>): Map<string, string> {
+function hostSections(gw: LockedGateway, next: StoredBlock[], endpoints: Map<string, ScopeEndpoint>, only?: Set<string>): Map<string, string> {
   const rows = new Map<string, HostBlockRow[]>();
   for (const b of next) {
     const e = endpoints.get(b.endpointId);
     if (!e) continue; // a deleted endpoint: on no host any more
+    if (only && !only.has(e.hostId)) continue;
     const row: HostBlockRow = {
       gatewayId: gw.id,
       gatewayName: gw.name,
@@ -293,4 +448,21 @@ function hostSections(gw: LockedGateway, next: StoredBlock[], endpoints: Map<str
     out.set(host, createHash('sha256').update(JSON.stringify(section)).digest('base64url'));
   }
   return out;
+}
+
+function sameHostState(a: GatewayHostState | undefined, b: GatewayHostState): boolean {
+  return (
+    a !== undefined &&
+    a.requiredGeneration === b.requiredGeneration &&
+    a.fingerprint === b.fingerprint &&
+    a.waitHostId === b.waitHostId &&
+    a.waitGeneration === b.waitGeneration
+  );
+}
+
+function partition<T>(items: T[], test: (t: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const t of items) (test(t) ? yes : no).push(t);
+  return [yes, no];
 }

@@ -27,23 +27,24 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
 };
 
 /**
- * jobId = resource and generation: adding the same generation twice is a no-op, while a newer
- * generation is always enqueued, even when a job for the same resource is running right now (a
- * per-resource id would be swallowed then, leaving the change to the sweeper). The handler of an
- * older generation finds observedGeneration >= its generation and returns at once, so a burst of
- * changes coalesces into one computation. Completed and failed jobs are removed. Only transient
- * errors are retried: handlers record permanent ones on the resource's status and return.
+ * A gateway's (or host's) jobs coalesce: one deduplication id per resource with keepLastIfActive,
+ * so there is at most one job running and one waiting per resource, and any number of changes
+ * arriving meanwhile become that one waiting job (BullMQ deduplication). Handlers reload state
+ * from PostgreSQL, so the waiting job computes the latest generation whatever it carries, and
+ * two jobs never compute the same gateway or push to the same host at once. Usage reports
+ * (dynamic port allocation) recompute at most once per 5 s bucket per gateway; a host's
+ * acknowledgement that releases a VM's old host has its own id per applied generation. Completed
+ * and failed jobs are removed. Only transient errors are retried: handlers record permanent ones
+ * on the resource's status and return.
  */
 export function jobOptions(job: JobPayload): JobsOptions {
   const base: JobsOptions = { removeOnComplete: true, removeOnFail: true, attempts: 5, backoff: { type: 'exponential', delay: 200 } };
   switch (job.name) {
     case JobName.ReconcileGateway:
-      // Usage reports (dynamic port allocation) recompute at most once per 5 s bucket per gateway.
-      // A host's acknowledgement releases a VM's old host (generation: the host generation applied).
       if (job.data.reason === 'usage') return { ...base, jobId: `gw-${job.data.gatewayId}-usage-${Math.floor(Date.now() / 5000)}` };
       if (job.data.reason === 'host-applied') return { ...base, jobId: `gw-${job.data.gatewayId}-applied-${job.data.generation}` };
-      return { ...base, jobId: `gw-${job.data.gatewayId}-${job.data.generation}` };
+      return { ...base, deduplication: { id: `gw-${job.data.gatewayId}`, keepLastIfActive: true } };
     case JobName.ProgramHost:
-      return { ...base, jobId: `host-${job.data.hostId}-${job.data.generation}` };
+      return { ...base, deduplication: { id: `host-${job.data.hostId}`, keepLastIfActive: true } };
   }
 }

@@ -23,10 +23,28 @@ export interface GatewayPlan {
   candidates: ScopeEndpoint[];
   inScope: { endpoint: ScopeEndpoint; scope: EndpointNatScope }[];
   previous: StoredBlock[];
+  foreign: StoredBlock[];
+  usageRows: UsageRow[];
   input: AllocatorInput;
   result: AllocationResult;
   /** Latest ports in use per `${endpointId}|${ruleNumber}`. */
   usage: Map<string, number>;
+}
+
+/** What the allocator's input is made of, as read from PostgreSQL (or kept from a previous run). */
+export interface PlanInputs {
+  /** Every endpoint of the network's subnets in the region, sorted by id. */
+  candidates: ScopeEndpoint[];
+  previous: StoredBlock[];
+  foreign: StoredBlock[];
+  usage: UsageRow[];
+}
+
+export interface UsageRow {
+  endpointId: string;
+  ruleNumber: number;
+  portsInUse: number;
+  reportedAt: Date;
 }
 
 /**
@@ -36,32 +54,43 @@ export interface GatewayPlan {
  */
 export async function planGateway(repo: ReconcileRepository, t: PlanTarget, now: Date): Promise<GatewayPlan> {
   const candidates = await repo.candidateEndpoints(t.networkId, t.region);
-  const inScope = candidates.flatMap((e) => {
-    const scope = endpointNatScope(t.spec, { subnetName: e.subnetName, aliasIpRanges: e.aliasIpRanges });
-    return scope ? [{ endpoint: e, scope }] : [];
-  });
   const previous = t.id ? await repo.blocks(t.id) : [];
   const foreign = await repo.foreign(
     t.ips.map((i) => i.ip),
     t.id ?? '00000000-0000-0000-0000-000000000000',
   );
-  const usageRows = await repo.usage(inScope.map((x) => x.endpoint.id));
+  const inScope = scopeOf(t.spec, candidates);
+  const usage = await repo.usage(inScope.map((x) => x.endpoint.id));
+  return planWith(t, { candidates, previous, foreign, usage }, now, inScope);
+}
+
+/** Runs the allocator on inputs already at hand (pure). */
+export function planWith(t: PlanTarget, inputs: PlanInputs, now: Date, inScope = scopeOf(t.spec, inputs.candidates)): GatewayPlan {
   const input: AllocatorInput = {
     spec: allocatorSpec(t.spec, t.ips),
     endpoints: inScope.map((x) => ({ id: x.endpoint.id, aliasRangesNated: x.scope.aliasRanges.length > 0 })),
-    previous: previous.map(toBlock),
-    foreign: foreign.map((f) => ({ natIp: f.natIp, portLo: f.portLo, size: f.portHi - f.portLo + 1, until: f.until ? f.until.getTime() : undefined })),
-    usage: usageRows.map((u) => ({ endpointId: u.endpointId, ruleNumber: u.ruleNumber, portsInUse: u.portsInUse, at: u.reportedAt.getTime() })),
+    previous: inputs.previous.map(toBlock),
+    foreign: inputs.foreign.map((f) => ({ natIp: f.natIp, portLo: f.portLo, size: f.portHi - f.portLo + 1, until: f.until ? f.until.getTime() : undefined })),
+    usage: inputs.usage.map((u) => ({ endpointId: u.endpointId, ruleNumber: u.ruleNumber, portsInUse: u.portsInUse, at: u.reportedAt.getTime() })),
     now: now.getTime(),
   };
   return {
-    candidates,
+    candidates: inputs.candidates,
     inScope,
-    previous,
+    previous: inputs.previous,
+    foreign: inputs.foreign,
+    usageRows: inputs.usage,
     input,
     result: allocate(input),
-    usage: new Map(usageRows.map((u) => [`${u.endpointId}|${u.ruleNumber}`, u.portsInUse])),
+    usage: new Map(inputs.usage.map((u) => [`${u.endpointId}|${u.ruleNumber}`, u.portsInUse])),
   };
+}
+
+function scopeOf(spec: NatGatewaySpec, candidates: ScopeEndpoint[]): { endpoint: ScopeEndpoint; scope: EndpointNatScope }[] {
+  return candidates.flatMap((e) => {
+    const scope = endpointNatScope(spec, { subnetName: e.subnetName, aliasIpRanges: e.aliasIpRanges });
+    return scope ? [{ endpoint: e, scope }] : [];
+  });
 }
 
 export function allocatorSpec(s: NatGatewaySpec, ips: IpUse[]): AllocatorInput['spec'] {

@@ -12,6 +12,8 @@ export interface LockedGateway {
   spec: NatGatewaySpec;
   generation: number;
   observedGeneration: number;
+  /** Reconciler commits so far (see NatGatewayRow.reconcileSeq). */
+  reconcileSeq: number;
 }
 
 export interface ScopeEndpoint {
@@ -75,15 +77,29 @@ export class ReconcileRepository {
     await this.db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`gateway:${id}`]);
     return this.db.one<LockedGateway & Record<string, unknown>>(
       `SELECT g.id, g.name, g.project_id AS "projectId", p.name AS "projectName", g.network_id AS "networkId", g.region, g.spec,
-              g.generation::float8 AS generation, g.observed_generation::float8 AS "observedGeneration"
+              g.generation::float8 AS generation, g.observed_generation::float8 AS "observedGeneration",
+              g.reconcile_seq::float8 AS "reconcileSeq"
        FROM nat_gateways g JOIN projects p ON p.id = g.project_id WHERE g.id = $1`,
       [id],
     );
   }
 
-  /** The generation last computed (no lock): lets a stale job end without a transaction. */
-  async observedGeneration(id: string): Promise<number | undefined> {
-    return (await this.db.one<{ o: number }>('SELECT observed_generation::float8 AS o FROM nat_gateways WHERE id = $1', [id]))?.o;
+  /** Whether the gateway has a generation not computed yet (no lock): lets a job with nothing to do end without a transaction. */
+  async behind(id: string): Promise<boolean | undefined> {
+    return (await this.db.one<{ b: boolean }>('SELECT observed_generation < generation AS b FROM nat_gateways WHERE id = $1', [id]))?.b;
+  }
+
+  /**
+   * The endpoint writes behind generations (after, upTo] (gateway_endpoint_changes). When there is
+   * one per generation, nothing else changed the gateway in between.
+   */
+  async endpointChanges(gatewayId: string, after: number, upTo: number): Promise<{ generation: number; endpointId: string }[]> {
+    const { rows } = await this.db.query<{ generation: number; endpointId: string }>(
+      `SELECT generation::float8 AS generation, endpoint_id AS "endpointId" FROM gateway_endpoint_changes
+       WHERE gateway_id = $1 AND generation > $2 AND generation <= $3`,
+      [gatewayId, after, upTo],
+    );
+    return rows;
   }
 
   /** Serializes the reconcile of a gateway that no longer exists (its row cannot be locked). */
@@ -107,6 +123,18 @@ export class ReconcileRepository {
        FROM endpoints e JOIN subnets s ON s.id = e.subnet_id JOIN hosts h ON h.id = e.host_id
        WHERE s.network_id = $1 AND s.region = $2 ORDER BY e.id::text COLLATE "C"`,
       [networkId, region],
+    );
+    return rows;
+  }
+
+  /** candidateEndpoints, for some endpoints only (those that no longer exist or left the network are missing). */
+  async candidateEndpointsByIds(networkId: string, region: string, ids: string[]): Promise<ScopeEndpoint[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await this.db.query<ScopeEndpoint>(
+      `SELECT e.id, e.name, host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", e.host_id AS "hostId", h.name AS "hostName", s.name AS "subnetName"
+       FROM endpoints e JOIN subnets s ON s.id = e.subnet_id JOIN hosts h ON h.id = e.host_id
+       WHERE e.id = ANY($3::uuid[]) AND s.network_id = $1 AND s.region = $2`,
+      [networkId, region, ids],
     );
     return rows;
   }
@@ -174,14 +202,17 @@ export class ReconcileRepository {
     await this.db.query('UPDATE allocation_history SET valid_to = $2 WHERE id = ANY($1::bigint[])', [ids, at]);
   }
 
-  async openHistoryRows(rows: NewHistoryRow[], at: Date): Promise<void> {
-    if (rows.length === 0) return;
+  /** Opens history rows; returns them as openHistory would. */
+  async openHistoryRows(rows: NewHistoryRow[], at: Date): Promise<HistoryRow[]> {
+    if (rows.length === 0) return [];
     const col = <K extends keyof NewHistoryRow>(k: K) => rows.map((r) => r[k]);
-    await this.db.query(
+    const { rows: opened } = await this.db.query<HistoryRow>(
       `INSERT INTO allocation_history (nat_ip, port_lo, port_hi, project_id, project_name, gateway_id, gateway_name, endpoint_id, endpoint_name, host_name, source_ip, rule_number, state, valid_from)
        SELECT a::inet, b, c, d, e, f, g, h, i, j, k::inet, l, m, $14
        FROM unnest($1::text[], $2::int[], $3::int[], $4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[])
-         AS x(a, b, c, d, e, f, g, h, i, j, k, l, m)`,
+         AS x(a, b, c, d, e, f, g, h, i, j, k, l, m)
+       RETURNING id::text, endpoint_id AS "endpointId", rule_number AS "ruleNumber", host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi",
+                 host_name AS "hostName", host(source_ip) AS "sourceIp", state`,
       [
         col('natIp'),
         col('portLo'),
@@ -199,6 +230,7 @@ export class ReconcileRepository {
         at,
       ],
     );
+    return opened;
   }
 
   async gatewayHosts(gatewayId: string): Promise<GatewayHostState[]> {
@@ -227,6 +259,30 @@ export class ReconcileRepository {
         hosts.map((h) => h.waitGeneration),
       ],
     );
+  }
+
+  /** Writes the host states of some hosts of the gateway, leaving the others as they are. */
+  async upsertGatewayHosts(gatewayId: string, hosts: GatewayHostState[]): Promise<void> {
+    if (hosts.length === 0) return;
+    await this.db.query(
+      `INSERT INTO gateway_hosts (gateway_id, host_id, required_generation, fingerprint, wait_host_id, wait_generation)
+       SELECT $1, h, g, f, w, wg FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::uuid[], $6::bigint[]) AS x(h, g, f, w, wg)
+       ON CONFLICT (gateway_id, host_id) DO UPDATE SET required_generation = EXCLUDED.required_generation, fingerprint = EXCLUDED.fingerprint,
+         wait_host_id = EXCLUDED.wait_host_id, wait_generation = EXCLUDED.wait_generation`,
+      [
+        gatewayId,
+        hosts.map((h) => h.hostId),
+        hosts.map((h) => h.requiredGeneration),
+        hosts.map((h) => h.fingerprint),
+        hosts.map((h) => h.waitHostId),
+        hosts.map((h) => h.waitGeneration),
+      ],
+    );
+  }
+
+  async deleteGatewayHosts(gatewayId: string, hostIds: string[]): Promise<void> {
+    if (hostIds.length === 0) return;
+    await this.db.query('DELETE FROM gateway_hosts WHERE gateway_id = $1 AND host_id = ANY($2::uuid[])', [gatewayId, hostIds]);
   }
 
   /** applied_generation of hosts. */
@@ -280,10 +336,18 @@ export class ReconcileRepository {
     return new Map(rows.map((r) => [r.id, r.g]));
   }
 
-  async finish(gatewayId: string, observedGeneration: number, state: 'READY' | 'DEGRADED', message: string, natStatus: unknown): Promise<void> {
-    await this.db.query(
-      `UPDATE nat_gateways SET observed_generation = GREATEST(observed_generation, $2), state = $3, status_message = $4, nat_status = $5 WHERE id = $1`,
+  /**
+   * Records the computation of `observedGeneration`: the status, the endpoint changes it consumed,
+   * and one more reconciler commit. Returns the new reconcile_seq.
+   */
+  async finish(gatewayId: string, observedGeneration: number, state: 'READY' | 'DEGRADED', message: string, natStatus: unknown): Promise<number> {
+    const row = await this.db.one<{ seq: number }>(
+      `WITH consumed AS (DELETE FROM gateway_endpoint_changes WHERE gateway_id = $1 AND generation <= $2)
+       UPDATE nat_gateways SET observed_generation = GREATEST(observed_generation, $2), state = $3, status_message = $4, nat_status = $5,
+         reconcile_seq = reconcile_seq + 1
+       WHERE id = $1 RETURNING reconcile_seq::float8 AS seq`,
       [gatewayId, observedGeneration, state, message, JSON.stringify(natStatus)],
     );
+    return row?.seq ?? 0;
   }
 }
