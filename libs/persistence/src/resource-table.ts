@@ -127,20 +127,31 @@ export class ResourceTable<T extends ResourceRecord> {
 
   /** Inserts a row and returns the generated columns, so the caller needs no re-read. */
   async insertReturning(scopeId: string | undefined, values: Partial<T>): Promise<{ id: string; createdAt: Date; updatedAt: Date }> {
-    const id = values.id ?? randomUUID();
-    const row: Record<string, unknown> = { ...values, id, scopeId };
-    const cols = this.cols.filter(([p]) => row[p] !== undefined && p !== 'version' && p !== 'createdAt' && p !== 'updatedAt');
-    const params = cols.map(([p]) => this.encode(p, row[p]));
+    const ins = this.insertStatement(scopeId, values);
     try {
       const { rows } = await this.db.query<{ createdAt: Date; updatedAt: Date }>(
-        `INSERT INTO ${this.spec.table} (${cols.map(([, c]) => c).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})
-         RETURNING created_at AS "createdAt", updated_at AS "updatedAt"`,
-        params,
+        `${ins.text} RETURNING created_at AS "createdAt", updated_at AS "updatedAt"`,
+        ins.params,
       );
-      return { id, ...rows[0] };
+      return { id: ins.id, ...rows[0] };
     } catch (e) {
       throw this.translate(e);
     }
+  }
+
+  /**
+   * The INSERT of a row (without RETURNING; parameters $1..$n), for a repository that runs it
+   * together with other statements (a data-modifying WITH). Errors go through `translate`.
+   */
+  protected insertStatement(scopeId: string | undefined, values: Partial<T>): { id: string; text: string; params: unknown[] } {
+    const id = values.id ?? randomUUID();
+    const row: Record<string, unknown> = { ...values, id, scopeId };
+    const cols = this.cols.filter(([p]) => row[p] !== undefined && p !== 'version' && p !== 'createdAt' && p !== 'updatedAt');
+    return {
+      id,
+      text: `INSERT INTO ${this.spec.table} (${cols.map(([, c]) => c).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+      params: cols.map(([p]) => this.encode(p, row[p])),
+    };
   }
 
   /** Updates the given own properties, bumps version and updated_at. */
@@ -166,7 +177,8 @@ export class ResourceTable<T extends ResourceRecord> {
     return typeof v === 'object' ? JSON.stringify(v) : v;
   }
 
-  private translate(e: unknown): unknown {
+  /** Constraint violations -> 409 (a unique field named by `uniques`, a vanished reference). */
+  protected translate(e: unknown): unknown {
     // A referenced row deleted meanwhile (a project, subnet or host removed concurrently).
     if (pgCode(e) === PG_FOREIGN_KEY_VIOLATION) return new ConflictError('a referenced resource no longer exists; retry the request');
     if (pgCode(e) === PG_UNIQUE_VIOLATION) {

@@ -24,28 +24,29 @@ export class EndpointsService {
   ) {}
 
   /**
-   * The hot path (hundreds per second): one query for the references, the insert (the unique
-   * constraints answer 409 for a taken name or address), and the generation bump of the covering
-   * gateways as the last statement, so their row locks are held only until the commit.
+   * The hot path (hundreds per second), two round trips and no transaction of its own: one query
+   * for the references (read without locks, as before), then one statement that inserts (the
+   * unique constraints answer 409 for a taken name or address) and bumps the generation of the
+   * gateways the endpoint concerns, which commit together. The gateway rows are locked only while
+   * PostgreSQL runs and commits that statement, never across a round trip to the api. Inside an
+   * Idempotency-Key transaction both run in it and the reconcile jobs wait for its commit.
    */
   async create(p: ProjectScope, input: EndpointInputDto): Promise<EndpointRecord> {
     try {
-      return await this.db.transaction(async () => {
-        const r = await this.resolve(p, input);
-        const values = {
-          name: input.name,
-          description: input.description ?? '',
-          labels: input.labels ?? {},
-          subnetId: r.subnet.id,
-          networkId: r.subnet.networkId,
-          hostId: r.hostId,
-          networkIp: input.networkIp,
-          aliasIpRanges: r.aliasIpRanges,
-        };
-        const created = await this.endpoints.insertReturning(p.id, values);
-        await this.changes.endpointChanged(r.subnet.id, created.id);
-        return { ...values, ...created, version: 1, scopeId: p.id, subnetName: r.subnet.name, hostName: r.hostName };
-      });
+      const r = await this.resolve(p, input);
+      const values = {
+        name: input.name,
+        description: input.description ?? '',
+        labels: input.labels ?? {},
+        subnetId: r.subnet.id,
+        networkId: r.subnet.networkId,
+        hostId: r.hostId,
+        networkIp: input.networkIp,
+        aliasIpRanges: r.aliasIpRanges,
+      };
+      const { bumped, ...created } = await this.endpoints.insertAndBumpGateways(p.id, values);
+      this.changes.enqueueGateways(bumped);
+      return { ...values, ...created, version: 1, scopeId: p.id, subnetName: r.subnet.name, hostName: r.hostName };
     } catch (e) {
       throw await this.explainConflict(p, e, input.networkIp);
     }

@@ -1,6 +1,7 @@
 import type { Db } from '../db';
 import type { AliasIpRange } from '../entities';
 import { ResourceTable, type ResourceRecord } from '../resource-table';
+import { bumpForEndpointCte } from './gateways.repository';
 
 export interface SubnetRef {
   id: string;
@@ -34,6 +35,31 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
       filterable: { subnet: 's.name', host: 'h.name', networkIp: 'host(t.network_ip)' },
       uniques: { endpoints_project_id_name_key: 'name', endpoints_network_id_network_ip_key: 'networkIp' },
     });
+  }
+
+  /**
+   * Inserts an endpoint and bumps the gateways it concerns (GatewaysRepository.bumpForEndpoint) in
+   * ONE statement, so both commit together even outside a transaction, in one round trip, and the
+   * gateway rows stay locked only while PostgreSQL commits (never while the api is busy).
+   */
+  async insertAndBumpGateways(
+    projectId: string,
+    values: Partial<EndpointRecord> & { subnetId: string },
+  ): Promise<{ id: string; createdAt: Date; updatedAt: Date; bumped: { id: string; generation: number }[] }> {
+    const ins = this.insertStatement(projectId, values);
+    const n = ins.params.length;
+    try {
+      const { rows } = await this.db.query<{ createdAt: Date; updatedAt: Date; bumped: { id: string; generation: number }[] }>(
+        `WITH ins AS (${ins.text} RETURNING created_at, updated_at), ${bumpForEndpointCte(`$${n + 1}`, `$${n + 2}`)}
+         SELECT ins.created_at AS "createdAt", ins.updated_at AS "updatedAt",
+                (SELECT coalesce(json_agg(json_build_object('id', b.id, 'generation', b.generation::float8)), '[]') FROM bumped b) AS bumped
+         FROM ins`,
+        [...ins.params, values.subnetId, ins.id],
+      );
+      return { id: ins.id, ...rows[0] };
+    } catch (e) {
+      throw this.translate(e);
+    }
   }
 
   /** The subnet and host an endpoint names, in one round trip (undefined members: not found). */

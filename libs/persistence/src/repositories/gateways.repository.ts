@@ -107,18 +107,8 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
    * in quarantine or drain after the endpoint left their scope is in its host's document too).
    */
   async bumpForEndpoint(subnetId: string, endpointId: string): Promise<{ id: string; generation: number }[]> {
-    // Each bump records its generation and the endpoint (gateway_endpoint_changes), so that the
-    // reconciler can update its last result for this endpoint alone.
     const { rows } = await this.db.query<{ id: string; generation: number }>(
-      `WITH bumped AS (
-         UPDATE nat_gateways g SET generation = g.generation + 1, state = 'PROVISIONING'
-         WHERE g.id IN (
-           SELECT g2.id FROM subnets s JOIN nat_gateways g2 ON g2.network_id = s.network_id AND g2.region = s.region
-           WHERE s.id = $1 AND (g2.spec->>'sourceSubnetworkIpRangesToNat' <> 'LIST_OF_SUBNETWORKS'
-                  OR EXISTS (SELECT 1 FROM gateway_subnets gs WHERE gs.gateway_id = g2.id AND gs.subnet_id = s.id))
-           UNION SELECT a.gateway_id FROM allocations a WHERE a.endpoint_id = $2::uuid)
-         RETURNING g.id, g.generation),
-       recorded AS (INSERT INTO gateway_endpoint_changes (gateway_id, generation, endpoint_id) SELECT id, generation, $2::uuid FROM bumped)
+      `WITH ${bumpForEndpointCte('$1', '$2')}
        SELECT id, generation::float8 AS generation FROM bumped`,
       [subnetId, endpointId],
     );
@@ -135,4 +125,23 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
     );
     return rows;
   }
+}
+
+/**
+ * The WITH members (`bumped`, then `recorded`) that bump every gateway an endpoint write concerns
+ * (see bumpForEndpoint), given the SQL parameters holding the subnet and endpoint ids. `bumped`
+ * returns (id, generation). Each bump records its generation and the endpoint
+ * (gateway_endpoint_changes), so that the reconciler can update its last result for this
+ * endpoint alone. Shared with the endpoint insert, which runs it in the same statement.
+ */
+export function bumpForEndpointCte(subnetParam: string, endpointParam: string): string {
+  return `bumped AS (
+         UPDATE nat_gateways g SET generation = g.generation + 1, state = 'PROVISIONING'
+         WHERE g.id IN (
+           SELECT g2.id FROM subnets s JOIN nat_gateways g2 ON g2.network_id = s.network_id AND g2.region = s.region
+           WHERE s.id = ${subnetParam}::uuid AND (g2.spec->>'sourceSubnetworkIpRangesToNat' <> 'LIST_OF_SUBNETWORKS'
+                  OR EXISTS (SELECT 1 FROM gateway_subnets gs WHERE gs.gateway_id = g2.id AND gs.subnet_id = s.id))
+           UNION SELECT a.gateway_id FROM allocations a WHERE a.endpoint_id = ${endpointParam}::uuid)
+         RETURNING g.id, g.generation),
+       recorded AS (INSERT INTO gateway_endpoint_changes (gateway_id, generation, endpoint_id) SELECT id, generation, ${endpointParam}::uuid FROM bumped)`;
 }
