@@ -57,6 +57,6 @@ export class AddressPoolsController {
   }
 
   private async view(r: AddressPoolRecord, base: string): Promise<AddressPoolDto> {
-    return { ...baseView(r, adminLink(base, 'addressPools', r.name)), region: r.region, cidrs: r.cidrs, addressesInUse: await this.svc.usage(r.id) };
+    return Object.assign(baseView(r, adminLink(base, 'addressPools', r.name)), { region: r.region, cidrs: r.cidrs, addressesInUse: await this.svc.usage(r.id) });
   }
 }

@@ -64,12 +64,11 @@ export class AddressesController {
 
 export function addressView(r: AddressRecord, p: ProjectScope, base: string): AddressDto {
   const users = r.userGateway ? [projectLink(base, p.name, 'natGateways', r.userGateway)] : [];
-  return {
-    ...baseView(r, projectLink(base, p.name, 'addresses', r.name)),
+  return Object.assign(baseView(r, projectLink(base, p.name, 'addresses', r.name)), {
     region: r.region,
     address: r.address,
     status: users.length ? AddressStatus.IN_USE : AddressStatus.RESERVED,
     users,
     autoAllocated: r.autoAllocated,
-  };
+  });
 }

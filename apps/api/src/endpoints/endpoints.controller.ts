@@ -63,11 +63,10 @@ export class EndpointsController {
 }
 
 export function endpointView(r: EndpointRecord, p: ProjectScope, base: string): EndpointDto {
-  return {
-    ...baseView(r, projectLink(base, p.name, 'endpoints', r.name)),
+  return Object.assign(baseView(r, projectLink(base, p.name, 'endpoints', r.name)), {
     subnet: r.subnetName,
     host: r.hostName,
     networkIp: r.networkIp,
     aliasIpRanges: r.aliasIpRanges,
-  };
+  });
 }

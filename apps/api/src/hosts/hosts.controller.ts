@@ -65,8 +65,7 @@ export function hostState(h: HostRecord): HostState {
 }
 
 export function hostView(h: HostRecord, base: string): HostDto {
-  return {
-    ...baseView(h, adminLink(base, 'hosts', h.name)),
+  return Object.assign(baseView(h, adminLink(base, 'hosts', h.name)), {
     region: h.region,
     zone: h.zone,
     agentUrl: h.agentUrl,
@@ -77,5 +76,5 @@ export function hostView(h: HostRecord, base: string): HostDto {
       lastReportTime: h.lastReportTime ? h.lastReportTime.toISOString() : null,
       lastError: h.lastError,
     },
-  };
+  });
 }

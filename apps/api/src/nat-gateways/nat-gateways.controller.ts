@@ -86,8 +86,7 @@ export function gatewayStatus(r: GatewayRecord): GatewayStatusDto {
 /** Every field in a stable order, every default echoed, references as bare names. */
 export function gatewayView(r: GatewayRecord, p: ProjectScope, base: string): NatGatewayDto {
   const s = r.spec;
-  return {
-    ...baseView(r, projectLink(base, p.name, 'natGateways', r.name), r.generation),
+  return Object.assign(baseView(r, projectLink(base, p.name, 'natGateways', r.name), r.generation), {
     network: s.network,
     region: s.region,
     type: s.type,
@@ -113,5 +112,5 @@ export function gatewayView(r: GatewayRecord, p: ProjectScope, base: string): Na
       action: { sourceNatActiveIps: x.action.sourceNatActiveIps, sourceNatDrainIps: x.action.sourceNatDrainIps },
     })),
     status: gatewayStatus(r),
-  };
+  });
 }

@@ -63,11 +63,10 @@ export class SubnetsController {
 }
 
 export function subnetView(r: SubnetRecord, p: ProjectScope, base: string): SubnetDto {
-  return {
-    ...baseView(r, projectLink(base, p.name, 'subnets', r.name)),
+  return Object.assign(baseView(r, projectLink(base, p.name, 'subnets', r.name)), {
     network: r.networkName,
     region: r.region,
     ipCidrRange: r.ipCidrRange,
     secondaryIpRanges: r.secondaryIpRanges,
-  };
+  });
 }
