@@ -13,10 +13,14 @@ const DIST = path.join(ROOT, 'dist');
 const STAMP = path.join(DIST, '.build-stamp');
 /** Folders whose .ts files are compiled by `nest build api` (see tsconfig.build.json). */
 const SOURCE_DIRS = ['apps', 'libs', 'migrations', 'bench'];
+/** The web console, built by Vite into dist/console (it also bundles libs/sdk, a source above). */
+const CONSOLE_DIR = path.join('apps', 'console');
+const CONSOLE_CONFIG = path.join(CONSOLE_DIR, 'vite.config.mts');
+const CONSOLE_SOURCE = /\.(ts|tsx|mts|css|html|json)$/;
 /** Files that change the build output without being sources. */
 const BUILD_CONFIG = ['tsconfig.json', 'tsconfig.build.json', 'nest-cli.json', 'package-lock.json'];
 /** Outputs every build must leave behind. */
-const BUILD_OUTPUTS = ['dist/apps/api/src/main.js', 'dist/libs/persistence/src/cli.js'];
+const BUILD_OUTPUTS = ['dist/apps/api/src/main.js', 'dist/libs/persistence/src/cli.js', 'dist/console/index.html'];
 
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/natplane';
 const DEFAULT_TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/natplane_test';
@@ -77,10 +81,10 @@ function ensureDeps() {
 
 // ---------------------------------------------------------------- build
 
-/** Every .ts file the build compiles (specs excluded: they are not built), sorted. */
+/** Every .ts file the build compiles (specs excluded: they are not built) and the console's sources, sorted. */
 function sourceFiles() {
   const out = [];
-  const walk = (dir) => {
+  const walk = (dir, keep = (name) => name.endsWith('.ts') && !/\.(spec|test)\.ts$/.test(name)) => {
     let entries;
     try {
       entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -91,14 +95,15 @@ function sourceFiles() {
       if (e.name === 'node_modules' || e.name === 'dist' || e.name.startsWith('.')) continue;
       const p = path.join(dir, e.name);
       if (e.isDirectory()) {
-        if (path.relative(ROOT, p) === path.join('apps', 'console')) continue;
-        walk(p);
-      } else if (e.name.endsWith('.ts') && !/\.(spec|test)\.ts$/.test(e.name)) {
+        if (path.relative(ROOT, p) === CONSOLE_DIR) continue;
+        walk(p, keep);
+      } else if (keep(e.name)) {
         out.push(path.relative(ROOT, p));
       }
     }
   };
   for (const d of SOURCE_DIRS) walk(path.join(ROOT, d));
+  walk(path.join(ROOT, CONSOLE_DIR), (name) => CONSOLE_SOURCE.test(name));
   return out.sort();
 }
 
@@ -132,7 +137,15 @@ function nestBin() {
   return fs.existsSync(local) ? [local, []] : ['npx', ['nest']];
 }
 
-/** Builds when needed (`nest build api` compiles every app, lib, migration and bench). */
+function viteBin() {
+  const local = path.join(ROOT, 'node_modules', '.bin', 'vite');
+  return fs.existsSync(local) ? [local, []] : ['npx', ['vite']];
+}
+
+/**
+ * Builds when needed: `nest build api` compiles every app, lib, migration and bench; `vite build`
+ * bundles the web console (apps/console and the SDK) into dist/console.
+ */
 function ensureBuilt() {
   const files = sourceFiles();
   const reason = buildReason(files);
@@ -144,11 +157,13 @@ function ensureBuilt() {
   if (/was removed$/.test(reason)) {
     for (const d of SOURCE_DIRS) fs.rmSync(path.join(DIST, d), { recursive: true, force: true });
   }
-  log(`build (${reason}): nest build api`);
+  log(`build (${reason}): nest build api, vite build (console)`);
   const started = Date.now();
   const startedWall = new Date();
   const [bin, pre] = nestBin();
   run(bin, [...pre, 'build', 'api']);
+  const [vite, vitePre] = viteBin();
+  run(vite, [...vitePre, 'build', '--config', CONSOLE_CONFIG, '--logLevel', 'warn']);
   fs.mkdirSync(DIST, { recursive: true });
   fs.writeFileSync(STAMP, JSON.stringify({ builtAt: startedWall.toISOString(), files }, null, 1) + '\n');
   // The stamp's time is the build's start, so an edit made during the build triggers the next one.

@@ -6,6 +6,7 @@ import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swag
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { JobQueue } from '@natplane/jobs';
 import { AppModule } from './app.module';
+import { registerConsole } from './console';
 import type { ApiConfig } from './common/config';
 import { setPublicUrl } from './common/http';
 import { problemFor, sendProblem } from './common/problem.filter';
@@ -65,6 +66,7 @@ export async function createApi(config: ApiConfig, opts: { connect?: boolean; lo
   app.enableShutdownHooks();
   const document = openApiDocument(app);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', raw: ['json'] });
+  await registerConsole(app);
   const jobs = app.get(JobQueue);
   app.getHttpAdapter().getInstance().addHook('onClose', async () => {
     await jobs.close();

@@ -1,0 +1,213 @@
+/**
+ * The web console in a real browser (Debian's chromium driven by playwright-core) against the
+ * real stack: the built api (which serves dist/console at /console/) and worker as child
+ * processes, and a fake host agent on loopback that acknowledges the worker's pushes.
+ *
+ * The operator's part (a project and its token, an address pool, the host) goes through the SDK;
+ * everything a tenant does goes through the console's pages only: sign in, create a network, a
+ * subnet, two endpoints, an address and a gateway (after the API refused a bad value, shown beside
+ * its field), see it READY with every host programmed, edit its minimum ports and see the preview
+ * before saving, look up who held a NAT IP and port. A screenshot of each page lands in
+ * test-results/console/.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { createNatplaneClient, ok, type NatplaneClient } from '@natplane/sdk';
+import { FakeAgent } from '../support/control-loop/fake-agent';
+import { ADMIN_TOKEN, ROOT, Stack } from '../support/control-loop/stack';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = join(ROOT, 'test-results', 'console');
+const PROJECT = 'demo';
+const REGION = 'r1';
+const HOST = 'hv-1';
+
+const describeBrowser = existsSync(CHROMIUM) ? describe : describe.skip;
+if (!existsSync(CHROMIUM)) console.warn(`console.test skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
+
+describeBrowser('web console, through a browser', () => {
+  let stack: Stack | undefined;
+  let agent: FakeAgent | undefined;
+  let context: BrowserContext | undefined;
+  let page: Page;
+  let profile = '';
+  let token = '';
+  let base = '';
+  const pageErrors: string[] = [];
+
+  const shot = async (name: string) => {
+    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  };
+  const nav = async (label: string) => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
+    await page.getByRole('heading', { level: 1 }).waitFor();
+  };
+  const field = (label: string) => page.getByLabel(label, { exact: true });
+  /** The API's messages shown beside a field (data-field = the API's field path). */
+  const fieldErrors = (apiField: string) => page.locator(`[data-field="${apiField}"] .field-errors`);
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    stack = await Stack.start({ file: __filename, redisDb: 9 });
+    base = stack.api.baseUrl;
+    const admin: NatplaneClient = createNatplaneClient(base, ADMIN_TOKEN);
+    await ok(admin.POST('/v1/admin/projects', { body: { name: PROJECT, description: 'console test' } }));
+    token = (await ok(admin.POST('/v1/admin/projects/{name}/tokens', { params: { path: { name: PROJECT } } }))).token;
+    await ok(admin.POST('/v1/admin/addressPools', { body: { name: 'pool-1', region: REGION, cidrs: ['203.0.113.0/28'] } }));
+    agent = new FakeAgent(HOST);
+    await agent.start();
+    agent.secret = (await ok(admin.POST('/v1/admin/hosts', { body: { name: HOST, region: REGION, zone: `${REGION}-a`, agentUrl: agent.url } }))).pushSecret;
+
+    profile = mkdtempSync(join(tmpdir(), 'natplane-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      // without the background-networking flags chromium dials out, and this machine refuses it
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1280, height: 900 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(15_000);
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+  }, 60_000);
+
+  afterAll(async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await agent?.stop();
+    await stack?.close();
+  });
+
+  afterEach(() => {
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('the api serves the console at /console/ (outside the OpenAPI document)', async () => {
+    const res = await fetch(`${base}/console/`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('<div id="root">');
+    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith('/console'))).toEqual([]);
+  });
+
+  it('signs in with a project token', async () => {
+    await page.goto(`${base}/console/`);
+    await field('Token').fill(token);
+    await field('Project').fill(PROJECT);
+    await shot('01-sign-in');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'NAT gateways', level: 1 }).waitFor();
+    expect(await page.getByTestId('project').textContent()).toBe(PROJECT);
+  });
+
+  it('creates a network, a subnet, two endpoints and an address', async () => {
+    await nav('Networks');
+    await field('Name').fill('net-1');
+    await field('Description').fill('main network');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByText('Created network net-1.').waitFor();
+    await page.getByTestId('row-net-1').waitFor();
+    await shot('02-networks');
+
+    await nav('Subnets');
+    await field('Name').fill('sub-1');
+    await field('Network').fill('net-1');
+    await field('Region').fill(REGION);
+    await field('Primary range (CIDR)').fill('10.0.0.0/24');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByText('Created subnet sub-1.').waitFor();
+    await shot('03-subnets');
+
+    await nav('Endpoints');
+    for (const [name, ip] of [
+      ['vm-1', '10.0.0.2'],
+      ['vm-2', '10.0.0.3'],
+    ]) {
+      await field('Name').fill(name);
+      await field('Subnet').fill('sub-1');
+      await field('Host').fill(HOST);
+      await field('Network IP').fill(ip);
+      await page.getByRole('button', { name: 'Create' }).click();
+      await page.getByText(`Created endpoint ${name}.`).waitFor();
+    }
+    await page.getByTestId('row-vm-2').waitFor();
+    await shot('04-endpoints');
+
+    await nav('Addresses');
+    await field('Name').fill('nat-ip-1');
+    await field('Region').fill(REGION);
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByText('Created address nat-ip-1.').waitFor();
+    await shot('05-addresses');
+  });
+
+  it("creates a gateway, showing the API's own message beside a wrong field, and sees it READY", async () => {
+    await nav('NAT gateways');
+    await page.getByRole('link', { name: 'Create a NAT gateway' }).click();
+    await field('Name').fill('gw-1');
+    await field('Network').fill('net-1');
+    await field('Region').fill(REGION);
+    await field('NAT IPs (addresses)').fill('nat-ip-1');
+    await field('Minimum ports per VM').fill('100000');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await fieldErrors('minPortsPerVm').waitFor();
+    expect(await fieldErrors('minPortsPerVm').textContent()).toMatch(/57344|minPortsPerVm/);
+    expect(await field('Minimum ports per VM').getAttribute('aria-invalid')).toBe('true');
+    await shot('06-gateway-form-error');
+
+    await field('Minimum ports per VM').fill('64');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('heading', { name: /NAT gateway gw-1/, level: 1 }).waitFor();
+    await page.getByTestId('gateway-state-value').filter({ hasText: 'READY' }).waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('hosts-programmed').textContent()).toBe('1 of 1');
+    expect(await page.getByTestId('min-extra').textContent()).toBe('0');
+    await page.getByTestId('mapping-vm-2').waitFor();
+    await shot('07-gateway-ready');
+
+    // the mappings search by endpoint
+    await page.getByLabel('Search mappings by endpoint').fill('vm-2');
+    await page.getByTestId('mapping-vm-1').waitFor({ state: 'detached' });
+    expect(await page.getByTestId('mapping-vm-2').isVisible()).toBe(true);
+    await page.getByLabel('Search mappings by endpoint').fill('');
+    // the port space: text beside the picture, not colour alone
+    const counts = page.locator('[data-testid^="portcounts-"]');
+    expect(await counts.first().textContent()).toMatch(/^128 held, 0 draining, \d+ in quarantine, 0 held by another gateway, \d+ free\.$/);
+  });
+
+  it('edits the minimum ports: the preview tells what moves and breaks before anything is saved', async () => {
+    await page.getByRole('link', { name: 'Edit', exact: true }).click();
+    await page.getByRole('heading', { name: 'Edit NAT gateway gw-1', level: 1 }).waitFor();
+    await field('Minimum ports per VM').fill('128');
+    await page.getByRole('button', { name: 'Preview the change' }).click();
+    const summary = page.getByTestId('preview-summary');
+    await summary.waitFor();
+    expect(await summary.textContent()).toMatch(/^This change moves \d+ endpoints? and breaks \d+ connections?\.$/);
+    await shot('08-gateway-preview');
+    // nothing saved yet
+    const admin = createNatplaneClient(base, token);
+    expect((await ok(admin.GET('/v1/projects/{project}/natGateways/{name}', { params: { path: { project: PROJECT, name: 'gw-1' } } }))).minPortsPerVm).toBe(64);
+
+    await page.getByRole('button', { name: 'Save (as previewed)' }).click();
+    await page.getByTestId('ports-per-vm').filter({ hasText: 'min 128' }).waitFor();
+    await page.getByTestId('gateway-state-value').filter({ hasText: 'READY' }).waitFor({ timeout: 30_000 });
+    await page.locator('[data-testid="mapping-vm-1"] td:nth-child(5)').filter({ hasText: /^128$/ }).waitFor();
+    await shot('09-gateway-edited');
+  });
+
+  it('looks up who held a NAT IP and port', async () => {
+    const range = (await page.locator('[data-testid="mapping-vm-1"] td:nth-child(4)').textContent()) ?? '';
+    const m = /^([\d.]+):(\d+)-(\d+)$/.exec(range.trim());
+    expect(m).not.toBeNull();
+    await nav('Attribution');
+    await field('NAT IP').fill(m![1]);
+    await field('Port').fill(String(Number(m![2]) + 5));
+    await field('Time').fill(new Date().toISOString());
+    await page.getByRole('button', { name: 'Look up' }).click();
+    const result = page.getByTestId('attribution-result');
+    await result.getByText('vm-1', { exact: true }).waitFor();
+    expect(await result.textContent()).toContain(range.trim());
+    await shot('10-attribution');
+  });
+});
