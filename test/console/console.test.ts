@@ -4,8 +4,8 @@
  * processes, and a fake host agent on loopback that acknowledges the worker's pushes.
  *
  * The operator's part (a project and its token, an address pool, the host) goes through the SDK;
- * everything a tenant does goes through the console's pages only: sign in, create a network, a
- * subnet, two endpoints, an address and a gateway (after the API refused a bad value, shown beside
+ * everything a tenant does goes through the console's pages only: sign in, create (and edit and
+ * delete) networks, a subnet, two endpoints, an address and a gateway (after the API refused a bad value, shown beside
  * its field), see it READY with every host programmed, edit its minimum ports and see the preview
  * before saving, look up who held a NAT IP and port. A screenshot of each page lands in
  * test-results/console/.
@@ -102,14 +102,28 @@ describeBrowser('web console, through a browser', () => {
     expect(await page.getByTestId('project').textContent()).toBe(PROJECT);
   });
 
-  it('creates a network, a subnet, two endpoints and an address', async () => {
+  it('creates, edits and deletes networks; creates a subnet, two endpoints and an address', async () => {
     await nav('Networks');
     await field('Name').fill('net-1');
     await field('Description').fill('main network');
     await page.getByRole('button', { name: 'Create' }).click();
     await page.getByText('Created network net-1.').waitFor();
     await page.getByTestId('row-net-1').waitFor();
+    // edit and delete, on a second network
+    await field('Name').fill('net-2');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByText('Created network net-2.').waitFor();
+    await page.getByRole('button', { name: 'Edit network net-2' }).click();
+    expect(await field('Name').isDisabled()).toBe(true);
+    await field('Description').fill('to be deleted');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved network net-2.').waitFor();
+    await page.getByTestId('row-net-2').getByText('to be deleted').waitFor();
     await shot('02-networks');
+    await page.getByRole('button', { name: 'Delete network net-2' }).click();
+    await page.getByRole('button', { name: 'Confirm delete of net-2' }).click();
+    await page.getByText('Deleted network net-2.').waitFor();
+    await page.getByTestId('row-net-2').waitFor({ state: 'detached' });
 
     await nav('Subnets');
     await field('Name').fill('sub-1');
