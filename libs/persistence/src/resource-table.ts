@@ -10,8 +10,9 @@ export interface ResourceRecord {
   description: string;
   labels: Record<string, string>;
   version: number;
-  createdAt: Date;
-  updatedAt: Date;
+  /** RFC 3339 in UTC with milliseconds, as Date#toISOString writes it (see rfc3339). */
+  createdAt: string;
+  updatedAt: string;
 }
 
 export interface TableSpec {
@@ -50,6 +51,16 @@ const COMMON: Record<string, string> = {
 };
 
 /**
+ * A timestamptz column read as RFC 3339 text in UTC with milliseconds, exactly what
+ * `Date#toISOString` gives (to_char truncates the microseconds as Date does): the api sends it
+ * as it is, instead of parsing a Date from PostgreSQL's text and formatting it again, twice per
+ * row (a quarter of the api's work for a page of 50 endpoints).
+ */
+export function rfc3339(column: string): string {
+  return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
+/**
  * Table gateway for one resource collection: the CRUD statements every collection shares,
  * written once. Scoped collections are always queried with their scope (project id), so a
  * query can never read another tenant's rows.
@@ -63,7 +74,8 @@ export class ResourceTable<T extends ResourceRecord> {
     readonly spec: TableSpec,
   ) {
     this.cols = Object.entries({ ...COMMON, ...(spec.scope ? { scopeId: spec.scope } : {}), ...spec.columns });
-    const own = this.cols.map(([p, c]) => `${spec.reads?.[p] ?? `t.${c}`} AS "${p}"`);
+    const reads: Record<string, string> = { createdAt: rfc3339('t.created_at'), updatedAt: rfc3339('t.updated_at'), ...spec.reads };
+    const own = this.cols.map(([p, c]) => `${reads[p] ?? `t.${c}`} AS "${p}"`);
     const joined = Object.entries(spec.joined ?? {}).map(([p, e]) => `${e} AS "${p}"`);
     this.select = `SELECT ${[...own, ...joined].join(', ')} FROM ${spec.table} t ${spec.joins ?? ''}`;
   }
@@ -126,11 +138,11 @@ export class ResourceTable<T extends ResourceRecord> {
   }
 
   /** Inserts a row and returns the generated columns, so the caller needs no re-read. */
-  async insertReturning(scopeId: string | undefined, values: Partial<T>): Promise<{ id: string; createdAt: Date; updatedAt: Date }> {
+  async insertReturning(scopeId: string | undefined, values: Partial<T>): Promise<{ id: string; createdAt: string; updatedAt: string }> {
     const ins = this.insertStatement(scopeId, values);
     try {
-      const { rows } = await this.db.query<{ createdAt: Date; updatedAt: Date }>(
-        `${ins.text} RETURNING created_at AS "createdAt", updated_at AS "updatedAt"`,
+      const { rows } = await this.db.query<{ createdAt: string; updatedAt: string }>(
+        `${ins.text} RETURNING ${rfc3339('created_at')} AS "createdAt", ${rfc3339('updated_at')} AS "updatedAt"`,
         ins.params,
       );
       return { id: ins.id, ...rows[0] };

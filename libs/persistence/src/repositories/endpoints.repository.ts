@@ -1,6 +1,6 @@
 import type { Db } from '../db';
 import type { AliasIpRange } from '../entities';
-import { ResourceTable, type ResourceRecord } from '../resource-table';
+import { ResourceTable, rfc3339, type ResourceRecord } from '../resource-table';
 import { bumpForEndpointCte } from './gateways.repository';
 
 export interface SubnetRef {
@@ -45,13 +45,13 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
   async insertAndBumpGateways(
     projectId: string,
     values: Partial<EndpointRecord> & { subnetId: string },
-  ): Promise<{ id: string; createdAt: Date; updatedAt: Date; bumped: { id: string; generation: number }[] }> {
+  ): Promise<{ id: string; createdAt: string; updatedAt: string; bumped: { id: string; generation: number }[] }> {
     const ins = this.insertStatement(projectId, values);
     const n = ins.params.length;
     try {
-      const { rows } = await this.db.query<{ createdAt: Date; updatedAt: Date; bumped: { id: string; generation: number }[] }>(
+      const { rows } = await this.db.query<{ createdAt: string; updatedAt: string; bumped: { id: string; generation: number }[] }>(
         `WITH ins AS (${ins.text} RETURNING created_at, updated_at), ${bumpForEndpointCte(`$${n + 1}`, `$${n + 2}`)}
-         SELECT ins.created_at AS "createdAt", ins.updated_at AS "updatedAt",
+         SELECT ${rfc3339('ins.created_at')} AS "createdAt", ${rfc3339('ins.updated_at')} AS "updatedAt",
                 (SELECT coalesce(json_agg(json_build_object('id', b.id, 'generation', b.generation::float8)), '[]') FROM bumped b) AS bumped
          FROM ins`,
         [...ins.params, values.subnetId, ins.id],
