@@ -1,7 +1,7 @@
 import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
 import { InvalidArgumentError, type FieldError } from '@natplane/domain';
 import { plainToInstance } from 'class-transformer';
-import { validate } from 'class-validator';
+import { getMetadataStorage, validate, ValidationTypes } from 'class-validator';
 
 /** Flattens class-validator's tree into JSON paths: `rules[1].action.sourceNatActiveIps`. */
 export function fieldErrors(errors: ValidationError[], prefix = ''): FieldError[] {
@@ -49,12 +49,37 @@ export function prototypeKeyErrors(value: unknown, path = ''): FieldError[] {
   return out;
 }
 
+/**
+ * The fields of a DTO whose every rule is IsOptional or IsString (ListQuery and the like), or
+ * undefined when it has any other rule or transformation.
+ */
+function optionalStringFields(cls: new () => object): Set<string> | undefined {
+  const rules = getMetadataStorage().getTargetValidationMetadatas(cls, '', true, false);
+  const plain = rules.every(
+    (m) =>
+      !m.each &&
+      ((m.type === ValidationTypes.CONDITIONAL_VALIDATION && m.name === 'isOptional') || (m.type === ValidationTypes.CUSTOM_VALIDATION && m.name === 'isString')),
+  );
+  return plain ? new Set(rules.map((m) => m.propertyName)) : undefined;
+}
+
 /** The global pipe: unknown fields, wrong types and ranges become one 400 listing every field. */
 class ApiValidationPipe extends ValidationPipe {
+  private readonly stringQueries = new Map<unknown, Set<string> | undefined>();
+
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'body') {
       const bad = prototypeKeyErrors(value);
       if (bad.length) throw invalid(bad);
+    }
+    // A query of optional strings (every list route, per request): when every member is a known
+    // field with a string value, class-transformer and class-validator would return the same
+    // object; skip them. Anything else (an unknown or repeated parameter) goes to them as before.
+    if (metadata.type === 'query' && typeof metadata.metatype === 'function' && typeof value === 'object' && value !== null) {
+      const cls = metadata.metatype as new () => object;
+      if (!this.stringQueries.has(cls)) this.stringQueries.set(cls, optionalStringFields(cls));
+      const fields = this.stringQueries.get(cls);
+      if (fields && Object.entries(value).every(([k, v]) => fields.has(k) && typeof v === 'string')) return Object.assign(new cls(), value);
     }
     return super.transform(value, metadata);
   }
