@@ -122,9 +122,12 @@ export class ResourceTable<T extends ResourceRecord> {
       params.push(term.value);
       conds.push(term.op === '=' ? `${expr}::text = $${params.length}` : `${expr}::text IS DISTINCT FROM $${params.length}`);
     }
-    params.push(opts.limit + 1);
+    // The limit is written into the statement, not passed as a parameter: with `LIMIT $n`
+    // PostgreSQL never finds its generic plan cheap enough and plans the named statement again on
+    // every execution (custom plans only), which cost more than running it.
+    if (!Number.isSafeInteger(opts.limit) || opts.limit < 0) throw new Error(`list limit must be a non-negative integer, got ${opts.limit}`);
     const { rows } = await this.db.query<T & QueryResultRow>(
-      `${this.select} WHERE ${conds.join(' AND ')} ORDER BY t.name LIMIT $${params.length}`,
+      `${this.select} WHERE ${conds.join(' AND ')} ORDER BY t.name LIMIT ${opts.limit + 1}`,
       params,
     );
     const more = rows.length > opts.limit;
