@@ -92,12 +92,17 @@ describeBrowser('web console, through a browser', () => {
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/console'))).toEqual([]);
   });
 
-  it('signs in with a project token', async () => {
+  it('signs in with a project token, with the keyboard only', async () => {
     await page.goto(`${base}/console/`);
-    await field('Token').fill(token);
-    await field('Project').fill(PROJECT);
+    await page.keyboard.press('Tab');
+    const focused = () => page.evaluate('document.activeElement && document.activeElement.id');
+    expect(await focused()).toBe(await field('Token').getAttribute('id'));
+    await page.keyboard.type(token);
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe(await field('Project').getAttribute('id'));
+    await page.keyboard.type(PROJECT);
     await shot('01-sign-in');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'NAT gateways', level: 1 }).waitFor();
     expect(await page.getByTestId('project').textContent()).toBe(PROJECT);
   });
@@ -165,6 +170,17 @@ describeBrowser('web console, through a browser', () => {
     await field('Region').fill(REGION);
     await field('NAT IPs (addresses)').fill('nat-ip-1');
     await field('Minimum ports per VM').fill('100000');
+    // every field of the form, subnets and rules included, has a label
+    await page.getByRole('button', { name: 'Add a subnet' }).click();
+    await page.getByRole('button', { name: 'Add a rule' }).click();
+    // (a string: this program's types have no DOM)
+    const unlabelled = await page.evaluate(`[...document.querySelectorAll('form input, form select, form textarea')]
+      .filter((el) => !el.labels.length && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+      .map((el) => el.outerHTML)`);
+    expect(unlabelled).toEqual([]);
+    expect(await page.getByRole('group', { name: 'Subnet 1 ranges to NAT' }).count()).toBe(1);
+    await page.getByRole('button', { name: 'Remove subnet 1' }).click();
+    await page.getByRole('button', { name: 'Remove rule 1' }).click();
     await page.getByRole('button', { name: 'Create' }).click();
     await fieldErrors('minPortsPerVm').waitFor();
     expect(await fieldErrors('minPortsPerVm').textContent()).toMatch(/57344|minPortsPerVm/);

@@ -13,7 +13,8 @@ interface FieldProps {
   field: string;
   error: unknown;
   hint?: string;
-  children: (props: { id: string; 'aria-describedby'?: string; 'aria-invalid'?: boolean }) => ReactNode;
+  /** Renders the input with these props; `labelId` is for a group (role="group", aria-labelledby), which a label's htmlFor cannot name. */
+  children: (props: { id: string; 'aria-describedby'?: string; 'aria-invalid'?: boolean }, labelId: string) => ReactNode;
 }
 
 /** A label, the input (rendered by `children` with the ids it needs), a hint, and the API's messages. */
@@ -23,8 +24,10 @@ export function Field({ label, field, error, hint, children }: FieldProps) {
   const described = [hint ? `${id}-hint` : '', messages.length ? `${id}-err` : ''].filter(Boolean).join(' ') || undefined;
   return (
     <div className={messages.length ? 'field invalid' : 'field'} data-field={field}>
-      <label htmlFor={id}>{label}</label>
-      {children({ id, 'aria-describedby': described, 'aria-invalid': messages.length ? true : undefined })}
+      <label htmlFor={id} id={`${id}-label`}>
+        {label}
+      </label>
+      {children({ id, 'aria-describedby': described, 'aria-invalid': messages.length ? true : undefined }, `${id}-label`)}
       {hint && (
         <small id={`${id}-hint`} className="hint">
           {hint}
@@ -89,6 +92,14 @@ export function StateBadge({ state }: { state: string }) {
       {state}
     </span>
   );
+}
+
+/** The merge patch of a labels map: changed and new keys, and null for each key removed (RFC 7396). */
+export function labelsPatch(before: Record<string, string>, after: Record<string, string>): Record<string, string | null> {
+  const patch: Record<string, string | null> = {};
+  for (const [k, v] of Object.entries(after)) if (before[k] !== v) patch[k] = v;
+  for (const k of Object.keys(before)) if (!(k in after)) patch[k] = null;
+  return patch;
 }
 
 /** "a, b, c" -> ["a", "b", "c"] (blank items dropped). */

@@ -8,7 +8,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { MergePatch, NatGateway, NatGatewayInput, NatGatewayPreview } from '@natplane/sdk';
 import { ApiError, type Api } from '../api';
 import { navigate } from '../App';
-import { ErrorBanner, Field, Loading, splitList } from '../ui';
+import { ErrorBanner, Field, labelsPatch, Loading, splitList } from '../ui';
 
 interface RuleForm {
   ruleNumber: string;
@@ -182,6 +182,8 @@ function patchOf(before: NatGatewayInput, after: NatGatewayInput): MergePatch<Na
   const a = after as unknown as Record<string, unknown>;
   const b = before as unknown as Record<string, unknown>;
   for (const k of Object.keys(a)) if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) patch[k] = a[k];
+  // a map is merged, not replaced: a removed label is sent as null
+  if (patch.labels) patch.labels = labelsPatch(before.labels ?? {}, after.labels ?? {});
   return patch;
 }
 
@@ -417,8 +419,8 @@ export function GatewayForm({ api, name }: { api: Api; name?: string }) {
                 {(p) => <input {...p} list="gw-subnets" value={s.name} onChange={(e) => setSub(i, { name: e.target.value })} />}
               </Field>
               <Field label={`Subnet ${i + 1} ranges to NAT`} field={`subnetworks[${i}].sourceIpRangesToNat`} error={error}>
-                {(p) => (
-                  <div id={p.id} role="group" aria-describedby={p['aria-describedby']} className="checks">
+                {(p, labelId) => (
+                  <div id={p.id} role="group" aria-labelledby={labelId} aria-describedby={p['aria-describedby']} className="checks">
                     <label>
                       <input type="checkbox" checked={s.allSecondary} onChange={(e) => setSub(i, { allSecondary: e.target.checked })} /> ALL_IP_RANGES
                     </label>

@@ -4,7 +4,7 @@
  */
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import type { Api, CollectionOps } from '../api';
-import { ErrorBanner, Field, Loading, StateBadge } from '../ui';
+import { ErrorBanner, Field, labelsPatch, Loading, StateBadge } from '../ui';
 
 /** What every resource has. */
 interface Resource {
@@ -172,7 +172,9 @@ function bodyOf(spec: KindSpec, form: Record<string, string>, before?: Record<st
       if (s === before[f.key] || f.immutable) continue;
     } else if (s.trim() === '') continue;
     const v = f.parse ? f.parse(s) : s.trim();
-    if (v !== undefined) body[f.key] = v;
+    if (v === undefined) continue;
+    // a map is merged, not replaced: a removed label is sent as null
+    body[f.key] = before && f.key === 'labels' ? labelsPatch(labelsField.parse!(before[f.key]) as Record<string, string>, v as Record<string, string>) : v;
   }
   return body;
 }
