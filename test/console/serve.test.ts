@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type * as AppModule from '../../apps/api/src/app';
 import type * as ConfigModule from '../../apps/api/src/common/config';
+import type * as Jobs from '../../libs/jobs/src';
 import { nativeRequire } from '../support/native-require';
 import type * as NativeEnv from './native-env';
 
@@ -15,6 +16,7 @@ import type * as NativeEnv from './native-env';
 const { createApi } = nativeRequire<typeof AppModule>('apps/api/src/app.ts');
 const { loadApiConfig } = nativeRequire<typeof ConfigModule>('apps/api/src/common/config.ts');
 const { setNativeEnv } = nativeRequire<typeof NativeEnv>('test/console/native-env.ts');
+const { JobQueue } = nativeRequire<typeof Jobs>('libs/jobs/src/index.ts');
 
 describe('the api serves the web console at /console/', () => {
   const dirs: string[] = [];
@@ -31,6 +33,9 @@ describe('the api serves the web console at /console/', () => {
   const get = (url: string) => app!.getHttpAdapter().getInstance().inject({ method: 'GET', url });
 
   afterEach(async () => {
+    // the job queues connect to Redis even unused: closing them halfway through their connection
+    // makes ioredis print errors after the test, so let them connect first
+    await app?.get(JobQueue).ping().catch(() => undefined);
     await app?.close();
     app = undefined;
   });
