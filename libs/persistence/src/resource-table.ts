@@ -156,15 +156,20 @@ export class ResourceTable<T extends ResourceRecord> {
 
   /**
    * The INSERT of a row (without RETURNING; parameters $1..$n), for a repository that runs it
-   * together with other statements (a data-modifying WITH). Errors go through `translate`.
+   * together with other statements (a data-modifying WITH): `text`, or its column list and
+   * placeholders to write it otherwise. Errors go through `translate`.
    */
-  protected insertStatement(scopeId: string | undefined, values: Partial<T>): { id: string; text: string; params: unknown[] } {
+  protected insertStatement(scopeId: string | undefined, values: Partial<T>): { id: string; text: string; columns: string; placeholders: string; params: unknown[] } {
     const id = values.id ?? randomUUID();
     const row: Record<string, unknown> = { ...values, id, scopeId };
     const cols = this.cols.filter(([p]) => row[p] !== undefined && p !== 'version' && p !== 'createdAt' && p !== 'updatedAt');
+    const columns = cols.map(([, c]) => c).join(', ');
+    const placeholders = cols.map((_, i) => `$${i + 1}`).join(', ');
     return {
       id,
-      text: `INSERT INTO ${this.spec.table} (${cols.map(([, c]) => c).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+      text: `INSERT INTO ${this.spec.table} (${columns}) VALUES (${placeholders})`,
+      columns,
+      placeholders,
       params: cols.map(([p]) => this.encode(p, row[p])),
     };
   }

@@ -9,11 +9,25 @@ import { refName } from '../common/refs';
 import { invalid } from '../common/validation';
 import { EndpointInputDto } from './endpoints.dto';
 
+interface Refs {
+  subnet: SubnetRef;
+  host: { id: string; region: string };
+}
+
 interface Resolved {
   subnet: SubnetRef;
   hostId: string;
   aliasIpRanges: { ipCidrRange: string; subnetworkRangeName: string }[];
 }
+
+/**
+ * How long a create remembers the subnet and host a name stood for. The insert checks that they
+ * are still exactly that (EndpointsRepository.insertAndBumpGateways), so an outdated entry costs
+ * one more round trip, never a wrong write; the bound only keeps the map from holding names
+ * nobody uses any more.
+ */
+const REFS_CACHE_MS = 10_000;
+const REFS_CACHE_MAX = 10_000;
 
 @Injectable()
 export class EndpointsService {
@@ -23,30 +37,56 @@ export class EndpointsService {
     private readonly changes: ChangeNotifier,
   ) {}
 
+  private readonly refsCache = new Map<string, { refs: Refs; until: number }>();
+
   /**
-   * The hot path (hundreds per second), two round trips and no transaction of its own: one query
-   * for the references (read without locks, as before), then one statement that inserts (the
-   * unique constraints answer 409 for a taken name or address) and bumps the generation of the
-   * gateways the endpoint concerns, which commit together. The gateway rows are locked only while
-   * PostgreSQL runs and commits that statement, never across a round trip to the api. Inside an
-   * Idempotency-Key transaction both run in it and the reconcile jobs wait for its commit.
+   * The hot path (hundreds per second): one statement, with no transaction of its own, that
+   * inserts (the unique constraints answer 409 for a taken name or address) and bumps the
+   * generation of the gateways the endpoint concerns, which commit together. The gateway rows are
+   * locked only while PostgreSQL runs and commits it, never across a round trip to the api.
+   * The subnet and host it was validated against come from the last create that named them; the
+   * statement writes only if they are still the same, else they are read again (a 400 is only
+   * ever answered from a fresh read). Inside an Idempotency-Key transaction everything runs in it
+   * and the reconcile jobs wait for its commit.
    */
   async create(p: ProjectScope, input: EndpointInputDto): Promise<EndpointRecord> {
     try {
-      const r = await this.resolve(p, input);
-      const values = {
-        name: input.name,
-        description: input.description ?? '',
-        labels: input.labels ?? {},
-        subnetId: r.subnet.id,
-        networkId: r.subnet.networkId,
-        hostId: r.hostId,
-        networkIp: input.networkIp,
-        aliasIpRanges: r.aliasIpRanges,
-      };
-      const { bumped, ...created } = await this.endpoints.insertAndBumpGateways(p.id, values);
-      this.changes.enqueueGateways(bumped);
-      return { ...values, ...created, version: 1, scopeId: p.id, subnetName: r.subnet.name, hostName: r.hostName };
+      const key = `${p.id}\n${input.subnet}\n${input.host}`;
+      const now = Date.now();
+      let known = this.refsCache.get(key);
+      if (known && known.until <= now) known = undefined;
+      this.refsCache.delete(key);
+      for (let attempt = known ? 0 : 1; ; attempt++) {
+        const fresh = attempt > 0;
+        let r: Resolved & { hostName: string; refs: Refs };
+        try {
+          r = await this.resolve(p, input, fresh ? undefined : known!.refs);
+        } catch (e) {
+          if (fresh) throw e;
+          continue; // an outdated subnet may have been the reason: check against the current one
+        }
+        const values = {
+          name: input.name,
+          description: input.description ?? '',
+          labels: input.labels ?? {},
+          subnetId: r.subnet.id,
+          networkId: r.subnet.networkId,
+          hostId: r.hostId,
+          networkIp: input.networkIp,
+          aliasIpRanges: r.aliasIpRanges,
+        };
+        const inserted = await this.endpoints.insertAndBumpGateways(p.id, values, r.refs);
+        if (inserted) {
+          if (this.refsCache.size >= REFS_CACHE_MAX) this.refsCache.clear();
+          this.refsCache.set(key, { refs: r.refs, until: now + REFS_CACHE_MS });
+          const { bumped, ...created } = inserted;
+          this.changes.enqueueGateways(bumped);
+          return { ...values, ...created, version: 1, scopeId: p.id, subnetName: r.subnet.name, hostName: r.hostName };
+        }
+        // The subnet or host changed since they were read: read them again (changed again between
+        // a fresh read and the insert, twice: 409, retry).
+        if (attempt >= 2) throw new ConflictError('the subnet or host changed while the endpoint was being created; retry the request');
+      }
     } catch (e) {
       throw await this.explainConflict(p, e, input.networkIp);
     }
@@ -90,14 +130,14 @@ export class EndpointsService {
   }
 
   /** References, the address in the primary range, alias ranges inside their secondary ranges. */
-  private async resolve(p: ProjectScope, input: EndpointInputDto): Promise<Resolved & { hostName: string }> {
+  private async resolve(p: ProjectScope, input: EndpointInputDto, known?: Refs): Promise<Resolved & { hostName: string; refs: Refs }> {
     const errors: FieldError[] = [];
     const subnetName = refName(input.subnet, { project: p.name, collection: 'subnets' }, 'subnet', errors);
     const hostName = refName(input.host, { collection: 'hosts' }, 'host', errors);
     const ip = parseIpv4(input.networkIp);
     if (!ip.ok) errors.push({ field: 'networkIp', message: ip.message });
     if (errors.length) throw invalid(errors);
-    const { subnet, host } = await this.endpoints.refs(p.id, subnetName, hostName);
+    const { subnet, host } = known ?? (await this.endpoints.refs(p.id, subnetName, hostName));
     if (!subnet) errors.push({ field: 'subnet', message: `subnet '${subnetName}' does not exist` });
     if (!host) errors.push({ field: 'host', message: `host '${hostName}' does not exist` });
     if (!subnet || !host) throw invalid(errors);
@@ -113,7 +153,7 @@ export class EndpointsService {
       return { ipCidrRange: a.ipCidrRange, subnetworkRangeName: rangeName };
     });
     if (errors.length) throw invalid(errors);
-    return { subnet, hostId: host.id, hostName, aliasIpRanges };
+    return { subnet, hostId: host.id, hostName, aliasIpRanges, refs: { subnet, host } };
   }
 
   /** A networkIp conflict names the endpoint holding the address (looked up after the rollback). */

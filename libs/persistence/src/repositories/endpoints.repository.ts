@@ -41,22 +41,44 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
    * Inserts an endpoint and bumps the gateways it concerns (GatewaysRepository.bumpForEndpoint) in
    * ONE statement, so both commit together even outside a transaction, in one round trip, and the
    * gateway rows stay locked only while PostgreSQL commits (never while the api is busy).
+   *
+   * Only if the subnet and the host are still exactly `refs` (what the caller validated the
+   * endpoint against, possibly remembered from an earlier request): otherwise nothing is written
+   * and the answer is undefined, for the caller to read them again.
    */
   async insertAndBumpGateways(
     projectId: string,
     values: Partial<EndpointRecord> & { subnetId: string },
-  ): Promise<{ id: string; createdAt: string; updatedAt: string; bumped: { id: string; generation: number }[] }> {
+    refs: { subnet: SubnetRef; host: { id: string; region: string } },
+  ): Promise<{ id: string; createdAt: string; updatedAt: string; bumped: { id: string; generation: number }[] } | undefined> {
     const ins = this.insertStatement(projectId, values);
     const n = ins.params.length;
+    const p = (k: number) => `$${n + k}`;
     try {
       const { rows } = await this.db.query<{ createdAt: string; updatedAt: string; bumped: { id: string; generation: number }[] }>(
-        `WITH ins AS (${ins.text} RETURNING created_at, updated_at), ${bumpForEndpointCte(`$${n + 1}`, `$${n + 2}`)}
+        `WITH ins AS (
+           INSERT INTO endpoints (${ins.columns}) SELECT ${ins.placeholders}
+           WHERE EXISTS (SELECT 1 FROM subnets s WHERE s.id = ${p(1)}::uuid AND s.network_id = ${p(3)}::uuid AND s.region = ${p(4)}::text
+                           AND s.ip_cidr_range::text = ${p(5)}::text AND s.secondary_ip_ranges = ${p(6)}::jsonb)
+             AND EXISTS (SELECT 1 FROM hosts h WHERE h.id = ${p(7)}::uuid AND h.region = ${p(8)}::text)
+           RETURNING created_at, updated_at),
+         ${bumpForEndpointCte(p(1), p(2), 'EXISTS (SELECT 1 FROM ins)')}
          SELECT ${rfc3339('ins.created_at')} AS "createdAt", ${rfc3339('ins.updated_at')} AS "updatedAt",
                 (SELECT coalesce(json_agg(json_build_object('id', b.id, 'generation', b.generation::float8)), '[]') FROM bumped b) AS bumped
          FROM ins`,
-        [...ins.params, values.subnetId, ins.id],
+        [
+          ...ins.params,
+          refs.subnet.id,
+          ins.id,
+          refs.subnet.networkId,
+          refs.subnet.region,
+          refs.subnet.ipCidrRange,
+          JSON.stringify(refs.subnet.secondaryIpRanges),
+          refs.host.id,
+          refs.host.region,
+        ],
       );
-      return { id: ins.id, ...rows[0] };
+      return rows[0] && { id: ins.id, ...rows[0] };
     } catch (e) {
       throw this.translate(e);
     }

@@ -132,12 +132,13 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
  * (see bumpForEndpoint), given the SQL parameters holding the subnet and endpoint ids. `bumped`
  * returns (id, generation). Each bump records its generation and the endpoint
  * (gateway_endpoint_changes), so that the reconciler can update its last result for this
- * endpoint alone. Shared with the endpoint insert, which runs it in the same statement.
+ * endpoint alone. Shared with the endpoint insert, which runs it in the same statement, only if
+ * (`onlyIf`, an SQL condition) the endpoint was inserted.
  */
-export function bumpForEndpointCte(subnetParam: string, endpointParam: string): string {
+export function bumpForEndpointCte(subnetParam: string, endpointParam: string, onlyIf?: string): string {
   return `bumped AS (
          UPDATE nat_gateways g SET generation = g.generation + 1, state = 'PROVISIONING'
-         WHERE g.id IN (
+         WHERE ${onlyIf ? `(${onlyIf}) AND ` : ''}g.id IN (
            SELECT g2.id FROM subnets s JOIN nat_gateways g2 ON g2.network_id = s.network_id AND g2.region = s.region
            WHERE s.id = ${subnetParam}::uuid AND (g2.spec->>'sourceSubnetworkIpRangesToNat' <> 'LIST_OF_SUBNETWORKS'
                   OR EXISTS (SELECT 1 FROM gateway_subnets gs WHERE gs.gateway_id = g2.id AND gs.subnet_id = s.id))
