@@ -43,7 +43,7 @@ export function AttributionPage({ api }: { api: Api }) {
       <div role="status" aria-live="polite" data-testid="attribution-result">
         {result === null && <p>Nobody in this project held that NAT IP and port at that time.</p>}
         {result && (
-          <dl className="card">
+          <dl className="card grid">
             <dt>Endpoint</dt>
             <dd>{result.endpoint}</dd>
             <dt>Gateway</dt>

@@ -311,7 +311,7 @@ export function ResourcePage({ api, kind }: { api: Api; kind: ResourceKindName }
       )}
 
       <form onSubmit={(e) => void submit(e)} aria-labelledby="resource-form-title" className="card">
-        <h2 id="resource-form-title">{editing ? `Edit ${spec.singular} ${editing.name}` : `Create a ${spec.singular}`}</h2>
+        <h2 id="resource-form-title">{editing ? `Edit ${spec.singular} ${editing.name}` : `Create ${/^[aeiou]/.test(spec.singular) ? 'an' : 'a'} ${spec.singular}`}</h2>
         <ErrorBanner error={error} shownFields={spec.fields.map((f) => f.key)} />
         {spec.fields.map((f) => (
           <Field key={f.key} label={f.label} field={f.key} error={error} hint={f.hint}>
