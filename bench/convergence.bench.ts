@@ -38,6 +38,7 @@ import { JobQueue, QueueName } from '../libs/jobs/src';
 import { median, percentile, type Benchmark, type BenchRow } from './harness';
 import { startAgentFarm, wallNow, type AgentFarm, type FarmStats } from './support/agent-farm';
 import { analyze, call, dropDatabase, flushRedis, freshDatabase, parallel, startApi, type ApiProcess } from './support/api-process';
+import { cpuMeter, pgBackends, pidsOf } from './support/cpu';
 import { startWorker, type WorkerProcess } from './support/worker-process';
 
 const DB = 'natplane_bench_conv';
@@ -98,6 +99,8 @@ interface Ctx {
   tenant: <T = Record<string, unknown>>(method: string, path: string, body?: unknown) => Promise<T>;
   /** endpoint id -> first time (and agent) it arrived with an active block. */
   seen: Map<string, { h: number; t: number }>;
+  /** The processes whose CPU time the run reports. */
+  parts?: () => Record<string, number[]>;
 }
 
 interface GatewayView {
@@ -278,6 +281,7 @@ async function latencyPhase(ctx: Ctx, queues: JobQueue): Promise<BenchRow[]> {
     );
   };
   const samp = sampler(queues, ctx.farm);
+  const cpu = ctx.parts ? cpuMeter(ctx.parts) : undefined;
   const tStart = wallNow() + 100;
   let next = 0;
   await new Promise<void>((resolve) => {
@@ -302,6 +306,7 @@ async function latencyPhase(ctx: Ctx, queues: JobQueue): Promise<BenchRow[]> {
   const drainEnd = wallNow() + DRAIN_S * 1000;
   while (wallNow() < drainEnd && pending()) await sleep(250);
   await samp.stop();
+  const cpuMs = cpu?.stop();
   const farmStats = await ctx.farm.stats(true);
 
   // Figures.
@@ -333,6 +338,7 @@ async function latencyPhase(ctx: Ctx, queues: JobQueue): Promise<BenchRow[]> {
   const endSample = samp.samples.filter((s) => s.t <= (scheduleEnd - tStart) / 1000 + 0.5).pop();
   log(`queue depth per second (reconcile/program): ${samp.samples.map((s) => `${s.reconcile}/${s.program}`).join(' ')}`);
   log(`pushes received per second: ${samp.samples.map((s, i) => s.pushes - (i ? samp.samples[i - 1].pushes : 0)).join(' ')}`);
+  if (cpuMs) log(`CPU ms per POST: ${Object.entries(cpuMs).map(([k, v]) => `${k} ${(v / N).toFixed(2)}`).join(', ')} (total ${(Object.values(cpuMs).reduce((a, b) => a + b, 0) / N).toFixed(2)})`);
   if (errors.length) log(`POST errors: ${errors.join(' | ')}`);
   const non201 = statuses.filter((s) => s !== 201).length;
   const backlogOk = unprogrammed === 0 && non201 === 0 && l.p50 <= 2 * f.p50 + 10;
@@ -345,7 +351,16 @@ async function latencyPhase(ctx: Ctx, queues: JobQueue): Promise<BenchRow[]> {
       unit: 'ms',
       target: '<= 30 ms',
       pass: all.p50 <= 30 && non201 === 0,
-      details: { ...common, p50_ms: all.p50, p99_ms: all.p99, max_ms: all.max, programmed: ok - never, never_programmed: never, drain_s: DRAIN_S },
+      details: {
+        ...common,
+        p50_ms: all.p50,
+        p99_ms: all.p99,
+        max_ms: all.max,
+        programmed: ok - never,
+        never_programmed: never,
+        drain_s: DRAIN_S,
+        ...Object.fromEntries(Object.entries(cpuMs ?? {}).map(([k, v]) => [`cpu_ms_per_post_${k}`, Number((v / N).toFixed(2))])),
+      },
     },
     {
       benchmark: BENCH,
@@ -475,6 +490,8 @@ const bench: Benchmark = {
       worker = await startWorker({ ...env, LOG_LEVEL: workerLog ? 'log,warn,error' : 'error' }, profArgs, workerLog);
       queues = new JobQueue(REDIS_URL);
       const { ctx } = await seed(api, farm);
+      const [a, w, fm] = [api.child.pid, worker.child.pid, farm.child.pid];
+      ctx.parts = () => ({ api: a ? [a] : [], worker: w ? [w] : [], agents: fm ? [fm] : [], postgres: pgBackends(DB), redis: pidsOf('redis-server') });
       farm.onSeen((h, t, ids) => {
         for (const id of ids) if (!ctx.seen.has(id)) ctx.seen.set(id, { h, t });
       });

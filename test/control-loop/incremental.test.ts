@@ -100,8 +100,11 @@ describe('incremental reconcile', () => {
     }
     await w.converged(60_000);
     const log = await workerLog();
+    // Jobs coalesce, so there are fewer runs than writes; moves take the full path.
     const incremental = (log.match(/\(incremental\)/g) ?? []).length;
-    expect(incremental).toBeGreaterThan(50);
+    const full = (log.match(/\(full\)/g) ?? []).length;
+    expect(incremental).toBeGreaterThan(20);
+    expect(incremental).toBeGreaterThan(full);
     expect(await allocationViolations(w.stack)).toEqual([]);
     expect(await historyViolations(w.stack)).toEqual([]);
 

@@ -31,7 +31,9 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
   }
 
   onApplicationBootstrap(): void {
-    const concurrency: Record<QueueName, number> = { [QueueName.Reconcile]: 4, [QueueName.Program]: 32 };
+    // Gateways compute in parallel (their jobs coalesce per gateway, so one gateway never runs twice
+    // at once); a run mostly waits on PostgreSQL, so slots are cheap.
+    const concurrency: Record<QueueName, number> = { [QueueName.Reconcile]: 16, [QueueName.Program]: 32 };
     for (const queue of Object.values(QueueName)) {
       const worker = new Worker(
         queue,

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { diffHostDocuments, signPush, SIGNATURE_HEADER, TIMESTAMP_HEADER, type HostDocument } from '@natplane/contracts';
 import { JobName, JobQueue, type JobData } from '@natplane/jobs';
-import { buildHostDocument, HostProgrammingRepository, HostsRepository, ReconcileRepository } from '@natplane/persistence';
+import { buildHostDocument, HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
 import type { JobHandler } from './job-handler';
 
 const PUSH_TIMEOUT_MS = 5000;
@@ -34,14 +34,16 @@ export class ProgramHostHandler implements JobHandler<JobName.ProgramHost> {
   constructor(
     private readonly programming: HostProgrammingRepository,
     private readonly hosts: HostsRepository,
-    private readonly reconcile: ReconcileRepository,
     private readonly jobs: JobQueue,
   ) {}
 
   async handle(data: JobData<JobName.ProgramHost>): Promise<{ applied?: number }> {
-    const host = await this.programming.target(data.hostId);
-    if (!host) return {};
-    const doc = buildHostDocument(host.name, host.desiredGeneration, await this.programming.blocks(host.id));
+    const found = await this.programming.document(data.hostId);
+    if (!found) return {};
+    const { host } = found;
+    // Jobs of a host coalesce: a follow-up may find its generation pushed already.
+    if (host.appliedGeneration >= host.desiredGeneration) return { applied: host.appliedGeneration };
+    const doc = buildHostDocument(host.name, host.desiredGeneration, found.blocks);
     const base = this.sent.get(host.id);
     try {
       let applied: number | undefined;
@@ -55,9 +57,8 @@ export class ProgramHostHandler implements JobHandler<JobName.ProgramHost> {
       }
       applied ??= await this.push(host.agentUrl, host.pushSecret, 'PUT', JSON.stringify(doc));
       this.remember(host.id, doc);
-      await this.hosts.recordApplied(host.id, applied);
       // VMs that moved here can now leave their old hosts.
-      const waiting = await this.reconcile.gatewaysWaitingOn(host.id, applied);
+      const waiting = await this.programming.acknowledged(host.id, applied);
       await this.jobs.addAll(waiting.map((gatewayId) => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation: applied, reason: 'host-applied' as const } })));
       return { applied };
     } catch (e) {

@@ -151,7 +151,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const st = result.status;
     const shortage = st.endpointsWithoutMappings > 0;
     const message = shortage ? `${st.endpointsWithoutMappings} endpoint(s) have no NAT mapping: ${st.minExtraNatIpsNeeded} more NAT IP(s) needed` : '';
-    const seq = await this.repo.finish(gw.id, gw.generation, shortage ? 'DEGRADED' : 'READY', message, st);
+    const seq = await this.repo.finish(gw.id, gw.reconcileSeq, gw.generation, shortage ? 'DEGRADED' : 'READY', message, st);
     this.log.log(
       `gateway ${gw.projectName}/${gw.name} generation ${gw.generation} (${run.incremental ? 'incremental' : 'full'}): ${next.length} blocks, ${result.changes.length} changes, ${hosts.outcome.hostIds.length} hosts to program`,
     );
@@ -180,10 +180,10 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
   private async incremental(gw: LockedGateway, now: Date): Promise<Run | undefined> {
     const prior = this.snapshots.get(gw.id);
     if (!prior || prior.seq !== gw.reconcileSeq || gw.spec.enableDynamicPortAllocation || prior.specJson !== JSON.stringify(gw.spec)) return undefined;
-    const changes = await this.repo.endpointChanges(gw.id, prior.observedGeneration, gw.generation);
+    const changes = await this.repo.endpointChanges(gw.id, gw.networkId, gw.region, prior.observedGeneration, gw.generation);
     if (changes.length !== gw.generation - prior.observedGeneration) return undefined;
     const ids = [...new Set(changes.map((c) => c.endpointId))];
-    const fresh = new Map((await this.repo.candidateEndpointsByIds(gw.networkId, gw.region, ids)).map((e) => [e.id, e]));
+    const fresh = new Map(changes.flatMap((c) => (c.endpoint ? [[c.endpointId, c.endpoint] as const] : [])));
     const candidates = new Map(prior.candidates);
     const before = new Map<string, ScopeEndpoint>();
     const hosts = new Set<string>();
@@ -305,11 +305,8 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const heldKeys = new Set(held.map(key));
     const openKeys = new Set(open.map(key));
     const [kept, closed] = partition(open, (o) => heldKeys.has(key(o)));
-    await this.repo.closeHistory(
+    const opened = await this.repo.rewriteHistory(
       closed.map((o) => o.id),
-      now,
-    );
-    const opened = await this.repo.openHistoryRows(
       held.filter((h) => !openKeys.has(key(h))).map((h) => ({ ...h, projectId: gw.projectId, projectName: gw.projectName, gatewayId: gw.id, gatewayName: gw.name })),
       now,
     );

@@ -28,6 +28,16 @@ export interface HostTarget {
   desiredGeneration: number;
 }
 
+const BLOCK_ROW = `a.gateway_id AS "gatewayId", g.name AS "gatewayName", p.name AS "projectName", g.spec,
+  e.id AS "endpointId", e.name AS "endpointName", host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", s.name AS "subnetName",
+  a.rule_number AS "ruleNumber", host(a.nat_ip) AS "natIp", a.port_lo AS "portLo", a.port_hi AS "portHi", a.state`;
+const BLOCKS_OF_HOST = `allocations a
+  JOIN endpoints e ON e.id = a.endpoint_id
+  JOIN subnets s ON s.id = e.subnet_id
+  JOIN nat_gateways g ON g.id = a.gateway_id
+  JOIN projects p ON p.id = g.project_id`;
+const BLOCK_ORDER = 'g.id, e.id, a.rule_number, a.nat_ip, a.port_lo';
+
 export class HostProgrammingRepository {
   constructor(private readonly db: Db) {}
 
@@ -41,18 +51,37 @@ export class HostProgrammingRepository {
   /** Every block of every gateway for the endpoints placed on the host. */
   async blocks(hostId: string): Promise<HostBlockRow[]> {
     const { rows } = await this.db.query<HostBlockRow>(
-      `SELECT a.gateway_id AS "gatewayId", g.name AS "gatewayName", p.name AS "projectName", g.spec,
-              e.id AS "endpointId", e.name AS "endpointName", host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", s.name AS "subnetName",
-              a.rule_number AS "ruleNumber", host(a.nat_ip) AS "natIp", a.port_lo AS "portLo", a.port_hi AS "portHi", a.state
-       FROM allocations a
-       JOIN endpoints e ON e.id = a.endpoint_id
-       JOIN subnets s ON s.id = e.subnet_id
-       JOIN nat_gateways g ON g.id = a.gateway_id
-       JOIN projects p ON p.id = g.project_id
-       WHERE e.host_id = $1
-       ORDER BY g.id, e.id, a.rule_number, a.nat_ip, a.port_lo`,
+      `SELECT ${BLOCK_ROW} FROM ${BLOCKS_OF_HOST} WHERE e.host_id = $1 ORDER BY ${BLOCK_ORDER}`,
       [hostId],
     );
     return rows;
+  }
+
+  /** target() and blocks() in one read (what a push needs). */
+  async document(hostId: string): Promise<{ host: HostTarget & { appliedGeneration: number }; blocks: HostBlockRow[] } | undefined> {
+    const row = await this.db.one<HostTarget & { appliedGeneration: number; blocks: HostBlockRow[] }>(
+      `SELECT h.id, h.name, h.agent_url AS "agentUrl", h.push_secret AS "pushSecret", h.desired_generation::float8 AS "desiredGeneration",
+              h.applied_generation::float8 AS "appliedGeneration",
+              (SELECT coalesce(json_agg(x ORDER BY x."gatewayId", x."endpointId", x."ruleNumber", x.ip, x."portLo"), '[]')
+               FROM (SELECT ${BLOCK_ROW}, a.nat_ip AS ip FROM ${BLOCKS_OF_HOST} WHERE e.host_id = h.id) x) AS blocks
+       FROM hosts h WHERE h.id = $1`,
+      [hostId],
+    );
+    if (!row) return undefined;
+    const { blocks, ...host } = row;
+    return { host, blocks: blocks.map(({ ip: _ip, ...b }: HostBlockRow & { ip?: unknown }) => b) };
+  }
+
+  /**
+   * The agent acknowledged a generation: records it, and returns the gateways that were waiting
+   * for this host to reach it before reprogramming a moved VM's old host.
+   */
+  async acknowledged(hostId: string, generation: number): Promise<string[]> {
+    const { rows } = await this.db.query<{ id: string }>(
+      `WITH h AS (UPDATE hosts SET applied_generation = GREATEST(applied_generation, $2), push_failures = 0, last_error = NULL, last_push_time = now() WHERE id = $1)
+       SELECT DISTINCT gateway_id AS id FROM gateway_hosts WHERE wait_host_id = $1 AND wait_generation <= $2`,
+      [hostId, generation],
+    );
+    return rows.map((r) => r.id);
   }
 }

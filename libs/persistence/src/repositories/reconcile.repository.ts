@@ -71,17 +71,29 @@ export class ReconcileRepository {
   /**
    * The gateway, under a per-gateway advisory lock held until the transaction ends: two workers
    * never compute the same gateway at once. The row itself is not locked, so the api's
-   * generation bumps (every endpoint write) never wait for a computation.
+   * generation bumps (every endpoint write) never wait for a computation. When the lock is free
+   * (the usual case), taking it and reading are one statement; the snapshot of that statement
+   * could in a rare race predate another worker's commit, which finish() detects (reconcile_seq
+   * moved) by refusing to commit, so such a run is retried, never wrong. When the lock is taken,
+   * this waits for it and then reads.
    */
   async lockGateway(id: string): Promise<LockedGateway | undefined> {
-    await this.db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`gateway:${id}`]);
-    return this.db.one<LockedGateway & Record<string, unknown>>(
-      `SELECT g.id, g.name, g.project_id AS "projectId", p.name AS "projectName", g.network_id AS "networkId", g.region, g.spec,
+    const select = `SELECT g.id, g.name, g.project_id AS "projectId", p.name AS "projectName", g.network_id AS "networkId", g.region, g.spec,
               g.generation::float8 AS generation, g.observed_generation::float8 AS "observedGeneration",
-              g.reconcile_seq::float8 AS "reconcileSeq"
-       FROM nat_gateways g JOIN projects p ON p.id = g.project_id WHERE g.id = $1`,
-      [id],
+              g.reconcile_seq::float8 AS "reconcileSeq"`;
+    const key = `gateway:${id}`;
+    const first = await this.db.one<{ locked: boolean; id: string | null } & LockedGateway & Record<string, unknown>>(
+      `${select}, l.locked FROM (SELECT pg_try_advisory_xact_lock(hashtext($2)) AS locked) l
+       LEFT JOIN (nat_gateways g JOIN projects p ON p.id = g.project_id) ON g.id = $1`,
+      [id, key],
     );
+    if (first?.locked) {
+      if (first.id === null) return undefined;
+      const { locked: _locked, ...gw } = first;
+      return gw;
+    }
+    await this.db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
+    return this.db.one<LockedGateway & Record<string, unknown>>(`${select} FROM nat_gateways g JOIN projects p ON p.id = g.project_id WHERE g.id = $1`, [id]);
   }
 
   /** Whether the gateway has a generation not computed yet (no lock): lets a job with nothing to do end without a transaction. */
@@ -90,14 +102,26 @@ export class ReconcileRepository {
   }
 
   /**
-   * The endpoint writes behind generations (after, upTo] (gateway_endpoint_changes). When there is
-   * one per generation, nothing else changed the gateway in between.
+   * The endpoint writes behind generations (after, upTo] (gateway_endpoint_changes), each with the
+   * endpoint as candidateEndpoints would return it (null: no longer in the network and region).
+   * When there is one per generation, nothing else changed the gateway in between.
    */
-  async endpointChanges(gatewayId: string, after: number, upTo: number): Promise<{ generation: number; endpointId: string }[]> {
-    const { rows } = await this.db.query<{ generation: number; endpointId: string }>(
-      `SELECT generation::float8 AS generation, endpoint_id AS "endpointId" FROM gateway_endpoint_changes
-       WHERE gateway_id = $1 AND generation > $2 AND generation <= $3`,
-      [gatewayId, after, upTo],
+  async endpointChanges(
+    gatewayId: string,
+    networkId: string,
+    region: string,
+    after: number,
+    upTo: number,
+  ): Promise<{ generation: number; endpointId: string; endpoint: ScopeEndpoint | null }[]> {
+    const { rows } = await this.db.query<{ generation: number; endpointId: string; endpoint: ScopeEndpoint | null }>(
+      `SELECT c.generation::float8 AS generation, c.endpoint_id AS "endpointId",
+              CASE WHEN e.id IS NULL THEN NULL ELSE json_build_object('id', e.id, 'name', e.name, 'networkIp', host(e.network_ip),
+                'aliasIpRanges', e.alias_ip_ranges, 'hostId', e.host_id, 'hostName', e.host_name, 'subnetName', e.subnet_name) END AS endpoint
+       FROM gateway_endpoint_changes c
+       LEFT JOIN (SELECT e.*, h.name AS host_name, s.name AS subnet_name FROM endpoints e JOIN subnets s ON s.id = e.subnet_id JOIN hosts h ON h.id = e.host_id
+                  WHERE s.network_id = $4 AND s.region = $5) e ON e.id = c.endpoint_id
+       WHERE c.gateway_id = $1 AND c.generation > $2 AND c.generation <= $3`,
+      [gatewayId, after, upTo, networkId, region],
     );
     return rows;
   }
@@ -123,18 +147,6 @@ export class ReconcileRepository {
        FROM endpoints e JOIN subnets s ON s.id = e.subnet_id JOIN hosts h ON h.id = e.host_id
        WHERE s.network_id = $1 AND s.region = $2 ORDER BY e.id::text COLLATE "C"`,
       [networkId, region],
-    );
-    return rows;
-  }
-
-  /** candidateEndpoints, for some endpoints only (those that no longer exist or left the network are missing). */
-  async candidateEndpointsByIds(networkId: string, region: string, ids: string[]): Promise<ScopeEndpoint[]> {
-    if (ids.length === 0) return [];
-    const { rows } = await this.db.query<ScopeEndpoint>(
-      `SELECT e.id, e.name, host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", e.host_id AS "hostId", h.name AS "hostName", s.name AS "subnetName"
-       FROM endpoints e JOIN subnets s ON s.id = e.subnet_id JOIN hosts h ON h.id = e.host_id
-       WHERE e.id = ANY($3::uuid[]) AND s.network_id = $1 AND s.region = $2`,
-      [networkId, region, ids],
     );
     return rows;
   }
@@ -202,12 +214,16 @@ export class ReconcileRepository {
     await this.db.query('UPDATE allocation_history SET valid_to = $2 WHERE id = ANY($1::bigint[])', [ids, at]);
   }
 
-  /** Opens history rows; returns them as openHistory would. */
-  async openHistoryRows(rows: NewHistoryRow[], at: Date): Promise<HistoryRow[]> {
-    if (rows.length === 0) return [];
+  /** Closes the rows `close` and opens `rows`, at `at`, in one statement; returns the opened rows as openHistory would. */
+  async rewriteHistory(close: string[], rows: NewHistoryRow[], at: Date): Promise<HistoryRow[]> {
+    if (rows.length === 0) {
+      await this.closeHistory(close, at);
+      return [];
+    }
     const col = <K extends keyof NewHistoryRow>(k: K) => rows.map((r) => r[k]);
     const { rows: opened } = await this.db.query<HistoryRow>(
-      `INSERT INTO allocation_history (nat_ip, port_lo, port_hi, project_id, project_name, gateway_id, gateway_name, endpoint_id, endpoint_name, host_name, source_ip, rule_number, state, valid_from)
+      `WITH closed AS (UPDATE allocation_history SET valid_to = $14 WHERE id = ANY($15::bigint[]))
+       INSERT INTO allocation_history (nat_ip, port_lo, port_hi, project_id, project_name, gateway_id, gateway_name, endpoint_id, endpoint_name, host_name, source_ip, rule_number, state, valid_from)
        SELECT a::inet, b, c, d, e, f, g, h, i, j, k::inet, l, m, $14
        FROM unnest($1::text[], $2::int[], $3::int[], $4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[])
          AS x(a, b, c, d, e, f, g, h, i, j, k, l, m)
@@ -228,6 +244,7 @@ export class ReconcileRepository {
         col('ruleNumber'),
         col('state'),
         at,
+        close,
       ],
     );
     return opened;
@@ -337,17 +354,19 @@ export class ReconcileRepository {
   }
 
   /**
-   * Records the computation of `observedGeneration`: the status, the endpoint changes it consumed,
-   * and one more reconciler commit. Returns the new reconcile_seq.
+   * Records the computation of `observedGeneration` on top of reconcile commit `seq`: the
+   * status, the endpoint changes it consumed, and one more reconciler commit. Returns the new
+   * reconcile_seq; throws when another commit came in between (the transaction must roll back).
    */
-  async finish(gatewayId: string, observedGeneration: number, state: 'READY' | 'DEGRADED', message: string, natStatus: unknown): Promise<number> {
+  async finish(gatewayId: string, seq: number, observedGeneration: number, state: 'READY' | 'DEGRADED', message: string, natStatus: unknown): Promise<number> {
     const row = await this.db.one<{ seq: number }>(
       `WITH consumed AS (DELETE FROM gateway_endpoint_changes WHERE gateway_id = $1 AND generation <= $2)
        UPDATE nat_gateways SET observed_generation = GREATEST(observed_generation, $2), state = $3, status_message = $4, nat_status = $5,
          reconcile_seq = reconcile_seq + 1
-       WHERE id = $1 RETURNING reconcile_seq::float8 AS seq`,
-      [gatewayId, observedGeneration, state, message, JSON.stringify(natStatus)],
+       WHERE id = $1 AND reconcile_seq = $6 RETURNING reconcile_seq::float8 AS seq`,
+      [gatewayId, observedGeneration, state, message, JSON.stringify(natStatus), seq],
     );
-    return row?.seq ?? 0;
+    if (!row) throw new Error(`gateway ${gatewayId}: another reconcile committed meanwhile (seq ${seq} moved); computing again`);
+    return row.seq;
   }
 }
