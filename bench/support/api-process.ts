@@ -39,6 +39,11 @@ export async function analyze(db: string): Promise<void> {
   await adminQuery('ANALYZE', db);
 }
 
+/** Writes every dirty page now (so that a setup's writes do not land in the measured phase). */
+export async function checkpoint(db: string): Promise<void> {
+  await adminQuery('CHECKPOINT', db);
+}
+
 async function adminQuery(sql: string, db = 'postgres'): Promise<void> {
   const c = new Client({ connectionString: databaseUrl(db) });
   await c.connect();

@@ -1,10 +1,14 @@
 import { Injectable, Logger } from '@nestjs/common';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { diffHostDocuments, signPush, SIGNATURE_HEADER, TIMESTAMP_HEADER, type HostDocument } from '@natplane/contracts';
 import { JobName, JobQueue, type JobData } from '@natplane/jobs';
 import { buildHostDocument, HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
 import type { JobHandler } from './job-handler';
 
 const PUSH_TIMEOUT_MS = 5000;
+/** Pushes reuse connections to agents (node:http rather than fetch: a fraction of the CPU per push). */
+const AGENTS = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 4 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 4 }) };
 /** Documents kept per worker to send differences (bounded; a miss just means a full push). */
 const SENT_CACHE_MAX = 5000;
 
@@ -73,14 +77,19 @@ export class ProgramHostHandler implements JobHandler<JobName.ProgramHost> {
   /** One signed request; resolves to the generation the agent holds. */
   private async push(agentUrl: string, secret: string, method: 'PUT' | 'PATCH', body: string): Promise<number> {
     const ts = Math.floor(Date.now() / 1000);
-    const res = await fetch(`${agentUrl.replace(/\/$/, '')}/v1/programming`, {
-      method,
-      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPush(secret, ts, body), [TIMESTAMP_HEADER]: String(ts) },
-      body,
-      signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
+    const res = await send(`${agentUrl.replace(/\/$/, '')}/v1/programming`, method, body, {
+      'content-type': 'application/json',
+      [SIGNATURE_HEADER]: signPush(secret, ts, body),
+      [TIMESTAMP_HEADER]: String(ts),
     });
-    const reply = (await res.json().catch(() => ({}))) as { appliedGeneration?: number; type?: string };
-    if (res.ok && typeof reply.appliedGeneration === 'number') return reply.appliedGeneration;
+    let reply: { appliedGeneration?: number } = {};
+    try {
+      reply = JSON.parse(res.body) as { appliedGeneration?: number };
+    } catch {
+      // not JSON: judged by the status alone
+    }
+    const ok = res.status >= 200 && res.status < 300;
+    if (ok && typeof reply.appliedGeneration === 'number') return reply.appliedGeneration;
     // A PUT refused as older: the agent already applied a newer generation than this one.
     if (method === 'PUT' && res.status === 409 && typeof reply.appliedGeneration === 'number') return reply.appliedGeneration;
     throw new PushError(`agent answered ${res.status} to ${method}`, res.status);
@@ -91,4 +100,26 @@ export class ProgramHostHandler implements JobHandler<JobName.ProgramHost> {
     if (this.sent.size >= SENT_CACHE_MAX) this.sent.delete(this.sent.keys().next().value!);
     this.sent.set(hostId, doc);
   }
+}
+
+/** One HTTP(S) request with a body; resolves to the status and the body text. */
+function send(url: string, method: string, body: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  const lib = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : undefined;
+  if (!lib) return Promise.reject(new PushError(`agentUrl ${url}: not http or https`));
+  return new Promise((resolve, reject) => {
+    const req = lib.request(
+      u,
+      { method, agent: AGENTS[u.protocol as 'http:' | 'https:'], headers: { ...headers, 'content-length': Buffer.byteLength(body) }, timeout: PUSH_TIMEOUT_MS },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${PUSH_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }

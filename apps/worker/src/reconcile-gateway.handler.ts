@@ -121,6 +121,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
 
   private async compute(data: JobData<JobName.ReconcileGateway>): Promise<Computed> {
     const now = new Date();
+    const t0 = performance.now();
     const gw = await this.repo.lockGateway(data.gatewayId);
     if (!gw) {
       this.snapshots.delete(data.gatewayId);
@@ -153,7 +154,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const message = shortage ? `${st.endpointsWithoutMappings} endpoint(s) have no NAT mapping: ${st.minExtraNatIpsNeeded} more NAT IP(s) needed` : '';
     const seq = await this.repo.finish(gw.id, gw.reconcileSeq, gw.generation, shortage ? 'DEGRADED' : 'READY', message, st);
     this.log.log(
-      `gateway ${gw.projectName}/${gw.name} generation ${gw.generation} (${run.incremental ? 'incremental' : 'full'}): ${next.length} blocks, ${result.changes.length} changes, ${hosts.outcome.hostIds.length} hosts to program`,
+      `gateway ${gw.projectName}/${gw.name} generation ${gw.generation} (${run.incremental ? "incremental" : "full"}${data.reason ? `, ${data.reason}` : ""}): ${next.length} blocks, ${result.changes.length} changes, ${hosts.outcome.hostIds.length} hosts to program, ${(performance.now() - t0).toFixed(1)} ms`,
     );
     const snapshot: Snapshot = {
       seq,
