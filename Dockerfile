@@ -14,7 +14,7 @@ COPY apps ./apps
 COPY libs ./libs
 COPY migrations ./migrations
 COPY bench ./bench
-RUN npx nest build api && npm prune --omit=dev
+RUN npx nest build api && npx vite build --config apps/console/vite.config.mts && npm prune --omit=dev
 
 # ---- base: the compiled code and the production dependencies only
 FROM node:20-bookworm-slim AS base

@@ -238,6 +238,7 @@ async function main() {
   note(`try it:`);
   note(`  export NATPLANE_ADMIN_TOKEN=${process.env.NATPLANE_ADMIN_TOKEN ? '...' : `$(cat ${path.relative(lib.ROOT, TOKEN_FILE)})`}`);
   note(`  curl -s -H "Authorization: Bearer $NATPLANE_ADMIN_TOKEN" ${API_URL}/v1/admin/projects`);
+  note(`  console: ${API_URL}/console/ (sign in with the admin token)`);
   note(`  OpenAPI: ${API_URL}/openapi.json, Swagger UI: ${API_URL}/docs; Ctrl-C stops everything`);
 
   startChild('api', 'dist/apps/api/src/main.js', env);
