@@ -211,7 +211,7 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
         if (g.generation < minGeneration || s.state !== 'READY' || s.observedGeneration !== g.generation || s.hostsProgrammed !== s.hostsTotal) {
           throw new Error(`gateway generation ${g.generation} (at least ${minGeneration}) is ${s.state}, observed ${s.observedGeneration}, hosts ${s.hostsProgrammed}/${s.hostsTotal}: ${s.message}`);
         }
-        return byEndpoint(await listAll((pageToken) => api.GET('/v1/projects/{project}/natGateways/{name}/mappings', { params: { path: gwPath, query: { pageSize: '500', pageToken } } })));
+        return byEndpoint(await listAll((pageToken) => api.GET('/v1/projects/{project}/natGateways/{name}/mappings', { params: { path: gwPath, query: { pageSize: 500, pageToken } } })));
       },
       30_000,
       100,
@@ -549,8 +549,8 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
         for (const a of agents.values()) {
           const st = await a.status();
           const asHost = createNatplaneClient(stack!.api.baseUrl, hostTokens.get(a.host));
-          // the document's schema is not in the OpenAPI document: libs/contracts types it
-          const doc = (await ok(asHost.GET('/v1/hosts/{host}/programming', { params: { path: { host: a.host } } }))) as unknown as HostDocument;
+          // typed by the OpenAPI document, which must agree with libs/contracts
+          const doc: HostDocument = await ok(asHost.GET('/v1/hosts/{host}/programming', { params: { path: { host: a.host } } }));
           if (doc.gateways.length !== 0 || st.endpoints !== 0 || st.appliedGeneration !== doc.generation) {
             throw new Error(`${a.host}: the API serves generation ${doc.generation} with ${doc.gateways.length} gateways, the agent applied ${st.appliedGeneration} with ${st.endpoints} endpoints`);
           }

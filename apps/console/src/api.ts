@@ -8,20 +8,24 @@ import {
   ok,
   type Address,
   type AddressInput,
+  type AddressPatch,
   type Attribution,
   type Endpoint,
   type EndpointInput,
-  type MergePatch,
+  type EndpointPatch,
   type NatGateway,
   type NatGatewayInput,
+  type NatGatewayPatch,
   type NatGatewayPreview,
   type NatMapping,
   type NatplaneClient,
   type NatStatus,
   type Network,
   type NetworkInput,
+  type NetworkPatch,
   type Subnet,
   type SubnetInput,
+  type SubnetPatch,
 } from '@natplane/sdk';
 
 export { ApiError } from '@natplane/sdk';
@@ -31,12 +35,12 @@ export interface Session {
   project: string;
 }
 
-/** The operations of one project collection, typed by its resource and its create body. */
-export interface CollectionOps<T, I> {
+/** The operations of one project collection, typed by its resource, its create body and its merge patch. */
+export interface CollectionOps<T, I, P> {
   list(): Promise<T[]>;
   get(name: string): Promise<T>;
   create(body: I): Promise<T>;
-  patch(name: string, etag: string, body: MergePatch<I>): Promise<T>;
+  patch(name: string, etag: string, body: P): Promise<T>;
   remove(name: string, etag: string): Promise<void>;
 }
 
@@ -73,44 +77,44 @@ export class Api {
     }
   }
 
-  readonly networks: CollectionOps<Network, NetworkInput> = {
+  readonly networks: CollectionOps<Network, NetworkInput, NetworkPatch> = {
     list: () => listAll((pageToken) => this.client.GET('/v1/projects/{project}/networks', { params: { path: this.project, query: { pageSize: PAGE, pageToken } } })),
     get: (name) => ok(this.client.GET('/v1/projects/{project}/networks/{name}', { params: { path: this.one(name) } })),
     create: (body) => ok(this.client.POST('/v1/projects/{project}/networks', { params: { path: this.project }, body })),
-    patch: (name, etag, body) => ok(this.client.PATCH('/v1/projects/{project}/networks/{name}', { params: { path: this.one(name) }, headers: { 'if-match': etag }, body })),
-    remove: (name, etag) => ok(this.client.DELETE('/v1/projects/{project}/networks/{name}', { params: { path: this.one(name) }, headers: { 'if-match': etag } })),
+    patch: (name, etag, body) => ok(this.client.PATCH('/v1/projects/{project}/networks/{name}', { params: { path: this.one(name), header: { 'If-Match': etag } }, body })),
+    remove: (name, etag) => ok(this.client.DELETE('/v1/projects/{project}/networks/{name}', { params: { path: this.one(name), header: { 'If-Match': etag } } })),
   };
 
-  readonly subnets: CollectionOps<Subnet, SubnetInput> = {
+  readonly subnets: CollectionOps<Subnet, SubnetInput, SubnetPatch> = {
     list: () => listAll((pageToken) => this.client.GET('/v1/projects/{project}/subnets', { params: { path: this.project, query: { pageSize: PAGE, pageToken } } })),
     get: (name) => ok(this.client.GET('/v1/projects/{project}/subnets/{name}', { params: { path: this.one(name) } })),
     create: (body) => ok(this.client.POST('/v1/projects/{project}/subnets', { params: { path: this.project }, body })),
-    patch: (name, etag, body) => ok(this.client.PATCH('/v1/projects/{project}/subnets/{name}', { params: { path: this.one(name) }, headers: { 'if-match': etag }, body })),
-    remove: (name, etag) => ok(this.client.DELETE('/v1/projects/{project}/subnets/{name}', { params: { path: this.one(name) }, headers: { 'if-match': etag } })),
+    patch: (name, etag, body) => ok(this.client.PATCH('/v1/projects/{project}/subnets/{name}', { params: { path: this.one(name), header: { 'If-Match': etag } }, body })),
+    remove: (name, etag) => ok(this.client.DELETE('/v1/projects/{project}/subnets/{name}', { params: { path: this.one(name), header: { 'If-Match': etag } } })),
   };
 
-  readonly endpoints: CollectionOps<Endpoint, EndpointInput> = {
+  readonly endpoints: CollectionOps<Endpoint, EndpointInput, EndpointPatch> = {
     list: () => listAll((pageToken) => this.client.GET('/v1/projects/{project}/endpoints', { params: { path: this.project, query: { pageSize: PAGE, pageToken } } })),
     get: (name) => ok(this.client.GET('/v1/projects/{project}/endpoints/{name}', { params: { path: this.one(name) } })),
     create: (body) => ok(this.client.POST('/v1/projects/{project}/endpoints', { params: { path: this.project }, body })),
-    patch: (name, etag, body) => ok(this.client.PATCH('/v1/projects/{project}/endpoints/{name}', { params: { path: this.one(name) }, headers: { 'if-match': etag }, body })),
-    remove: (name, etag) => ok(this.client.DELETE('/v1/projects/{project}/endpoints/{name}', { params: { path: this.one(name) }, headers: { 'if-match': etag } })),
+    patch: (name, etag, body) => ok(this.client.PATCH('/v1/projects/{project}/endpoints/{name}', { params: { path: this.one(name), header: { 'If-Match': etag } }, body })),
+    remove: (name, etag) => ok(this.client.DELETE('/v1/projects/{project}/endpoints/{name}', { params: { path: this.one(name), header: { 'If-Match': etag } } })),
   };
 
-  readonly addresses: CollectionOps<Address, AddressInput> = {
+  readonly addresses: CollectionOps<Address, AddressInput, AddressPatch> = {
     list: () => listAll((pageToken) => this.client.GET('/v1/projects/{project}/addresses', { params: { path: this.project, query: { pageSize: PAGE, pageToken } } })),
     get: (name) => ok(this.client.GET('/v1/projects/{project}/addresses/{name}', { params: { path: this.one(name) } })),
     create: (body) => ok(this.client.POST('/v1/projects/{project}/addresses', { params: { path: this.project }, body })),
-    patch: (name, etag, body) => ok(this.client.PATCH('/v1/projects/{project}/addresses/{name}', { params: { path: this.one(name) }, headers: { 'if-match': etag }, body })),
-    remove: (name, etag) => ok(this.client.DELETE('/v1/projects/{project}/addresses/{name}', { params: { path: this.one(name) }, headers: { 'if-match': etag } })),
+    patch: (name, etag, body) => ok(this.client.PATCH('/v1/projects/{project}/addresses/{name}', { params: { path: this.one(name), header: { 'If-Match': etag } }, body })),
+    remove: (name, etag) => ok(this.client.DELETE('/v1/projects/{project}/addresses/{name}', { params: { path: this.one(name), header: { 'If-Match': etag } } })),
   };
 
-  readonly natGateways: CollectionOps<NatGateway, NatGatewayInput> = {
+  readonly natGateways: CollectionOps<NatGateway, NatGatewayInput, NatGatewayPatch> = {
     list: () => listAll((pageToken) => this.client.GET('/v1/projects/{project}/natGateways', { params: { path: this.project, query: { pageSize: PAGE, pageToken } } })),
     get: (name) => ok(this.client.GET('/v1/projects/{project}/natGateways/{name}', { params: { path: this.one(name) } })),
     create: (body) => ok(this.client.POST('/v1/projects/{project}/natGateways', { params: { path: this.project }, body })),
-    patch: (name, etag, body) => ok(this.client.PATCH('/v1/projects/{project}/natGateways/{name}', { params: { path: this.one(name) }, headers: { 'if-match': etag }, body })),
-    remove: (name, etag) => ok(this.client.DELETE('/v1/projects/{project}/natGateways/{name}', { params: { path: this.one(name) }, headers: { 'if-match': etag } })),
+    patch: (name, etag, body) => ok(this.client.PATCH('/v1/projects/{project}/natGateways/{name}', { params: { path: this.one(name), header: { 'If-Match': etag } }, body })),
+    remove: (name, etag) => ok(this.client.DELETE('/v1/projects/{project}/natGateways/{name}', { params: { path: this.one(name), header: { 'If-Match': etag } } })),
   };
 
   gatewayStatus(name: string): Promise<NatStatus> {
@@ -118,11 +122,11 @@ export class Api {
   }
 
   gatewayMappings(name: string): Promise<NatMapping[]> {
-    return listAll((pageToken) => this.client.GET('/v1/projects/{project}/natGateways/{name}/mappings', { params: { path: this.one(name), query: { pageSize: String(PAGE), pageToken } } }));
+    return listAll((pageToken) => this.client.GET('/v1/projects/{project}/natGateways/{name}/mappings', { params: { path: this.one(name), query: { pageSize: PAGE, pageToken } } }));
   }
 
   /** What a change of an existing gateway would do (nothing is saved). */
-  previewChange(name: string, body: MergePatch<NatGatewayInput>): Promise<NatGatewayPreview> {
+  previewChange(name: string, body: NatGatewayPatch): Promise<NatGatewayPreview> {
     return ok(this.client.POST('/v1/projects/{project}/natGateways/{name}/preview', { params: { path: this.one(name) }, body }));
   }
 
@@ -132,6 +136,6 @@ export class Api {
   }
 
   attribution(natIp: string, port: number, time: string): Promise<Attribution> {
-    return ok(this.client.GET('/v1/projects/{project}/attributions', { params: { path: this.project, query: { natIp, port: String(port), time } } }));
+    return ok(this.client.GET('/v1/projects/{project}/attributions', { params: { path: this.project, query: { natIp, port, time } } }));
   }
 }

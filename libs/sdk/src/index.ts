@@ -3,8 +3,9 @@
  *
  * `schema.d.ts` is written by `npm run sdk` (openapi-typescript) and checked for drift by
  * `npm run sdk:check`; this file adds what the generator cannot: the bearer token, merge-patch
- * bodies (PATCH and preview take a partial resource, while the document names the create schema),
- * and problem+json errors thrown as `ApiError` with their `errors[{field, message}]`.
+ * bodies sent as `application/merge-patch+json` (PATCH and POST .../preview, whose bodies the
+ * document types as `*PatchDto`: every member optional, null restoring a default), and
+ * problem+json errors thrown as `ApiError` with their `errors[{field, message}]`.
  *
  *   const api = createNatplaneClient('http://127.0.0.1:8080', token);
  *   const gw = await ok(api.GET('/v1/projects/{project}/natGateways/{name}', { params: { path: { project, name } } }));
@@ -19,46 +20,55 @@ export type Problem = Schemas['ProblemDto'];
 export type FieldError = Schemas['FieldErrorDto'];
 export type Project = Schemas['ProjectDto'];
 export type Host = Schemas['HostDto'];
+export type ProjectPatch = Schemas['ProjectPatchDto'];
+export type HostPatch = Schemas['HostPatchDto'];
+export type AddressPoolPatch = Schemas['AddressPoolPatchDto'];
 export type Network = Schemas['NetworkDto'];
 export type NetworkInput = Schemas['NetworkInputDto'];
+export type NetworkPatch = Schemas['NetworkPatchDto'];
 export type Subnet = Schemas['SubnetDto'];
 export type SubnetInput = Schemas['SubnetInputDto'];
+export type SubnetPatch = Schemas['SubnetPatchDto'];
 export type Endpoint = Schemas['EndpointDto'];
 export type EndpointInput = Schemas['EndpointInputDto'];
+export type EndpointPatch = Schemas['EndpointPatchDto'];
 export type Address = Schemas['AddressDto'];
 export type AddressInput = Schemas['AddressInputDto'];
+export type AddressPatch = Schemas['AddressPatchDto'];
 export type NatGateway = Schemas['NatGatewayDto'];
 export type NatGatewayInput = Schemas['NatGatewayInputDto'];
+export type NatGatewayPatch = Schemas['NatGatewayPatchDto'];
 export type GatewayRule = Schemas['GatewayRuleDto'];
+export type GatewayRuleInput = Schemas['GatewayRuleInputDto'];
 export type GatewaySubnetwork = Schemas['GatewaySubnetworkDto'];
+export type GatewaySubnetworkInput = Schemas['GatewaySubnetworkInputDto'];
 export type NatMapping = Schemas['NatMappingDto'];
 export type NatStatus = Schemas['NatStatusDto'];
 export type PortUtilization = Schemas['PortUtilizationDto'];
 export type NatGatewayPreview = Schemas['NatGatewayPreviewDto'];
 export type Attribution = Schemas['AttributionDto'];
+export type HostDocument = Schemas['HostDocumentDto'];
 
-/** An RFC 7396 merge patch of `T`: every field optional, null restores a default. */
-export type MergePatch<T> = { [K in keyof T]?: T[K] | null };
+export type NatplanePaths = paths;
+export type NatplaneClient = Client<NatplanePaths>;
 
-/**
- * The API's paths with merge-patch request bodies for PATCH and for POST .../preview (the
- * document types both with the create schema, whose required fields a patch does not need).
- */
-type JsonBody<B> = { content: { 'application/json': B } };
-type WithPatchBody<O> = O extends { requestBody: JsonBody<infer B> } ? Omit<O, 'requestBody'> & { requestBody: JsonBody<MergePatch<B>> } : O;
-type PatchPaths<P> = {
-  [K in keyof P]: K extends `${string}/preview`
-    ? { [M in keyof P[K]]: M extends 'post' ? WithPatchBody<P[K][M]> : P[K][M] }
-    : { [M in keyof P[K]]: M extends 'patch' ? WithPatchBody<P[K][M]> : P[K][M] };
-};
-export type NatplanePaths = PatchPaths<paths>;
-export type NatplaneClient = Client<NatplanePaths, 'application/json'>;
+/** PATCH, and POST .../preview (a merge patch of a gateway): bodies sent as RFC 7396 merge patches. */
+function isMergePatch(request: Request): boolean {
+  return request.method === 'PATCH' || (request.method === 'POST' && new URL(request.url).pathname.endsWith('/preview'));
+}
 
 /** A client of the API at `baseUrl` ('' for the page's own origin), sending `token` as bearer when given. */
 export function createNatplaneClient(baseUrl: string, token?: string | null, options: Omit<ClientOptions, 'baseUrl'> = {}): NatplaneClient {
   const headers = new Headers(options.headers as ConstructorParameters<typeof Headers>[0]);
   if (token) headers.set('authorization', `Bearer ${token}`);
-  return createClient<NatplanePaths, 'application/json'>({ ...options, baseUrl: baseUrl.replace(/\/+$/, ''), headers });
+  const client = createClient<NatplanePaths>({ ...options, baseUrl: baseUrl.replace(/\/+$/, ''), headers });
+  client.use({
+    onRequest({ request }) {
+      if (isMergePatch(request) && request.headers.get('content-type')?.startsWith('application/json')) request.headers.set('content-type', 'application/merge-patch+json');
+      return request;
+    },
+  });
+  return client;
 }
 
 /** A problem+json answer (or any non-2xx answer) as an Error. */

@@ -522,6 +522,22 @@ export interface components {
             /** @description Empty on the last page. */
             nextPageToken: string;
         };
+        ProjectPatchDto: {
+            /** @description Free text; null: empty. */
+            description?: string | null;
+            /**
+             * @description Merged key by key: a label set to null is removed; null removes every label.
+             * @example {
+             *       "env": "prod",
+             *       "old": null
+             *     }
+             */
+            labels?: {
+                [key: string]: string | null;
+            } | null;
+            /** @description Immutable: only the current name is accepted. */
+            name?: string;
+        };
         ProjectTokenDto: {
             /** @description The bearer token, shown once. Store it now: only its hash is kept. */
             token: string;
@@ -622,6 +638,28 @@ export interface components {
             /** @description Empty on the last page. */
             nextPageToken: string;
         };
+        HostPatchDto: {
+            /** @description Free text; null: empty. */
+            description?: string | null;
+            /**
+             * @description Merged key by key: a label set to null is removed; null removes every label.
+             * @example {
+             *       "env": "prod",
+             *       "old": null
+             *     }
+             */
+            labels?: {
+                [key: string]: string | null;
+            } | null;
+            /** @description Immutable. */
+            region?: string;
+            /** @description Immutable. */
+            zone?: string;
+            /** @description A new address: the worker pushes the whole document there again. */
+            agentUrl?: string;
+            /** @description Immutable: only the current name is accepted. */
+            name?: string;
+        };
         AddressPoolInputDto: {
             /**
              * @example {
@@ -677,6 +715,31 @@ export interface components {
             /** @description Empty on the last page. */
             nextPageToken: string;
         };
+        AddressPoolPatchDto: {
+            /** @description Free text; null: empty. */
+            description?: string | null;
+            /**
+             * @description Merged key by key: a label set to null is removed; null removes every label.
+             * @example {
+             *       "env": "prod",
+             *       "old": null
+             *     }
+             */
+            labels?: {
+                [key: string]: string | null;
+            } | null;
+            /**
+             * @description Replaced whole.
+             * @example [
+             *       "203.0.113.0/24"
+             *     ]
+             */
+            cidrs?: string[];
+            /** @description Immutable. */
+            region?: string;
+            /** @description Immutable: only the current name is accepted. */
+            name?: string;
+        };
         NetworkInputDto: {
             /**
              * @example {
@@ -718,6 +781,22 @@ export interface components {
             items: components["schemas"]["NetworkDto"][];
             /** @description Empty on the last page. */
             nextPageToken: string;
+        };
+        NetworkPatchDto: {
+            /** @description Free text; null: empty. */
+            description?: string | null;
+            /**
+             * @description Merged key by key: a label set to null is removed; null removes every label.
+             * @example {
+             *       "env": "prod",
+             *       "old": null
+             *     }
+             */
+            labels?: {
+                [key: string]: string | null;
+            } | null;
+            /** @description Immutable: only the current name is accepted. */
+            name?: string;
         };
         SecondaryRangeDto: {
             /**
@@ -791,7 +870,30 @@ export interface components {
             /** @description Empty on the last page. */
             nextPageToken: string;
         };
-        AliasIpRangeDto: {
+        SubnetPatchDto: {
+            /** @description Free text; null: empty. */
+            description?: string | null;
+            /**
+             * @description Merged key by key: a label set to null is removed; null removes every label.
+             * @example {
+             *       "env": "prod",
+             *       "old": null
+             *     }
+             */
+            labels?: {
+                [key: string]: string | null;
+            } | null;
+            secondaryIpRanges?: components["schemas"]["SecondaryRangeDto"][] | null;
+            /** @description Immutable. */
+            network?: string;
+            /** @description Immutable. */
+            region?: string;
+            /** @description May only grow while endpoints use it. */
+            ipCidrRange?: string;
+            /** @description Immutable: only the current name is accepted. */
+            name?: string;
+        };
+        AliasIpRangeInputDto: {
             /**
              * @description A CIDR inside the named secondary range (or the primary range when the name is empty).
              * @example 10.4.1.0/24
@@ -827,7 +929,7 @@ export interface components {
              * @example 10.0.0.2
              */
             networkIp: string;
-            aliasIpRanges?: components["schemas"]["AliasIpRangeDto"][];
+            aliasIpRanges?: components["schemas"]["AliasIpRangeInputDto"][];
             /**
              * @description RFC 1035 name, unique in its collection, chosen by the client.
              * @example my-resource
@@ -835,6 +937,15 @@ export interface components {
             name: string;
             /** @description Free text. */
             description?: string;
+        };
+        AliasIpRangeDto: {
+            /** @example 10.4.1.0/24 */
+            ipCidrRange: string;
+            /**
+             * @description rangeName of the secondary range; empty for the primary range.
+             * @example pods
+             */
+            subnetworkRangeName: string;
         };
         EndpointDto: {
             labels: {
@@ -864,6 +975,28 @@ export interface components {
             items: components["schemas"]["EndpointDto"][];
             /** @description Empty on the last page. */
             nextPageToken: string;
+        };
+        EndpointPatchDto: {
+            /** @description Free text; null: empty. */
+            description?: string | null;
+            /**
+             * @description Merged key by key: a label set to null is removed; null removes every label.
+             * @example {
+             *       "env": "prod",
+             *       "old": null
+             *     }
+             */
+            labels?: {
+                [key: string]: string | null;
+            } | null;
+            aliasIpRanges?: components["schemas"]["AliasIpRangeInputDto"][] | null;
+            /** @description Immutable. */
+            subnet?: string;
+            /** @description Moves the VM to another host. */
+            host?: string;
+            networkIp?: string;
+            /** @description Immutable: only the current name is accepted. */
+            name?: string;
         };
         AddressInputDto: {
             /**
@@ -928,6 +1061,26 @@ export interface components {
             /** @description Empty on the last page. */
             nextPageToken: string;
         };
+        AddressPatchDto: {
+            /** @description Free text; null: empty. */
+            description?: string | null;
+            /**
+             * @description Merged key by key: a label set to null is removed; null removes every label.
+             * @example {
+             *       "env": "prod",
+             *       "old": null
+             *     }
+             */
+            labels?: {
+                [key: string]: string | null;
+            } | null;
+            /** @description Immutable. */
+            region?: string;
+            /** @description Immutable. */
+            address?: string;
+            /** @description Immutable: only the current name is accepted. */
+            name?: string;
+        };
         /**
          * @description Default: MANUAL_ONLY when natIps are given, else AUTO_ONLY.
          * @enum {string}
@@ -937,7 +1090,7 @@ export interface components {
         SourceSubnetworkIpRangesToNat: "ALL_SUBNETWORKS_ALL_IP_RANGES" | "ALL_SUBNETWORKS_ALL_PRIMARY_IP_RANGES" | "LIST_OF_SUBNETWORKS";
         /** @enum {string} */
         SourceIpRangesToNat: "ALL_IP_RANGES" | "PRIMARY_IP_RANGE" | "LIST_OF_SECONDARY_IP_RANGES";
-        GatewaySubnetworkDto: {
+        GatewaySubnetworkInputDto: {
             /**
              * @default [
              *       "ALL_IP_RANGES"
@@ -955,7 +1108,7 @@ export interface components {
              */
             name: string;
         };
-        RuleActionDto: {
+        RuleActionInputDto: {
             /**
              * @description Addresses new connections matching the rule use.
              * @default []
@@ -967,7 +1120,7 @@ export interface components {
              */
             sourceNatDrainIps?: string[];
         };
-        GatewayRuleDto: {
+        GatewayRuleInputDto: {
             /**
              * @description 0..65000, unique; lower numbers are evaluated first.
              * @example 100
@@ -980,11 +1133,11 @@ export interface components {
              * @example inIpRange(destination.ip, '198.51.100.0/24') || destination.ip == '192.0.2.7'
              */
             match: string;
-            action?: components["schemas"]["RuleActionDto"];
+            action?: components["schemas"]["RuleActionInputDto"];
         };
         /** @enum {string} */
         LogFilter: "ALL" | "ERRORS_ONLY" | "TRANSLATIONS_ONLY";
-        LogConfigDto: {
+        LogConfigInputDto: {
             /** @default false */
             enable?: boolean;
             /** @default ALL */
@@ -1023,7 +1176,7 @@ export interface components {
              * @description With LIST_OF_SUBNETWORKS: which subnets and ranges.
              * @default []
              */
-            subnetworks?: components["schemas"]["GatewaySubnetworkDto"][];
+            subnetworks?: components["schemas"]["GatewaySubnetworkInputDto"][];
             /**
              * @description Static: 2..57344, rounded up to a power of two; dynamic: a power of two 32..32768. Default 64 (static) / 32 (dynamic).
              * @example 64
@@ -1055,7 +1208,7 @@ export interface components {
              * @description Per-destination rules with their own IPs (MANUAL_ONLY, not with endpoint-independent mapping).
              * @default []
              */
-            rules?: components["schemas"]["GatewayRuleDto"][];
+            rules?: components["schemas"]["GatewayRuleInputDto"][];
             /**
              * @description The network: a name, `projects/{p}/networks/{n}` or a selfLink. Immutable.
              * @example default
@@ -1066,7 +1219,7 @@ export interface components {
              * @example europe-west1
              */
             region: string;
-            logConfig?: components["schemas"]["LogConfigDto"];
+            logConfig?: components["schemas"]["LogConfigInputDto"];
             /**
              * @description RFC 1035 name, unique in its collection, chosen by the client.
              * @example my-resource
@@ -1074,6 +1227,33 @@ export interface components {
             name: string;
             /** @description Free text. */
             description?: string;
+        };
+        GatewaySubnetworkDto: {
+            sourceIpRangesToNat: components["schemas"]["SourceIpRangesToNat"][];
+            /**
+             * @description The subnet's name.
+             * @example subnet-a
+             */
+            name: string;
+            secondaryIpRangeNames: string[];
+        };
+        RuleActionDto: {
+            /** @description Address names new connections matching the rule use. */
+            sourceNatActiveIps: string[];
+            /** @description Address names being drained from the rule. */
+            sourceNatDrainIps: string[];
+        };
+        GatewayRuleDto: {
+            /** @example 100 */
+            ruleNumber: number;
+            description: string;
+            /** @example inIpRange(destination.ip, 198.51.100.0/24) */
+            match: string;
+            action: components["schemas"]["RuleActionDto"];
+        };
+        LogConfigDto: {
+            filter: components["schemas"]["LogFilter"];
+            enable: boolean;
         };
         /** @enum {string} */
         GatewayState: "PROVISIONING" | "READY" | "DEGRADED";
@@ -1132,6 +1312,55 @@ export interface components {
             items: components["schemas"]["NatGatewayDto"][];
             /** @description Empty on the last page. */
             nextPageToken: string;
+        };
+        LogConfigPatchDto: {
+            enable?: boolean | null;
+            /** @enum {string|null} */
+            filter?: "ALL" | "ERRORS_ONLY" | "TRANSLATIONS_ONLY" | null;
+        };
+        NatGatewayPatchDto: {
+            /** @description Free text; null: empty. */
+            description?: string | null;
+            /**
+             * @description Merged key by key: a label set to null is removed; null removes every label.
+             * @example {
+             *       "env": "prod",
+             *       "old": null
+             *     }
+             */
+            labels?: {
+                [key: string]: string | null;
+            } | null;
+            /**
+             * @description Immutable.
+             * @enum {string}
+             */
+            type?: "PUBLIC" | "PRIVATE";
+            /** @enum {string|null} */
+            natIpAllocateOption?: "AUTO_ONLY" | "MANUAL_ONLY" | null;
+            natIps?: string[] | null;
+            drainNatIps?: string[] | null;
+            /** @enum {string|null} */
+            sourceSubnetworkIpRangesToNat?: "ALL_SUBNETWORKS_ALL_IP_RANGES" | "ALL_SUBNETWORKS_ALL_PRIMARY_IP_RANGES" | "LIST_OF_SUBNETWORKS" | null;
+            subnetworks?: components["schemas"]["GatewaySubnetworkInputDto"][] | null;
+            minPortsPerVm?: number | null;
+            maxPortsPerVm?: number | null;
+            enableDynamicPortAllocation?: boolean | null;
+            enableEndpointIndependentMapping?: boolean | null;
+            udpIdleTimeoutSec?: number | null;
+            icmpIdleTimeoutSec?: number | null;
+            tcpEstablishedIdleTimeoutSec?: number | null;
+            tcpTransitoryIdleTimeoutSec?: number | null;
+            tcpTimeWaitTimeoutSec?: number | null;
+            rules?: components["schemas"]["GatewayRuleInputDto"][] | null;
+            /** @description Immutable. */
+            network?: string;
+            /** @description Immutable. */
+            region?: string;
+            /** @description Merged member by member; null restores the defaults. */
+            logConfig?: components["schemas"]["LogConfigPatchDto"] | null;
+            /** @description Immutable: only the current name is accepted. */
+            name?: string;
         };
         RuleMappingDto: {
             /** @example 100 */
@@ -1254,6 +1483,73 @@ export interface components {
             /** @description null while still held. */
             validTo: string | null;
         };
+        HostTimeoutsDto: {
+            udpIdleTimeoutSec: number;
+            icmpIdleTimeoutSec: number;
+            tcpEstablishedIdleTimeoutSec: number;
+            tcpTransitoryIdleTimeoutSec: number;
+            tcpTimeWaitTimeoutSec: number;
+        };
+        HostLoggingDto: {
+            /** @enum {string} */
+            filter: "ALL" | "ERRORS_ONLY" | "TRANSLATIONS_ONLY";
+            enable: boolean;
+        };
+        HostRuleDto: {
+            ruleNumber: number;
+            /** @description Destination CIDRs; flows to them use the rule's blocks. */
+            destinations: string[];
+        };
+        HostPortBlockDto: {
+            /** @example 1024 */
+            portLo: number;
+            /** @example 1087 */
+            portHi: number;
+            /** @example 203.0.113.7 */
+            natIp: string;
+        };
+        HostEndpointMappingDto: {
+            /** @description -1 (the gateway's default IPs) or the rule's ruleNumber. */
+            ruleNumber: number;
+            /** @description The one block new flows are translated into; absent when the endpoint got no ports. */
+            active?: components["schemas"]["HostPortBlockDto"];
+            /** @description Blocks taking no new flows whose existing connections live on (drained, resized, moved, in quarantine). */
+            drain: components["schemas"]["HostPortBlockDto"][];
+        };
+        HostEndpointDto: {
+            /** @description Endpoint id (uuid): the key used in reports. */
+            id: string;
+            /** @description `projects/{project}/endpoints/{name}` */
+            name: string;
+            /** @description The VM interface's primary address. */
+            networkIp: string;
+            /** @description Additional source CIDRs NATed for this endpoint, sharing its blocks. */
+            aliasRanges: string[];
+            /** @description Whether the primary address itself is NATed. */
+            natPrimary: boolean;
+            mappings: components["schemas"]["HostEndpointMappingDto"][];
+        };
+        HostGatewayDto: {
+            /** @enum {string} */
+            mapping: "ENDPOINT_INDEPENDENT" | "ENDPOINT_DEPENDENT";
+            /** @description The gateway's id (uuid). */
+            id: string;
+            /** @description `projects/{project}/natGateways/{name}` */
+            name: string;
+            timeouts: components["schemas"]["HostTimeoutsDto"];
+            logging: components["schemas"]["HostLoggingDto"];
+            /** @description In ascending ruleNumber: the first whose destinations match a flow wins. */
+            rules: components["schemas"]["HostRuleDto"][];
+            endpoints: components["schemas"]["HostEndpointDto"][];
+        };
+        HostDocumentDto: {
+            /** @enum {string} */
+            apiVersion: "natplane.host/v1";
+            /** @description Monotonic per host; a programmer never applies an older generation than the one it applied. */
+            generation: number;
+            host: string;
+            gateways: components["schemas"]["HostGatewayDto"][];
+        };
         UsageEntryDto: {
             /**
              * Format: uuid
@@ -1371,7 +1667,10 @@ export interface operations {
     projects_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1523,7 +1822,10 @@ export interface operations {
     projects_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
             };
@@ -1596,7 +1898,10 @@ export interface operations {
     projects_patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
             };
@@ -1605,7 +1910,8 @@ export interface operations {
         /** @description RFC 7396 merge patch of the project */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ProjectInputDto"];
+                "application/merge-patch+json": components["schemas"]["ProjectPatchDto"];
+                "application/json": components["schemas"]["ProjectPatchDto"];
             };
         };
         responses: {
@@ -1676,7 +1982,10 @@ export interface operations {
     projects_createToken: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 name: string;
             };
@@ -1834,7 +2143,10 @@ export interface operations {
     hosts_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1986,7 +2298,10 @@ export interface operations {
     hosts_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
             };
@@ -2059,7 +2374,10 @@ export interface operations {
     hosts_patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
             };
@@ -2068,7 +2386,8 @@ export interface operations {
         /** @description RFC 7396 merge patch of the host */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["HostInputDto"];
+                "application/merge-patch+json": components["schemas"]["HostPatchDto"];
+                "application/json": components["schemas"]["HostPatchDto"];
             };
         };
         responses: {
@@ -2222,7 +2541,10 @@ export interface operations {
     addressPools_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2374,7 +2696,10 @@ export interface operations {
     addressPools_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
             };
@@ -2447,7 +2772,10 @@ export interface operations {
     addressPools_patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
             };
@@ -2456,7 +2784,8 @@ export interface operations {
         /** @description RFC 7396 merge patch of the pool */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AddressPoolInputDto"];
+                "application/merge-patch+json": components["schemas"]["AddressPoolPatchDto"];
+                "application/json": components["schemas"]["AddressPoolPatchDto"];
             };
         };
         responses: {
@@ -2613,7 +2942,10 @@ export interface operations {
     networks_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Project name */
                 project: string;
@@ -2770,7 +3102,10 @@ export interface operations {
     networks_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
                 /** @description Project name */
@@ -2845,7 +3180,10 @@ export interface operations {
     networks_patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
                 /** @description Project name */
@@ -2856,7 +3194,8 @@ export interface operations {
         /** @description RFC 7396 merge patch of the network */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["NetworkInputDto"];
+                "application/merge-patch+json": components["schemas"]["NetworkPatchDto"];
+                "application/json": components["schemas"]["NetworkPatchDto"];
             };
         };
         responses: {
@@ -3013,7 +3352,10 @@ export interface operations {
     subnets_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Project name */
                 project: string;
@@ -3170,7 +3512,10 @@ export interface operations {
     subnets_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
                 /** @description Project name */
@@ -3245,7 +3590,10 @@ export interface operations {
     subnets_patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
                 /** @description Project name */
@@ -3256,7 +3604,8 @@ export interface operations {
         /** @description RFC 7396 merge patch of the subnet */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["SubnetInputDto"];
+                "application/merge-patch+json": components["schemas"]["SubnetPatchDto"];
+                "application/json": components["schemas"]["SubnetPatchDto"];
             };
         };
         responses: {
@@ -3413,7 +3762,10 @@ export interface operations {
     endpoints_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Project name */
                 project: string;
@@ -3570,7 +3922,10 @@ export interface operations {
     endpoints_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
                 /** @description Project name */
@@ -3645,7 +4000,10 @@ export interface operations {
     endpoints_patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
                 /** @description Project name */
@@ -3656,7 +4014,8 @@ export interface operations {
         /** @description RFC 7396 merge patch of the endpoint */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["EndpointInputDto"];
+                "application/merge-patch+json": components["schemas"]["EndpointPatchDto"];
+                "application/json": components["schemas"]["EndpointPatchDto"];
             };
         };
         responses: {
@@ -3813,7 +4172,10 @@ export interface operations {
     addresses_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Project name */
                 project: string;
@@ -3970,7 +4332,10 @@ export interface operations {
     addresses_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
                 /** @description Project name */
@@ -4045,7 +4410,10 @@ export interface operations {
     addresses_patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
                 /** @description Project name */
@@ -4056,7 +4424,8 @@ export interface operations {
         /** @description RFC 7396 merge patch of the address */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AddressInputDto"];
+                "application/merge-patch+json": components["schemas"]["AddressPatchDto"];
+                "application/json": components["schemas"]["AddressPatchDto"];
             };
         };
         responses: {
@@ -4213,7 +4582,10 @@ export interface operations {
     natGateways_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Project name */
                 project: string;
@@ -4370,7 +4742,10 @@ export interface operations {
     natGateways_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
                 /** @description Project name */
@@ -4445,7 +4820,10 @@ export interface operations {
     natGateways_patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The resource's etag: act only on that version (412 when it changed) */
+                "If-Match"?: string;
+            };
             path: {
                 name: string;
                 /** @description Project name */
@@ -4456,7 +4834,8 @@ export interface operations {
         /** @description RFC 7396 merge patch of the gateway; null restores a default */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["NatGatewayInputDto"];
+                "application/merge-patch+json": components["schemas"]["NatGatewayPatchDto"];
+                "application/json": components["schemas"]["NatGatewayPatchDto"];
             };
         };
         responses: {
@@ -4528,7 +4907,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description 1 to 500, default 50. */
-                pageSize?: string;
+                pageSize?: number;
                 pageToken?: string;
             };
             header?: never;
@@ -4649,7 +5028,10 @@ export interface operations {
     natGateways_preview: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 name: string;
                 /** @description Project name */
@@ -4660,7 +5042,8 @@ export interface operations {
         /** @description RFC 7396 merge patch of the gateway, as for PATCH */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["NatGatewayInputDto"];
+                "application/merge-patch+json": components["schemas"]["NatGatewayPatchDto"];
+                "application/json": components["schemas"]["NatGatewayPatchDto"];
             };
         };
         responses: {
@@ -4713,7 +5096,10 @@ export interface operations {
     natGateways_previewCreate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Project name */
                 project: string;
@@ -4775,9 +5161,9 @@ export interface operations {
     attributions_lookup: {
         parameters: {
             query: {
+                /** @description The NAT port (natplane hands out 1024..65535). */
+                port: number;
                 natIp: string;
-                /** @description 1024..65535. */
-                port: string;
                 /** @description RFC 3339 instant; default now. */
                 time?: string;
             };
@@ -4839,9 +5225,9 @@ export interface operations {
     admin_attributions_lookup: {
         parameters: {
             query: {
+                /** @description The NAT port (natplane hands out 1024..65535). */
+                port: number;
                 natIp: string;
-                /** @description 1024..65535. */
-                port: string;
                 /** @description RFC 3339 instant; default now. */
                 time?: string;
             };
@@ -4891,7 +5277,10 @@ export interface operations {
     hostAgent_getProgramming: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the document held: 304 while it is current */
+                "If-None-Match"?: string;
+            };
             path: {
                 /** @description Host name */
                 host: unknown;
@@ -4900,13 +5289,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The document (see the JSON Schema in libs/contracts/schema/host-document.schema.json) */
+            /** @description The document (JSON Schema: libs/contracts/schema/host-document.schema.json) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["HostDocumentDto"];
                 };
             };
             /** @description If-None-Match names the current generation */
@@ -4948,7 +5337,10 @@ export interface operations {
     hostAgent_report: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Host name */
                 host: unknown;

@@ -1,14 +1,14 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { AddressPoolRecord } from '@natplane/persistence';
 import { Access } from '../common/auth';
-import { ApiProblems } from '../common/problem.dto';
+import { ApiIdempotencyKey, ApiIfMatch, ApiMergePatchBody, ApiProblems } from '../common/problem.dto';
 import { listRequest, listResponse } from '../common/crud';
 import { BaseUrl } from '../common/http';
 import { ListQuery } from '../common/resource.dto';
 import { adminLink, baseView } from '../common/views';
-import { AddressPoolDto, AddressPoolInputDto, AddressPoolListDto } from './address-pools.dto';
+import { AddressPoolDto, AddressPoolInputDto, AddressPoolListDto, AddressPoolPatchDto } from './address-pools.dto';
 import { AddressPoolsService } from './address-pools.service';
 
 @ApiTags('admin')
@@ -20,6 +20,7 @@ export class AddressPoolsController {
   constructor(private readonly svc: AddressPoolsService) {}
 
   @Post()
+  @ApiIdempotencyKey()
   @HttpCode(201)
   @ApiOperation({ operationId: 'addressPools_create', summary: 'Create an address pool' })
   async create(@Body() body: AddressPoolInputDto, @BaseUrl() base: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<AddressPoolDto> {
@@ -44,12 +45,14 @@ export class AddressPoolsController {
 
   @Patch(':name')
   @ApiOperation({ operationId: 'addressPools_patch', summary: 'Update an address pool (JSON merge patch)' })
-  @ApiBody({ type: AddressPoolInputDto, description: 'RFC 7396 merge patch of the pool' })
+  @ApiMergePatchBody(AddressPoolPatchDto, 'RFC 7396 merge patch of the pool')
+  @ApiIfMatch()
   async patch(@Param('name') name: string, @Body() patch: Record<string, unknown>, @Headers('if-match') ifMatch: string | undefined, @BaseUrl() base: string): Promise<AddressPoolDto> {
     return this.view(await this.svc.patch(name, patch, ifMatch), base);
   }
 
   @Delete(':name')
+  @ApiIfMatch()
   @HttpCode(204)
   @ApiOperation({ operationId: 'addressPools_delete', summary: 'Delete an address pool (409 while addresses come from it)' })
   async delete(@Param('name') name: string, @Headers('if-match') ifMatch: string | undefined): Promise<void> {

@@ -1,5 +1,6 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsString, Matches } from 'class-validator';
-import { ResourceDto, ResourceInputDto } from '../common/resource.dto';
+import { ResourceDto, ResourceInputDto, ResourcePatchDto } from '../common/resource.dto';
 import { REGION_PATTERN } from '../hosts/hosts.dto';
 
 /** Public IPv4 blocks the provider owns in a region; addresses are taken from them. */
@@ -18,6 +19,15 @@ export class AddressPoolInputDto extends ResourceInputDto {
   @ArrayMaxSize(256)
   @IsString({ each: true })
   cidrs!: string[];
+}
+
+/** An RFC 7396 merge patch of an address pool. */
+export class AddressPoolPatchDto extends ResourcePatchDto {
+  /** Immutable. */
+  region?: string;
+  /** Replaced whole. @example ["203.0.113.0/24"] */
+  @ApiPropertyOptional({ type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 256 })
+  cidrs?: string[];
 }
 
 export class AddressPoolDto extends ResourceDto {

@@ -1,14 +1,14 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { AddressRecord } from '@natplane/persistence';
 import { Access, Project, type ProjectScope } from '../common/auth';
-import { ApiProblems, ApiProjectParam } from '../common/problem.dto';
+import { ApiIdempotencyKey, ApiIfMatch, ApiMergePatchBody, ApiProblems, ApiProjectParam } from '../common/problem.dto';
 import { listRequest, listResponse } from '../common/crud';
 import { BaseUrl } from '../common/http';
 import { ListQuery } from '../common/resource.dto';
 import { baseView, projectLink } from '../common/views';
-import { AddressDto, AddressInputDto, AddressListDto, AddressStatus } from './addresses.dto';
+import { AddressDto, AddressInputDto, AddressListDto, AddressPatchDto, AddressStatus } from './addresses.dto';
 import { AddressesService } from './addresses.service';
 
 @ApiTags('addresses')
@@ -21,6 +21,7 @@ export class AddressesController {
   constructor(private readonly svc: AddressesService) {}
 
   @Post()
+  @ApiIdempotencyKey()
   @HttpCode(201)
   @ApiOperation({ operationId: 'addresses_create', summary: 'Reserve a static external address' })
   async create(@Project() p: ProjectScope, @Body() body: AddressInputDto, @BaseUrl() base: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<AddressDto> {
@@ -43,7 +44,8 @@ export class AddressesController {
 
   @Patch(':name')
   @ApiOperation({ operationId: 'addresses_patch', summary: 'Update an address (JSON merge patch)' })
-  @ApiBody({ type: AddressInputDto, description: 'RFC 7396 merge patch of the address' })
+  @ApiMergePatchBody(AddressPatchDto, 'RFC 7396 merge patch of the address')
+  @ApiIfMatch()
   async patch(
     @Project() p: ProjectScope,
     @Param('name') name: string,
@@ -55,6 +57,7 @@ export class AddressesController {
   }
 
   @Delete(':name')
+  @ApiIfMatch()
   @HttpCode(204)
   @ApiOperation({ operationId: 'addresses_delete', summary: 'Release an address (409 while a gateway uses it)' })
   async delete(@Project() p: ProjectScope, @Param('name') name: string, @Headers('if-match') ifMatch: string | undefined): Promise<void> {

@@ -1,5 +1,5 @@
 import { IsOptional, IsString, Matches } from 'class-validator';
-import { ResourceDto, ResourceInputDto } from '../common/resource.dto';
+import { ResourceDto, ResourceInputDto, ResourcePatchDto } from '../common/resource.dto';
 import { REGION_PATTERN } from '../hosts/hosts.dto';
 
 /** A static external IPv4 address reserved from a pool of the region. */
@@ -12,6 +12,14 @@ export class AddressInputDto extends ResourceInputDto {
   /** A specific free address of a pool of the region; omitted: the first free one. Immutable. @example "203.0.113.10" */
   @IsOptional()
   @IsString()
+  address?: string;
+}
+
+/** An RFC 7396 merge patch of an address (only description and labels change). */
+export class AddressPatchDto extends ResourcePatchDto {
+  /** Immutable. */
+  region?: string;
+  /** Immutable. */
   address?: string;
 }
 

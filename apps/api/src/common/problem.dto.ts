@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiExtraModels, ApiParam, ApiResponse, getSchemaPath } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiExtraModels, ApiHeader, ApiParam, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 
 export class FieldErrorDto {
   /** JSON path of the field. @example "rules[0].match" */
@@ -46,4 +46,24 @@ export function ApiProblems(...codes: number[]): MethodDecorator & ClassDecorato
 /** The `{project}` path parameter of project-scoped controllers (resolved by the auth guard). */
 export function ApiProjectParam(): ClassDecorator & MethodDecorator {
   return ApiParam({ name: 'project', description: 'Project name', schema: { type: 'string', pattern: '^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$' } });
+}
+
+/** `If-Match` on PATCH and DELETE: only when the resource's etag is still this one (412 otherwise). */
+export function ApiIfMatch(): MethodDecorator {
+  return ApiHeader({ name: 'If-Match', required: false, description: "The resource's etag: act only on that version (412 when it changed)", schema: { type: 'string' } });
+}
+
+/** `Idempotency-Key` on POST: a retry with the same key and body replays the first response (422 with another body). */
+export function ApiIdempotencyKey(): MethodDecorator {
+  return ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'A retry with the same key and body returns the first response; the same key with another body gets 422',
+    schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' },
+  });
+}
+
+/** An RFC 7396 merge patch body, sent as application/merge-patch+json (application/json accepted too). */
+export function ApiMergePatchBody(type: new () => object, description: string): MethodDecorator {
+  return applyDecorators(ApiConsumes('application/merge-patch+json', 'application/json'), ApiBody({ type, description }));
 }

@@ -46,6 +46,26 @@ export class ResourceInputDto {
   labels?: Record<string, string>;
 }
 
+/**
+ * Fields every PATCH body (an RFC 7396 merge patch) accepts: only the members to change; null
+ * removes a member (restores its default). The merged resource is validated as a create body.
+ */
+export class ResourcePatchDto {
+  /** Immutable: only the current name is accepted. */
+  name?: string;
+
+  /** Free text; null: empty. */
+  @ApiPropertyOptional({ type: 'string', nullable: true, maxLength: 2048 })
+  description?: string | null;
+
+  /**
+   * Merged key by key: a label set to null is removed; null removes every label.
+   * @example {"env": "prod", "old": null}
+   */
+  @ApiPropertyOptional({ type: 'object', nullable: true, additionalProperties: { type: ['string', 'null'] } })
+  labels?: Record<string, string | null> | null;
+}
+
 /** Output fields every resource has. */
 export class ResourceDto {
   /** @example "0b9d6c1e-8a53-4a4e-9a0c-2b8f4b8e4f11" */

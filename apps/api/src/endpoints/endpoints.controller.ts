@@ -1,14 +1,14 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { EndpointRecord } from '@natplane/persistence';
 import { Access, Project, type ProjectScope } from '../common/auth';
-import { ApiProblems, ApiProjectParam } from '../common/problem.dto';
+import { ApiIdempotencyKey, ApiIfMatch, ApiMergePatchBody, ApiProblems, ApiProjectParam } from '../common/problem.dto';
 import { listRequest, listResponse } from '../common/crud';
 import { BaseUrl } from '../common/http';
 import { ListQuery } from '../common/resource.dto';
 import { baseView, projectLink } from '../common/views';
-import { EndpointDto, EndpointInputDto, EndpointListDto } from './endpoints.dto';
+import { EndpointDto, EndpointInputDto, EndpointListDto, EndpointPatchDto } from './endpoints.dto';
 import { EndpointsService } from './endpoints.service';
 
 @ApiTags('endpoints')
@@ -21,6 +21,7 @@ export class EndpointsController {
   constructor(private readonly svc: EndpointsService) {}
 
   @Post()
+  @ApiIdempotencyKey()
   @HttpCode(201)
   @ApiOperation({ operationId: 'endpoints_create', summary: 'Create an endpoint (a VM network interface)' })
   async create(@Project() p: ProjectScope, @Body() body: EndpointInputDto, @BaseUrl() base: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<EndpointDto> {
@@ -43,7 +44,8 @@ export class EndpointsController {
 
   @Patch(':name')
   @ApiOperation({ operationId: 'endpoints_patch', summary: 'Update an endpoint (JSON merge patch); PATCH host moves the VM' })
-  @ApiBody({ type: EndpointInputDto, description: 'RFC 7396 merge patch of the endpoint' })
+  @ApiMergePatchBody(EndpointPatchDto, 'RFC 7396 merge patch of the endpoint')
+  @ApiIfMatch()
   async patch(
     @Project() p: ProjectScope,
     @Param('name') name: string,
@@ -55,6 +57,7 @@ export class EndpointsController {
   }
 
   @Delete(':name')
+  @ApiIfMatch()
   @HttpCode(204)
   @ApiOperation({ operationId: 'endpoints_delete', summary: 'Delete an endpoint' })
   async delete(@Project() p: ProjectScope, @Param('name') name: string, @Headers('if-match') ifMatch: string | undefined): Promise<void> {

@@ -1,8 +1,9 @@
+import { ApiExtraModels, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsOptional, IsString, ValidateNested } from 'class-validator';
-import { ResourceDto, ResourceInputDto } from '../common/resource.dto';
+import { ResourceDto, ResourceInputDto, ResourcePatchDto } from '../common/resource.dto';
 
-export class AliasIpRangeDto {
+export class AliasIpRangeInputDto {
   /** A CIDR inside the named secondary range (or the primary range when the name is empty). @example "10.4.1.0/24" */
   @IsString()
   ipCidrRange!: string;
@@ -31,8 +32,27 @@ export class EndpointInputDto extends ResourceInputDto {
   @IsArray()
   @ArrayMaxSize(32)
   @ValidateNested({ each: true })
-  @Type(() => AliasIpRangeDto)
-  aliasIpRanges?: AliasIpRangeDto[];
+  @Type(() => AliasIpRangeInputDto)
+  aliasIpRanges?: AliasIpRangeInputDto[];
+}
+
+export class AliasIpRangeDto {
+  /** @example "10.4.1.0/24" */
+  ipCidrRange!: string;
+  /** rangeName of the secondary range; empty for the primary range. @example "pods" */
+  subnetworkRangeName!: string;
+}
+
+/** An RFC 7396 merge patch of an endpoint (aliasIpRanges replaced whole; null: none). */
+@ApiExtraModels(AliasIpRangeInputDto)
+export class EndpointPatchDto extends ResourcePatchDto {
+  /** Immutable. */
+  subnet?: string;
+  /** Moves the VM to another host. */
+  host?: string;
+  networkIp?: string;
+  @ApiPropertyOptional({ type: 'array', nullable: true, items: { $ref: getSchemaPath(AliasIpRangeInputDto) }, maxItems: 32 })
+  aliasIpRanges?: AliasIpRangeInputDto[] | null;
 }
 
 export class EndpointDto extends ResourceDto {

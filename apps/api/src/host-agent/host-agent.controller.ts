@@ -1,11 +1,11 @@
 import { Body, Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { buildHostDocument, HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
 import { Access, HostScope, type HostScopeInfo } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
-import { ApiProblems } from '../common/problem.dto';
-import { HostReportAckDto, HostReportDto } from './host-agent.dto';
+import { ApiIdempotencyKey, ApiProblems } from '../common/problem.dto';
+import { HostDocumentDto, HostReportAckDto, HostReportDto } from './host-agent.dto';
 
 /** The routes a host's agent calls with its host token (docs/host-protocol.md). */
 @ApiTags('hostAgent')
@@ -23,7 +23,8 @@ export class HostAgentController {
 
   @Get('programming')
   @ApiOperation({ operationId: 'hostAgent_getProgramming', summary: "The host's whole desired-state document (natplane.host/v1); ETag is its generation" })
-  @ApiOkResponse({ description: 'The document (see the JSON Schema in libs/contracts/schema/host-document.schema.json)', schema: { type: 'object' } })
+  @ApiOkResponse({ description: 'The document (JSON Schema: libs/contracts/schema/host-document.schema.json)', type: HostDocumentDto })
+  @ApiHeader({ name: 'If-None-Match', required: false, description: 'The ETag of the document held: 304 while it is current', schema: { type: 'string' } })
   @ApiResponse({ status: 304, description: 'If-None-Match names the current generation' })
   async programmingDoc(@HostScope() h: HostScopeInfo, @Headers('if-none-match') inm: string | undefined, @Res({ passthrough: true }) reply: FastifyReply): Promise<unknown> {
     const target = (await this.programming.target(h.id))!;
@@ -37,6 +38,7 @@ export class HostAgentController {
   }
 
   @Post('reports')
+  @ApiIdempotencyKey()
   @HttpCode(200)
   @ApiOperation({ operationId: 'hostAgent_report', summary: 'Report the applied generation, port usage per endpoint and errors' })
   async report(@HostScope() h: HostScopeInfo, @Body() body: HostReportDto): Promise<HostReportAckDto> {

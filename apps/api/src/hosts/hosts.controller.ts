@@ -1,14 +1,14 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { HostRecord } from '@natplane/persistence';
 import { Access } from '../common/auth';
-import { ApiProblems } from '../common/problem.dto';
+import { ApiIdempotencyKey, ApiIfMatch, ApiMergePatchBody, ApiProblems } from '../common/problem.dto';
 import { listRequest, listResponse } from '../common/crud';
 import { BaseUrl } from '../common/http';
 import { ListQuery } from '../common/resource.dto';
 import { adminLink, baseView } from '../common/views';
-import { HostCreatedDto, HostDto, HostInputDto, HostListDto, HostState } from './hosts.dto';
+import { HostCreatedDto, HostDto, HostInputDto, HostListDto, HostPatchDto, HostState } from './hosts.dto';
 import { HostsService } from './hosts.service';
 
 /** Consecutive failed pushes after which a host is UNREACHABLE. */
@@ -23,6 +23,7 @@ export class HostsController {
   constructor(private readonly svc: HostsService) {}
 
   @Post()
+  @ApiIdempotencyKey()
   @HttpCode(201)
   @ApiOperation({ operationId: 'hosts_create', summary: 'Register a host (returns hostToken and pushSecret once)' })
   async create(@Body() body: HostInputDto, @BaseUrl() base: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<HostCreatedDto> {
@@ -46,12 +47,14 @@ export class HostsController {
 
   @Patch(':name')
   @ApiOperation({ operationId: 'hosts_patch', summary: 'Update a host (JSON merge patch)' })
-  @ApiBody({ type: HostInputDto, description: 'RFC 7396 merge patch of the host' })
+  @ApiMergePatchBody(HostPatchDto, 'RFC 7396 merge patch of the host')
+  @ApiIfMatch()
   async patch(@Param('name') name: string, @Body() patch: Record<string, unknown>, @Headers('if-match') ifMatch: string | undefined, @BaseUrl() base: string): Promise<HostDto> {
     return hostView(await this.svc.patch(name, patch, ifMatch), base);
   }
 
   @Delete(':name')
+  @ApiIfMatch()
   @HttpCode(204)
   @ApiOperation({ operationId: 'hosts_delete', summary: 'Delete a host (409 while endpoints are placed on it)' })
   async delete(@Param('name') name: string, @Headers('if-match') ifMatch: string | undefined): Promise<void> {

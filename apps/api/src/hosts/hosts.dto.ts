@@ -1,5 +1,5 @@
 import { IsString, IsUrl, Matches } from 'class-validator';
-import { ResourceDto, ResourceInputDto } from '../common/resource.dto';
+import { ResourceDto, ResourceInputDto, ResourcePatchDto } from '../common/resource.dto';
 
 export const REGION_PATTERN = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -21,6 +21,16 @@ export class HostInputDto extends ResourceInputDto {
    */
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true }, { message: 'must be an http(s) URL' })
   agentUrl!: string;
+}
+
+/** An RFC 7396 merge patch of a host. */
+export class HostPatchDto extends ResourcePatchDto {
+  /** Immutable. */
+  region?: string;
+  /** Immutable. */
+  zone?: string;
+  /** A new address: the worker pushes the whole document there again. */
+  agentUrl?: string;
 }
 
 export enum HostState {

@@ -1,10 +1,10 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access, Project, type ProjectScope } from '../common/auth';
-import { ApiProblems, ApiProjectParam } from '../common/problem.dto';
+import { ApiIdempotencyKey, ApiMergePatchBody, ApiProblems, ApiProjectParam } from '../common/problem.dto';
 import { AttributionDto, AttributionQuery, NatGatewayPreviewDto, NatMappingListDto, NatStatusDto, PagingQuery } from './insights.dto';
 import { GatewayInsightsService } from './insights.service';
-import { NatGatewayInputDto } from './nat-gateways.dto';
+import { NatGatewayInputDto, NatGatewayPatchDto } from './nat-gateways.dto';
 
 @ApiTags('natGateways')
 @ApiBearerAuth()
@@ -30,7 +30,8 @@ export class GatewayInsightsController {
   @Post('natGateways/:name/preview')
   @HttpCode(200)
   @ApiOperation({ operationId: 'natGateways_preview', summary: 'What a change would do (status, endpoints moved, connections broken); nothing is saved' })
-  @ApiBody({ type: NatGatewayInputDto, description: 'RFC 7396 merge patch of the gateway, as for PATCH' })
+  @ApiMergePatchBody(NatGatewayPatchDto, 'RFC 7396 merge patch of the gateway, as for PATCH')
+  @ApiIdempotencyKey()
   preview(@Project() p: ProjectScope, @Param('name') name: string, @Body() body: Record<string, unknown>): Promise<NatGatewayPreviewDto> {
     return this.svc.preview(p, name, body);
   }
@@ -39,6 +40,7 @@ export class GatewayInsightsController {
   @HttpCode(200)
   @ApiOperation({ operationId: 'natGateways_previewCreate', summary: 'What creating this gateway would do; nothing is saved' })
   @ApiBody({ type: NatGatewayInputDto })
+  @ApiIdempotencyKey()
   previewCreate(@Project() p: ProjectScope, @Body() body: Record<string, unknown>): Promise<NatGatewayPreviewDto> {
     return this.svc.preview(p, undefined, body);
   }

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString } from 'class-validator';
 
 export class RuleMappingDto {
@@ -37,6 +37,7 @@ export class PagingQuery {
   /** 1 to 500, default 50. */
   @IsOptional()
   @IsString()
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 500, default: 50 })
   pageSize?: string;
 
   @IsOptional()
@@ -136,8 +137,9 @@ export class AttributionQuery {
   @IsString()
   natIp!: string;
 
-  /** 1024..65535. @example "1100" */
+  /** The NAT port (natplane hands out 1024..65535). */
   @IsString()
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 65535, example: 1100 })
   port!: string;
 
   /** RFC 3339 instant; default now. @example "2026-11-25T10:00:00Z" */

@@ -1,9 +1,9 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { GatewayRecord } from '@natplane/persistence';
 import { Access, Project, type ProjectScope } from '../common/auth';
-import { ApiProblems, ApiProjectParam } from '../common/problem.dto';
+import { ApiIdempotencyKey, ApiIfMatch, ApiMergePatchBody, ApiProblems, ApiProjectParam } from '../common/problem.dto';
 import { listRequest, listResponse } from '../common/crud';
 import { BaseUrl } from '../common/http';
 import { ListQuery } from '../common/resource.dto';
@@ -14,6 +14,7 @@ import {
   NatGatewayDto,
   NatGatewayInputDto,
   NatGatewayListDto,
+  NatGatewayPatchDto,
   NatIpAllocateOption,
   SourceIpRangesToNat,
   SourceSubnetworkIpRangesToNat,
@@ -31,6 +32,7 @@ export class NatGatewaysController {
   constructor(private readonly svc: NatGatewaysService) {}
 
   @Post()
+  @ApiIdempotencyKey()
   @HttpCode(201)
   @ApiOperation({ operationId: 'natGateways_create', summary: 'Create a NAT gateway' })
   async create(@Project() p: ProjectScope, @Body() body: NatGatewayInputDto, @BaseUrl() base: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<NatGatewayDto> {
@@ -53,7 +55,8 @@ export class NatGatewaysController {
 
   @Patch(':name')
   @ApiOperation({ operationId: 'natGateways_patch', summary: 'Update a NAT gateway (JSON merge patch; lists are replaced whole)' })
-  @ApiBody({ type: NatGatewayInputDto, description: 'RFC 7396 merge patch of the gateway; null restores a default' })
+  @ApiMergePatchBody(NatGatewayPatchDto, 'RFC 7396 merge patch of the gateway; null restores a default')
+  @ApiIfMatch()
   async patch(
     @Project() p: ProjectScope,
     @Param('name') name: string,
@@ -65,6 +68,7 @@ export class NatGatewaysController {
   }
 
   @Delete(':name')
+  @ApiIfMatch()
   @HttpCode(204)
   @ApiOperation({ operationId: 'natGateways_delete', summary: 'Delete a NAT gateway' })
   async delete(@Project() p: ProjectScope, @Param('name') name: string, @Headers('if-match') ifMatch: string | undefined): Promise<void> {

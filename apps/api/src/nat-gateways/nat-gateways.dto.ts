@@ -1,7 +1,7 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsEnum, IsIn, IsInt, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
-import { ResourceDto, ResourceInputDto } from '../common/resource.dto';
+import { ResourceDto, ResourceInputDto, ResourcePatchDto } from '../common/resource.dto';
 
 export enum NatIpAllocateOption {
   AUTO_ONLY = 'AUTO_ONLY',
@@ -28,7 +28,7 @@ export enum GatewayState {
   DEGRADED = 'DEGRADED',
 }
 
-export class GatewaySubnetworkDto {
+export class GatewaySubnetworkInputDto {
   /** The subnet: a name, `projects/{p}/subnets/{s}` or a selfLink. @example "subnet-a" */
   @IsString()
   name!: string;
@@ -47,7 +47,7 @@ export class GatewaySubnetworkDto {
   secondaryIpRangeNames?: string[];
 }
 
-export class LogConfigDto {
+export class LogConfigInputDto {
   @IsOptional()
   @IsBoolean()
   @ApiPropertyOptional({ default: false })
@@ -59,7 +59,7 @@ export class LogConfigDto {
   filter?: LogFilter;
 }
 
-export class RuleActionDto {
+export class RuleActionInputDto {
   /** Addresses new connections matching the rule use. */
   @IsOptional()
   @IsArray()
@@ -75,7 +75,7 @@ export class RuleActionDto {
   sourceNatDrainIps?: string[];
 }
 
-export class GatewayRuleDto {
+export class GatewayRuleInputDto {
   /** 0..65000, unique; lower numbers are evaluated first. @example 100 */
   @IsInt()
   @ApiProperty({ type: 'integer', minimum: 0, maximum: 65000 })
@@ -95,8 +95,8 @@ export class GatewayRuleDto {
 
   @IsOptional()
   @ValidateNested()
-  @Type(() => RuleActionDto)
-  action?: RuleActionDto;
+  @Type(() => RuleActionInputDto)
+  action?: RuleActionInputDto;
 }
 
 /** A NAT gateway (Cloud NAT `nats[]` field names). Every omitted field gets its server default. */
@@ -144,9 +144,9 @@ export class NatGatewayInputDto extends ResourceInputDto {
   @IsOptional()
   @IsArray()
   @ValidateNested({ each: true })
-  @Type(() => GatewaySubnetworkDto)
-  @ApiPropertyOptional({ type: [GatewaySubnetworkDto], default: [] })
-  subnetworks?: GatewaySubnetworkDto[];
+  @Type(() => GatewaySubnetworkInputDto)
+  @ApiPropertyOptional({ type: [GatewaySubnetworkInputDto], default: [] })
+  subnetworks?: GatewaySubnetworkInputDto[];
 
   /** Static: 2..57344, rounded up to a power of two; dynamic: a power of two 32..32768. Default 64 (static) / 32 (dynamic). */
   @IsOptional()
@@ -198,16 +198,106 @@ export class NatGatewayInputDto extends ResourceInputDto {
 
   @IsOptional()
   @ValidateNested()
-  @Type(() => LogConfigDto)
-  logConfig?: LogConfigDto;
+  @Type(() => LogConfigInputDto)
+  logConfig?: LogConfigInputDto;
 
   /** Per-destination rules with their own IPs (MANUAL_ONLY, not with endpoint-independent mapping). */
   @IsOptional()
   @IsArray()
   @ValidateNested({ each: true })
-  @Type(() => GatewayRuleDto)
-  @ApiPropertyOptional({ type: [GatewayRuleDto], default: [] })
-  rules?: GatewayRuleDto[];
+  @Type(() => GatewayRuleInputDto)
+  @ApiPropertyOptional({ type: [GatewayRuleInputDto], default: [] })
+  rules?: GatewayRuleInputDto[];
+}
+
+/** A subnet NATed by the gateway, as returned: every default filled in. */
+export class GatewaySubnetworkDto {
+  /** The subnet's name. @example "subnet-a" */
+  name!: string;
+  @ApiProperty({ enum: SourceIpRangesToNat, enumName: 'SourceIpRangesToNat', isArray: true })
+  sourceIpRangesToNat!: SourceIpRangesToNat[];
+  secondaryIpRangeNames!: string[];
+}
+
+export class LogConfigDto {
+  enable!: boolean;
+  @ApiProperty({ enum: LogFilter, enumName: 'LogFilter' })
+  filter!: LogFilter;
+}
+
+export class RuleActionDto {
+  /** Address names new connections matching the rule use. */
+  sourceNatActiveIps!: string[];
+  /** Address names being drained from the rule. */
+  sourceNatDrainIps!: string[];
+}
+
+export class GatewayRuleDto {
+  /** @example 100 */
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 65000 })
+  ruleNumber!: number;
+  description!: string;
+  /** @example "inIpRange(destination.ip, '198.51.100.0/24')" */
+  match!: string;
+  action!: RuleActionDto;
+}
+
+/** `logConfig` in a merge patch: a member set to null restores its default. */
+export class LogConfigPatchDto {
+  @ApiPropertyOptional({ type: 'boolean', nullable: true })
+  enable?: boolean | null;
+
+  @ApiPropertyOptional({ enum: [...Object.values(LogFilter), null] })
+  filter?: LogFilter | null;
+}
+
+/**
+ * An RFC 7396 merge patch of a NAT gateway (PATCH, and POST .../preview): only the members to
+ * change; a member set to null restores its server default; lists are replaced whole. The merged
+ * gateway is validated as a create body; network, region and type are immutable (400 when
+ * changed).
+ */
+@ApiExtraModels(GatewaySubnetworkInputDto, GatewayRuleInputDto)
+export class NatGatewayPatchDto extends ResourcePatchDto {
+  /** Immutable. */
+  network?: string;
+  /** Immutable. */
+  region?: string;
+  /** Immutable. */
+  @ApiPropertyOptional({ enum: ['PUBLIC', 'PRIVATE'] })
+  type?: 'PUBLIC' | 'PRIVATE';
+  @ApiPropertyOptional({ enum: [...Object.values(NatIpAllocateOption), null] })
+  natIpAllocateOption?: NatIpAllocateOption | null;
+  @ApiPropertyOptional({ type: 'array', nullable: true, items: { type: 'string' }, maxItems: 300 })
+  natIps?: string[] | null;
+  @ApiPropertyOptional({ type: 'array', nullable: true, items: { type: 'string' }, maxItems: 300 })
+  drainNatIps?: string[] | null;
+  @ApiPropertyOptional({ enum: [...Object.values(SourceSubnetworkIpRangesToNat), null] })
+  sourceSubnetworkIpRangesToNat?: SourceSubnetworkIpRangesToNat | null;
+  @ApiPropertyOptional({ type: 'array', nullable: true, items: { $ref: getSchemaPath(GatewaySubnetworkInputDto) } })
+  subnetworks?: GatewaySubnetworkInputDto[] | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 2, maximum: 57344 })
+  minPortsPerVm?: number | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 64, maximum: 65536 })
+  maxPortsPerVm?: number | null;
+  @ApiPropertyOptional({ type: 'boolean', nullable: true })
+  enableDynamicPortAllocation?: boolean | null;
+  @ApiPropertyOptional({ type: 'boolean', nullable: true })
+  enableEndpointIndependentMapping?: boolean | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 1, maximum: 86400 })
+  udpIdleTimeoutSec?: number | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 1, maximum: 86400 })
+  icmpIdleTimeoutSec?: number | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 1, maximum: 86400 })
+  tcpEstablishedIdleTimeoutSec?: number | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 1, maximum: 86400 })
+  tcpTransitoryIdleTimeoutSec?: number | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 1, maximum: 86400 })
+  tcpTimeWaitTimeoutSec?: number | null;
+  /** Merged member by member; null restores the defaults. */
+  logConfig?: LogConfigPatchDto | null;
+  @ApiPropertyOptional({ type: 'array', nullable: true, items: { $ref: getSchemaPath(GatewayRuleInputDto) } })
+  rules?: GatewayRuleInputDto[] | null;
 }
 
 export class GatewayStatusDto {

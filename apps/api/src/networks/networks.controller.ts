@@ -1,14 +1,14 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { NetworkRecord } from '@natplane/persistence';
 import { Access, Project, type ProjectScope } from '../common/auth';
-import { ApiProblems, ApiProjectParam } from '../common/problem.dto';
+import { ApiIdempotencyKey, ApiIfMatch, ApiMergePatchBody, ApiProblems, ApiProjectParam } from '../common/problem.dto';
 import { listRequest, listResponse } from '../common/crud';
 import { BaseUrl } from '../common/http';
 import { ListQuery } from '../common/resource.dto';
 import { baseView, projectLink } from '../common/views';
-import { NetworkDto, NetworkInputDto, NetworkListDto } from './networks.dto';
+import { NetworkDto, NetworkInputDto, NetworkListDto, NetworkPatchDto } from './networks.dto';
 import { NetworksService } from './networks.service';
 
 @ApiTags('networks')
@@ -21,6 +21,7 @@ export class NetworksController {
   constructor(private readonly svc: NetworksService) {}
 
   @Post()
+  @ApiIdempotencyKey()
   @HttpCode(201)
   @ApiOperation({ operationId: 'networks_create', summary: 'Create a network' })
   async create(@Project() p: ProjectScope, @Body() body: NetworkInputDto, @BaseUrl() base: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<NetworkDto> {
@@ -43,7 +44,8 @@ export class NetworksController {
 
   @Patch(':name')
   @ApiOperation({ operationId: 'networks_patch', summary: 'Update a network (JSON merge patch)' })
-  @ApiBody({ type: NetworkInputDto, description: 'RFC 7396 merge patch of the network' })
+  @ApiMergePatchBody(NetworkPatchDto, 'RFC 7396 merge patch of the network')
+  @ApiIfMatch()
   async patch(
     @Project() p: ProjectScope,
     @Param('name') name: string,
@@ -55,6 +57,7 @@ export class NetworksController {
   }
 
   @Delete(':name')
+  @ApiIfMatch()
   @HttpCode(204)
   @ApiOperation({ operationId: 'networks_delete', summary: 'Delete a network (409 while subnets or gateways use it)' })
   async delete(@Project() p: ProjectScope, @Param('name') name: string, @Headers('if-match') ifMatch: string | undefined): Promise<void> {

@@ -1,14 +1,14 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { ProjectRecord } from '@natplane/persistence';
 import { Access } from '../common/auth';
-import { ApiProblems } from '../common/problem.dto';
+import { ApiIdempotencyKey, ApiIfMatch, ApiMergePatchBody, ApiProblems } from '../common/problem.dto';
 import { listRequest, listResponse } from '../common/crud';
 import { BaseUrl } from '../common/http';
 import { ListQuery } from '../common/resource.dto';
 import { adminLink, baseView } from '../common/views';
-import { ProjectDto, ProjectInputDto, ProjectListDto, ProjectTokenDto } from './projects.dto';
+import { ProjectDto, ProjectInputDto, ProjectListDto, ProjectPatchDto, ProjectTokenDto } from './projects.dto';
 import { ProjectsService } from './projects.service';
 
 @ApiTags('admin')
@@ -20,6 +20,7 @@ export class ProjectsController {
   constructor(private readonly svc: ProjectsService) {}
 
   @Post()
+  @ApiIdempotencyKey()
   @HttpCode(201)
   @ApiOperation({ operationId: 'projects_create', summary: 'Create a project' })
   async create(@Body() body: ProjectInputDto, @BaseUrl() base: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<ProjectDto> {
@@ -42,12 +43,14 @@ export class ProjectsController {
 
   @Patch(':name')
   @ApiOperation({ operationId: 'projects_patch', summary: 'Update a project (JSON merge patch)' })
-  @ApiBody({ type: ProjectInputDto, description: 'RFC 7396 merge patch of the project' })
+  @ApiMergePatchBody(ProjectPatchDto, 'RFC 7396 merge patch of the project')
+  @ApiIfMatch()
   async patch(@Param('name') name: string, @Body() patch: Record<string, unknown>, @Headers('if-match') ifMatch: string | undefined, @BaseUrl() base: string): Promise<ProjectDto> {
     return projectView(await this.svc.patch(name, patch, ifMatch), base);
   }
 
   @Delete(':name')
+  @ApiIfMatch()
   @HttpCode(204)
   @ApiOperation({ operationId: 'projects_delete', summary: 'Delete a project (409 while it holds networks or addresses)' })
   async delete(@Param('name') name: string, @Headers('if-match') ifMatch: string | undefined): Promise<void> {
@@ -55,6 +58,7 @@ export class ProjectsController {
   }
 
   @Post(':name/tokens')
+  @ApiIdempotencyKey()
   @HttpCode(201)
   @ApiOperation({ operationId: 'projects_createToken', summary: 'Create a project token (shown once)' })
   async token(@Param('name') name: string): Promise<ProjectTokenDto> {

@@ -1,7 +1,10 @@
-import { ResourceDto, ResourceInputDto } from '../common/resource.dto';
+import { ResourceDto, ResourceInputDto, ResourcePatchDto } from '../common/resource.dto';
 
 /** A tenant. */
 export class ProjectInputDto extends ResourceInputDto {}
+
+/** An RFC 7396 merge patch of a project. */
+export class ProjectPatchDto extends ResourcePatchDto {}
 
 export class ProjectDto extends ResourceDto {}
 

@@ -1,14 +1,14 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { SubnetRecord } from '@natplane/persistence';
 import { Access, Project, type ProjectScope } from '../common/auth';
-import { ApiProblems, ApiProjectParam } from '../common/problem.dto';
+import { ApiIdempotencyKey, ApiIfMatch, ApiMergePatchBody, ApiProblems, ApiProjectParam } from '../common/problem.dto';
 import { listRequest, listResponse } from '../common/crud';
 import { BaseUrl } from '../common/http';
 import { ListQuery } from '../common/resource.dto';
 import { baseView, projectLink } from '../common/views';
-import { SubnetDto, SubnetInputDto, SubnetListDto } from './subnets.dto';
+import { SubnetDto, SubnetInputDto, SubnetListDto, SubnetPatchDto } from './subnets.dto';
 import { SubnetsService } from './subnets.service';
 
 @ApiTags('subnets')
@@ -21,6 +21,7 @@ export class SubnetsController {
   constructor(private readonly svc: SubnetsService) {}
 
   @Post()
+  @ApiIdempotencyKey()
   @HttpCode(201)
   @ApiOperation({ operationId: 'subnets_create', summary: 'Create a subnet' })
   async create(@Project() p: ProjectScope, @Body() body: SubnetInputDto, @BaseUrl() base: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<SubnetDto> {
@@ -43,7 +44,8 @@ export class SubnetsController {
 
   @Patch(':name')
   @ApiOperation({ operationId: 'subnets_patch', summary: 'Update a subnet (JSON merge patch)' })
-  @ApiBody({ type: SubnetInputDto, description: 'RFC 7396 merge patch of the subnet' })
+  @ApiMergePatchBody(SubnetPatchDto, 'RFC 7396 merge patch of the subnet')
+  @ApiIfMatch()
   async patch(
     @Project() p: ProjectScope,
     @Param('name') name: string,
@@ -55,6 +57,7 @@ export class SubnetsController {
   }
 
   @Delete(':name')
+  @ApiIfMatch()
   @HttpCode(204)
   @ApiOperation({ operationId: 'subnets_delete', summary: 'Delete a subnet (409 while endpoints or gateways use it)' })
   async delete(@Project() p: ProjectScope, @Param('name') name: string, @Headers('if-match') ifMatch: string | undefined): Promise<void> {

@@ -1,6 +1,7 @@
+import { ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
-import { NAME_PATTERN, ResourceDto, ResourceInputDto } from '../common/resource.dto';
+import { NAME_PATTERN, ResourceDto, ResourceInputDto, ResourcePatchDto } from '../common/resource.dto';
 import { REGION_PATTERN } from '../hosts/hosts.dto';
 
 export class SecondaryRangeDto {
@@ -36,6 +37,18 @@ export class SubnetInputDto extends ResourceInputDto {
   @ValidateNested({ each: true })
   @Type(() => SecondaryRangeDto)
   secondaryIpRanges?: SecondaryRangeDto[];
+}
+
+/** An RFC 7396 merge patch of a subnet (secondaryIpRanges replaced whole; null: none). */
+export class SubnetPatchDto extends ResourcePatchDto {
+  /** Immutable. */
+  network?: string;
+  /** Immutable. */
+  region?: string;
+  /** May only grow while endpoints use it. */
+  ipCidrRange?: string;
+  @ApiPropertyOptional({ type: 'array', nullable: true, items: { $ref: getSchemaPath(SecondaryRangeDto) }, maxItems: 30 })
+  secondaryIpRanges?: SecondaryRangeDto[] | null;
 }
 
 export class SubnetDto extends ResourceDto {

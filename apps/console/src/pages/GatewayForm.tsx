@@ -5,7 +5,7 @@
  * saved with If-Match.
  */
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import type { MergePatch, NatGateway, NatGatewayInput, NatGatewayPreview } from '@natplane/sdk';
+import type { NatGateway, NatGatewayInput, NatGatewayPatch, NatGatewayPreview } from '@natplane/sdk';
 import { ApiError, type Api } from '../api';
 import { navigate } from '../App';
 import { ErrorBanner, Field, labelsPatch, Loading, splitList } from '../ui';
@@ -177,7 +177,7 @@ function bodyOf(f: GatewayFormState): NatGatewayInput {
 }
 
 /** The merge patch from `before` to `after`: the top-level fields that differ (lists whole). */
-function patchOf(before: NatGatewayInput, after: NatGatewayInput): MergePatch<NatGatewayInput> {
+function patchOf(before: NatGatewayInput, after: NatGatewayInput): NatGatewayPatch {
   const patch: Record<string, unknown> = {};
   const a = after as unknown as Record<string, unknown>;
   const b = before as unknown as Record<string, unknown>;

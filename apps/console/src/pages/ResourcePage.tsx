@@ -33,7 +33,7 @@ interface FieldSpec {
 interface KindSpec {
   title: string;
   singular: string;
-  ops: (api: Api) => CollectionOps<Resource, Record<string, unknown>>;
+  ops: (api: Api) => CollectionOps<Resource, Record<string, unknown>, Record<string, unknown>>;
   fields: FieldSpec[];
   columns: { label: string; value: (r: Resource) => React.ReactNode }[];
 }
@@ -64,7 +64,7 @@ function lines(s: string): string[] {
     .filter(Boolean);
 }
 
-const ops = <T, I>(o: CollectionOps<T, I>) => o as unknown as CollectionOps<Resource, Record<string, unknown>>;
+const ops = <T, I, P>(o: CollectionOps<T, I, P>) => o as unknown as CollectionOps<Resource, Record<string, unknown>, Record<string, unknown>>;
 
 export const RESOURCE_KINDS = {
   networks: {
