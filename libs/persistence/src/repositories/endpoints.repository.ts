@@ -62,7 +62,7 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
                            AND s.ip_cidr_range::text = ${p(5)}::text AND s.secondary_ip_ranges = ${p(6)}::jsonb)
              AND EXISTS (SELECT 1 FROM hosts h WHERE h.id = ${p(7)}::uuid AND h.region = ${p(8)}::text)
            RETURNING created_at, updated_at),
-         ${bumpForEndpointCte(p(1), p(2), 'EXISTS (SELECT 1 FROM ins)')}
+         ${bumpForEndpointCte(p(1), p(2), { onlyIf: 'EXISTS (SELECT 1 FROM ins)', created: true })}
          SELECT ${rfc3339('ins.created_at')} AS "createdAt", ${rfc3339('ins.updated_at')} AS "updatedAt",
                 (SELECT coalesce(json_agg(json_build_object('id', b.id, 'generation', b.generation::float8)), '[]') FROM bumped b) AS bumped
          FROM ins`,
