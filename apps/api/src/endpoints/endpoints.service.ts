@@ -80,7 +80,7 @@ export class EndpointsService {
           if (this.refsCache.size >= REFS_CACHE_MAX) this.refsCache.clear();
           this.refsCache.set(key, { refs: r.refs, until: now + REFS_CACHE_MS });
           const { bumped, ...created } = inserted;
-          this.changes.enqueueGateways(bumped);
+          this.db.afterCommit(() => this.enqueueSoon(bumped));
           return { ...values, ...created, version: 1, scopeId: p.id, subnetName: r.subnet.name, hostName: r.hostName };
         }
         // The subnet or host changed since they were read: read them again (changed again between
@@ -90,6 +90,27 @@ export class EndpointsService {
     } catch (e) {
       throw await this.explainConflict(p, e, input.networkIp);
     }
+  }
+
+  /** Gateway id -> the latest generation committed, not yet enqueued. */
+  private readonly toEnqueue = new Map<string, number>();
+
+  /**
+   * Reconcile jobs for committed creates, one enqueue per event-loop turn: the creates that commit
+   * meanwhile (hundreds per second, mostly the same gateways) join the one already scheduled,
+   * which is sent after all of them committed, so every change is still followed by a job that
+   * sees it (the job reloads the gateway; jobs coalesce per gateway in BullMQ anyway).
+   */
+  private enqueueSoon(gateways: { id: string; generation: number }[]): void {
+    if (gateways.length === 0) return;
+    const idle = this.toEnqueue.size === 0;
+    for (const g of gateways) this.toEnqueue.set(g.id, Math.max(g.generation, this.toEnqueue.get(g.id) ?? 0));
+    if (!idle) return;
+    setImmediate(() => {
+      const batch = [...this.toEnqueue].map(([id, generation]) => ({ id, generation }));
+      this.toEnqueue.clear();
+      this.changes.enqueueGateways(batch);
+    });
   }
 
   async get(p: ProjectScope, name: string): Promise<EndpointRecord> {
