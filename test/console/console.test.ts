@@ -224,6 +224,21 @@ describeBrowser('web console, through a browser', () => {
     await page.getByTestId('gateway-state-value').filter({ hasText: 'READY' }).waitFor({ timeout: 30_000 });
     await page.locator('[data-testid="mapping-vm-1"] td:nth-child(5)').filter({ hasText: /^128$/ }).waitFor();
     await shot('09-gateway-edited');
+
+    // the blocks the resize released are in quarantine: the status lists them by port with the
+    // end of their cool-down, and the picture draws them at their ports with a Q (not colour alone)
+    const st = await ok(admin.GET('/v1/projects/{project}/natGateways/{name}/status', { params: { path: { project: PROJECT, name: 'gw-1' } } }));
+    const quarantine = st.portUtilization.flatMap((u) => u.quarantineRanges);
+    expect(quarantine.length).toBeGreaterThan(0);
+    for (const q of quarantine) {
+      expect(q.range).toMatch(/^\d+\.\d+\.\d+\.\d+:\d+-\d+$/);
+      expect(Date.parse(q.until)).toBeGreaterThan(Date.now());
+    }
+    const cell = page.locator('[data-testid^="cells-"] [data-state="quarantine"]').first();
+    await cell.waitFor();
+    expect(await cell.textContent()).toBe('Q');
+    expect(await cell.getAttribute('title')).toMatch(/in quarantine until /);
+    await shot('09b-gateway-quarantine');
   });
 
   it('looks up who held a NAT IP and port', async () => {

@@ -45,6 +45,7 @@ export type GatewaySubnetworkInput = Schemas['GatewaySubnetworkInputDto'];
 export type NatMapping = Schemas['NatMappingDto'];
 export type NatStatus = Schemas['NatStatusDto'];
 export type PortUtilization = Schemas['PortUtilizationDto'];
+export type QuarantineRange = Schemas['QuarantineRangeDto'];
 export type NatGatewayPreview = Schemas['NatGatewayPreviewDto'];
 export type Attribution = Schemas['AttributionDto'];
 export type HostDocument = Schemas['HostDocumentDto'];

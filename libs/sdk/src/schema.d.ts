@@ -1409,6 +1409,17 @@ export interface components {
             numVmEndpointsWithNatMappings: number;
             numVmEndpointsWithoutNatMappings: number;
         };
+        QuarantineRangeDto: {
+            /** @description -1: the gateway's default IPs, else the rule the block was held for. */
+            ruleNumber: number;
+            /**
+             * @description "ip:lo-hi", inclusive.
+             * @example 203.0.113.7:1088-1151
+             */
+            range: string;
+            /** @description RFC 3339: the end of the block's cool-down. */
+            until: string;
+        };
         PortUtilizationDto: {
             natIp: string;
             /** @description -1: the gateway's default IPs. */
@@ -1421,6 +1432,11 @@ export interface components {
             /** @description Ports held by another gateway (an address moved between gateways, in quarantine). */
             foreignPorts: number;
             freePorts: number;
+            /**
+             * @description The gateway's blocks on this NAT IP in quarantine now, by port (for the status: read when
+             *     asked, so it may be newer than the counts; for a preview: as the allocator would leave them).
+             */
+            quarantineRanges: components["schemas"]["QuarantineRangeDto"][];
         };
         NatStatusDto: {
             autoAllocatedNatIps: string[];

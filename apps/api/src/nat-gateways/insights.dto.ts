@@ -55,6 +55,17 @@ export class RuleStatusDto {
   numVmEndpointsWithoutNatMappings!: number;
 }
 
+/** A block of the gateway in quarantine: released, not handed out again before `until`. */
+export class QuarantineRangeDto {
+  /** "ip:lo-hi", inclusive. @example "203.0.113.7:1088-1151" */
+  range!: string;
+  /** -1: the gateway's default IPs, else the rule the block was held for. */
+  @ApiProperty({ type: 'integer', minimum: -1, maximum: 65000 })
+  ruleNumber!: number;
+  /** RFC 3339: the end of the block's cool-down. */
+  until!: string;
+}
+
 export class PortUtilizationDto {
   natIp!: string;
   /** -1: the gateway's default IPs. */
@@ -67,6 +78,11 @@ export class PortUtilizationDto {
   /** Ports held by another gateway (an address moved between gateways, in quarantine). */
   foreignPorts!: number;
   freePorts!: number;
+  /**
+   * The gateway's blocks on this NAT IP in quarantine now, by port (for the status: read when
+   * asked, so it may be newer than the counts; for a preview: as the allocator would leave them).
+   */
+  quarantineRanges!: QuarantineRangeDto[];
 }
 
 /** Cloud NAT getRouterStatus natStatus, at the gateway's observed generation. */

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DEFAULT_RULE, type AllocationStatus } from '@natplane/allocator';
+import { DEFAULT_RULE, type AllocationStatus, type Block } from '@natplane/allocator';
 import { InvalidArgumentError, NotFoundError, parseIpv4, type NatGatewaySpec } from '@natplane/domain';
 import { Db, GatewaysRepository, InsightsRepository, ReconcileRepository, type GatewayRecord, type MappingBlockRow } from '@natplane/persistence';
 import { ipUsesInSpecOrder, planGateway } from '@natplane/planner';
@@ -12,6 +12,23 @@ import { NatGatewaysService } from './nat-gateways.service';
 const MAX_PREVIEW_CHANGES = 500;
 
 const range = (b: { natIp: string; portLo: number; portHi: number }) => `${b.natIp}:${b.portLo}-${b.portHi}`;
+
+/** A block in quarantine, `until` in RFC 3339. */
+interface QuarantineBlock {
+  natIp: string;
+  portLo: number;
+  portHi: number;
+  ruleNumber: number;
+  until: string;
+}
+
+/** The QUARANTINE blocks of an allocator result, by NAT IP and port. */
+function quarantineOf(blocks: Block[]): QuarantineBlock[] {
+  return blocks
+    .filter((b) => b.state === 'QUARANTINE' && b.until !== undefined)
+    .map((b) => ({ natIp: b.natIp, portLo: b.portLo, portHi: b.portLo + b.size - 1, ruleNumber: b.ruleNumber, until: new Date(b.until!).toISOString() }))
+    .sort((a, b) => (a.natIp < b.natIp ? -1 : a.natIp > b.natIp ? 1 : a.portLo - b.portLo));
+}
 
 /** What was computed for a gateway: mappings, natStatus, preview of a change, attribution. */
 @Injectable()
@@ -42,10 +59,18 @@ export class GatewayInsightsService {
 
   async status(p: ProjectScope, name: string): Promise<NatStatusDto> {
     const g = await this.gateway(p, name);
-    return this.statusView(p, g.spec, g.natStatus as AllocationStatus | null, g.observedGeneration, g.id);
+    const quarantine = (await this.insights.quarantine(g.id)).map((q) => ({ natIp: q.natIp, portLo: q.portLo, portHi: q.portHi, ruleNumber: q.ruleNumber, until: q.until.toISOString() }));
+    return this.statusView(p, g.spec, g.natStatus as AllocationStatus | null, g.observedGeneration, quarantine, g.id);
   }
 
-  private async statusView(p: ProjectScope, spec: NatGatewaySpec, st: AllocationStatus | null, observedGeneration: number, gatewayId?: string): Promise<NatStatusDto> {
+  private async statusView(
+    p: ProjectScope,
+    spec: NatGatewaySpec,
+    st: AllocationStatus | null,
+    observedGeneration: number,
+    quarantine: QuarantineBlock[],
+    gatewayId?: string,
+  ): Promise<NatStatusDto> {
     const addrs = await this.insights.addressIps(p.id);
     const auto = gatewayId && spec.natIpAllocateOption === 'AUTO_ONLY' ? await this.insights.autoIps(gatewayId) : [];
     const ips = (names: string[], auto: boolean) => names.map((n) => addrs.get(n)).filter((a) => a !== undefined && a.autoAllocated === auto).map((a) => a!.ip);
@@ -78,6 +103,7 @@ export class GatewayInsightsService {
         quarantinedPorts: u.quarantinedPorts,
         foreignPorts: u.foreignPorts ?? 0,
         freePorts: u.freePorts,
+        quarantineRanges: quarantine.filter((q) => q.natIp === u.natIp).map((q) => ({ range: range(q), ruleNumber: q.ruleNumber, until: q.until })),
       })),
       observedGeneration,
     };
@@ -111,7 +137,7 @@ export class GatewayInsightsService {
       const count = (k: ChurnKind) => new Set(all.filter((c) => c.kind === k).map((c) => c.endpoint)).size;
       const broken = all.filter((c) => c.breaksConnections);
       return {
-        status: await this.statusView(p, proposal.spec, plan.result.status, 0),
+        status: await this.statusView(p, proposal.spec, plan.result.status, 0, quarantineOf(plan.result.blocks)),
         churn: {
           endpointsAdded: count(ChurnKind.ADDED),
           endpointsMoved: count(ChurnKind.MOVED),

@@ -1,9 +1,10 @@
 /**
  * A picture of each NAT IP's port space (1024-65535), built from what the API gives:
- *  - where: the blocks GET .../mappings lists, active (held) and draining, at their real ports;
+ *  - where: the blocks GET .../mappings lists, active (held) and draining, and the blocks in
+ *    quarantine that GET .../status lists per NAT IP (portUtilization[].quarantineRanges, with the
+ *    end of their cool-down), at their real ports;
  *  - how much: GET .../status portUtilization, per NAT IP: active, draining, quarantined, held by
- *    another gateway, free. The API reports quarantine as a count only (no positions), so the
- *    quarantine appears in the second bar, not in the first.
+ *    another gateway, free.
  * Every state has a pattern and a text label as well as a colour, and each bar has a text twin.
  */
 import type { NatMapping, NatStatus } from '@natplane/sdk';
@@ -15,9 +16,12 @@ const SPAN = HI - LO + 1;
 interface Block {
   lo: number;
   hi: number;
-  kind: 'held' | 'draining';
+  kind: 'held' | 'draining' | 'quarantine';
+  /** '' for a block in quarantine (released: nobody holds it). */
   endpoint: string;
   rule: number;
+  /** Quarantine: the end of its cool-down (RFC 3339). */
+  until?: string;
 }
 
 function parseRange(s: string): { ip: string; lo: number; hi: number } | undefined {
@@ -25,18 +29,25 @@ function parseRange(s: string): { ip: string; lo: number; hi: number } | undefin
   return m ? { ip: m[1], lo: Number(m[2]), hi: Number(m[3]) } : undefined;
 }
 
-/** Blocks per NAT IP, from the mappings (default IPs as rule -1, then each rule's). */
-export function blocksByIp(mappings: NatMapping[]): Map<string, Block[]> {
+/** Blocks per NAT IP: from the mappings (default IPs as rule -1, then each rule's), and in quarantine from the status. */
+export function blocksByIp(mappings: NatMapping[], status: NatStatus): Map<string, Block[]> {
   const out = new Map<string, Block[]>();
-  const add = (ranges: string[], kind: Block['kind'], endpoint: string, rule: number) => {
+  const add = (ranges: string[], kind: Block['kind'], endpoint: string, rule: number, until?: string) => {
     for (const r of ranges) {
       const p = parseRange(r);
       if (!p) continue;
       const list = out.get(p.ip) ?? [];
-      list.push({ lo: p.lo, hi: p.hi, kind, endpoint, rule });
+      list.push({ lo: p.lo, hi: p.hi, kind, endpoint, rule, until });
       out.set(p.ip, list);
     }
   };
+  const seen = new Set<string>();
+  for (const u of status.portUtilization) {
+    // an IP listed twice (two rules) carries the same quarantine twice
+    if (seen.has(u.natIp)) continue;
+    seen.add(u.natIp);
+    for (const q of u.quarantineRanges) add([q.range], 'quarantine', '', q.ruleNumber, q.until);
+  }
   for (const m of mappings) {
     add(m.natIpPortRanges, 'held', m.endpoint, -1);
     add(m.drainNatIpPortRanges, 'draining', m.endpoint, -1);
@@ -51,11 +62,25 @@ export function blocksByIp(mappings: NatMapping[]): Map<string, Block[]> {
 
 const pct = (n: number) => `${((n / SPAN) * 100).toFixed(3)}%`;
 
-type CellState = 'held' | 'draining' | 'free';
+type CellState = 'held' | 'draining' | 'quarantine' | 'free';
+
+/** Which state a cell shared by several blocks shows: the most alive one. */
+const RANK: Record<CellState, number> = { held: 3, draining: 2, quarantine: 1, free: 0 };
+
+const CELL_LETTER: Record<CellState, string> = { held: 'H', draining: 'D', quarantine: 'Q', free: '' };
+
+const time = (iso: string) => new Date(iso).toLocaleTimeString();
+
+/** Who or what a block is, for a cell's title and the table. */
+function describe(b: Block): string {
+  const rule = b.rule >= 0 ? ` (rule ${b.rule})` : '';
+  if (b.kind === 'quarantine') return `in quarantine${rule} until ${b.until ? time(b.until) : '?'}`;
+  return `${b.endpoint}${rule}${b.kind === 'draining' ? ' draining' : ''}`;
+}
 
 /**
  * The port space as cells of `unit` ports (the smallest block on the IP, at least 64: at most
- * 1,008 cells), each held, draining or free, with who holds it.
+ * 1,008 cells), each held, draining, in quarantine or free, with who holds it.
  */
 function cellsOf(list: Block[]): { unit: number; cells: { state: CellState; who: string[] }[] } {
   const smallest = list.reduce((m, b) => Math.min(m, b.hi - b.lo + 1), SPAN);
@@ -64,8 +89,8 @@ function cellsOf(list: Block[]): { unit: number; cells: { state: CellState; who:
   for (const b of list) {
     for (let c = Math.floor((b.lo - LO) / unit); c <= Math.floor((b.hi - LO) / unit) && c < cells.length; c++) {
       const cell = cells[c];
-      if (b.kind === 'held' || cell.state === 'free') cell.state = b.kind;
-      cell.who.push(`${b.endpoint}${b.rule >= 0 ? ` (rule ${b.rule})` : ''}${b.kind === 'draining' ? ' draining' : ''}`);
+      if (RANK[b.kind] > RANK[cell.state]) cell.state = b.kind;
+      cell.who.push(describe(b));
     }
   }
   return { unit, cells };
@@ -123,7 +148,7 @@ export function Legend() {
 }
 
 export function PortSpace({ status, mappings }: { status: NatStatus; mappings: NatMapping[] }) {
-  const blocks = blocksByIp(mappings);
+  const blocks = blocksByIp(mappings, status);
   const usage = usageByIp(status);
   const ips = [...new Set([...usage.keys(), ...blocks.keys()])].sort();
   if (ips.length === 0) return <p>No NAT IP yet.</p>;
@@ -136,6 +161,7 @@ export function PortSpace({ status, mappings }: { status: NatStatus; mappings: N
         const u = usage.get(ip);
         const heldPorts = list.filter((b) => b.kind === 'held').reduce((n, b) => n + b.hi - b.lo + 1, 0);
         const drainPorts = list.filter((b) => b.kind === 'draining').reduce((n, b) => n + b.hi - b.lo + 1, 0);
+        const quarantinePorts = list.filter((b) => b.kind === 'quarantine').reduce((n, b) => n + b.hi - b.lo + 1, 0);
         const role = u ? (u.rules.every((r) => r < 0) ? 'default IP' : `rule ${u.rules.filter((r) => r >= 0).join(', ')}`) : 'not in status';
         const summary = u
           ? `${u.active} held, ${u.drain} draining, ${u.quarantined} in quarantine, ${u.foreign} held by another gateway, ${u.free} free`
@@ -161,7 +187,7 @@ export function PortSpace({ status, mappings }: { status: NatStatus; mappings: N
               className="cells"
               role="img"
               style={{ gridTemplateColumns: `repeat(${Math.min(48, grid.cells.length)}, 0.8rem)` }}
-              aria-label={`${ip}: ${list.length} blocks, ${heldPorts} ports held and ${drainPorts} draining, in cells of ${grid.unit} ports`}
+              aria-label={`${ip}: ${list.length} blocks, ${heldPorts} ports held, ${drainPorts} draining and ${quarantinePorts} in quarantine, in cells of ${grid.unit} ports`}
               data-testid={`cells-${ip}`}
             >
               {grid.cells.map((c, i) => (
@@ -171,7 +197,7 @@ export function PortSpace({ status, mappings }: { status: NatStatus; mappings: N
                   data-state={c.state}
                   title={`ports ${LO + i * grid.unit}-${Math.min(HI, LO + (i + 1) * grid.unit - 1)}: ${c.state}${c.who.length ? `, ${c.who.join(', ')}` : ''}`}
                 >
-                  {c.state === 'held' ? 'H' : c.state === 'draining' ? 'D' : ''}
+                  {CELL_LETTER[c.state]}
                 </span>
               ))}
             </div>
@@ -203,6 +229,7 @@ export function PortSpace({ status, mappings }: { status: NatStatus; mappings: N
                     <th scope="col">State</th>
                     <th scope="col">Endpoint</th>
                     <th scope="col">Rule</th>
+                    <th scope="col">Until</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -212,8 +239,9 @@ export function PortSpace({ status, mappings }: { status: NatStatus; mappings: N
                         {b.lo}-{b.hi}
                       </td>
                       <td>{b.kind}</td>
-                      <td>{b.endpoint}</td>
+                      <td>{b.kind === 'quarantine' ? '(released)' : b.endpoint}</td>
                       <td>{b.rule >= 0 ? b.rule : 'default'}</td>
+                      <td>{b.until ? <time dateTime={b.until}>{time(b.until)}</time> : ''}</td>
                     </tr>
                   ))}
                 </tbody>
@@ -223,7 +251,7 @@ export function PortSpace({ status, mappings }: { status: NatStatus; mappings: N
         );
       })}
       <p className="hint">
-        Quarantined blocks are counted by the status but their positions are not reported by the API: the cells show held and draining blocks only, the bar below them
+        The cells show the gateway's own blocks (held, draining, in quarantine) at their ports; ports held by another gateway appear in the bar below them, which counts
         every state.
       </p>
     </div>

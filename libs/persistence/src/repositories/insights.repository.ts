@@ -26,6 +26,14 @@ export interface AttributionRow {
   validTo: Date | null;
 }
 
+export interface QuarantineBlockRow {
+  natIp: string;
+  portLo: number;
+  portHi: number;
+  ruleNumber: number;
+  until: Date;
+}
+
 /** Read models over allocations and their history: mappings, attribution. */
 export class InsightsRepository {
   constructor(private readonly db: Db) {}
@@ -50,6 +58,17 @@ export class InsightsRepository {
       [gatewayId, page],
     );
     return { rows, nextAfter: more ? page[page.length - 1] : undefined };
+  }
+
+  /** The gateway's blocks still in quarantine (until in the future), by NAT IP and port. */
+  async quarantine(gatewayId: string): Promise<QuarantineBlockRow[]> {
+    const { rows } = await this.db.query<QuarantineBlockRow>(
+      `SELECT host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", rule_number AS "ruleNumber", until
+       FROM allocations WHERE gateway_id = $1 AND state = 'QUARANTINE' AND until > now()
+       ORDER BY nat_ip, port_lo`,
+      [gatewayId],
+    );
+    return rows;
   }
 
   /** Who held natIp:port at `at` (optionally within one project): at most one row (quarantine). */
