@@ -5,8 +5,9 @@
  * port, seeds a tenant through the HTTP API (project, project token, host, pool, network, /16
  * subnets, ~2,000 endpoints, address, gateway covering every subnet), then drives three scenarios
  * with autocannon as that tenant: GET one gateway, list endpoints (a page of 50), POST an endpoint
- * (unique name and IP per request). The database is ANALYZEd after seeding. Each scenario: a warm-up run, then RUNS measured runs; the
- * rows report the median requests/s and the median p99.
+ * (unique name and IP per request). The database is ANALYZEd after seeding, and VACUUMed and
+ * ANALYZEd before every run (see below). Each scenario: a warm-up run, then RUNS measured runs;
+ * the rows report the median requests/s and the median p99.
  *
  * Knobs (env): API_BENCH_DURATION (s, 10), API_BENCH_WARMUP (s, 3), API_BENCH_RUNS (3),
  * API_BENCH_CONNECTIONS (32), API_BENCH_ENDPOINTS (2000), API_BENCH_CPU_PROF (a directory: the
@@ -15,7 +16,7 @@
 import autocannon from 'autocannon';
 import { mkdirSync } from 'node:fs';
 import { median, type Benchmark, type BenchRow } from './harness';
-import { analyze, call, dropDatabase, flushRedis, freshDatabase, parallel, startApi, type ApiProcess } from './support/api-process';
+import { analyze, call, dropDatabase, flushRedis, freshDatabase, parallel, startApi, vacuumAnalyze, type ApiProcess } from './support/api-process';
 
 const DB = 'natplane_bench';
 const REDIS_URL = 'redis://127.0.0.1:6379/6';
@@ -134,11 +135,19 @@ const bench: Benchmark = {
       await analyze(DB);
       process.stderr.write(`  seeded ${SEED_ENDPOINTS} endpoints in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 
+      // The same server has autovacuum off too, and POST endpoint rewrites the gateway's one row
+      // about a thousand times a second: its dead versions fill hundreds of pages within a run,
+      // and the plans made while the table had one page (sequential scans) read them all, more
+      // each second. On a production server autovacuum prunes those pages into the free space map
+      // and its ANALYZE replans the statements; here the bench does that between runs (about
+      // every 10 s, as autovacuum_naptime = 10s would for such a table), never during one.
       const rows: BenchRow[] = [];
       for (const sc of scenarios(api.url, token, gateway)) {
+        await vacuumAnalyze(DB);
         await once(sc.opts, WARMUP);
         const runs: RunFigures[] = [];
         for (let k = 0; k < RUNS; k++) {
+          await vacuumAnalyze(DB);
           const f = await once(sc.opts, DURATION);
           process.stderr.write(`  ${sc.metric}: ${f.rps.toFixed(0)} req/s, p99 ${f.p99} ms, non2xx ${f.non2xx}, errors ${f.errors}\n`);
           runs.push(f);

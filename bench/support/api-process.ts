@@ -39,6 +39,11 @@ export async function analyze(db: string): Promise<void> {
   await adminQuery('ANALYZE', db);
 }
 
+/** VACUUM (ANALYZE) every table: what autovacuum does on a server where it runs. */
+export async function vacuumAnalyze(db: string): Promise<void> {
+  await adminQuery('VACUUM (ANALYZE)', db);
+}
+
 /** Writes every dirty page now (so that a setup's writes do not land in the measured phase). */
 export async function checkpoint(db: string): Promise<void> {
   await adminQuery('CHECKPOINT', db);
