@@ -15,7 +15,8 @@ import {
   type ScopeEndpoint,
   type StoredBlock,
 } from '@natplane/persistence';
-import { quarantineMs } from '@natplane/allocator';
+import { quarantineMs, type Block } from '@natplane/allocator';
+import type { EndpointNatScope } from '@natplane/domain';
 import { fromBlock, ipUsesInSpecOrder, planGateway, planWith, type GatewayPlan, type IpUse, type PlanInputs } from '@natplane/planner';
 import type { JobHandler } from './job-handler';
 
@@ -51,8 +52,12 @@ interface Snapshot {
   /** Endpoints of the network's subnets in the region, by id. */
   candidates: Map<string, ScopeEndpoint>;
   inputs: Omit<PlanInputs, 'candidates'>;
-  /** Open allocation_history rows. */
-  history: HistoryRow[];
+  /** `inputs.previous` as the allocator's blocks (its last output). */
+  blocks: Block[];
+  /** The scope of each candidate endpoint (null: out of scope). */
+  scope: Map<string, EndpointNatScope | null>;
+  /** Open allocation_history rows, by endpoint. */
+  history: Map<string, HistoryRow[]>;
   hosts: Map<string, GatewayHostState>;
 }
 
@@ -65,7 +70,11 @@ interface Run {
   hosts?: Set<string>;
   /** Incremental: the endpoints before this run, for those that changed. */
   before?: Map<string, ScopeEndpoint>;
-  priorHistory?: HistoryRow[];
+  priorHistory?: Map<string, HistoryRow[]>;
+  /** Incremental: the scope of every candidate (kept and updated). */
+  scope?: Map<string, EndpointNatScope | null>;
+  /** Incremental: the endpoints written since the kept result. */
+  changed?: string[];
   priorHosts?: Map<string, GatewayHostState>;
 }
 
@@ -146,7 +155,9 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
         if (e) run.hosts.add(e.hostId);
       }
     }
-    const { moves, open } = await this.writeHistory(gw, next, byId, now, run.priorHistory);
+    // Only endpoints written since, or whose blocks changed, can have other history rows.
+    const touched = run.changed ? new Set([...run.changed, ...diff.map((b) => b.endpointId)]) : undefined;
+    const { moves, open } = await this.writeHistory(gw, next, byId, now, run.priorHistory, touched);
     const hosts = await this.programHosts(gw, plan, next, byId, moves, run);
 
     const st = result.status;
@@ -163,6 +174,8 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       ips: run.ips,
       candidates: byId,
       inputs: { previous: next, foreign: plan.foreign, usage: plan.usageRows },
+      blocks: result.blocks,
+      scope: run.scope ?? new Map(plan.inScope.map((x) => [x.endpoint.id, x.scope])),
       history: open,
       hosts: hosts.states,
     };
@@ -205,9 +218,12 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     }
     const list = [...candidates.values()];
     if (added) list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const plan = planWith({ id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips: prior.ips }, { candidates: list, ...prior.inputs }, now);
+    const scope = new Map(prior.scope);
+    for (const id of ids) scope.delete(id);
+    const target = { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips: prior.ips };
+    const plan = planWith(target, { candidates: list, ...prior.inputs }, now, undefined, { scope, previous: prior.blocks });
     if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) return undefined;
-    return { plan, ips: prior.ips, incremental: true, hosts, before, priorHistory: prior.history, priorHosts: prior.hosts };
+    return { plan, ips: prior.ips, incremental: true, hosts, before, changed: ids, scope, priorHistory: prior.history, priorHosts: prior.hosts };
   }
 
   private async full(gw: LockedGateway, now: Date): Promise<Run> {
@@ -261,7 +277,6 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
 
   /** Writes the difference; returns the blocks removed or added. */
   private async writeBlocks(gatewayId: string, previous: StoredBlock[], next: StoredBlock[]): Promise<StoredBlock[]> {
-    const k = (b: StoredBlock) => `${b.natIp}|${b.portLo}`;
     const same = (a: StoredBlock, b: StoredBlock) =>
       a.portHi === b.portHi &&
       a.endpointId === b.endpointId &&
@@ -269,35 +284,46 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       a.state === b.state &&
       a.quarantineSec === b.quarantineSec &&
       (a.until?.getTime() ?? null) === (b.until?.getTime() ?? null);
-    const before = new Map(previous.map((b) => [k(b), b]));
-    const after = new Map(next.map((b) => [k(b), b]));
-    const removed = previous.filter((b) => !after.has(k(b)) || !same(b, after.get(k(b))!));
-    const added = next.filter((b) => !before.has(k(b)) || !same(before.get(k(b))!, b));
+    // Blocks left here at the end were removed or changed.
+    const before = new Map<number, StoredBlock>();
+    for (const b of previous) before.set(blockKey(b), b);
+    const added: StoredBlock[] = [];
+    for (const b of next) {
+      const k = blockKey(b);
+      const a = before.get(k);
+      if (a && same(a, b)) before.delete(k);
+      else added.push(b);
+    }
+    const removed = [...before.values()];
     await this.repo.applyBlockDiff(gatewayId, removed, added);
     return [...removed, ...added];
   }
 
   /**
    * One open history row per held block, holder, host and source address. Returns the VMs whose
-   * host changed (endpoint id -> the host it left) and the rows open afterwards. `prior`: the
-   * open rows, when known.
+   * host changed (endpoint id -> the host it left) and the open rows afterwards, by endpoint.
+   * `prior`: the open rows by endpoint, when known; with `touched`, only those endpoints can have
+   * changed (an endpoint whose blocks and row are unchanged keeps its rows).
    */
   private async writeHistory(
     gw: LockedGateway,
     next: StoredBlock[],
     endpoints: Map<string, ScopeEndpoint>,
     now: Date,
-    prior?: HistoryRow[],
-  ): Promise<{ moves: Map<string, string>; open: HistoryRow[] }> {
+    prior?: Map<string, HistoryRow[]>,
+    touched?: Set<string>,
+  ): Promise<{ moves: Map<string, string>; open: Map<string, HistoryRow[]> }> {
     const key = (r: { endpointId: string; ruleNumber: number; natIp: string; portLo: number; portHi: number; hostName: string; sourceIp: string; state: string }) =>
       `${r.endpointId}|${r.ruleNumber}|${r.natIp}|${r.portLo}|${r.portHi}|${r.hostName}|${r.sourceIp}|${r.state}`;
-    const held = next
-      .filter((b) => HELD.has(b.state) && endpoints.has(b.endpointId))
-      .map((b) => {
-        const e = endpoints.get(b.endpointId)!;
-        return { natIp: b.natIp, portLo: b.portLo, portHi: b.portHi, endpointId: e.id, endpointName: e.name, ruleNumber: b.ruleNumber, hostName: e.hostName, sourceIp: e.networkIp, state: b.state };
-      });
-    const open = prior ?? (await this.repo.openHistory(gw.id));
+    const only = prior && touched;
+    const held = [];
+    for (const b of next) {
+      if (!HELD.has(b.state) || (only && !touched.has(b.endpointId))) continue;
+      const e = endpoints.get(b.endpointId);
+      if (!e) continue;
+      held.push({ natIp: b.natIp, portLo: b.portLo, portHi: b.portHi, endpointId: e.id, endpointName: e.name, ruleNumber: b.ruleNumber, hostName: e.hostName, sourceIp: e.networkIp, state: b.state });
+    }
+    const open = only ? [...touched].flatMap((id) => prior.get(id) ?? []) : prior ? [...prior.values()].flat() : await this.repo.openHistory(gw.id);
     const moves = new Map<string, string>();
     for (const o of open) {
       const e = endpoints.get(o.endpointId);
@@ -311,7 +337,14 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       held.filter((h) => !openKeys.has(key(h))).map((h) => ({ ...h, projectId: gw.projectId, projectName: gw.projectName, gatewayId: gw.id, gatewayName: gw.name })),
       now,
     );
-    return { moves, open: kept.concat(opened) };
+    const after = only ? new Map(prior) : new Map<string, HistoryRow[]>();
+    if (only) for (const id of touched) after.delete(id);
+    for (const r of kept.concat(opened)) {
+      const list = after.get(r.endpointId);
+      if (list) list.push(r);
+      else after.set(r.endpointId, [r]);
+    }
+    return { moves, open: after };
   }
 
   /**
@@ -463,4 +496,17 @@ function partition<T>(items: T[], test: (t: T) => boolean): [T[], T[]] {
   const no: T[] = [];
   for (const t of items) (test(t) ? yes : no).push(t);
   return [yes, no];
+}
+
+const ipNumbers = new Map<string, number>();
+
+/** A block's place as a number: its NAT IP (as an integer) and first port. */
+function blockKey(b: { natIp: string; portLo: number }): number {
+  let n = ipNumbers.get(b.natIp);
+  if (n === undefined) {
+    n = b.natIp.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+    if (ipNumbers.size > 100_000) ipNumbers.clear();
+    ipNumbers.set(b.natIp, n);
+  }
+  return n * 65536 + b.portLo;
 }

@@ -64,12 +64,22 @@ export async function planGateway(repo: ReconcileRepository, t: PlanTarget, now:
   return planWith(t, { candidates, previous, foreign, usage }, now, inScope);
 }
 
-/** Runs the allocator on inputs already at hand (pure). */
-export function planWith(t: PlanTarget, inputs: PlanInputs, now: Date, inScope = scopeOf(t.spec, inputs.candidates)): GatewayPlan {
+/**
+ * Runs the allocator on inputs already at hand (pure). `known`: what an earlier call computed
+ * from the same inputs, to reuse: the scope of endpoints (by id) and `previous` as allocator blocks.
+ */
+export function planWith(
+  t: PlanTarget,
+  inputs: PlanInputs,
+  now: Date,
+  inScope?: GatewayPlan['inScope'],
+  known: { scope?: Map<string, EndpointNatScope | null>; previous?: Block[] } = {},
+): GatewayPlan {
+  inScope ??= scopeOf(t.spec, inputs.candidates, known.scope);
   const input: AllocatorInput = {
     spec: allocatorSpec(t.spec, t.ips),
     endpoints: inScope.map((x) => ({ id: x.endpoint.id, aliasRangesNated: x.scope.aliasRanges.length > 0 })),
-    previous: inputs.previous.map(toBlock),
+    previous: known.previous ?? inputs.previous.map(toBlock),
     foreign: inputs.foreign.map((f) => ({ natIp: f.natIp, portLo: f.portLo, size: f.portHi - f.portLo + 1, until: f.until ? f.until.getTime() : undefined })),
     usage: inputs.usage.map((u) => ({ endpointId: u.endpointId, ruleNumber: u.ruleNumber, portsInUse: u.portsInUse, at: u.reportedAt.getTime() })),
     now: now.getTime(),
@@ -86,11 +96,18 @@ export function planWith(t: PlanTarget, inputs: PlanInputs, now: Date, inScope =
   };
 }
 
-function scopeOf(spec: NatGatewaySpec, candidates: ScopeEndpoint[]): { endpoint: ScopeEndpoint; scope: EndpointNatScope }[] {
-  return candidates.flatMap((e) => {
-    const scope = endpointNatScope(spec, { subnetName: e.subnetName, aliasIpRanges: e.aliasIpRanges });
-    return scope ? [{ endpoint: e, scope }] : [];
-  });
+/** The endpoints in scope and their scope; `cache` (endpoint id -> scope, null: out of scope) is read and filled. */
+function scopeOf(spec: NatGatewaySpec, candidates: ScopeEndpoint[], cache?: Map<string, EndpointNatScope | null>): { endpoint: ScopeEndpoint; scope: EndpointNatScope }[] {
+  const out: { endpoint: ScopeEndpoint; scope: EndpointNatScope }[] = [];
+  for (const e of candidates) {
+    let scope = cache?.get(e.id);
+    if (scope === undefined) {
+      scope = endpointNatScope(spec, { subnetName: e.subnetName, aliasIpRanges: e.aliasIpRanges }) ?? null;
+      cache?.set(e.id, scope);
+    }
+    if (scope) out.push({ endpoint: e, scope });
+  }
+  return out;
 }
 
 export function allocatorSpec(s: NatGatewaySpec, ips: IpUse[]): AllocatorInput['spec'] {
