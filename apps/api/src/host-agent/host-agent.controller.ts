@@ -5,7 +5,8 @@ import { buildHostDocument, HostProgrammingRepository, HostsRepository } from '@
 import { Access, HostScope, type HostScopeInfo } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
 import { ApiIdempotencyKey, ApiProblems } from '../common/problem.dto';
-import { HostDocumentDto, HostReportAckDto, HostReportDto } from './host-agent.dto';
+import { HostReportAckDto, HostReportDto } from './host-agent.dto';
+import { HostDocumentDto } from './host-document.dto';
 
 /** The routes a host's agent calls with its host token (docs/host-protocol.md). */
 @ApiTags('hostAgent')
