@@ -10,6 +10,7 @@ import {
   ReconcileRepository,
   type GatewayHostState,
   type HistoryRow,
+  type NewHistoryRow,
   type HostBlockRow,
   type LockedGateway,
   type ScopeEndpoint,
@@ -76,6 +77,14 @@ interface Run {
   /** Incremental: the endpoints written since the kept result. */
   changed?: string[];
   priorHosts?: Map<string, GatewayHostState>;
+}
+
+interface FinishArgs {
+  seq: number;
+  observedGeneration: number;
+  state: 'READY' | 'DEGRADED';
+  message: string;
+  natStatus: unknown;
 }
 
 interface Computed {
@@ -145,7 +154,8 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const { result } = plan;
     const quarantineSec = quarantineMs(plan.input.spec.idleTimeoutsSec) / 1000;
     const next = result.blocks.map((b) => ({ ...fromBlock(b), quarantineSec }));
-    const diff = await this.writeBlocks(gw.id, plan.previous, next);
+    const { removed, added } = blockDiff(plan.previous, next);
+    const diff = [...removed, ...added];
 
     const byId = new Map(plan.candidates.map((e) => [e.id, e]));
     if (run.hosts) {
@@ -157,13 +167,30 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     }
     // Only endpoints written since, or whose blocks changed, can have other history rows.
     const touched = run.changed ? new Set([...run.changed, ...diff.map((b) => b.endpointId)]) : undefined;
-    const { moves, open } = await this.writeHistory(gw, next, byId, now, run.priorHistory, touched);
-    const hosts = await this.programHosts(gw, plan, next, byId, moves, run);
-
+    const history = await this.historyChanges(gw, next, byId, run.priorHistory, touched);
+    // Removed blocks go first (the exclusion constraint sees the final state only); then new
+    // blocks and the history in one statement.
+    await this.repo.applyBlockDiff(gw.id, removed, []);
+    const opened = await this.repo.writeAllocations(gw.id, added, history.close, history.open, now);
+    const { moves } = history;
+    const open = history.after(opened);
     const st = result.status;
     const shortage = st.endpointsWithoutMappings > 0;
-    const message = shortage ? `${st.endpointsWithoutMappings} endpoint(s) have no NAT mapping: ${st.minExtraNatIpsNeeded} more NAT IP(s) needed` : '';
-    const seq = await this.repo.finish(gw.id, gw.reconcileSeq, gw.generation, shortage ? 'DEGRADED' : 'READY', message, st);
+    const finish = {
+      seq: gw.reconcileSeq,
+      observedGeneration: gw.generation,
+      state: shortage ? ('DEGRADED' as const) : ('READY' as const),
+      message: shortage ? `${st.endpointsWithoutMappings} endpoint(s) have no NAT mapping: ${st.minExtraNatIpsNeeded} more NAT IP(s) needed` : '',
+      natStatus: st,
+    };
+    let hosts: { outcome: Outcome; states: Map<string, GatewayHostState> };
+    let seq: number;
+    if (run.hosts && moves.size === 0) {
+      ({ seq, ...hosts } = await this.finishIncremental(gw, plan, next, byId, run.hosts, run.priorHosts!, finish));
+    } else {
+      hosts = await this.programHosts(gw, plan, next, byId, moves, run);
+      seq = await this.repo.finish(gw.id, finish.seq, finish.observedGeneration, finish.state, finish.message, finish.natStatus);
+    }
     this.log.log(
       `gateway ${gw.projectName}/${gw.name} generation ${gw.generation} (${run.incremental ? "incremental" : "full"}${data.reason ? `, ${data.reason}` : ""}): ${next.length} blocks, ${result.changes.length} changes, ${hosts.outcome.hostIds.length} hosts to program, ${(performance.now() - t0).toFixed(1)} ms`,
     );
@@ -275,44 +302,20 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     return taken > 0;
   }
 
-  /** Writes the difference; returns the blocks removed or added. */
-  private async writeBlocks(gatewayId: string, previous: StoredBlock[], next: StoredBlock[]): Promise<StoredBlock[]> {
-    const same = (a: StoredBlock, b: StoredBlock) =>
-      a.portHi === b.portHi &&
-      a.endpointId === b.endpointId &&
-      a.ruleNumber === b.ruleNumber &&
-      a.state === b.state &&
-      a.quarantineSec === b.quarantineSec &&
-      (a.until?.getTime() ?? null) === (b.until?.getTime() ?? null);
-    // Blocks left here at the end were removed or changed.
-    const before = new Map<number, StoredBlock>();
-    for (const b of previous) before.set(blockKey(b), b);
-    const added: StoredBlock[] = [];
-    for (const b of next) {
-      const k = blockKey(b);
-      const a = before.get(k);
-      if (a && same(a, b)) before.delete(k);
-      else added.push(b);
-    }
-    const removed = [...before.values()];
-    await this.repo.applyBlockDiff(gatewayId, removed, added);
-    return [...removed, ...added];
-  }
-
   /**
-   * One open history row per held block, holder, host and source address. Returns the VMs whose
-   * host changed (endpoint id -> the host it left) and the open rows afterwards, by endpoint.
-   * `prior`: the open rows by endpoint, when known; with `touched`, only those endpoints can have
-   * changed (an endpoint whose blocks and row are unchanged keeps its rows).
+   * One open history row per held block, holder, host and source address: which rows to close
+   * and to open, the VMs whose host changed (endpoint id -> the host it left), and, given the
+   * rows opened, the open rows afterwards by endpoint. `prior`: the open rows by endpoint, when
+   * known; with `touched`, only those endpoints can have changed (an endpoint whose blocks and
+   * row are unchanged keeps its rows).
    */
-  private async writeHistory(
+  private async historyChanges(
     gw: LockedGateway,
     next: StoredBlock[],
     endpoints: Map<string, ScopeEndpoint>,
-    now: Date,
     prior?: Map<string, HistoryRow[]>,
     touched?: Set<string>,
-  ): Promise<{ moves: Map<string, string>; open: Map<string, HistoryRow[]> }> {
+  ): Promise<{ moves: Map<string, string>; close: string[]; open: NewHistoryRow[]; after: (opened: HistoryRow[]) => Map<string, HistoryRow[]> }> {
     const key = (r: { endpointId: string; ruleNumber: number; natIp: string; portLo: number; portHi: number; hostName: string; sourceIp: string; state: string }) =>
       `${r.endpointId}|${r.ruleNumber}|${r.natIp}|${r.portLo}|${r.portHi}|${r.hostName}|${r.sourceIp}|${r.state}`;
     const only = prior && touched;
@@ -332,19 +335,18 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const heldKeys = new Set(held.map(key));
     const openKeys = new Set(open.map(key));
     const [kept, closed] = partition(open, (o) => heldKeys.has(key(o)));
-    const opened = await this.repo.rewriteHistory(
-      closed.map((o) => o.id),
-      held.filter((h) => !openKeys.has(key(h))).map((h) => ({ ...h, projectId: gw.projectId, projectName: gw.projectName, gatewayId: gw.id, gatewayName: gw.name })),
-      now,
-    );
-    const after = only ? new Map(prior) : new Map<string, HistoryRow[]>();
-    if (only) for (const id of touched) after.delete(id);
-    for (const r of kept.concat(opened)) {
-      const list = after.get(r.endpointId);
-      if (list) list.push(r);
-      else after.set(r.endpointId, [r]);
-    }
-    return { moves, open: after };
+    const toOpen = held.filter((h) => !openKeys.has(key(h))).map((h) => ({ ...h, projectId: gw.projectId, projectName: gw.projectName, gatewayId: gw.id, gatewayName: gw.name }));
+    const after = (opened: HistoryRow[]) => {
+      const out = only ? new Map(prior) : new Map<string, HistoryRow[]>();
+      if (only) for (const id of touched) out.delete(id);
+      for (const r of kept.concat(opened)) {
+        const list = out.get(r.endpointId);
+        if (list) list.push(r);
+        else out.set(r.endpointId, [r]);
+      }
+      return out;
+    };
+    return { moves, close: closed.map((o) => o.id), open: toOpen, after };
   }
 
   /**
@@ -422,6 +424,48 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     }
     const all = [...bumpedNow, ...bumpedLeaving];
     return { outcome: { hostIds: all.map((b) => b.id), hostGenerations: all.map((b) => b.desiredGeneration) }, states };
+  }
+
+  /**
+   * programHosts and finish for an incremental run (no VM moved, so no host waits for another):
+   * the states of the affected hosts, and in one statement the new generations of the hosts whose
+   * section changed, those states, the consumed endpoint changes and the gateway's status.
+   */
+  private async finishIncremental(
+    gw: LockedGateway,
+    plan: GatewayPlan,
+    next: StoredBlock[],
+    endpoints: Map<string, ScopeEndpoint>,
+    affected: Set<string>,
+    old: Map<string, GatewayHostState>,
+    finish: FinishArgs,
+  ): Promise<{ seq: number; outcome: Outcome; states: Map<string, GatewayHostState> }> {
+    const sections = hostSections(gw, next, endpoints, affected);
+    const scopeHosts = new Set<string>();
+    for (const x of plan.inScope) if (affected.has(x.endpoint.hostId)) scopeHosts.add(x.endpoint.hostId);
+    const bump: string[] = [];
+    const written: { hostId: string; requiredGeneration: number | null; fingerprint: string }[] = [];
+    const drop: string[] = [];
+    for (const h of affected) {
+      const section = sections.get(h) ?? '';
+      const before = old.get(h);
+      // A changed section means a new document for the host, also when nothing is left there.
+      const changed = (before?.fingerprint ?? '') !== section;
+      if (changed) bump.push(h);
+      if (!scopeHosts.has(h) && section === '') {
+        if (before) drop.push(h); // nothing of this gateway there any more
+        continue;
+      }
+      if (changed || !before || before.waitHostId !== null) {
+        // null: the generation the host is bumped to, or (no change) the one it has now
+        written.push({ hostId: h, requiredGeneration: changed ? null : (before?.requiredGeneration ?? null), fingerprint: section });
+      }
+    }
+    const r = await this.repo.finishIncremental(gw.id, bump, written, drop, finish);
+    const states = new Map(old);
+    for (const h of drop) states.delete(h);
+    for (const w of written) states.set(w.hostId, { hostId: w.hostId, requiredGeneration: r.required.get(w.hostId) ?? 0, fingerprint: w.fingerprint, waitHostId: null, waitGeneration: null });
+    return { seq: r.seq, outcome: { hostIds: r.bumped.map((b) => b.id), hostGenerations: r.bumped.map((b) => b.desiredGeneration) }, states };
   }
 
   private async releaseGone(gatewayId: string, now: Date): Promise<Outcome> {
@@ -509,4 +553,26 @@ function blockKey(b: { natIp: string; portLo: number }): number {
     ipNumbers.set(b.natIp, n);
   }
   return n * 65536 + b.portLo;
+}
+
+/** The blocks removed or changed (`removed`), and new or changed (`added`), from `previous` to `next`. */
+function blockDiff(previous: StoredBlock[], next: StoredBlock[]): { removed: StoredBlock[]; added: StoredBlock[] } {
+  const same = (a: StoredBlock, b: StoredBlock) =>
+    a.portHi === b.portHi &&
+    a.endpointId === b.endpointId &&
+    a.ruleNumber === b.ruleNumber &&
+    a.state === b.state &&
+    a.quarantineSec === b.quarantineSec &&
+    (a.until?.getTime() ?? null) === (b.until?.getTime() ?? null);
+  // Blocks left here at the end were removed or changed.
+  const before = new Map<number, StoredBlock>();
+  for (const b of previous) before.set(blockKey(b), b);
+  const added: StoredBlock[] = [];
+  for (const b of next) {
+    const k = blockKey(b);
+    const a = before.get(k);
+    if (a && same(a, b)) before.delete(k);
+    else added.push(b);
+  }
+  return { removed: [...before.values()], added };
 }

@@ -214,15 +214,21 @@ export class ReconcileRepository {
     await this.db.query('UPDATE allocation_history SET valid_to = $2 WHERE id = ANY($1::bigint[])', [ids, at]);
   }
 
-  /** Closes the rows `close` and opens `rows`, at `at`, in one statement; returns the opened rows as openHistory would. */
-  async rewriteHistory(close: string[], rows: NewHistoryRow[], at: Date): Promise<HistoryRow[]> {
-    if (rows.length === 0) {
-      await this.closeHistory(close, at);
-      return [];
-    }
+  /**
+   * In one statement: inserts the gateway's new blocks (after applyBlockDiff removed the old
+   * ones), closes the history rows `close` and opens `rows`, at `at`. Returns the opened rows as
+   * openHistory would.
+   */
+  async writeAllocations(gatewayId: string, blocks: StoredBlock[], close: string[], rows: NewHistoryRow[], at: Date): Promise<HistoryRow[]> {
+    if (blocks.length === 0 && close.length === 0 && rows.length === 0) return [];
     const col = <K extends keyof NewHistoryRow>(k: K) => rows.map((r) => r[k]);
     const { rows: opened } = await this.db.query<HistoryRow>(
-      `WITH closed AS (UPDATE allocation_history SET valid_to = $14 WHERE id = ANY($15::bigint[]))
+      `WITH blocks AS (
+         INSERT INTO allocations (nat_ip, port_lo, port_hi, gateway_id, endpoint_id, rule_number, state, since, until, quarantine_sec)
+         SELECT ip::inet, lo, hi, $16, ep, rn, st, si, un, qs
+         FROM unnest($17::text[], $18::int[], $19::int[], $20::uuid[], $21::int[], $22::text[], $23::timestamptz[], $24::timestamptz[], $25::int[])
+           AS b(ip, lo, hi, ep, rn, st, si, un, qs)),
+       closed AS (UPDATE allocation_history SET valid_to = $14 WHERE id = ANY($15::bigint[]))
        INSERT INTO allocation_history (nat_ip, port_lo, port_hi, project_id, project_name, gateway_id, gateway_name, endpoint_id, endpoint_name, host_name, source_ip, rule_number, state, valid_from)
        SELECT a::inet, b, c, d, e, f, g, h, i, j, k::inet, l, m, $14
        FROM unnest($1::text[], $2::int[], $3::int[], $4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[])
@@ -245,6 +251,16 @@ export class ReconcileRepository {
         col('state'),
         at,
         close,
+        gatewayId,
+        blocks.map((b) => b.natIp),
+        blocks.map((b) => b.portLo),
+        blocks.map((b) => b.portHi),
+        blocks.map((b) => b.endpointId),
+        blocks.map((b) => b.ruleNumber),
+        blocks.map((b) => b.state),
+        blocks.map((b) => b.since),
+        blocks.map((b) => b.until),
+        blocks.map((b) => b.quarantineSec ?? 120),
       ],
     );
     return opened;
@@ -351,6 +367,56 @@ export class ReconcileRepository {
     if (hostIds.length === 0) return new Map();
     const { rows } = await this.db.query<{ id: string; g: number }>('SELECT id, desired_generation::float8 AS g FROM hosts WHERE id = ANY($1::uuid[])', [hostIds]);
     return new Map(rows.map((r) => [r.id, r.g]));
+  }
+
+  /**
+   * The end of an incremental reconcile, in one statement: bumps the hosts `bump`, writes the
+   * gateway's states of the hosts `states` (requiredGeneration null: the host's new generation
+   * when bumped, else the one it has now), deletes those of `drop`, and records the computation
+   * as finish() does (refusing a reconcile_seq that moved). Returns the new reconcile_seq, the
+   * bumped hosts, and the required generation written per host.
+   */
+  async finishIncremental(
+    gatewayId: string,
+    bump: string[],
+    states: { hostId: string; requiredGeneration: number | null; fingerprint: string }[],
+    drop: string[],
+    f: { seq: number; observedGeneration: number; state: 'READY' | 'DEGRADED'; message: string; natStatus: unknown },
+  ): Promise<{ seq: number; bumped: { id: string; desiredGeneration: number }[]; required: Map<string, number> }> {
+    const row = await this.db.one<{ seq: number | null; bumped: { id: string; desiredGeneration: number }[]; required: { h: string; g: number }[] }>(
+      `WITH bumped AS (UPDATE hosts SET desired_generation = desired_generation + 1 WHERE id = ANY($2::uuid[]) RETURNING id, desired_generation),
+       written AS (
+         INSERT INTO gateway_hosts (gateway_id, host_id, required_generation, fingerprint, wait_host_id, wait_generation)
+         SELECT $1, x.h, COALESCE(b.desired_generation, x.g, (SELECT h.desired_generation FROM hosts h WHERE h.id = x.h), 0), x.f, NULL, NULL
+         FROM unnest($3::uuid[], $4::bigint[], $5::text[]) AS x(h, g, f) LEFT JOIN bumped b ON b.id = x.h
+         ON CONFLICT (gateway_id, host_id) DO UPDATE SET required_generation = EXCLUDED.required_generation, fingerprint = EXCLUDED.fingerprint,
+           wait_host_id = NULL, wait_generation = NULL
+         RETURNING host_id, required_generation),
+       dropped AS (DELETE FROM gateway_hosts WHERE gateway_id = $1 AND host_id = ANY($6::uuid[])),
+       consumed AS (DELETE FROM gateway_endpoint_changes WHERE gateway_id = $1 AND generation <= $7),
+       fin AS (
+         UPDATE nat_gateways SET observed_generation = GREATEST(observed_generation, $7), state = $8, status_message = $9, nat_status = $10,
+           reconcile_seq = reconcile_seq + 1
+         WHERE id = $1 AND reconcile_seq = $11 RETURNING reconcile_seq)
+       SELECT (SELECT reconcile_seq::float8 FROM fin) AS seq,
+              (SELECT coalesce(json_agg(json_build_object('id', id, 'desiredGeneration', desired_generation::float8)), '[]') FROM bumped) AS bumped,
+              (SELECT coalesce(json_agg(json_build_object('h', host_id, 'g', required_generation::float8)), '[]') FROM written) AS required`,
+      [
+        gatewayId,
+        bump,
+        states.map((s) => s.hostId),
+        states.map((s) => s.requiredGeneration),
+        states.map((s) => s.fingerprint),
+        drop,
+        f.observedGeneration,
+        f.state,
+        f.message,
+        JSON.stringify(f.natStatus),
+        f.seq,
+      ],
+    );
+    if (!row || row.seq === null) throw new Error(`gateway ${gatewayId}: another reconcile committed meanwhile (seq ${f.seq} moved); computing again`);
+    return { seq: row.seq, bumped: row.bumped, required: new Map(row.required.map((r) => [r.h, r.g])) };
   }
 
   /**
