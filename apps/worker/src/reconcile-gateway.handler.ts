@@ -50,8 +50,9 @@ interface Snapshot {
   observedGeneration: number;
   specJson: string;
   ips: IpUse[];
-  /** Endpoints of the network's subnets in the region, by id. */
+  /** Endpoints of the network's subnets in the region, by id, and in id order. */
   candidates: Map<string, ScopeEndpoint>;
+  sorted: ScopeEndpoint[];
   inputs: Omit<PlanInputs, 'candidates'>;
   /** `inputs.previous` as the allocator's blocks (its last output). */
   blocks: Block[];
@@ -72,6 +73,10 @@ interface Run {
   /** Incremental: the endpoints before this run, for those that changed. */
   before?: Map<string, ScopeEndpoint>;
   priorHistory?: Map<string, HistoryRow[]>;
+  /** Incremental: the candidates by id (kept and updated). */
+  byId?: Map<string, ScopeEndpoint>;
+  /** Incremental: the kept allocator blocks, index for index with plan.previous. */
+  priorBlocks?: Block[];
   /** Incremental: the scope of every candidate (kept and updated). */
   scope?: Map<string, EndpointNatScope | null>;
   /** Incremental: the endpoints written since the kept result. */
@@ -153,11 +158,12 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const { plan } = run;
     const { result } = plan;
     const quarantineSec = quarantineMs(plan.input.spec.idleTimeoutsSec) / 1000;
-    const next = result.blocks.map((b) => ({ ...fromBlock(b), quarantineSec }));
-    const { removed, added } = blockDiff(plan.previous, next);
+    const { next, removed, added } = run.priorBlocks
+      ? reuseUnchanged(run.priorBlocks, plan.previous, result.blocks, quarantineSec)
+      : { next: result.blocks.map((b) => ({ ...fromBlock(b), quarantineSec })), ...blockDiff(plan.previous, result.blocks, quarantineSec) };
     const diff = [...removed, ...added];
 
-    const byId = new Map(plan.candidates.map((e) => [e.id, e]));
+    const byId = run.byId ?? new Map(plan.candidates.map((e) => [e.id, e]));
     if (run.hosts) {
       // Hosts of VMs whose blocks changed (quarantines ending, say) are affected too.
       for (const b of diff) {
@@ -200,6 +206,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       specJson: JSON.stringify(gw.spec),
       ips: run.ips,
       candidates: byId,
+      sorted: plan.candidates,
       inputs: { previous: next, foreign: plan.foreign, usage: plan.usageRows },
       blocks: result.blocks,
       scope: run.scope ?? new Map(plan.inScope.map((x) => [x.endpoint.id, x.scope])),
@@ -228,7 +235,6 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const candidates = new Map(prior.candidates);
     const before = new Map<string, ScopeEndpoint>();
     const hosts = new Set<string>();
-    let added = false;
     for (const id of ids) {
       const was = prior.candidates.get(id);
       const is = fresh.get(id);
@@ -239,18 +245,36 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       }
       if (is) {
         hosts.add(is.hostId);
-        if (!was) added = true;
         candidates.set(id, is);
       } else candidates.delete(id);
     }
-    const list = [...candidates.values()];
-    if (added) list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    // The candidates in id order (the allocator's order), from the kept list.
+    const list = prior.sorted.slice();
+    for (const id of ids) {
+      const at = lowerBound(list, id);
+      const present = at < list.length && list[at].id === id;
+      const is = fresh.get(id);
+      if (is) list.splice(at, present ? 1 : 0, is);
+      else if (present) list.splice(at, 1);
+    }
     const scope = new Map(prior.scope);
     for (const id of ids) scope.delete(id);
     const target = { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips: prior.ips };
     const plan = planWith(target, { candidates: list, ...prior.inputs }, now, undefined, { scope, previous: prior.blocks });
     if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) return undefined;
-    return { plan, ips: prior.ips, incremental: true, hosts, before, changed: ids, scope, priorHistory: prior.history, priorHosts: prior.hosts };
+    return {
+      plan,
+      ips: prior.ips,
+      incremental: true,
+      hosts,
+      before,
+      changed: ids,
+      scope,
+      byId: candidates,
+      priorBlocks: prior.blocks,
+      priorHistory: prior.history,
+      priorHosts: prior.hosts,
+    };
   }
 
   private async full(gw: LockedGateway, now: Date): Promise<Run> {
@@ -555,24 +579,67 @@ function blockKey(b: { natIp: string; portLo: number }): number {
   return n * 65536 + b.portLo;
 }
 
-/** The blocks removed or changed (`removed`), and new or changed (`added`), from `previous` to `next`. */
-function blockDiff(previous: StoredBlock[], next: StoredBlock[]): { removed: StoredBlock[]; added: StoredBlock[] } {
-  const same = (a: StoredBlock, b: StoredBlock) =>
-    a.portHi === b.portHi &&
-    a.endpointId === b.endpointId &&
-    a.ruleNumber === b.ruleNumber &&
-    a.state === b.state &&
-    a.quarantineSec === b.quarantineSec &&
-    (a.until?.getTime() ?? null) === (b.until?.getTime() ?? null);
+/** Same place (compared by the caller), holder, size, state and quarantine end. */
+function sameBlock(a: { endpointId: string; ruleNumber: number; state: string }, aSize: number, aUntil: number | undefined, b: Block): boolean {
+  return a.endpointId === b.endpointId && a.ruleNumber === b.ruleNumber && aSize === b.size && a.state === b.state && aUntil === b.until;
+}
+
+/**
+ * The stored blocks removed or changed (`removed`) from `previous` to the allocator's `blocks`,
+ * and the new or changed ones (`added`, stored with the gateway's quarantine length).
+ */
+function blockDiff(previous: StoredBlock[], blocks: Block[], quarantineSec: number): { removed: StoredBlock[]; added: StoredBlock[] } {
   // Blocks left here at the end were removed or changed.
   const before = new Map<number, StoredBlock>();
   for (const b of previous) before.set(blockKey(b), b);
   const added: StoredBlock[] = [];
-  for (const b of next) {
+  for (const b of blocks) {
     const k = blockKey(b);
     const a = before.get(k);
-    if (a && same(a, b)) before.delete(k);
-    else added.push(b);
+    if (a && a.quarantineSec === quarantineSec && sameBlock(a, a.portHi - a.portLo + 1, a.until?.getTime(), b)) before.delete(k);
+    else added.push({ ...fromBlock(b), quarantineSec });
   }
   return { removed: [...before.values()], added };
+}
+
+/**
+ * blockDiff for a run that starts from this worker's own last result: `priorBlocks` (the
+ * allocator's blocks) and `priorStored` (the same blocks as stored, index for index). An
+ * unchanged block keeps its stored object; only new or changed ones are converted.
+ */
+function reuseUnchanged(
+  priorBlocks: Block[],
+  priorStored: StoredBlock[],
+  blocks: Block[],
+  quarantineSec: number,
+): { next: StoredBlock[]; removed: StoredBlock[]; added: StoredBlock[] } {
+  const index = new Map<number, number>();
+  for (let i = 0; i < priorBlocks.length; i++) index.set(blockKey(priorBlocks[i]), i);
+  const next = new Array<StoredBlock>(blocks.length);
+  const added: StoredBlock[] = [];
+  for (let j = 0; j < blocks.length; j++) {
+    const b = blocks[j];
+    const k = blockKey(b);
+    const i = index.get(k);
+    if (i !== undefined && sameBlock(priorBlocks[i], priorBlocks[i].size, priorBlocks[i].until, b)) {
+      next[j] = priorStored[i];
+      index.delete(k);
+    } else {
+      next[j] = { ...fromBlock(b), quarantineSec };
+      added.push(next[j]);
+    }
+  }
+  return { next, removed: [...index.values()].map((i) => priorStored[i]), added };
+}
+
+/** First index of `list` (sorted by id) whose id is not below `id`. */
+function lowerBound(list: ScopeEndpoint[], id: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid].id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
