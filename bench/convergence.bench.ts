@@ -38,7 +38,7 @@ import * as http from 'node:http';
 import { JobQueue, QueueName } from '../libs/jobs/src';
 import { median, percentile, type Benchmark, type BenchRow } from './harness';
 import { startAgentFarm, wallNow, type AgentFarm, type FarmStats } from './support/agent-farm';
-import { analyze, call, checkpoint, dropDatabase, flushRedis, freshDatabase, parallel, startApi, type ApiProcess } from './support/api-process';
+import { analyze, call, checkpoint, tableStats, dropDatabase, flushRedis, freshDatabase, parallel, startApi, type ApiProcess } from './support/api-process';
 import { cpuMeter, pgBackends, pidsOf } from './support/cpu';
 import { startWorker, type WorkerProcess } from './support/worker-process';
 
@@ -324,6 +324,7 @@ async function latencyPhase(ctx: Ctx, queues: JobQueue): Promise<BenchRow[]> {
   while (wallNow() < drainEnd && pending()) await sleep(250);
   await samp.stop();
   const cpuMs = cpu?.stop();
+  if (process.env.CONV_BENCH_TABLE_STATS) log(`tables: ${await tableStats(DB)}`);
   const farmStats = await ctx.farm.stats(true);
 
   // Figures.

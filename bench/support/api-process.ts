@@ -44,6 +44,21 @@ export async function vacuumAnalyze(db: string): Promise<void> {
   await adminQuery('VACUUM (ANALYZE)', db);
 }
 
+/** Dead rows and pages of the busiest tables (this server may run without autovacuum). */
+export async function tableStats(db: string): Promise<string> {
+  const c = new Client({ connectionString: databaseUrl(db) });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ t: string }>(
+      `SELECT relname || ' dead ' || n_dead_tup || ' live ' || n_live_tup || ' upd ' || n_tup_upd || ' hot ' || n_tup_hot_upd || ' pages ' || pg_relation_size(relid) / 8192 || ' idx ' || pg_indexes_size(relid) / 8192 AS t
+       FROM pg_stat_user_tables ORDER BY n_dead_tup DESC LIMIT 8`,
+    );
+    return rows.map((r) => r.t).join('; ');
+  } finally {
+    await c.end();
+  }
+}
+
 /** Writes every dirty page now (so that a setup's writes do not land in the measured phase). */
 export async function checkpoint(db: string): Promise<void> {
   await adminQuery('CHECKPOINT', db);
