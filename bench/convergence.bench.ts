@@ -75,7 +75,8 @@ const SETUP_TIMEOUT_MS = 600_000;
 const RESIZE_TIMEOUT_MS = 180_000;
 
 /** The load generator's POST: node:http with kept-alive connections (fetch costs several times the CPU). */
-const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 256 });
+// Idle sockets close after 4 s, before the server closes them (5 s), so a request never races a closing socket.
+const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 4000 });
 function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: 'POST', agent: keepAlive, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {

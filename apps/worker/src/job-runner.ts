@@ -32,8 +32,12 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
 
   onApplicationBootstrap(): void {
     // Gateways compute in parallel (their jobs coalesce per gateway, so one gateway never runs twice
-    // at once); a run mostly waits on PostgreSQL, so slots are cheap.
-    const concurrency: Record<QueueName, number> = { [QueueName.Reconcile]: 16, [QueueName.Program]: 32 };
+    // at once) and hosts are pushed in parallel; both hold a database connection while they run,
+    // (WORKER_RECONCILE_CONCURRENCY, WORKER_PROGRAM_CONCURRENCY; the pool is DB_POOL_SIZE, 24).
+    const concurrency: Record<QueueName, number> = {
+      [QueueName.Reconcile]: envInt('WORKER_RECONCILE_CONCURRENCY', 16),
+      [QueueName.Program]: envInt('WORKER_PROGRAM_CONCURRENCY', 32),
+    };
     for (const queue of Object.values(QueueName)) {
       const worker = new Worker(
         queue,
@@ -54,4 +58,9 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.close()));
   }
+}
+
+function envInt(name: string, dflt: number): number {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v > 0 ? v : dflt;
 }
