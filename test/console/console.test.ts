@@ -94,6 +94,8 @@ describeBrowser('web console, through a browser', () => {
 
   it('signs in with a project token, with the keyboard only', async () => {
     await page.goto(`${base}/console/`);
+    // React renders after the page's load event: wait for the form before using the keyboard.
+    await field('Token').waitFor();
     await page.keyboard.press('Tab');
     const focused = () => page.evaluate('document.activeElement && document.activeElement.id');
     expect(await focused()).toBe(await field('Token').getAttribute('id'));
