@@ -194,7 +194,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     if (run.hosts && moves.size === 0) {
       ({ seq, ...hosts } = await this.finishIncremental(gw, plan, next, byId, run.hosts, run.priorHosts!, finish));
     } else {
-      hosts = await this.programHosts(gw, plan, next, byId, moves, run);
+      hosts = await this.programHosts(gw, plan, next, byId, moves, run.priorHosts);
       seq = await this.repo.finish(gw.id, finish.seq, finish.observedGeneration, finish.state, finish.message, finish.natStatus);
     }
     this.log.log(
@@ -375,8 +375,8 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
 
   /**
    * New document generations for the hosts whose section of this gateway changed, and the
-   * generations each host must reach for the gateway to be READY. An incremental run looks at
-   * `run.hosts` only and keeps the other hosts' states.
+   * generations each host must reach for the gateway to be READY, for every host of the gateway.
+   * `prior`: the gateway's host states, when known.
    */
   private async programHosts(
     gw: LockedGateway,
@@ -384,11 +384,10 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     next: StoredBlock[],
     endpoints: Map<string, ScopeEndpoint>,
     moves: Map<string, string>,
-    run: Run,
+    prior?: Map<string, GatewayHostState>,
   ): Promise<{ outcome: Outcome; states: Map<string, GatewayHostState> }> {
-    const only = run.hosts;
-    const old = run.priorHosts ?? new Map((await this.repo.gatewayHosts(gw.id)).map((h) => [h.hostId, h]));
-    const sections = hostSections(gw, next, endpoints, only);
+    const old = prior ?? new Map((await this.repo.gatewayHosts(gw.id)).map((h) => [h.hostId, h]));
+    const sections = hostSections(gw, next, endpoints);
     const scopeHosts = new Set(plan.inScope.map((x) => x.endpoint.hostId));
     const hostNameToId = await this.hosts.idsByNames([...new Set(moves.values())]);
     // Hosts a VM left, waiting for the VM's new host: host id -> the new host id.
@@ -398,7 +397,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       const to = endpoints.get(endpointId)?.hostId;
       if (from && to && from !== to) leaving.set(from, to);
     }
-    const allHosts = only ?? new Set([...old.keys(), ...sections.keys(), ...scopeHosts]);
+    const allHosts = new Set([...old.keys(), ...sections.keys(), ...scopeHosts]);
     const changed = [...allHosts].filter((h) => (old.get(h)?.fingerprint ?? '') !== (sections.get(h) ?? ''));
     // First the hosts that gain or keep VMs; a host losing a moved VM waits for its new host.
     const applied = await this.repo.appliedGenerations([...new Set(leaving.values())]);
@@ -419,33 +418,20 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     // that had no state for this gateway (and no change) must reach the generation it has now.
     const unknown = [...allHosts].filter((h) => !generation.has(h) && !old.has(h));
     const current = await this.repo.currentHostGenerations(unknown);
-    const states = only ? new Map(old) : new Map<string, GatewayHostState>();
-    const written: GatewayHostState[] = [];
-    const dropped: string[] = [];
+    const states = new Map<string, GatewayHostState>();
     for (const h of allHosts) {
       const waiting = later.includes(h);
       const section = sections.get(h) ?? '';
-      if (!scopeHosts.has(h) && section === '' && !waiting) {
-        // nothing of this gateway there any more
-        if (states.delete(h) || old.has(h)) dropped.push(h);
-        continue;
-      }
-      const state: GatewayHostState = {
+      if (!scopeHosts.has(h) && section === '' && !waiting) continue; // nothing of this gateway there any more
+      states.set(h, {
         hostId: h,
         requiredGeneration: generation.get(h) ?? old.get(h)?.requiredGeneration ?? current.get(h) ?? 0,
         fingerprint: waiting ? (old.get(h)?.fingerprint ?? '') : section,
         waitHostId: waiting ? leaving.get(h)! : null,
         waitGeneration: waiting ? generation.get(leaving.get(h)!)! : null,
-      };
-      states.set(h, state);
-      if (!only || !sameHostState(old.get(h), state)) written.push(state);
+      });
     }
-    if (only) {
-      await this.repo.deleteGatewayHosts(gw.id, dropped);
-      await this.repo.upsertGatewayHosts(gw.id, written);
-    } else {
-      await this.repo.setGatewayHosts(gw.id, written);
-    }
+    await this.repo.setGatewayHosts(gw.id, [...states.values()]);
     const all = [...bumpedNow, ...bumpedLeaving];
     return { outcome: { hostIds: all.map((b) => b.id), hostGenerations: all.map((b) => b.desiredGeneration) }, states };
   }
@@ -547,16 +533,6 @@ function hostSections(gw: LockedGateway, next: StoredBlock[], endpoints: Map<str
     out.set(host, createHash('sha256').update(JSON.stringify(section)).digest('base64url'));
   }
   return out;
-}
-
-function sameHostState(a: GatewayHostState | undefined, b: GatewayHostState): boolean {
-  return (
-    a !== undefined &&
-    a.requiredGeneration === b.requiredGeneration &&
-    a.fingerprint === b.fingerprint &&
-    a.waitHostId === b.waitHostId &&
-    a.waitGeneration === b.waitGeneration
-  );
 }
 
 function partition<T>(items: T[], test: (t: T) => boolean): [T[], T[]] {

@@ -64,6 +64,21 @@ export type NewHistoryRow = Omit<HistoryRow, 'id'> & { projectId: string; projec
 const BLOCK_COLUMNS = `host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", endpoint_id AS "endpointId",
   rule_number AS "ruleNumber", state, since, until, quarantine_sec AS "quarantineSec"`;
 
+/** The columns of blocks as arrays, for INSERT ... SELECT FROM unnest(...) in this order. */
+function blockColumns(blocks: StoredBlock[]): unknown[] {
+  return [
+    blocks.map((b) => b.natIp),
+    blocks.map((b) => b.portLo),
+    blocks.map((b) => b.portHi),
+    blocks.map((b) => b.endpointId),
+    blocks.map((b) => b.ruleNumber),
+    blocks.map((b) => b.state),
+    blocks.map((b) => b.since),
+    blocks.map((b) => b.until),
+    blocks.map((b) => b.quarantineSec ?? 120),
+  ];
+}
+
 /** Every statement of the reconcile-gateway job (run in one transaction by the worker). */
 export class ReconcileRepository {
   constructor(private readonly db: Db) {}
@@ -184,18 +199,7 @@ export class ReconcileRepository {
        SELECT ip::inet, lo, hi, $1, ep, rn, st, si, un, qs
        FROM unnest($2::text[], $3::int[], $4::int[], $5::uuid[], $6::int[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::int[])
          AS x(ip, lo, hi, ep, rn, st, si, un, qs)`,
-      [
-        gatewayId,
-        blocks.map((b) => b.natIp),
-        blocks.map((b) => b.portLo),
-        blocks.map((b) => b.portHi),
-        blocks.map((b) => b.endpointId),
-        blocks.map((b) => b.ruleNumber),
-        blocks.map((b) => b.state),
-        blocks.map((b) => b.since),
-        blocks.map((b) => b.until),
-        blocks.map((b) => b.quarantineSec ?? 120),
-      ],
+      [gatewayId, ...blockColumns(blocks)],
     );
   }
 
@@ -252,15 +256,7 @@ export class ReconcileRepository {
         at,
         close,
         gatewayId,
-        blocks.map((b) => b.natIp),
-        blocks.map((b) => b.portLo),
-        blocks.map((b) => b.portHi),
-        blocks.map((b) => b.endpointId),
-        blocks.map((b) => b.ruleNumber),
-        blocks.map((b) => b.state),
-        blocks.map((b) => b.since),
-        blocks.map((b) => b.until),
-        blocks.map((b) => b.quarantineSec ?? 120),
+        ...blockColumns(blocks),
       ],
     );
     return opened;
@@ -292,30 +288,6 @@ export class ReconcileRepository {
         hosts.map((h) => h.waitGeneration),
       ],
     );
-  }
-
-  /** Writes the host states of some hosts of the gateway, leaving the others as they are. */
-  async upsertGatewayHosts(gatewayId: string, hosts: GatewayHostState[]): Promise<void> {
-    if (hosts.length === 0) return;
-    await this.db.query(
-      `INSERT INTO gateway_hosts (gateway_id, host_id, required_generation, fingerprint, wait_host_id, wait_generation)
-       SELECT $1, h, g, f, w, wg FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::uuid[], $6::bigint[]) AS x(h, g, f, w, wg)
-       ON CONFLICT (gateway_id, host_id) DO UPDATE SET required_generation = EXCLUDED.required_generation, fingerprint = EXCLUDED.fingerprint,
-         wait_host_id = EXCLUDED.wait_host_id, wait_generation = EXCLUDED.wait_generation`,
-      [
-        gatewayId,
-        hosts.map((h) => h.hostId),
-        hosts.map((h) => h.requiredGeneration),
-        hosts.map((h) => h.fingerprint),
-        hosts.map((h) => h.waitHostId),
-        hosts.map((h) => h.waitGeneration),
-      ],
-    );
-  }
-
-  async deleteGatewayHosts(gatewayId: string, hostIds: string[]): Promise<void> {
-    if (hostIds.length === 0) return;
-    await this.db.query('DELETE FROM gateway_hosts WHERE gateway_id = $1 AND host_id = ANY($2::uuid[])', [gatewayId, hostIds]);
   }
 
   /** applied_generation of hosts. */
