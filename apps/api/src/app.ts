@@ -52,10 +52,9 @@ export async function createApi(config: ApiConfig, opts: { connect?: boolean; lo
     if (started !== undefined) httpDuration.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
     done();
   });
-  // Errors raised by Fastify itself (malformed JSON, wrong content type, body too large) are problems too.
-  fastify.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
-    sendProblem(reply, problemFor(err, req.url.split('?')[0]));
-  });
+  // Errors raised by Fastify itself (malformed JSON, wrong content type, body too large) reach
+  // Nest's error handler, which Nest installs on Fastify at init, and through it the problem
+  // filter: problems too (test/api/fuzz.test.ts sends them all).
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config, { connect: opts.connect }), adapter, {
     logger: opts.logger ?? jsonLogger(),
