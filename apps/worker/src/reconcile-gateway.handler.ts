@@ -12,13 +12,16 @@ import {
   type HistoryRow,
   type NewHistoryRow,
   type HostBlockRow,
+  type EndpointChange,
   type LockedGateway,
   type ScopeEndpoint,
   type StoredBlock,
 } from '@natplane/persistence';
 import { quarantineMs, type Block } from '@natplane/allocator';
+import type { HostGateway } from '@natplane/contracts';
 import type { EndpointNatScope } from '@natplane/domain';
 import { fromBlock, ipUsesInSpecOrder, planGateway, planWith, type GatewayPlan, type IpUse, type PlanInputs } from '@natplane/planner';
+import { HostPusher } from './host-pusher';
 import type { JobHandler } from './job-handler';
 
 /**
@@ -92,6 +95,15 @@ interface FinishArgs {
   natStatus: unknown;
 }
 
+interface Derived {
+  next: StoredBlock[];
+  removed: StoredBlock[];
+  added: StoredBlock[];
+  byId: Map<string, ScopeEndpoint>;
+  history: Awaited<ReturnType<ReconcileGatewayHandler['historyChanges']>>;
+  finish: FinishArgs;
+}
+
 interface Computed {
   outcome: Outcome;
   snapshot?: Snapshot;
@@ -123,12 +135,21 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     private readonly pools: AddressPoolsRepository,
     private readonly addresses: AddressesRepository,
     private readonly jobs: JobQueue,
+    private readonly pusher: HostPusher,
   ) {}
 
   async handle(data: JobData<JobName.ReconcileGateway>): Promise<Outcome> {
-    // Nothing new to compute: end here, without a transaction or a lock. (The job's generation
-    // is not trusted: jobs of a gateway coalesce, so a waiting job may carry an older one.)
-    if (data.reason === undefined && (await this.repo.behind(data.gatewayId)) === false) return NOTHING;
+    if (data.reason === undefined) {
+      const prior = this.snapshots.get(data.gatewayId);
+      if (prior) {
+        const outcome = await this.incrementalRun(data.gatewayId, prior);
+        if (outcome) return outcome;
+      } else if ((await this.repo.behind(data.gatewayId)) === false) {
+        // Nothing new to compute: end here, without a transaction or a lock. (The job's generation
+        // is not trusted: jobs of a gateway coalesce, so a waiting job may carry an older one.)
+        return NOTHING;
+      }
+    }
     let r: Computed;
     try {
       r = await this.db.transaction(() => this.compute(data));
@@ -138,10 +159,11 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     }
     if (r.snapshot) this.remember(data.gatewayId, r.snapshot);
     const { outcome } = r;
-    await this.jobs.addAll(outcome.hostIds.map((hostId, i) => ({ name: JobName.ProgramHost, data: { hostId, generation: outcome.hostGenerations[i] } })));
+    await this.programLater(outcome.hostIds, outcome.hostGenerations);
     return outcome;
   }
 
+  /** The full computation, in the caller's transaction, under the gateway's advisory lock. */
   private async compute(data: JobData<JobName.ReconcileGateway>): Promise<Computed> {
     const now = new Date();
     const t0 = performance.now();
@@ -154,7 +176,95 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     // usage reports and hosts' acknowledgements recompute without a new generation.
     if (gw.observedGeneration >= gw.generation && data.reason === undefined) return { outcome: NOTHING };
 
-    const run = (data.reason === undefined ? await this.incremental(gw, now) : undefined) ?? (await this.full(gw, now));
+    const run = await this.full(gw, now);
+    const { plan } = run;
+    const d = await this.derive(gw, run);
+    const { next, removed, added, byId, history } = d;
+    // Removed blocks go first (the exclusion constraint sees the final state only); then new
+    // blocks and the history in one statement.
+    await this.repo.applyBlockDiff(gw.id, removed, []);
+    const opened = await this.repo.writeAllocations(gw.id, added, history.close, history.open, now);
+    const hosts = await this.programHosts(gw, plan, next, byId, history.moves);
+    const seq = await this.repo.finish(gw.id, d.finish.seq, d.finish.observedGeneration, d.finish.state, d.finish.message, d.finish.natStatus);
+    this.logRun(gw, data.reason, run, d, hosts.outcome.hostIds.length, t0);
+    return { outcome: hosts.outcome, snapshot: this.snapshotOf(gw, run, d, seq, history.after(opened), hosts.states) };
+  }
+
+  /**
+   * An incremental computation (see incremental()), without a transaction or a lock: read the
+   * gateway and the endpoint writes since the kept result in one statement, compute in memory,
+   * and commit in one statement that writes only if no other computation committed since
+   * (reconcile_seq). Then the hosts whose section changed get it pushed at once where this worker
+   * knows their document, and a program-host job otherwise. Undefined when a full computation is
+   * needed instead (nothing is written then).
+   */
+  private async incrementalRun(gatewayId: string, prior: Snapshot): Promise<Outcome | undefined> {
+    const now = new Date();
+    const t0 = performance.now();
+    const gw = await this.repo.readIncremental(gatewayId, prior.observedGeneration);
+    if (!gw) return undefined;
+    if (gw.observedGeneration >= gw.generation) return NOTHING;
+    const run = this.incremental(gw, prior, gw.changes, now);
+    if (!run) return undefined;
+    const { plan } = run;
+    const affected = run.hosts!;
+    const d = await this.derive(gw, run);
+    // A VM whose host changed is the full computation's (its old host waits for the new one).
+    if (d.history.moves.size > 0) return undefined;
+
+    const sections = hostSections(gw, d.next, d.byId, affected);
+    const scopeHosts = new Set<string>();
+    for (const x of plan.inScope) if (affected.has(x.endpoint.hostId)) scopeHosts.add(x.endpoint.hostId);
+    const old = run.priorHosts!;
+    const bump: string[] = [];
+    const written: { hostId: string; requiredGeneration: number | null; fingerprint: string }[] = [];
+    const drop: string[] = [];
+    for (const h of affected) {
+      const section = sections.get(h)?.fingerprint ?? '';
+      const before = old.get(h);
+      // A changed section means a new document for the host, also when nothing is left there.
+      const changed = (before?.fingerprint ?? '') !== section;
+      if (changed) bump.push(h);
+      if (!scopeHosts.has(h) && section === '') {
+        if (before) drop.push(h); // nothing of this gateway there any more
+        continue;
+      }
+      if (changed || !before || before.waitHostId !== null) {
+        // null: the generation the host is bumped to, or (no change) the one it has now
+        written.push({ hostId: h, requiredGeneration: changed ? null : (before?.requiredGeneration ?? null), fingerprint: section });
+      }
+    }
+    let c: Awaited<ReturnType<ReconcileRepository['commitIncremental']>>;
+    try {
+      c = await this.repo.commitIncremental(
+        gw.id,
+        { removed: d.removed, added: d.added },
+        { close: d.history.close, open: d.history.open, at: now },
+        { bump, states: written, drop },
+        d.finish,
+      );
+    } catch (e) {
+      this.snapshots.delete(gw.id);
+      throw e;
+    }
+    const states = new Map(old);
+    for (const h of drop) states.delete(h);
+    for (const w of written) states.set(w.hostId, { hostId: w.hostId, requiredGeneration: c.required.get(w.hostId) ?? 0, fingerprint: w.fingerprint, waitHostId: null, waitGeneration: null });
+    this.remember(gw.id, this.snapshotOf(gw, run, d, c.seq, d.history.after(c.opened), states));
+    this.logRun(gw, undefined, run, d, c.bumped.length, t0);
+
+    const late = await Promise.all(c.bumped.map(async (h) => ((await this.pusher.pushSection(h, h.desiredGeneration, gw.id, sections.get(h.id)?.section)) ? undefined : h)));
+    const rest = late.filter((h) => h !== undefined);
+    await this.programLater(rest.map((h) => h.id), rest.map((h) => h.desiredGeneration));
+    return { hostIds: c.bumped.map((h) => h.id), hostGenerations: c.bumped.map((h) => h.desiredGeneration) };
+  }
+
+  private async programLater(hostIds: string[], generations: number[]): Promise<void> {
+    await this.jobs.addAll(hostIds.map((hostId, i) => ({ name: JobName.ProgramHost, data: { hostId, generation: generations[i] } })));
+  }
+
+  /** What a computation writes: the block difference, the history changes and the gateway's status. */
+  private async derive(gw: LockedGateway, run: Run): Promise<Derived> {
     const { plan } = run;
     const { result } = plan;
     const quarantineSec = quarantineMs(plan.input.spec.idleTimeoutsSec) / 1000;
@@ -174,46 +284,45 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     // Only endpoints written since, or whose blocks changed, can have other history rows.
     const touched = run.changed ? new Set([...run.changed, ...diff.map((b) => b.endpointId)]) : undefined;
     const history = await this.historyChanges(gw, next, byId, run.priorHistory, touched);
-    // Removed blocks go first (the exclusion constraint sees the final state only); then new
-    // blocks and the history in one statement.
-    await this.repo.applyBlockDiff(gw.id, removed, []);
-    const opened = await this.repo.writeAllocations(gw.id, added, history.close, history.open, now);
-    const { moves } = history;
-    const open = history.after(opened);
     const st = result.status;
     const shortage = st.endpointsWithoutMappings > 0;
-    const finish = {
-      seq: gw.reconcileSeq,
-      observedGeneration: gw.generation,
-      state: shortage ? ('DEGRADED' as const) : ('READY' as const),
-      message: shortage ? `${st.endpointsWithoutMappings} endpoint(s) have no NAT mapping: ${st.minExtraNatIpsNeeded} more NAT IP(s) needed` : '',
-      natStatus: st,
+    return {
+      next,
+      removed,
+      added,
+      byId,
+      history,
+      finish: {
+        seq: gw.reconcileSeq,
+        observedGeneration: gw.generation,
+        state: shortage ? 'DEGRADED' : 'READY',
+        message: shortage ? `${st.endpointsWithoutMappings} endpoint(s) have no NAT mapping: ${st.minExtraNatIpsNeeded} more NAT IP(s) needed` : '',
+        natStatus: st,
+      },
     };
-    let hosts: { outcome: Outcome; states: Map<string, GatewayHostState> };
-    let seq: number;
-    if (run.hosts && moves.size === 0) {
-      ({ seq, ...hosts } = await this.finishIncremental(gw, plan, next, byId, run.hosts, run.priorHosts!, finish));
-    } else {
-      hosts = await this.programHosts(gw, plan, next, byId, moves, run.priorHosts);
-      seq = await this.repo.finish(gw.id, finish.seq, finish.observedGeneration, finish.state, finish.message, finish.natStatus);
-    }
-    this.log.log(
-      `gateway ${gw.projectName}/${gw.name} generation ${gw.generation} (${run.incremental ? "incremental" : "full"}${data.reason ? `, ${data.reason}` : ""}): ${next.length} blocks, ${result.changes.length} changes, ${hosts.outcome.hostIds.length} hosts to program, ${(performance.now() - t0).toFixed(1)} ms`,
-    );
-    const snapshot: Snapshot = {
+  }
+
+  private snapshotOf(gw: LockedGateway, run: Run, d: Derived, seq: number, history: Map<string, HistoryRow[]>, hosts: Map<string, GatewayHostState>): Snapshot {
+    const { plan } = run;
+    return {
       seq,
       observedGeneration: gw.generation,
       specJson: JSON.stringify(gw.spec),
       ips: run.ips,
-      candidates: byId,
+      candidates: d.byId,
       sorted: plan.candidates,
-      inputs: { previous: next, foreign: plan.foreign, usage: plan.usageRows },
-      blocks: result.blocks,
+      inputs: { previous: d.next, foreign: plan.foreign, usage: plan.usageRows },
+      blocks: plan.result.blocks,
       scope: run.scope ?? new Map(plan.inScope.map((x) => [x.endpoint.id, x.scope])),
-      history: open,
-      hosts: hosts.states,
+      history,
+      hosts,
     };
-    return { outcome: hosts.outcome, snapshot };
+  }
+
+  private logRun(gw: LockedGateway, reason: string | undefined, run: Run, d: Derived, hostsToProgram: number, t0: number): void {
+    this.log.log(
+      `gateway ${gw.projectName}/${gw.name} generation ${gw.generation} (${run.incremental ? 'incremental' : 'full'}${reason ? `, ${reason}` : ''}): ${d.next.length} blocks, ${run.plan.result.changes.length} changes, ${hostsToProgram} hosts to program, ${(performance.now() - t0).toFixed(1)} ms`,
+    );
   }
 
   /**
@@ -225,10 +334,8 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
    * dynamic port allocation (usage moves blocks), a VM that moved to another host (its ordering
    * is the full computation's), or AUTO_ONLY addresses to take.
    */
-  private async incremental(gw: LockedGateway, now: Date): Promise<Run | undefined> {
-    const prior = this.snapshots.get(gw.id);
-    if (!prior || prior.seq !== gw.reconcileSeq || gw.spec.enableDynamicPortAllocation || prior.specJson !== JSON.stringify(gw.spec)) return undefined;
-    const changes = await this.repo.endpointChanges(gw.id, gw.networkId, gw.region, prior.observedGeneration, gw.generation);
+  private incremental(gw: LockedGateway, prior: Snapshot, changes: EndpointChange[], now: Date): Run | undefined {
+    if (prior.seq !== gw.reconcileSeq || gw.spec.enableDynamicPortAllocation || prior.specJson !== JSON.stringify(gw.spec)) return undefined;
     if (changes.length !== gw.generation - prior.observedGeneration) return undefined;
     const ids = [...new Set(changes.map((c) => c.endpointId))];
     const fresh = new Map(changes.flatMap((c) => (c.endpoint ? [[c.endpointId, c.endpoint] as const] : [])));
@@ -384,9 +491,8 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     next: StoredBlock[],
     endpoints: Map<string, ScopeEndpoint>,
     moves: Map<string, string>,
-    prior?: Map<string, GatewayHostState>,
   ): Promise<{ outcome: Outcome; states: Map<string, GatewayHostState> }> {
-    const old = prior ?? new Map((await this.repo.gatewayHosts(gw.id)).map((h) => [h.hostId, h]));
+    const old = new Map((await this.repo.gatewayHosts(gw.id)).map((h) => [h.hostId, h]));
     const sections = hostSections(gw, next, endpoints);
     const scopeHosts = new Set(plan.inScope.map((x) => x.endpoint.hostId));
     const hostNameToId = await this.hosts.idsByNames([...new Set(moves.values())]);
@@ -398,7 +504,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       if (from && to && from !== to) leaving.set(from, to);
     }
     const allHosts = new Set([...old.keys(), ...sections.keys(), ...scopeHosts]);
-    const changed = [...allHosts].filter((h) => (old.get(h)?.fingerprint ?? '') !== (sections.get(h) ?? ''));
+    const changed = [...allHosts].filter((h) => (old.get(h)?.fingerprint ?? '') !== (sections.get(h)?.fingerprint ?? ''));
     // First the hosts that gain or keep VMs; a host losing a moved VM waits for its new host.
     const applied = await this.repo.appliedGenerations([...new Set(leaving.values())]);
     const now = changed.filter((h) => !leaving.has(h));
@@ -421,7 +527,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const states = new Map<string, GatewayHostState>();
     for (const h of allHosts) {
       const waiting = later.includes(h);
-      const section = sections.get(h) ?? '';
+      const section = sections.get(h)?.fingerprint ?? '';
       if (!scopeHosts.has(h) && section === '' && !waiting) continue; // nothing of this gateway there any more
       states.set(h, {
         hostId: h,
@@ -434,48 +540,6 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     await this.repo.setGatewayHosts(gw.id, [...states.values()]);
     const all = [...bumpedNow, ...bumpedLeaving];
     return { outcome: { hostIds: all.map((b) => b.id), hostGenerations: all.map((b) => b.desiredGeneration) }, states };
-  }
-
-  /**
-   * programHosts and finish for an incremental run (no VM moved, so no host waits for another):
-   * the states of the affected hosts, and in one statement the new generations of the hosts whose
-   * section changed, those states, the consumed endpoint changes and the gateway's status.
-   */
-  private async finishIncremental(
-    gw: LockedGateway,
-    plan: GatewayPlan,
-    next: StoredBlock[],
-    endpoints: Map<string, ScopeEndpoint>,
-    affected: Set<string>,
-    old: Map<string, GatewayHostState>,
-    finish: FinishArgs,
-  ): Promise<{ seq: number; outcome: Outcome; states: Map<string, GatewayHostState> }> {
-    const sections = hostSections(gw, next, endpoints, affected);
-    const scopeHosts = new Set<string>();
-    for (const x of plan.inScope) if (affected.has(x.endpoint.hostId)) scopeHosts.add(x.endpoint.hostId);
-    const bump: string[] = [];
-    const written: { hostId: string; requiredGeneration: number | null; fingerprint: string }[] = [];
-    const drop: string[] = [];
-    for (const h of affected) {
-      const section = sections.get(h) ?? '';
-      const before = old.get(h);
-      // A changed section means a new document for the host, also when nothing is left there.
-      const changed = (before?.fingerprint ?? '') !== section;
-      if (changed) bump.push(h);
-      if (!scopeHosts.has(h) && section === '') {
-        if (before) drop.push(h); // nothing of this gateway there any more
-        continue;
-      }
-      if (changed || !before || before.waitHostId !== null) {
-        // null: the generation the host is bumped to, or (no change) the one it has now
-        written.push({ hostId: h, requiredGeneration: changed ? null : (before?.requiredGeneration ?? null), fingerprint: section });
-      }
-    }
-    const r = await this.repo.finishIncremental(gw.id, bump, written, drop, finish);
-    const states = new Map(old);
-    for (const h of drop) states.delete(h);
-    for (const w of written) states.set(w.hostId, { hostId: w.hostId, requiredGeneration: r.required.get(w.hostId) ?? 0, fingerprint: w.fingerprint, waitHostId: null, waitGeneration: null });
-    return { seq: r.seq, outcome: { hostIds: r.bumped.map((b) => b.id), hostGenerations: r.bumped.map((b) => b.desiredGeneration) }, states };
   }
 
   private async releaseGone(gatewayId: string, now: Date): Promise<Outcome> {
@@ -496,11 +560,11 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
 }
 
 /**
- * Per host, a hash of this gateway's section of the host document, built by the same code as
- * the document itself (buildHostDocument), so "changed" means exactly "the host would get
- * different programming for this gateway".
+ * Per host, this gateway's section of the host document and a hash of it, built by the same
+ * code as the document itself (buildHostDocument), so "changed" means exactly "the host would
+ * get different programming for this gateway", and the section is what the host gets.
  */
-function hostSections(gw: LockedGateway, next: StoredBlock[], endpoints: Map<string, ScopeEndpoint>, only?: Set<string>): Map<string, string> {
+function hostSections(gw: LockedGateway, next: StoredBlock[], endpoints: Map<string, ScopeEndpoint>, only?: Set<string>): Map<string, { fingerprint: string; section: HostGateway }> {
   const rows = new Map<string, HostBlockRow[]>();
   for (const b of next) {
     const e = endpoints.get(b.endpointId);
@@ -526,11 +590,11 @@ function hostSections(gw: LockedGateway, next: StoredBlock[], endpoints: Map<str
     if (list) list.push(row);
     else rows.set(e.hostId, [row]);
   }
-  const out = new Map<string, string>();
+  const out = new Map<string, { fingerprint: string; section: HostGateway }>();
   for (const [host, rs] of rows) {
     rs.sort((a, b) => (a.endpointId < b.endpointId ? -1 : a.endpointId > b.endpointId ? 1 : a.ruleNumber - b.ruleNumber || a.natIp.localeCompare(b.natIp) || a.portLo - b.portLo));
     const section = buildHostDocument('', 0, rs).gateways[0];
-    out.set(host, createHash('sha256').update(JSON.stringify(section)).digest('base64url'));
+    out.set(host, { fingerprint: createHash('sha256').update(JSON.stringify(section)).digest('base64url'), section });
   }
   return out;
 }

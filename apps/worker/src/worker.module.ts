@@ -3,6 +3,7 @@ import { JobQueue } from '@natplane/jobs';
 import { PersistenceModule } from '@natplane/persistence';
 import { JOB_HANDLERS, type JobHandler } from './job-handler';
 import { JobRunner, WORKER_REDIS_URL } from './job-runner';
+import { HostPusher } from './host-pusher';
 import { ProgramHostHandler } from './program-host.handler';
 import { ReconcileGatewayHandler } from './reconcile-gateway.handler';
 import { Sweeper } from './sweeper';
@@ -24,6 +25,7 @@ export class WorkerModule {
       providers: [
         { provide: WORKER_REDIS_URL, useValue: config.redisUrl },
         { provide: JobQueue, useFactory: () => new JobQueue(config.redisUrl, (e, job) => log.warn(`enqueue ${job.name} failed (the sweeper will catch up): ${String(e)}`)) },
+        HostPusher,
         ReconcileGatewayHandler,
         ProgramHostHandler,
         {

@@ -82,34 +82,46 @@ export function applyHostPatch(doc: HostDocument, patch: HostDocumentPatch): Hos
  * describes the same state as b (endpoint order inside a gateway may differ).
  */
 export function diffHostDocuments(a: HostDocument, b: HostDocument): HostDocumentPatch {
-  const patch: Required<HostDocumentPatch> = {
-    apiVersion: HOST_DOCUMENT_API_VERSION,
-    host: b.host,
-    baseGeneration: a.generation,
-    generation: b.generation,
-    deleteGateways: [],
-    putGateways: [],
-    deleteEndpoints: [],
-    putEndpoints: [],
-  };
+  const patch = emptyPatch(a, b.generation, b.host);
   const before = new Map(a.gateways.map((g) => [g.id, g]));
   const after = new Set(b.gateways.map((g) => g.id));
   for (const g of a.gateways) if (!after.has(g.id)) patch.deleteGateways.push(g.id);
-  for (const g of b.gateways) {
-    const old = before.get(g.id);
-    const { endpoints, ...settings } = g;
-    if (!old || !sameJson(settingsOf(old), settings)) patch.putGateways.push(settings);
-    const oldEndpoints = new Map((old?.endpoints ?? []).map((e) => [e.id, e]));
-    const newIds = new Set(endpoints.map((e) => e.id));
-    for (const e of oldEndpoints.values()) {
-      if (!newIds.has(e.id)) patch.deleteEndpoints.push({ gatewayId: g.id, endpointId: e.id });
-    }
-    for (const e of endpoints) {
-      const o = oldEndpoints.get(e.id);
-      if (!o || (o !== e && !sameJson(o, e))) patch.putEndpoints.push({ gatewayId: g.id, endpoint: e });
-    }
-  }
+  for (const g of b.gateways) addGatewayChanges(patch, before.get(g.id), g);
   return patch;
+}
+
+/**
+ * The patch from `a` to `a` with one gateway's section replaced by `section` (undefined: the
+ * gateway has nothing left on the host), at `generation`: what a sender that knows the host's
+ * document needs when one gateway's computation changed that host and nothing else did.
+ */
+export function gatewaySectionPatch(a: HostDocument, generation: number, gatewayId: string, section: HostGateway | undefined): HostDocumentPatch {
+  const patch = emptyPatch(a, generation, a.host);
+  const old = a.gateways.find((g) => g.id === gatewayId);
+  if (!section) {
+    if (old) patch.deleteGateways.push(gatewayId);
+  } else addGatewayChanges(patch, old, section);
+  return patch;
+}
+
+function emptyPatch(a: HostDocument, generation: number, host: string): Required<HostDocumentPatch> {
+  return { apiVersion: HOST_DOCUMENT_API_VERSION, host, baseGeneration: a.generation, generation, deleteGateways: [], putGateways: [], deleteEndpoints: [], putEndpoints: [] };
+}
+
+/** The changes that turn gateway section `old` (absent: none yet) into `g`. */
+function addGatewayChanges(patch: Required<HostDocumentPatch>, old: HostGateway | undefined, g: HostGateway): void {
+  if (old === g) return;
+  const { endpoints, ...settings } = g;
+  if (!old || !sameJson(settingsOf(old), settings)) patch.putGateways.push(settings);
+  const oldEndpoints = new Map((old?.endpoints ?? []).map((e) => [e.id, e]));
+  const newIds = new Set(endpoints.map((e) => e.id));
+  for (const e of oldEndpoints.values()) {
+    if (!newIds.has(e.id)) patch.deleteEndpoints.push({ gatewayId: g.id, endpointId: e.id });
+  }
+  for (const e of endpoints) {
+    const o = oldEndpoints.get(e.id);
+    if (!o || (o !== e && !sameJson(o, e))) patch.putEndpoints.push({ gatewayId: g.id, endpoint: e });
+  }
 }
 
 function settingsOf(g: HostGateway): HostGatewaySettings {

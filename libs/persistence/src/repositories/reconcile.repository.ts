@@ -61,6 +61,26 @@ export interface HistoryRow {
 
 export type NewHistoryRow = Omit<HistoryRow, 'id'> & { projectId: string; projectName: string; gatewayId: string; gatewayName: string; endpointName: string };
 
+const GATEWAY_SELECT = `SELECT g.id, g.name, g.project_id AS "projectId", p.name AS "projectName", g.network_id AS "networkId", g.region, g.spec,
+              g.generation::float8 AS generation, g.observed_generation::float8 AS "observedGeneration",
+              g.reconcile_seq::float8 AS "reconcileSeq"`;
+
+/** An endpoint write behind one generation of a gateway (null endpoint: gone from its network and region). */
+export interface EndpointChange {
+  generation: number;
+  endpointId: string;
+  endpoint: ScopeEndpoint | null;
+}
+
+/** A host whose document generation a commit raised, with what a push to it needs. */
+export interface BumpedHost {
+  id: string;
+  name: string;
+  agentUrl: string;
+  pushSecret: string;
+  desiredGeneration: number;
+}
+
 const BLOCK_COLUMNS = `host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", endpoint_id AS "endpointId",
   rule_number AS "ruleNumber", state, since, until, quarantine_sec AS "quarantineSec"`;
 
@@ -93,12 +113,9 @@ export class ReconcileRepository {
    * this waits for it and then reads.
    */
   async lockGateway(id: string): Promise<LockedGateway | undefined> {
-    const select = `SELECT g.id, g.name, g.project_id AS "projectId", p.name AS "projectName", g.network_id AS "networkId", g.region, g.spec,
-              g.generation::float8 AS generation, g.observed_generation::float8 AS "observedGeneration",
-              g.reconcile_seq::float8 AS "reconcileSeq"`;
     const key = `gateway:${id}`;
     const first = await this.db.one<{ locked: boolean; id: string | null } & LockedGateway & Record<string, unknown>>(
-      `${select}, l.locked FROM (SELECT pg_try_advisory_xact_lock(hashtext($2)) AS locked) l
+      `${GATEWAY_SELECT}, l.locked FROM (SELECT pg_try_advisory_xact_lock(hashtext($2)) AS locked) l
        LEFT JOIN (nat_gateways g JOIN projects p ON p.id = g.project_id) ON g.id = $1`,
       [id, key],
     );
@@ -108,7 +125,7 @@ export class ReconcileRepository {
       return gw;
     }
     await this.db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
-    return this.db.one<LockedGateway & Record<string, unknown>>(`${select} FROM nat_gateways g JOIN projects p ON p.id = g.project_id WHERE g.id = $1`, [id]);
+    return this.db.one<LockedGateway & Record<string, unknown>>(`${GATEWAY_SELECT} FROM nat_gateways g JOIN projects p ON p.id = g.project_id WHERE g.id = $1`, [id]);
   }
 
   /** Whether the gateway has a generation not computed yet (no lock): lets a job with nothing to do end without a transaction. */
@@ -117,28 +134,26 @@ export class ReconcileRepository {
   }
 
   /**
-   * The endpoint writes behind generations (after, upTo] (gateway_endpoint_changes), each with the
-   * endpoint as candidateEndpoints would return it (null: no longer in the network and region).
-   * When there is one per generation, nothing else changed the gateway in between.
+   * For an incremental computation, in one statement and without a lock or a transaction: the
+   * gateway as lockGateway reads it, and the endpoint writes behind generations (after, current]
+   * (gateway_endpoint_changes), each with the endpoint as candidateEndpoints would return it
+   * (null: no longer in the network and region). When there is one per generation, nothing else
+   * changed the gateway in between. Nothing read here is trusted at commit: commitIncremental
+   * writes only on the reconcile_seq read here.
    */
-  async endpointChanges(
-    gatewayId: string,
-    networkId: string,
-    region: string,
-    after: number,
-    upTo: number,
-  ): Promise<{ generation: number; endpointId: string; endpoint: ScopeEndpoint | null }[]> {
-    const { rows } = await this.db.query<{ generation: number; endpointId: string; endpoint: ScopeEndpoint | null }>(
-      `SELECT c.generation::float8 AS generation, c.endpoint_id AS "endpointId",
-              CASE WHEN e.id IS NULL THEN NULL ELSE json_build_object('id', e.id, 'name', e.name, 'networkIp', host(e.network_ip),
-                'aliasIpRanges', e.alias_ip_ranges, 'hostId', e.host_id, 'hostName', e.host_name, 'subnetName', e.subnet_name) END AS endpoint
-       FROM gateway_endpoint_changes c
-       LEFT JOIN (SELECT e.*, h.name AS host_name, s.name AS subnet_name FROM endpoints e JOIN subnets s ON s.id = e.subnet_id JOIN hosts h ON h.id = e.host_id
-                  WHERE s.network_id = $4 AND s.region = $5) e ON e.id = c.endpoint_id
-       WHERE c.gateway_id = $1 AND c.generation > $2 AND c.generation <= $3`,
-      [gatewayId, after, upTo, networkId, region],
+  async readIncremental(id: string, after: number): Promise<(LockedGateway & { changes: EndpointChange[] }) | undefined> {
+    return this.db.one<LockedGateway & { changes: EndpointChange[] } & Record<string, unknown>>(
+      `${GATEWAY_SELECT},
+              (SELECT coalesce(json_agg(json_build_object('generation', c.generation::float8, 'endpointId', c.endpoint_id, 'endpoint',
+                 CASE WHEN e.id IS NULL THEN NULL ELSE json_build_object('id', e.id, 'name', e.name, 'networkIp', host(e.network_ip),
+                   'aliasIpRanges', e.alias_ip_ranges, 'hostId', e.host_id, 'hostName', h.name, 'subnetName', s.name) END)), '[]')
+               FROM gateway_endpoint_changes c
+               LEFT JOIN (endpoints e JOIN subnets s ON s.id = e.subnet_id AND s.network_id = g.network_id AND s.region = g.region
+                          JOIN hosts h ON h.id = e.host_id) ON e.id = c.endpoint_id
+               WHERE c.gateway_id = g.id AND c.generation > $2 AND c.generation <= g.generation) AS changes
+       FROM nat_gateways g JOIN projects p ON p.id = g.project_id WHERE g.id = $1`,
+      [id, after],
     );
-    return rows;
   }
 
   /** Serializes the reconcile of a gateway that no longer exists (its row cannot be locked). */
@@ -342,53 +357,80 @@ export class ReconcileRepository {
   }
 
   /**
-   * The end of an incremental reconcile, in one statement: bumps the hosts `bump`, writes the
-   * gateway's states of the hosts `states` (requiredGeneration null: the host's new generation
-   * when bumped, else the one it has now), deletes those of `drop`, and records the computation
-   * as finish() does (refusing a reconcile_seq that moved). Returns the new reconcile_seq, the
-   * bumped hosts, and the required generation written per host.
+   * The whole commit of an incremental reconcile as ONE statement (atomic without a transaction):
+   * the gateway's status and one more reconciler commit, guarded by the reconcile_seq the
+   * computation started from; and only if that guard holds, everything else: the removed and
+   * changed blocks deleted, then (after them, so the exclusion constraint sees the final state)
+   * the new ones inserted; history rows closed and opened; the hosts `bump` raised to a new
+   * generation; the gateway's states of the hosts `states` written (requiredGeneration null: the
+   * host's new generation when bumped, else the one it has now) and those of `drop` deleted; the
+   * consumed endpoint changes deleted. Throws, having written nothing, when another computation
+   * committed since (reconcile_seq moved). Returns the new reconcile_seq, the bumped hosts (with
+   * what a push needs), the required generation written per host, and the opened history rows.
    */
-  async finishIncremental(
+  async commitIncremental(
     gatewayId: string,
-    bump: string[],
-    states: { hostId: string; requiredGeneration: number | null; fingerprint: string }[],
-    drop: string[],
+    blocks: { removed: { natIp: string; portLo: number }[]; added: StoredBlock[] },
+    history: { close: string[]; open: NewHistoryRow[]; at: Date },
+    hosts: { bump: string[]; states: { hostId: string; requiredGeneration: number | null; fingerprint: string }[]; drop: string[] },
     f: { seq: number; observedGeneration: number; state: 'READY' | 'DEGRADED'; message: string; natStatus: unknown },
-  ): Promise<{ seq: number; bumped: { id: string; desiredGeneration: number }[]; required: Map<string, number> }> {
-    const row = await this.db.one<{ seq: number | null; bumped: { id: string; desiredGeneration: number }[]; required: { h: string; g: number }[] }>(
-      `WITH bumped AS (UPDATE hosts SET desired_generation = desired_generation + 1 WHERE id = ANY($2::uuid[]) RETURNING id, desired_generation),
+  ): Promise<{ seq: number; bumped: BumpedHost[]; required: Map<string, number>; opened: HistoryRow[] }> {
+    const params: unknown[] = [];
+    const $ = (v: unknown): string => `$${params.push(v)}`;
+    const gw = $(gatewayId);
+    const col = <K extends keyof NewHistoryRow>(k: K) => $(history.open.map((r) => r[k]));
+    const [ip, lo, hi, ep, rn, st, si, un, qs] = blockColumns(blocks.added).map($);
+    const at = $(history.at);
+    const observed = $(f.observedGeneration);
+    const row = await this.db.one<{ seq: number | null; bumped: BumpedHost[]; required: { h: string; g: number }[]; opened: HistoryRow[] }>(
+      `WITH fin AS (
+         UPDATE nat_gateways SET observed_generation = GREATEST(observed_generation, ${observed}), state = ${$(f.state)}, status_message = ${$(f.message)},
+           nat_status = ${$(JSON.stringify(f.natStatus))}, reconcile_seq = reconcile_seq + 1
+         WHERE id = ${gw} AND reconcile_seq = ${$(f.seq)} RETURNING reconcile_seq),
+       removed AS (
+         DELETE FROM allocations a USING unnest(${$(blocks.removed.map((r) => r.natIp))}::text[], ${$(blocks.removed.map((r) => r.portLo))}::int[]) AS x(ip, lo)
+         WHERE a.gateway_id = ${gw} AND a.nat_ip = x.ip::inet AND a.port_lo = x.lo AND EXISTS (SELECT FROM fin) RETURNING 1),
+       added AS (
+         INSERT INTO allocations (nat_ip, port_lo, port_hi, gateway_id, endpoint_id, rule_number, state, since, until, quarantine_sec)
+         SELECT ip::inet, lo, hi, ${gw}, ep, rn, st, si, un, qs
+         FROM unnest(${ip}::text[], ${lo}::int[], ${hi}::int[], ${ep}::uuid[], ${rn}::int[], ${st}::text[], ${si}::timestamptz[], ${un}::timestamptz[], ${qs}::int[])
+           AS b(ip, lo, hi, ep, rn, st, si, un, qs)
+         WHERE EXISTS (SELECT FROM fin) AND (SELECT count(*) FROM removed) >= 0),
+       closed AS (UPDATE allocation_history SET valid_to = ${at} WHERE id = ANY(${$(history.close)}::bigint[]) AND EXISTS (SELECT FROM fin)),
+       opened AS (
+         INSERT INTO allocation_history (nat_ip, port_lo, port_hi, project_id, project_name, gateway_id, gateway_name, endpoint_id, endpoint_name, host_name, source_ip, rule_number, state, valid_from)
+         SELECT a::inet, b, c, d, e, f, g, h, i, j, k::inet, l, m, ${at}
+         FROM unnest(${col('natIp')}::text[], ${col('portLo')}::int[], ${col('portHi')}::int[], ${col('projectId')}::uuid[], ${col('projectName')}::text[],
+                     ${col('gatewayId')}::uuid[], ${col('gatewayName')}::text[], ${col('endpointId')}::uuid[], ${col('endpointName')}::text[],
+                     ${col('hostName')}::text[], ${col('sourceIp')}::text[], ${col('ruleNumber')}::int[], ${col('state')}::text[])
+           AS x(a, b, c, d, e, f, g, h, i, j, k, l, m)
+         WHERE EXISTS (SELECT FROM fin)
+         RETURNING id::text, endpoint_id AS "endpointId", rule_number AS "ruleNumber", host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi",
+                   host_name AS "hostName", host(source_ip) AS "sourceIp", state),
+       bumped AS (
+         UPDATE hosts SET desired_generation = desired_generation + 1 WHERE id = ANY(${$(hosts.bump)}::uuid[]) AND EXISTS (SELECT FROM fin)
+         RETURNING id, name, agent_url, push_secret, desired_generation),
        written AS (
          INSERT INTO gateway_hosts (gateway_id, host_id, required_generation, fingerprint, wait_host_id, wait_generation)
-         SELECT $1, x.h, COALESCE(b.desired_generation, x.g, (SELECT h.desired_generation FROM hosts h WHERE h.id = x.h), 0), x.f, NULL, NULL
-         FROM unnest($3::uuid[], $4::bigint[], $5::text[]) AS x(h, g, f) LEFT JOIN bumped b ON b.id = x.h
+         SELECT ${gw}, x.h, COALESCE(b.desired_generation, x.g, (SELECT h.desired_generation FROM hosts h WHERE h.id = x.h), 0), x.f, NULL, NULL
+         FROM unnest(${$(hosts.states.map((s) => s.hostId))}::uuid[], ${$(hosts.states.map((s) => s.requiredGeneration))}::bigint[],
+                     ${$(hosts.states.map((s) => s.fingerprint))}::text[]) AS x(h, g, f)
+           LEFT JOIN bumped b ON b.id = x.h
+         WHERE EXISTS (SELECT FROM fin)
          ON CONFLICT (gateway_id, host_id) DO UPDATE SET required_generation = EXCLUDED.required_generation, fingerprint = EXCLUDED.fingerprint,
            wait_host_id = NULL, wait_generation = NULL
          RETURNING host_id, required_generation),
-       dropped AS (DELETE FROM gateway_hosts WHERE gateway_id = $1 AND host_id = ANY($6::uuid[])),
-       consumed AS (DELETE FROM gateway_endpoint_changes WHERE gateway_id = $1 AND generation <= $7),
-       fin AS (
-         UPDATE nat_gateways SET observed_generation = GREATEST(observed_generation, $7), state = $8, status_message = $9, nat_status = $10,
-           reconcile_seq = reconcile_seq + 1
-         WHERE id = $1 AND reconcile_seq = $11 RETURNING reconcile_seq)
+       dropped AS (DELETE FROM gateway_hosts WHERE gateway_id = ${gw} AND host_id = ANY(${$(hosts.drop)}::uuid[]) AND EXISTS (SELECT FROM fin)),
+       consumed AS (DELETE FROM gateway_endpoint_changes WHERE gateway_id = ${gw} AND generation <= ${observed} AND EXISTS (SELECT FROM fin))
        SELECT (SELECT reconcile_seq::float8 FROM fin) AS seq,
-              (SELECT coalesce(json_agg(json_build_object('id', id, 'desiredGeneration', desired_generation::float8)), '[]') FROM bumped) AS bumped,
-              (SELECT coalesce(json_agg(json_build_object('h', host_id, 'g', required_generation::float8)), '[]') FROM written) AS required`,
-      [
-        gatewayId,
-        bump,
-        states.map((s) => s.hostId),
-        states.map((s) => s.requiredGeneration),
-        states.map((s) => s.fingerprint),
-        drop,
-        f.observedGeneration,
-        f.state,
-        f.message,
-        JSON.stringify(f.natStatus),
-        f.seq,
-      ],
+              (SELECT coalesce(json_agg(json_build_object('id', id, 'name', name, 'agentUrl', agent_url, 'pushSecret', push_secret,
+                 'desiredGeneration', desired_generation::float8)), '[]') FROM bumped) AS bumped,
+              (SELECT coalesce(json_agg(json_build_object('h', host_id, 'g', required_generation::float8)), '[]') FROM written) AS required,
+              (SELECT coalesce(json_agg(opened), '[]') FROM opened) AS opened`,
+      params,
     );
     if (!row || row.seq === null) throw new Error(`gateway ${gatewayId}: another reconcile committed meanwhile (seq ${f.seq} moved); computing again`);
-    return { seq: row.seq, bumped: row.bumped, required: new Map(row.required.map((r) => [r.h, r.g])) };
+    return { seq: row.seq, bumped: row.bumped, required: new Map(row.required.map((r) => [r.h, r.g])), opened: row.opened };
   }
 
   /**

@@ -1,0 +1,167 @@
+import { Injectable, Logger } from '@nestjs/common';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import {
+  applyHostPatch,
+  diffHostDocuments,
+  gatewaySectionPatch,
+  signPush,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+  type HostDocument,
+  type HostGateway,
+} from '@natplane/contracts';
+import { JobName, JobQueue } from '@natplane/jobs';
+import { HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
+
+const PUSH_TIMEOUT_MS = 5000;
+/** Pushes reuse connections to agents (node:http rather than fetch: a fraction of the CPU per push). */
+const AGENTS = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 4 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 4 }) };
+/** Documents kept per worker to send differences (bounded; a miss just means a full push). */
+const SENT_CACHE_MAX = 5000;
+
+/** Where and how to reach a host's agent. */
+export interface PushTarget {
+  id: string;
+  name: string;
+  agentUrl: string;
+  pushSecret: string;
+}
+
+class PushError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Pushes host documents to agents, signed (HMAC-SHA256 of timestamp and body), and records what
+ * they acknowledged. It keeps the document each agent last acknowledged from this worker, so
+ * that a change goes out as the difference (PATCH, natplane.host/v1 patch) rather than the whole
+ * table; the agent answers 409 when its base differs, and the whole document follows (PUT).
+ */
+@Injectable()
+export class HostPusher {
+  private readonly log = new Logger('program-host');
+  private readonly sent = new Map<string, HostDocument>();
+
+  constructor(
+    private readonly programming: HostProgrammingRepository,
+    private readonly hosts: HostsRepository,
+    private readonly jobs: JobQueue,
+  ) {}
+
+  /**
+   * The host's whole document: the difference when this worker knows the agent's base, else
+   * the document itself. Returns the generation the agent holds; a failure is recorded on the
+   * host's status and thrown (the job retries with backoff, then the sweeper).
+   */
+  async pushDocument(host: PushTarget, doc: HostDocument): Promise<number> {
+    const base = this.sent.get(host.id);
+    try {
+      let applied: number | undefined;
+      if (base && base.generation < doc.generation) {
+        try {
+          applied = await this.send(host, 'PATCH', JSON.stringify(diffHostDocuments(base, doc)));
+        } catch (e) {
+          if (!(e instanceof PushError && e.status === 409)) throw e;
+          // The agent holds another base: fall back to the whole document.
+        }
+      }
+      applied ??= await this.send(host, 'PUT', JSON.stringify(doc));
+      this.remember(host.id, doc);
+      await this.acknowledged(host.id, applied);
+      return applied;
+    } catch (e) {
+      this.sent.delete(host.id);
+      const msg = `push of generation ${doc.generation} to ${host.agentUrl} failed: ${e instanceof Error ? e.message : String(e)}`;
+      await this.hosts.recordPushFailure(host.id, msg);
+      this.log.warn(msg);
+      throw e instanceof Error ? e : new Error(msg);
+    }
+  }
+
+  /**
+   * One gateway's computation raised the host to `generation` by changing only that gateway's
+   * section there (`section`; undefined: nothing of it left on the host). When this worker holds
+   * the document the agent acknowledged at generation - 1, the change goes out now as a patch,
+   * with no job and no read of the host's document. Returns false when it did not go out (no or
+   * another base, the push failed or was refused): a program-host job then pushes the document.
+   */
+  async pushSection(host: PushTarget, generation: number, gatewayId: string, section: HostGateway | undefined): Promise<boolean> {
+    const base = this.sent.get(host.id);
+    if (!base || base.generation !== generation - 1) return false;
+    const patch = gatewaySectionPatch(base, generation, gatewayId, section);
+    let applied: number;
+    try {
+      applied = await this.send(host, 'PATCH', JSON.stringify(patch));
+    } catch {
+      this.sent.delete(host.id);
+      return false;
+    }
+    this.remember(host.id, applyHostPatch(base, patch));
+    await this.acknowledged(host.id, applied);
+    return true;
+  }
+
+  /** Records the generation the agent holds; VMs that moved to this host can now leave their old hosts. */
+  private async acknowledged(hostId: string, applied: number): Promise<void> {
+    const waiting = await this.programming.acknowledged(hostId, applied);
+    await this.jobs.addAll(waiting.map((gatewayId) => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation: applied, reason: 'host-applied' as const } })));
+  }
+
+  /** One signed request; resolves to the generation the agent holds. */
+  private async send(host: PushTarget, method: 'PUT' | 'PATCH', body: string): Promise<number> {
+    const ts = Math.floor(Date.now() / 1000);
+    const res = await request(`${host.agentUrl.replace(/\/$/, '')}/v1/programming`, method, body, {
+      'content-type': 'application/json',
+      [SIGNATURE_HEADER]: signPush(host.pushSecret, ts, body),
+      [TIMESTAMP_HEADER]: String(ts),
+    });
+    let reply: { appliedGeneration?: number } = {};
+    try {
+      reply = JSON.parse(res.body) as { appliedGeneration?: number };
+    } catch {
+      // not JSON: judged by the status alone
+    }
+    const ok = res.status >= 200 && res.status < 300;
+    if (ok && typeof reply.appliedGeneration === 'number') return reply.appliedGeneration;
+    // A PUT refused as older: the agent already applied a newer generation than this one.
+    if (method === 'PUT' && res.status === 409 && typeof reply.appliedGeneration === 'number') return reply.appliedGeneration;
+    throw new PushError(`agent answered ${res.status} to ${method}`, res.status);
+  }
+
+  /** Keeps the newest document acknowledged per host (pushes to one host may finish out of order). */
+  private remember(hostId: string, doc: HostDocument): void {
+    const kept = this.sent.get(hostId);
+    if (kept && kept.generation > doc.generation) return;
+    this.sent.delete(hostId);
+    if (this.sent.size >= SENT_CACHE_MAX) this.sent.delete(this.sent.keys().next().value!);
+    this.sent.set(hostId, doc);
+  }
+}
+
+/** One HTTP(S) request with a body; resolves to the status and the body text. */
+function request(url: string, method: string, body: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  const lib = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : undefined;
+  if (!lib) return Promise.reject(new PushError(`agentUrl ${url}: not http or https`));
+  return new Promise((resolve, reject) => {
+    const req = lib.request(
+      u,
+      { method, agent: AGENTS[u.protocol as 'http:' | 'https:'], headers: { ...headers, 'content-length': Buffer.byteLength(body) }, timeout: PUSH_TIMEOUT_MS },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${PUSH_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
