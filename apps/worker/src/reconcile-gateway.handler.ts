@@ -64,6 +64,8 @@ interface Snapshot {
   /** Open allocation_history rows, by endpoint. */
   history: Map<string, HistoryRow[]>;
   hosts: Map<string, GatewayHostState>;
+  /** The candidate endpoints on each host, by host id. */
+  onHost: Map<string, Set<string>>;
 }
 
 /** The base of one computation: the plan, and what was committed before (from memory, or read). */
@@ -85,6 +87,8 @@ interface Run {
   /** Incremental: the endpoints written since the kept result. */
   changed?: string[];
   priorHosts?: Map<string, GatewayHostState>;
+  /** Incremental: the candidate endpoints on each host (kept and updated). */
+  onHost?: Map<string, Set<string>>;
 }
 
 interface FinishArgs {
@@ -100,6 +104,8 @@ interface Derived {
   removed: StoredBlock[];
   added: StoredBlock[];
   byId: Map<string, ScopeEndpoint>;
+  /** Incremental: the blocks of the endpoints written or changed, and of those on the affected hosts. */
+  blocksOfInterest?: StoredBlock[];
   history: Awaited<ReturnType<ReconcileGatewayHandler['historyChanges']>>;
   finish: FinishArgs;
 }
@@ -206,15 +212,18 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     if (gw.observedGeneration >= gw.generation) return NOTHING;
     const run = this.incremental(gw, prior, gw.changes, now);
     if (!run) return undefined;
-    const { plan } = run;
     const affected = run.hosts!;
     const d = await this.derive(gw, run);
     // A VM whose host changed is the full computation's (its old host waits for the new one).
-    if (d.history.moves.size > 0) return undefined;
+    // The kept result was updated in place by incremental(): drop it.
+    if (d.history.moves.size > 0) {
+      this.snapshots.delete(gw.id);
+      return undefined;
+    }
 
-    const sections = hostSections(gw, d.next, d.byId, affected);
-    const scopeHosts = new Set<string>();
-    for (const x of plan.inScope) if (affected.has(x.endpoint.hostId)) scopeHosts.add(x.endpoint.hostId);
+    const sections = hostSections(gw, d.blocksOfInterest!, d.byId, affected);
+    const scope = run.scope!;
+    const scopeHosts = new Set([...affected].filter((h) => [...(run.onHost!.get(h) ?? [])].some((id) => scope.get(id))));
     const old = run.priorHosts!;
     const bump: string[] = [];
     const written: { hostId: string; requiredGeneration: number | null; fingerprint: string }[] = [];
@@ -247,7 +256,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       this.snapshots.delete(gw.id);
       throw e;
     }
-    const states = new Map(old);
+    const states = old; // the kept map, updated in place (a failed run drops the whole snapshot)
     for (const h of drop) states.delete(h);
     for (const w of written) states.set(w.hostId, { hostId: w.hostId, requiredGeneration: c.required.get(w.hostId) ?? 0, fingerprint: w.fingerprint, waitHostId: null, waitGeneration: null });
     this.remember(gw.id, this.snapshotOf(gw, run, d, c.seq, d.history.after(c.opened), states));
@@ -281,9 +290,17 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
         if (e) run.hosts.add(e.hostId);
       }
     }
-    // Only endpoints written since, or whose blocks changed, can have other history rows.
-    const touched = run.changed ? new Set([...run.changed, ...diff.map((b) => b.endpointId)]) : undefined;
-    const history = await this.historyChanges(gw, next, byId, run.priorHistory, touched);
+    // Only endpoints written since, or whose blocks changed, can have other history rows; only
+    // hosts affected get a new section. One pass collects the blocks of both; the rest is kept.
+    let blocksOfInterest: StoredBlock[] | undefined;
+    let touched: Set<string> | undefined;
+    if (run.changed && run.hosts && run.onHost) {
+      touched = new Set([...run.changed, ...diff.map((b) => b.endpointId)]);
+      const wanted = new Set(touched);
+      for (const h of run.hosts) for (const id of run.onHost.get(h) ?? []) wanted.add(id);
+      blocksOfInterest = next.filter((b) => wanted.has(b.endpointId));
+    }
+    const history = await this.historyChanges(gw, blocksOfInterest?.filter((b) => touched!.has(b.endpointId)) ?? next, byId, run.priorHistory, touched);
     const st = result.status;
     const shortage = st.endpointsWithoutMappings > 0;
     return {
@@ -291,6 +308,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       removed,
       added,
       byId,
+      blocksOfInterest,
       history,
       finish: {
         seq: gw.reconcileSeq,
@@ -316,6 +334,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       scope: run.scope ?? new Map(plan.inScope.map((x) => [x.endpoint.id, x.scope])),
       history,
       hosts,
+      onHost: run.onHost ?? hostIndex(plan.candidates),
     };
   }
 
@@ -339,36 +358,45 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     if (changes.length !== gw.generation - prior.observedGeneration) return undefined;
     const ids = [...new Set(changes.map((c) => c.endpointId))];
     const fresh = new Map(changes.flatMap((c) => (c.endpoint ? [[c.endpointId, c.endpoint] as const] : [])));
-    const candidates = new Map(prior.candidates);
-    const before = new Map<string, ScopeEndpoint>();
-    const hosts = new Set<string>();
     for (const id of ids) {
       const was = prior.candidates.get(id);
       const is = fresh.get(id);
       if (was && is && was.hostId !== is.hostId) return undefined;
+    }
+    // From here the kept result is updated in place (candidates, their id-ordered list, scopes,
+    // the host index): this run's result is kept next, and any run that fails or gives up drops it.
+    const candidates = prior.candidates;
+    const list = prior.sorted;
+    const scope = prior.scope;
+    const onHost = prior.onHost;
+    const before = new Map<string, ScopeEndpoint>();
+    const hosts = new Set<string>();
+    for (const id of ids) {
+      const was = candidates.get(id);
+      const is = fresh.get(id);
       if (was) {
         before.set(id, was);
         hosts.add(was.hostId);
+        onHost.get(was.hostId)?.delete(id);
       }
       if (is) {
         hosts.add(is.hostId);
         candidates.set(id, is);
+        addTo(onHost, is.hostId, id);
       } else candidates.delete(id);
-    }
-    // The candidates in id order (the allocator's order), from the kept list.
-    const list = prior.sorted.slice();
-    for (const id of ids) {
+      // The candidates in id order (the allocator's order).
       const at = lowerBound(list, id);
       const present = at < list.length && list[at].id === id;
-      const is = fresh.get(id);
       if (is) list.splice(at, present ? 1 : 0, is);
       else if (present) list.splice(at, 1);
+      scope.delete(id);
     }
-    const scope = new Map(prior.scope);
-    for (const id of ids) scope.delete(id);
     const target = { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips: prior.ips };
     const plan = planWith(target, { candidates: list, ...prior.inputs }, now, undefined, { scope, previous: prior.blocks });
-    if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) return undefined;
+    if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) {
+      this.snapshots.delete(gw.id);
+      return undefined;
+    }
     return {
       plan,
       ips: prior.ips,
@@ -381,6 +409,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       priorBlocks: prior.blocks,
       priorHistory: prior.history,
       priorHosts: prior.hosts,
+      onHost,
     };
   }
 
@@ -436,13 +465,13 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
   /**
    * One open history row per held block, holder, host and source address: which rows to close
    * and to open, the VMs whose host changed (endpoint id -> the host it left), and, given the
-   * rows opened, the open rows afterwards by endpoint. `prior`: the open rows by endpoint, when
-   * known; with `touched`, only those endpoints can have changed (an endpoint whose blocks and
-   * row are unchanged keeps its rows).
+   * rows opened, the open rows afterwards by endpoint. `blocks`: the gateway's blocks; with
+   * `prior` (the open rows by endpoint, kept) and `touched`, only those endpoints can have changed
+   * (an endpoint whose blocks and row are unchanged keeps its rows) and `blocks` are theirs.
    */
   private async historyChanges(
     gw: LockedGateway,
-    next: StoredBlock[],
+    blocks: StoredBlock[],
     endpoints: Map<string, ScopeEndpoint>,
     prior?: Map<string, HistoryRow[]>,
     touched?: Set<string>,
@@ -451,13 +480,13 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       `${r.endpointId}|${r.ruleNumber}|${r.natIp}|${r.portLo}|${r.portHi}|${r.hostName}|${r.sourceIp}|${r.state}`;
     const only = prior && touched;
     const held = [];
-    for (const b of next) {
-      if (!HELD.has(b.state) || (only && !touched.has(b.endpointId))) continue;
+    for (const b of blocks) {
+      if (!HELD.has(b.state)) continue;
       const e = endpoints.get(b.endpointId);
       if (!e) continue;
       held.push({ natIp: b.natIp, portLo: b.portLo, portHi: b.portHi, endpointId: e.id, endpointName: e.name, ruleNumber: b.ruleNumber, hostName: e.hostName, sourceIp: e.networkIp, state: b.state });
     }
-    const open = only ? [...touched].flatMap((id) => prior.get(id) ?? []) : prior ? [...prior.values()].flat() : await this.repo.openHistory(gw.id);
+    const open = only ? [...touched].flatMap((id) => prior.get(id) ?? []) : await this.repo.openHistory(gw.id);
     const moves = new Map<string, string>();
     for (const o of open) {
       const e = endpoints.get(o.endpointId);
@@ -468,7 +497,8 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const [kept, closed] = partition(open, (o) => heldKeys.has(key(o)));
     const toOpen = held.filter((h) => !openKeys.has(key(h))).map((h) => ({ ...h, projectId: gw.projectId, projectName: gw.projectName, gatewayId: gw.id, gatewayName: gw.name }));
     const after = (opened: HistoryRow[]) => {
-      const out = only ? new Map(prior) : new Map<string, HistoryRow[]>();
+      // Incremental: the kept rows, updated in place (a failed run drops the whole kept result).
+      const out = only ? prior : new Map<string, HistoryRow[]>();
       if (only) for (const id of touched) out.delete(id);
       for (const r of kept.concat(opened)) {
         const list = out.get(r.endpointId);
@@ -564,9 +594,9 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
  * code as the document itself (buildHostDocument), so "changed" means exactly "the host would
  * get different programming for this gateway", and the section is what the host gets.
  */
-function hostSections(gw: LockedGateway, next: StoredBlock[], endpoints: Map<string, ScopeEndpoint>, only?: Set<string>): Map<string, { fingerprint: string; section: HostGateway }> {
+function hostSections(gw: LockedGateway, blocks: StoredBlock[], endpoints: Map<string, ScopeEndpoint>, only?: Set<string>): Map<string, { fingerprint: string; section: HostGateway }> {
   const rows = new Map<string, HostBlockRow[]>();
-  for (const b of next) {
+  for (const b of blocks) {
     const e = endpoints.get(b.endpointId);
     if (!e) continue; // a deleted endpoint: on no host any more
     if (only && !only.has(e.hostId)) continue;
@@ -682,4 +712,17 @@ function lowerBound(list: ScopeEndpoint[], id: string): number {
     else hi = mid;
   }
   return lo;
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
+  const set = index.get(key);
+  if (set) set.add(value);
+  else index.set(key, new Set([value]));
+}
+
+/** The endpoints on each host, by host id. */
+function hostIndex(endpoints: ScopeEndpoint[]): Map<string, Set<string>> {
+  const index = new Map<string, Set<string>>();
+  for (const e of endpoints) addTo(index, e.hostId, e.id);
+  return index;
 }
