@@ -120,8 +120,10 @@ interface Computed {
  * blocks and usage, run the allocator, and write in ONE transaction: the block difference, the
  * allocation history, a new document generation for exactly the hosts whose section of the
  * gateway changed (a hash per host), and the gateway's observed generation. Then program-host
- * jobs go out for those hosts. A gateway that no longer exists has its blocks released to
- * quarantine the same way.
+ * jobs go out for those hosts. An incremental computation (endpoint writes only) commits the
+ * same in one guarded statement without the lock, and pushes the changed sections itself
+ * (incrementalRun). A gateway that no longer exists has its blocks released to quarantine the
+ * same way.
  *
  * A VM that moved keeps its old host's section unchanged until the new host applied the
  * generation that carries the VM (programmed on the new host before removed from the old one):

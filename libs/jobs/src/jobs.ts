@@ -31,7 +31,9 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
  * so there is at most one job running and one waiting per resource, and any number of changes
  * arriving meanwhile become that one waiting job (BullMQ deduplication). Handlers reload state
  * from PostgreSQL, so the waiting job computes the latest generation whatever it carries, and
- * two jobs never compute the same gateway or push to the same host at once. Usage reports
+ * two jobs never compute the same gateway or push to the same host at once (the reconciler's own
+ * push of a one-gateway change may overlap a host's job: the agent's generation fencing and
+ * patch base orders them, see docs/host-protocol.md). Usage reports
  * (dynamic port allocation) recompute at most once per 5 s bucket per gateway; a host's
  * acknowledgement that releases a VM's old host has its own id per applied generation. Completed
  * and failed jobs are removed. Only transient errors are retried: handlers record permanent ones
