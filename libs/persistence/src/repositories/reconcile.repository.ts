@@ -84,19 +84,40 @@ export interface BumpedHost {
 const BLOCK_COLUMNS = `host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", endpoint_id AS "endpointId",
   rule_number AS "ruleNumber", state, since, until, quarantine_sec AS "quarantineSec"`;
 
-/** The columns of blocks as arrays, for INSERT ... SELECT FROM unnest(...) in this order. */
-function blockColumns(blocks: StoredBlock[]): unknown[] {
-  return [
-    blocks.map((b) => b.natIp),
-    blocks.map((b) => b.portLo),
-    blocks.map((b) => b.portHi),
-    blocks.map((b) => b.endpointId),
-    blocks.map((b) => b.ruleNumber),
-    blocks.map((b) => b.state),
-    blocks.map((b) => b.since),
-    blocks.map((b) => b.until),
-    blocks.map((b) => b.quarantineSec ?? 120),
-  ];
+/** A statement's parameters, built with its text: `$(v)` appends v and returns its placeholder. */
+type Param = (v: unknown) => string;
+
+function parameters(): { values: unknown[]; $: Param } {
+  const values: unknown[] = [];
+  return { values, $: (v) => `$${values.push(v)}` };
+}
+
+/** INSERT of the gateway's blocks (one array parameter per column); `guard`: an SQL condition for writing at all. */
+function insertBlocks($: Param, gatewayId: string, blocks: StoredBlock[], guard = 'true'): string {
+  const col = <T>(f: (b: StoredBlock) => T) => $(blocks.map(f));
+  return `INSERT INTO allocations (nat_ip, port_lo, port_hi, gateway_id, endpoint_id, rule_number, state, since, until, quarantine_sec)
+    SELECT ip::inet, lo, hi, ${$(gatewayId)}, ep, rn, st, si, un, qs
+    FROM unnest(${col((b) => b.natIp)}::text[], ${col((b) => b.portLo)}::int[], ${col((b) => b.portHi)}::int[], ${col((b) => b.endpointId)}::uuid[],
+                ${col((b) => b.ruleNumber)}::int[], ${col((b) => b.state)}::text[], ${col((b) => b.since)}::timestamptz[], ${col((b) => b.until)}::timestamptz[],
+                ${col((b) => b.quarantineSec ?? 120)}::int[])
+      AS b(ip, lo, hi, ep, rn, st, si, un, qs)
+    WHERE ${guard}`;
+}
+
+const HISTORY_COLUMNS = `id::text, endpoint_id AS "endpointId", rule_number AS "ruleNumber", host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi",
+  host_name AS "hostName", host(source_ip) AS "sourceIp", state`;
+
+/** INSERT of open history rows valid from `at` (a placeholder), returning them as openHistory reads them. */
+function insertHistory($: Param, rows: NewHistoryRow[], at: string, guard = 'true'): string {
+  const col = <K extends keyof NewHistoryRow>(k: K) => $(rows.map((r) => r[k]));
+  return `INSERT INTO allocation_history (nat_ip, port_lo, port_hi, project_id, project_name, gateway_id, gateway_name, endpoint_id, endpoint_name, host_name, source_ip, rule_number, state, valid_from)
+    SELECT a::inet, b, c, d, e, f, g, h, i, j, k::inet, l, m, ${at}
+    FROM unnest(${col('natIp')}::text[], ${col('portLo')}::int[], ${col('portHi')}::int[], ${col('projectId')}::uuid[], ${col('projectName')}::text[],
+                ${col('gatewayId')}::uuid[], ${col('gatewayName')}::text[], ${col('endpointId')}::uuid[], ${col('endpointName')}::text[],
+                ${col('hostName')}::text[], ${col('sourceIp')}::text[], ${col('ruleNumber')}::int[], ${col('state')}::text[])
+      AS x(a, b, c, d, e, f, g, h, i, j, k, l, m)
+    WHERE ${guard}
+    RETURNING ${HISTORY_COLUMNS}`;
 }
 
 /** Every statement of the reconcile-gateway job (run in one transaction by the worker). */
@@ -209,20 +230,13 @@ export class ReconcileRepository {
   }
 
   private async insertBlocks(gatewayId: string, blocks: StoredBlock[]): Promise<void> {
-    await this.db.query(
-      `INSERT INTO allocations (nat_ip, port_lo, port_hi, gateway_id, endpoint_id, rule_number, state, since, until, quarantine_sec)
-       SELECT ip::inet, lo, hi, $1, ep, rn, st, si, un, qs
-       FROM unnest($2::text[], $3::int[], $4::int[], $5::uuid[], $6::int[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::int[])
-         AS x(ip, lo, hi, ep, rn, st, si, un, qs)`,
-      [gatewayId, ...blockColumns(blocks)],
-    );
+    const p = parameters();
+    await this.db.query(insertBlocks(p.$, gatewayId, blocks), p.values);
   }
 
   async openHistory(gatewayId: string): Promise<HistoryRow[]> {
     const { rows } = await this.db.query<HistoryRow>(
-      `SELECT id::text, endpoint_id AS "endpointId", rule_number AS "ruleNumber", host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi",
-              host_name AS "hostName", host(source_ip) AS "sourceIp", state
-       FROM allocation_history WHERE gateway_id = $1 AND valid_to IS NULL`,
+      `SELECT ${HISTORY_COLUMNS} FROM allocation_history WHERE gateway_id = $1 AND valid_to IS NULL`,
       [gatewayId],
     );
     return rows;
@@ -240,39 +254,13 @@ export class ReconcileRepository {
    */
   async writeAllocations(gatewayId: string, blocks: StoredBlock[], close: string[], rows: NewHistoryRow[], at: Date): Promise<HistoryRow[]> {
     if (blocks.length === 0 && close.length === 0 && rows.length === 0) return [];
-    const col = <K extends keyof NewHistoryRow>(k: K) => rows.map((r) => r[k]);
+    const { values, $ } = parameters();
+    const when = $(at);
     const { rows: opened } = await this.db.query<HistoryRow>(
-      `WITH blocks AS (
-         INSERT INTO allocations (nat_ip, port_lo, port_hi, gateway_id, endpoint_id, rule_number, state, since, until, quarantine_sec)
-         SELECT ip::inet, lo, hi, $16, ep, rn, st, si, un, qs
-         FROM unnest($17::text[], $18::int[], $19::int[], $20::uuid[], $21::int[], $22::text[], $23::timestamptz[], $24::timestamptz[], $25::int[])
-           AS b(ip, lo, hi, ep, rn, st, si, un, qs)),
-       closed AS (UPDATE allocation_history SET valid_to = $14 WHERE id = ANY($15::bigint[]))
-       INSERT INTO allocation_history (nat_ip, port_lo, port_hi, project_id, project_name, gateway_id, gateway_name, endpoint_id, endpoint_name, host_name, source_ip, rule_number, state, valid_from)
-       SELECT a::inet, b, c, d, e, f, g, h, i, j, k::inet, l, m, $14
-       FROM unnest($1::text[], $2::int[], $3::int[], $4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[])
-         AS x(a, b, c, d, e, f, g, h, i, j, k, l, m)
-       RETURNING id::text, endpoint_id AS "endpointId", rule_number AS "ruleNumber", host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi",
-                 host_name AS "hostName", host(source_ip) AS "sourceIp", state`,
-      [
-        col('natIp'),
-        col('portLo'),
-        col('portHi'),
-        col('projectId'),
-        col('projectName'),
-        col('gatewayId'),
-        col('gatewayName'),
-        col('endpointId'),
-        col('endpointName'),
-        col('hostName'),
-        col('sourceIp'),
-        col('ruleNumber'),
-        col('state'),
-        at,
-        close,
-        gatewayId,
-        ...blockColumns(blocks),
-      ],
+      `WITH blocks AS (${insertBlocks($, gatewayId, blocks)}),
+       closed AS (UPDATE allocation_history SET valid_to = ${when} WHERE id = ANY(${$(close)}::bigint[]))
+       ${insertHistory($, rows, when)}`,
+      values,
     );
     return opened;
   }
@@ -375,11 +363,9 @@ export class ReconcileRepository {
     hosts: { bump: string[]; states: { hostId: string; requiredGeneration: number | null; fingerprint: string }[]; drop: string[] },
     f: { seq: number; observedGeneration: number; state: 'READY' | 'DEGRADED'; message: string; natStatus: unknown },
   ): Promise<{ seq: number; bumped: BumpedHost[]; required: Map<string, number>; opened: HistoryRow[] }> {
-    const params: unknown[] = [];
-    const $ = (v: unknown): string => `$${params.push(v)}`;
+    const { values, $ } = parameters();
     const gw = $(gatewayId);
-    const col = <K extends keyof NewHistoryRow>(k: K) => $(history.open.map((r) => r[k]));
-    const [ip, lo, hi, ep, rn, st, si, un, qs] = blockColumns(blocks.added).map($);
+    const fin = 'EXISTS (SELECT FROM fin)';
     const at = $(history.at);
     const observed = $(f.observedGeneration);
     const row = await this.db.one<{ seq: number | null; bumped: BumpedHost[]; required: { h: string; g: number }[]; opened: HistoryRow[] }>(
@@ -389,26 +375,12 @@ export class ReconcileRepository {
          WHERE id = ${gw} AND reconcile_seq = ${$(f.seq)} RETURNING reconcile_seq),
        removed AS (
          DELETE FROM allocations a USING unnest(${$(blocks.removed.map((r) => r.natIp))}::text[], ${$(blocks.removed.map((r) => r.portLo))}::int[]) AS x(ip, lo)
-         WHERE a.gateway_id = ${gw} AND a.nat_ip = x.ip::inet AND a.port_lo = x.lo AND EXISTS (SELECT FROM fin) RETURNING 1),
-       added AS (
-         INSERT INTO allocations (nat_ip, port_lo, port_hi, gateway_id, endpoint_id, rule_number, state, since, until, quarantine_sec)
-         SELECT ip::inet, lo, hi, ${gw}, ep, rn, st, si, un, qs
-         FROM unnest(${ip}::text[], ${lo}::int[], ${hi}::int[], ${ep}::uuid[], ${rn}::int[], ${st}::text[], ${si}::timestamptz[], ${un}::timestamptz[], ${qs}::int[])
-           AS b(ip, lo, hi, ep, rn, st, si, un, qs)
-         WHERE EXISTS (SELECT FROM fin) AND (SELECT count(*) FROM removed) >= 0),
-       closed AS (UPDATE allocation_history SET valid_to = ${at} WHERE id = ANY(${$(history.close)}::bigint[]) AND EXISTS (SELECT FROM fin)),
-       opened AS (
-         INSERT INTO allocation_history (nat_ip, port_lo, port_hi, project_id, project_name, gateway_id, gateway_name, endpoint_id, endpoint_name, host_name, source_ip, rule_number, state, valid_from)
-         SELECT a::inet, b, c, d, e, f, g, h, i, j, k::inet, l, m, ${at}
-         FROM unnest(${col('natIp')}::text[], ${col('portLo')}::int[], ${col('portHi')}::int[], ${col('projectId')}::uuid[], ${col('projectName')}::text[],
-                     ${col('gatewayId')}::uuid[], ${col('gatewayName')}::text[], ${col('endpointId')}::uuid[], ${col('endpointName')}::text[],
-                     ${col('hostName')}::text[], ${col('sourceIp')}::text[], ${col('ruleNumber')}::int[], ${col('state')}::text[])
-           AS x(a, b, c, d, e, f, g, h, i, j, k, l, m)
-         WHERE EXISTS (SELECT FROM fin)
-         RETURNING id::text, endpoint_id AS "endpointId", rule_number AS "ruleNumber", host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi",
-                   host_name AS "hostName", host(source_ip) AS "sourceIp", state),
+         WHERE a.gateway_id = ${gw} AND a.nat_ip = x.ip::inet AND a.port_lo = x.lo AND ${fin} RETURNING 1),
+       added AS (${insertBlocks($, gatewayId, blocks.added, `${fin} AND (SELECT count(*) FROM removed) >= 0`)}),
+       closed AS (UPDATE allocation_history SET valid_to = ${at} WHERE id = ANY(${$(history.close)}::bigint[]) AND ${fin}),
+       opened AS (${insertHistory($, history.open, at, fin)}),
        bumped AS (
-         UPDATE hosts SET desired_generation = desired_generation + 1 WHERE id = ANY(${$(hosts.bump)}::uuid[]) AND EXISTS (SELECT FROM fin)
+         UPDATE hosts SET desired_generation = desired_generation + 1 WHERE id = ANY(${$(hosts.bump)}::uuid[]) AND ${fin}
          RETURNING id, name, agent_url, push_secret, desired_generation),
        written AS (
          INSERT INTO gateway_hosts (gateway_id, host_id, required_generation, fingerprint, wait_host_id, wait_generation)
@@ -416,18 +388,18 @@ export class ReconcileRepository {
          FROM unnest(${$(hosts.states.map((s) => s.hostId))}::uuid[], ${$(hosts.states.map((s) => s.requiredGeneration))}::bigint[],
                      ${$(hosts.states.map((s) => s.fingerprint))}::text[]) AS x(h, g, f)
            LEFT JOIN bumped b ON b.id = x.h
-         WHERE EXISTS (SELECT FROM fin)
+         WHERE ${fin}
          ON CONFLICT (gateway_id, host_id) DO UPDATE SET required_generation = EXCLUDED.required_generation, fingerprint = EXCLUDED.fingerprint,
            wait_host_id = NULL, wait_generation = NULL
          RETURNING host_id, required_generation),
-       dropped AS (DELETE FROM gateway_hosts WHERE gateway_id = ${gw} AND host_id = ANY(${$(hosts.drop)}::uuid[]) AND EXISTS (SELECT FROM fin)),
-       consumed AS (DELETE FROM gateway_endpoint_changes WHERE gateway_id = ${gw} AND generation <= ${observed} AND EXISTS (SELECT FROM fin))
+       dropped AS (DELETE FROM gateway_hosts WHERE gateway_id = ${gw} AND host_id = ANY(${$(hosts.drop)}::uuid[]) AND ${fin}),
+       consumed AS (DELETE FROM gateway_endpoint_changes WHERE gateway_id = ${gw} AND generation <= ${observed} AND ${fin})
        SELECT (SELECT reconcile_seq::float8 FROM fin) AS seq,
               (SELECT coalesce(json_agg(json_build_object('id', id, 'name', name, 'agentUrl', agent_url, 'pushSecret', push_secret,
                  'desiredGeneration', desired_generation::float8)), '[]') FROM bumped) AS bumped,
               (SELECT coalesce(json_agg(json_build_object('h', host_id, 'g', required_generation::float8)), '[]') FROM written) AS required,
               (SELECT coalesce(json_agg(opened), '[]') FROM opened) AS opened`,
-      params,
+      values,
     );
     if (!row || row.seq === null) throw new Error(`gateway ${gatewayId}: another reconcile committed meanwhile (seq ${f.seq} moved); computing again`);
     return { seq: row.seq, bumped: row.bumped, required: new Map(row.required.map((r) => [r.h, r.g])), opened: row.opened };
