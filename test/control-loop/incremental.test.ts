@@ -5,7 +5,9 @@
  * alone; this checks that the result is exactly what a full computation gives. After a churn, a
  * fresh worker (no result in memory) recomputes every gateway from PostgreSQL: it must find
  * nothing to change (no block, no history row, no host state, no host generation), and nothing
- * must have gone to a host that a full computation would not send.
+ * must have gone to a host that a full computation would not send. The churn ends with a tail of
+ * creates, deletes and edits only, all computed incrementally, so that no full computation
+ * repairs the state before it is compared.
  */
 import { JobName, JobQueue } from '@natplane/jobs';
 import { prng } from '../support/control-loop/churn';
@@ -99,7 +101,25 @@ describe('incremental reconcile', () => {
       }
     }
     await w.converged(60_000);
+    // A tail with no moves: a move's full computation would repair whatever an incremental one
+    // got wrong, so the state compared below must come from incremental computations alone.
+    const fullBeforeTail = ((await workerLog()).match(/\(full\)/g) ?? []).length;
+    for (let step = 0; step < 40; step++) {
+      if (step % 4 === 3) {
+        const [e] = live.splice(Math.floor(rnd() * live.length), 1);
+        await w.remove(P, 'endpoints', e.name);
+      } else if (step % 8 === 5) {
+        await w.patch(P, 'endpoints', live[Math.floor(rnd() * live.length)].name, { labels: { tail: String(step) } });
+      } else {
+        n++;
+        const subnet = n % 4 === 0 ? 's2' : 's1';
+        live.push({ name: `e${n}`, subnet });
+        await w.create(P, 'endpoints', { name: `e${n}`, subnet, host: HOSTS[n % 3], networkIp: `10.${subnet === 's1' ? 1 : 2}.${n >> 8}.${(n & 255) + 1}` });
+      }
+    }
+    await w.converged(60_000);
     const log = await workerLog();
+    expect((log.match(/\(full\)/g) ?? []).length).toBe(fullBeforeTail);
     // Jobs coalesce, so there are fewer runs than writes; moves take the full path.
     const incremental = (log.match(/\(incremental\)/g) ?? []).length;
     const full = (log.match(/\(full\)/g) ?? []).length;

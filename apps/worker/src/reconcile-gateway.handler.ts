@@ -19,8 +19,7 @@ import {
 } from '@natplane/persistence';
 import { quarantineMs, type Block } from '@natplane/allocator';
 import type { HostGateway } from '@natplane/contracts';
-import type { EndpointNatScope } from '@natplane/domain';
-import { fromBlock, ipUsesInSpecOrder, planGateway, planWith, type GatewayPlan, type IpUse, type PlanInputs } from '@natplane/planner';
+import { fromBlock, ipUsesInSpecOrder, keptScope, planGateway, planWith, updateKeptScope, type GatewayPlan, type IpUse, type KeptScope, type PlanInputs } from '@natplane/planner';
 import { HostPusher } from './host-pusher';
 import type { JobHandler } from './job-handler';
 
@@ -59,8 +58,10 @@ interface Snapshot {
   inputs: Omit<PlanInputs, 'candidates'>;
   /** `inputs.previous` as the allocator's blocks (its last output). */
   blocks: Block[];
-  /** The scope of each candidate endpoint (null: out of scope). */
-  scope: Map<string, EndpointNatScope | null>;
+  /** The candidates' scopes, the endpoints in scope and the allocator's list of them. */
+  kept: KeptScope;
+  /** `inputs.previous` by endpoint (the same objects). */
+  blocksOf: Map<string, StoredBlock[]>;
   /** Open allocation_history rows, by endpoint. */
   history: Map<string, HistoryRow[]>;
   hosts: Map<string, GatewayHostState>;
@@ -82,8 +83,10 @@ interface Run {
   byId?: Map<string, ScopeEndpoint>;
   /** Incremental: the kept allocator blocks, index for index with plan.previous. */
   priorBlocks?: Block[];
-  /** Incremental: the scope of every candidate (kept and updated). */
-  scope?: Map<string, EndpointNatScope | null>;
+  /** Incremental: the candidates' scopes and the endpoints in scope (kept and updated). */
+  kept?: KeptScope;
+  /** Incremental: the kept blocks by endpoint (updated by derive to the new ones). */
+  blocksOf?: Map<string, StoredBlock[]>;
   /** Incremental: the endpoints written since the kept result. */
   changed?: string[];
   priorHosts?: Map<string, GatewayHostState>;
@@ -199,10 +202,10 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
   }
 
   /**
-   * An incremental computation (see incremental()), without a transaction or a lock: read the
-   * gateway and the endpoint writes since the kept result in one statement, compute in memory,
-   * and commit in one statement that writes only if no other computation committed since
-   * (reconcile_seq). Then the hosts whose section changed get it pushed at once where this worker
+   * An incremental computation (see incremental()), without a transaction: read the gateway and
+   * the endpoint writes since the kept result in one statement (no lock), compute in memory, and
+   * commit in one statement that writes only if no other computation committed since
+   * (reconcile_seq) and none is under way (it takes the gateway's advisory lock if free). Then the hosts whose section changed get it pushed at once where this worker
    * knows their document, and a program-host job otherwise. Undefined when a full computation is
    * needed instead (nothing is written then).
    */
@@ -224,7 +227,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     }
 
     const sections = hostSections(gw, d.blocksOfInterest!, d.byId, affected);
-    const scope = run.scope!;
+    const { scope } = run.kept!;
     const scopeHosts = new Set([...affected].filter((h) => [...(run.onHost!.get(h) ?? [])].some((id) => scope.get(id))));
     const old = run.priorHosts!;
     const bump: string[] = [];
@@ -257,6 +260,12 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     } catch (e) {
       this.snapshots.delete(gw.id);
       throw e;
+    }
+    if (!c) {
+      // Another computation committed since or is under way: nothing was written; compute in full
+      // (it waits for the other one's lock and reads what it committed).
+      this.snapshots.delete(gw.id);
+      return undefined;
     }
     const states = old; // the kept map, updated in place (a failed run drops the whole snapshot)
     for (const h of drop) states.delete(h);
@@ -296,11 +305,19 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     // hosts affected get a new section. One pass collects the blocks of both; the rest is kept.
     let blocksOfInterest: StoredBlock[] | undefined;
     let touched: Set<string> | undefined;
-    if (run.changed && run.hosts && run.onHost) {
+    if (run.changed && run.hosts && run.onHost && run.blocksOf) {
+      const index = run.blocksOf;
+      for (const b of removed) {
+        const list = index.get(b.endpointId) ?? [];
+        const at = list.indexOf(b);
+        if (at >= 0) list.splice(at, 1);
+        if (list.length === 0) index.delete(b.endpointId);
+      }
+      for (const b of added) pushTo(index, b.endpointId, b);
       touched = new Set([...run.changed, ...diff.map((b) => b.endpointId)]);
       const wanted = new Set(touched);
       for (const h of run.hosts) for (const id of run.onHost.get(h) ?? []) wanted.add(id);
-      blocksOfInterest = next.filter((b) => wanted.has(b.endpointId));
+      blocksOfInterest = [...wanted].flatMap((id) => index.get(id) ?? []);
     }
     const history = await this.historyChanges(gw, blocksOfInterest?.filter((b) => touched!.has(b.endpointId)) ?? next, byId, run.priorHistory, touched);
     const st = result.status;
@@ -333,7 +350,8 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       sorted: plan.candidates,
       inputs: { previous: d.next, foreign: plan.foreign, usage: plan.usageRows },
       blocks: plan.result.blocks,
-      scope: run.scope ?? new Map(plan.inScope.map((x) => [x.endpoint.id, x.scope])),
+      kept: run.kept ?? keptScope(plan),
+      blocksOf: run.blocksOf ?? groupBy(d.next, (b) => b.endpointId),
       history,
       hosts,
       onHost: run.onHost ?? hostIndex(plan.candidates),
@@ -369,7 +387,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     // the host index): this run's result is kept next, and any run that fails or gives up drops it.
     const candidates = prior.candidates;
     const list = prior.sorted;
-    const scope = prior.scope;
+    const { kept } = prior;
     const onHost = prior.onHost;
     const before = new Map<string, ScopeEndpoint>();
     const hosts = new Set<string>();
@@ -391,10 +409,10 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       const present = at < list.length && list[at].id === id;
       if (is) list.splice(at, present ? 1 : 0, is);
       else if (present) list.splice(at, 1);
-      scope.delete(id);
+      updateKeptScope(gw.spec, kept, id, is);
     }
     const target = { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips: prior.ips };
-    const plan = planWith(target, { candidates: list, ...prior.inputs }, now, undefined, { scope, previous: prior.blocks });
+    const plan = planWith(target, { candidates: list, ...prior.inputs }, now, kept.inScope, { scope: kept.scope, previous: prior.blocks, endpoints: kept.endpoints });
     if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) {
       this.snapshots.delete(gw.id);
       return undefined;
@@ -406,7 +424,8 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       hosts,
       before,
       changed: ids,
-      scope,
+      kept,
+      blocksOf: prior.blocksOf,
       byId: candidates,
       priorBlocks: prior.blocks,
       priorHistory: prior.history,
@@ -502,11 +521,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       // Incremental: the kept rows, updated in place (a failed run drops the whole kept result).
       const out = only ? prior : new Map<string, HistoryRow[]>();
       if (only) for (const id of touched) out.delete(id);
-      for (const r of kept.concat(opened)) {
-        const list = out.get(r.endpointId);
-        if (list) list.push(r);
-        else out.set(r.endpointId, [r]);
-      }
+      for (const r of kept.concat(opened)) pushTo(out, r.endpointId, r);
       return out;
     };
     return { moves, close: closed.map((o) => o.id), open: toOpen, after };
@@ -727,4 +742,17 @@ function hostIndex(endpoints: ScopeEndpoint[]): Map<string, Set<string>> {
   const index = new Map<string, Set<string>>();
   for (const e of endpoints) addTo(index, e.hostId, e.id);
   return index;
+}
+
+function pushTo<T>(index: Map<string, T[]>, key: string, value: T): void {
+  const list = index.get(key);
+  if (list) list.push(value);
+  else index.set(key, [value]);
+}
+
+/** Items grouped by a key, in their order. */
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const t of items) pushTo(out, key(t), t);
+  return out;
 }

@@ -1,4 +1,4 @@
-import { allocate, DEFAULT_RULE, type AllocationResult, type AllocatorInput, type AllocatorRule, type Block } from '@natplane/allocator';
+import { allocate, DEFAULT_RULE, type AllocationResult, type AllocatorEndpoint, type AllocatorInput, type AllocatorRule, type Block } from '@natplane/allocator';
 import { endpointNatScope, type EndpointNatScope, type NatGatewaySpec } from '@natplane/domain';
 import type { ReconcileRepository, ScopeEndpoint, StoredBlock } from '@natplane/persistence';
 
@@ -66,19 +66,20 @@ export async function planGateway(repo: ReconcileRepository, t: PlanTarget, now:
 
 /**
  * Runs the allocator on inputs already at hand (pure). `known`: what an earlier call computed
- * from the same inputs, to reuse: the scope of endpoints (by id) and `previous` as allocator blocks.
+ * from the same inputs, to reuse: the scope of endpoints (by id), `previous` as allocator blocks,
+ * and the endpoints in scope as the allocator takes them (index for index with `inScope`).
  */
 export function planWith(
   t: PlanTarget,
   inputs: PlanInputs,
   now: Date,
   inScope?: GatewayPlan['inScope'],
-  known: { scope?: Map<string, EndpointNatScope | null>; previous?: Block[] } = {},
+  known: { scope?: Map<string, EndpointNatScope | null>; previous?: Block[]; endpoints?: AllocatorEndpoint[] } = {},
 ): GatewayPlan {
   inScope ??= scopeOf(t.spec, inputs.candidates, known.scope);
   const input: AllocatorInput = {
     spec: allocatorSpec(t.spec, t.ips),
-    endpoints: inScope.map((x) => ({ id: x.endpoint.id, aliasRangesNated: x.scope.aliasRanges.length > 0 })),
+    endpoints: known.endpoints ?? inScope.map(allocatorEndpoint),
     previous: known.previous ?? inputs.previous.map(toBlock),
     foreign: inputs.foreign.map((f) => ({ natIp: f.natIp, portLo: f.portLo, size: f.portHi - f.portLo + 1, until: f.until ? f.until.getTime() : undefined })),
     usage: inputs.usage.map((u) => ({ endpointId: u.endpointId, ruleNumber: u.ruleNumber, portsInUse: u.portsInUse, at: u.reportedAt.getTime() })),
@@ -94,6 +95,50 @@ export function planWith(
     result: allocate(input),
     usage: new Map(inputs.usage.map((u) => [`${u.endpointId}|${u.ruleNumber}`, u.portsInUse])),
   };
+}
+
+function allocatorEndpoint(x: GatewayPlan['inScope'][number]): AllocatorEndpoint {
+  return { id: x.endpoint.id, aliasRangesNated: x.scope.aliasRanges.length > 0 };
+}
+
+/**
+ * What planWith derives from a gateway's candidates, kept between computations so that an
+ * endpoint write costs O(log n) rather than a pass over every candidate: the scope of each
+ * candidate (null or absent: out of scope), the endpoints in scope in id order, and the
+ * allocator's list of them (index for index).
+ */
+export interface KeptScope {
+  scope: Map<string, EndpointNatScope | null>;
+  inScope: GatewayPlan['inScope'];
+  endpoints: AllocatorEndpoint[];
+}
+
+export function keptScope(plan: GatewayPlan): KeptScope {
+  return { scope: new Map(plan.inScope.map((x) => [x.endpoint.id, x.scope])), inScope: plan.inScope, endpoints: plan.input.endpoints };
+}
+
+/** Updates `kept` in place for one endpoint written since (undefined: gone from the candidates). */
+export function updateKeptScope(spec: NatGatewaySpec, kept: KeptScope, id: string, endpoint: ScopeEndpoint | undefined): void {
+  const { inScope, endpoints } = kept;
+  let lo = 0;
+  let hi = inScope.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (inScope[mid].endpoint.id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < inScope.length && inScope[lo].endpoint.id === id) {
+    inScope.splice(lo, 1);
+    endpoints.splice(lo, 1);
+  }
+  const scope = endpoint ? (endpointNatScope(spec, { subnetName: endpoint.subnetName, aliasIpRanges: endpoint.aliasIpRanges }) ?? null) : null;
+  if (endpoint) kept.scope.set(id, scope);
+  else kept.scope.delete(id);
+  if (endpoint && scope) {
+    const x = { endpoint, scope };
+    inScope.splice(lo, 0, x);
+    endpoints.splice(lo, 0, allocatorEndpoint(x));
+  }
 }
 
 /** The endpoints in scope and their scope; `cache` (endpoint id -> scope, null: out of scope) is read and filled. */

@@ -120,6 +120,11 @@ function insertHistory($: Param, rows: NewHistoryRow[], at: string, guard = 'tru
     RETURNING ${HISTORY_COLUMNS}`;
 }
 
+/** The key of a gateway's advisory lock (held by a computation of the gateway while it writes). */
+function lockKey(gatewayId: string): string {
+  return `gateway:${gatewayId}`;
+}
+
 /** Every statement of the reconcile-gateway job (run in one transaction by the worker). */
 export class ReconcileRepository {
   constructor(private readonly db: Db) {}
@@ -134,7 +139,7 @@ export class ReconcileRepository {
    * this waits for it and then reads.
    */
   async lockGateway(id: string): Promise<LockedGateway | undefined> {
-    const key = `gateway:${id}`;
+    const key = lockKey(id);
     const first = await this.db.one<{ locked: boolean; id: string | null } & LockedGateway & Record<string, unknown>>(
       `${GATEWAY_SELECT}, l.locked FROM (SELECT pg_try_advisory_xact_lock(hashtext($2)) AS locked) l
        LEFT JOIN (nat_gateways g JOIN projects p ON p.id = g.project_id) ON g.id = $1`,
@@ -179,7 +184,7 @@ export class ReconcileRepository {
 
   /** Serializes the reconcile of a gateway that no longer exists (its row cannot be locked). */
   async lockGone(id: string): Promise<void> {
-    await this.db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`gateway:${id}`]);
+    await this.db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey(id)]);
   }
 
   async gatewayIps(gatewayId: string): Promise<{ name: string; ip: string; ruleNumber: number; draining: boolean }[]> {
@@ -352,9 +357,11 @@ export class ReconcileRepository {
    * the new ones inserted; history rows closed and opened; the hosts `bump` raised to a new
    * generation; the gateway's states of the hosts `states` written (requiredGeneration null: the
    * host's new generation when bumped, else the one it has now) and those of `drop` deleted; the
-   * consumed endpoint changes deleted. Throws, having written nothing, when another computation
-   * committed since (reconcile_seq moved). Returns the new reconcile_seq, the bumped hosts (with
-   * what a push needs), the required generation written per host, and the opened history rows.
+   * consumed endpoint changes deleted. The guard also takes the gateway's advisory lock for the
+   * statement, if free: a full computation under way (it holds the lock) is never written beside.
+   * Undefined, having written nothing, when another computation committed since (reconcile_seq
+   * moved) or holds the lock. Otherwise the new reconcile_seq, the bumped hosts (with what a push
+   * needs), the required generation written per host, and the opened history rows.
    */
   async commitIncremental(
     gatewayId: string,
@@ -362,7 +369,7 @@ export class ReconcileRepository {
     history: { close: string[]; open: NewHistoryRow[]; at: Date },
     hosts: { bump: string[]; states: { hostId: string; requiredGeneration: number | null; fingerprint: string }[]; drop: string[] },
     f: { seq: number; observedGeneration: number; state: 'READY' | 'DEGRADED'; message: string; natStatus: unknown },
-  ): Promise<{ seq: number; bumped: BumpedHost[]; required: Map<string, number>; opened: HistoryRow[] }> {
+  ): Promise<{ seq: number; bumped: BumpedHost[]; required: Map<string, number>; opened: HistoryRow[] } | undefined> {
     const { values, $ } = parameters();
     const gw = $(gatewayId);
     const fin = 'EXISTS (SELECT FROM fin)';
@@ -372,7 +379,8 @@ export class ReconcileRepository {
       `WITH fin AS (
          UPDATE nat_gateways SET observed_generation = GREATEST(observed_generation, ${observed}), state = ${$(f.state)}, status_message = ${$(f.message)},
            nat_status = ${$(JSON.stringify(f.natStatus))}, reconcile_seq = reconcile_seq + 1
-         WHERE id = ${gw} AND reconcile_seq = ${$(f.seq)} RETURNING reconcile_seq),
+         WHERE id = ${gw} AND reconcile_seq = ${$(f.seq)} AND pg_try_advisory_xact_lock(hashtext(${$(lockKey(gatewayId))}))
+         RETURNING reconcile_seq),
        removed AS (
          DELETE FROM allocations a USING unnest(${$(blocks.removed.map((r) => r.natIp))}::text[], ${$(blocks.removed.map((r) => r.portLo))}::int[]) AS x(ip, lo)
          WHERE a.gateway_id = ${gw} AND a.nat_ip = x.ip::inet AND a.port_lo = x.lo AND ${fin} RETURNING 1),
@@ -401,7 +409,7 @@ export class ReconcileRepository {
               (SELECT coalesce(json_agg(opened), '[]') FROM opened) AS opened`,
       values,
     );
-    if (!row || row.seq === null) throw new Error(`gateway ${gatewayId}: another reconcile committed meanwhile (seq ${f.seq} moved); computing again`);
+    if (!row || row.seq === null) return undefined;
     return { seq: row.seq, bumped: row.bumped, required: new Map(row.required.map((r) => [r.h, r.g])), opened: row.opened };
   }
 
