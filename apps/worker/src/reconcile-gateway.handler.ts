@@ -124,7 +124,7 @@ interface Computed {
  * allocation history, a new document generation for exactly the hosts whose section of the
  * gateway changed (a hash per host), and the gateway's observed generation. Then program-host
  * jobs go out for those hosts. An incremental computation (endpoint writes only) commits the
- * same in one guarded statement without the lock, and pushes the changed sections itself
+ * same in one guarded statement instead of a transaction, and pushes the changed sections itself
  * (incrementalRun). A gateway that no longer exists has its blocks released to quarantine the
  * same way.
  *
@@ -205,9 +205,10 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
    * An incremental computation (see incremental()), without a transaction: read the gateway and
    * the endpoint writes since the kept result in one statement (no lock), compute in memory, and
    * commit in one statement that writes only if no other computation committed since
-   * (reconcile_seq) and none is under way (it takes the gateway's advisory lock if free). Then the hosts whose section changed get it pushed at once where this worker
-   * knows their document, and a program-host job otherwise. Undefined when a full computation is
-   * needed instead (nothing is written then).
+   * (reconcile_seq) and none is under way (it takes the gateway's advisory lock if free). Then
+   * the hosts whose section changed get it pushed at once where this worker knows their
+   * document, and a program-host job otherwise. Undefined when a full computation is needed
+   * instead (nothing is written then).
    */
   private async incrementalRun(gatewayId: string, prior: Snapshot): Promise<Outcome | undefined> {
     const now = new Date();
