@@ -52,13 +52,12 @@ interface Snapshot {
   observedGeneration: number;
   specJson: string;
   ips: IpUse[];
-  /** Endpoints of the network's subnets in the region, by id, and in id order. */
+  /** Endpoints of the network's subnets in the region, by id (in id order: kept.candidates). */
   candidates: Map<string, ScopeEndpoint>;
-  sorted: ScopeEndpoint[];
   inputs: Omit<PlanInputs, 'candidates'>;
   /** `inputs.previous` as the allocator's blocks (its last output). */
   blocks: Block[];
-  /** The candidates' scopes, the endpoints in scope and the allocator's list of them. */
+  /** The candidates in id order, their scopes, the endpoints in scope and the allocator's list of them. */
   kept: KeptScope;
   /** `inputs.previous` by endpoint (the same objects). */
   blocksOf: Map<string, StoredBlock[]>;
@@ -73,25 +72,19 @@ interface Snapshot {
 interface Run {
   plan: GatewayPlan;
   ips: IpUse[];
-  incremental: boolean;
-  /** Incremental: hosts whose VMs changed (their section is recomputed, the others are kept). */
-  hosts?: Set<string>;
-  /** Incremental: the endpoints before this run, for those that changed. */
-  before?: Map<string, ScopeEndpoint>;
-  priorHistory?: Map<string, HistoryRow[]>;
-  /** Incremental: the candidates by id (kept and updated). */
-  byId?: Map<string, ScopeEndpoint>;
-  /** Incremental: the kept allocator blocks, index for index with plan.previous. */
-  priorBlocks?: Block[];
-  /** Incremental: the candidates' scopes and the endpoints in scope (kept and updated). */
-  kept?: KeptScope;
-  /** Incremental: the kept blocks by endpoint (updated by derive to the new ones). */
-  blocksOf?: Map<string, StoredBlock[]>;
-  /** Incremental: the endpoints written since the kept result. */
-  changed?: string[];
-  priorHosts?: Map<string, GatewayHostState>;
-  /** Incremental: the candidate endpoints on each host (kept and updated). */
-  onHost?: Map<string, Set<string>>;
+  /** An incremental computation's: what it started from. */
+  incremental?: IncrementalBase;
+}
+
+interface IncrementalBase {
+  /** The kept result, updated in place by the computation (a failed or abandoned one drops it). */
+  prior: Snapshot;
+  /** Hosts whose VMs changed (their section is recomputed, the others are kept). */
+  hosts: Set<string>;
+  /** The endpoints before this run, for those that changed. */
+  before: Map<string, ScopeEndpoint>;
+  /** The endpoints written since the kept result. */
+  changed: string[];
 }
 
 interface FinishArgs {
@@ -218,7 +211,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     if (gw.observedGeneration >= gw.generation) return NOTHING;
     const run = this.incremental(gw, prior, gw.changes, now);
     if (!run) return undefined;
-    const affected = run.hosts!;
+    const affected = run.incremental.hosts;
     const d = await this.derive(gw, run);
     // A VM whose host changed is the full computation's (its old host waits for the new one).
     // The kept result was updated in place by incremental(): drop it.
@@ -228,9 +221,9 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     }
 
     const sections = hostSections(gw, d.blocksOfInterest!, d.byId, affected);
-    const { scope } = run.kept!;
-    const scopeHosts = new Set([...affected].filter((h) => [...(run.onHost!.get(h) ?? [])].some((id) => scope.get(id))));
-    const old = run.priorHosts!;
+    const { scope } = prior.kept;
+    const scopeHosts = new Set([...affected].filter((h) => [...(prior.onHost.get(h) ?? [])].some((id) => scope.get(id))));
+    const old = prior.hosts;
     const bump: string[] = [];
     const written: { hostId: string; requiredGeneration: number | null; fingerprint: string }[] = [];
     const drop: string[] = [];
@@ -289,25 +282,26 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const { plan } = run;
     const { result } = plan;
     const quarantineSec = quarantineMs(plan.input.spec.idleTimeoutsSec) / 1000;
-    const { next, removed, added } = run.priorBlocks
-      ? reuseUnchanged(run.priorBlocks, plan.previous, result.blocks, quarantineSec)
+    const inc = run.incremental;
+    const { next, removed, added } = inc
+      ? reuseUnchanged(inc.prior.blocks, plan.previous, result.blocks, quarantineSec)
       : { next: result.blocks.map((b) => ({ ...fromBlock(b), quarantineSec })), ...blockDiff(plan.previous, result.blocks, quarantineSec) };
     const diff = [...removed, ...added];
 
-    const byId = run.byId ?? new Map(plan.candidates.map((e) => [e.id, e]));
-    if (run.hosts) {
+    const byId = inc?.prior.candidates ?? new Map(plan.candidates.map((e) => [e.id, e]));
+    let history: Derived['history'];
+    let blocksOfInterest: StoredBlock[] | undefined;
+    if (!inc) history = await this.historyChanges(gw, next, byId);
+    else {
       // Hosts of VMs whose blocks changed (quarantines ending, say) are affected too.
       for (const b of diff) {
-        const e = byId.get(b.endpointId) ?? run.before?.get(b.endpointId);
-        if (e) run.hosts.add(e.hostId);
+        const e = byId.get(b.endpointId) ?? inc.before.get(b.endpointId);
+        if (e) inc.hosts.add(e.hostId);
       }
-    }
-    // Only endpoints written since, or whose blocks changed, can have other history rows; only
-    // hosts affected get a new section. One pass collects the blocks of both; the rest is kept.
-    let blocksOfInterest: StoredBlock[] | undefined;
-    let touched: Set<string> | undefined;
-    if (run.changed && run.hosts && run.onHost && run.blocksOf) {
-      const index = run.blocksOf;
+      // The kept blocks by endpoint become the new ones. Only endpoints written since, or whose
+      // blocks changed, can have other history rows; only the affected hosts get a new section:
+      // their blocks are read from that index, the rest of the gateway is kept.
+      const index = inc.prior.blocksOf;
       for (const b of removed) {
         const list = index.get(b.endpointId) ?? [];
         const at = list.indexOf(b);
@@ -315,12 +309,13 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
         if (list.length === 0) index.delete(b.endpointId);
       }
       for (const b of added) pushTo(index, b.endpointId, b);
-      touched = new Set([...run.changed, ...diff.map((b) => b.endpointId)]);
+      const blocksOfIds = (ids: Iterable<string>) => [...ids].flatMap((id) => index.get(id) ?? []);
+      const touched = new Set([...inc.changed, ...diff.map((b) => b.endpointId)]);
       const wanted = new Set(touched);
-      for (const h of run.hosts) for (const id of run.onHost.get(h) ?? []) wanted.add(id);
-      blocksOfInterest = [...wanted].flatMap((id) => index.get(id) ?? []);
+      for (const h of inc.hosts) for (const id of inc.prior.onHost.get(h) ?? []) wanted.add(id);
+      history = await this.historyChanges(gw, blocksOfIds(touched), byId, { prior: inc.prior.history, touched });
+      blocksOfInterest = blocksOfIds(wanted);
     }
-    const history = await this.historyChanges(gw, blocksOfInterest?.filter((b) => touched!.has(b.endpointId)) ?? next, byId, run.priorHistory, touched);
     const st = result.status;
     const shortage = st.endpointsWithoutMappings > 0;
     return {
@@ -348,14 +343,13 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       specJson: JSON.stringify(gw.spec),
       ips: run.ips,
       candidates: d.byId,
-      sorted: plan.candidates,
       inputs: { previous: d.next, foreign: plan.foreign, usage: plan.usageRows },
       blocks: plan.result.blocks,
-      kept: run.kept ?? keptScope(plan),
-      blocksOf: run.blocksOf ?? groupBy(d.next, (b) => b.endpointId),
+      kept: run.incremental?.prior.kept ?? keptScope(plan),
+      blocksOf: run.incremental?.prior.blocksOf ?? groupBy(d.next, (b) => b.endpointId),
       history,
       hosts,
-      onHost: run.onHost ?? hostIndex(plan.candidates),
+      onHost: run.incremental?.prior.onHost ?? hostIndex(plan.candidates),
     };
   }
 
@@ -374,7 +368,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
    * dynamic port allocation (usage moves blocks), a VM that moved to another host (its ordering
    * is the full computation's), or AUTO_ONLY addresses to take.
    */
-  private incremental(gw: LockedGateway, prior: Snapshot, changes: EndpointChange[], now: Date): Run | undefined {
+  private incremental(gw: LockedGateway, prior: Snapshot, changes: EndpointChange[], now: Date): (Run & { incremental: IncrementalBase }) | undefined {
     if (prior.seq !== gw.reconcileSeq || gw.spec.enableDynamicPortAllocation || prior.specJson !== JSON.stringify(gw.spec)) return undefined;
     if (changes.length !== gw.generation - prior.observedGeneration) return undefined;
     const ids = [...new Set(changes.map((c) => c.endpointId))];
@@ -384,12 +378,9 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       const is = fresh.get(id);
       if (was && is && was.hostId !== is.hostId) return undefined;
     }
-    // From here the kept result is updated in place (candidates, their id-ordered list, scopes,
-    // the host index): this run's result is kept next, and any run that fails or gives up drops it.
-    const candidates = prior.candidates;
-    const list = prior.sorted;
-    const { kept } = prior;
-    const onHost = prior.onHost;
+    // From here the kept result is updated in place (candidates, scopes, the host index): this
+    // run's result is kept next, and any run that fails or gives up drops it.
+    const { candidates, kept, onHost } = prior;
     const before = new Map<string, ScopeEndpoint>();
     const hosts = new Set<string>();
     for (const id of ids) {
@@ -405,34 +396,15 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
         candidates.set(id, is);
         addTo(onHost, is.hostId, id);
       } else candidates.delete(id);
-      // The candidates in id order (the allocator's order).
-      const at = lowerBound(list, id);
-      const present = at < list.length && list[at].id === id;
-      if (is) list.splice(at, present ? 1 : 0, is);
-      else if (present) list.splice(at, 1);
       updateKeptScope(gw.spec, kept, id, is);
     }
     const target = { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips: prior.ips };
-    const plan = planWith(target, { candidates: list, ...prior.inputs }, now, kept.inScope, { scope: kept.scope, previous: prior.blocks, endpoints: kept.endpoints });
+    const plan = planWith(target, { candidates: kept.candidates, ...prior.inputs }, now, kept.inScope, { scope: kept.scope, previous: prior.blocks, endpoints: kept.endpoints });
     if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) {
       this.snapshots.delete(gw.id);
       return undefined;
     }
-    return {
-      plan,
-      ips: prior.ips,
-      incremental: true,
-      hosts,
-      before,
-      changed: ids,
-      kept,
-      blocksOf: prior.blocksOf,
-      byId: candidates,
-      priorBlocks: prior.blocks,
-      priorHistory: prior.history,
-      priorHosts: prior.hosts,
-      onHost,
-    };
+    return { plan, ips: prior.ips, incremental: { prior, hosts, before, changed: ids } };
   }
 
   private async full(gw: LockedGateway, now: Date): Promise<Run> {
@@ -444,7 +416,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
         plan = await planGateway(this.repo, { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips }, now);
       }
     }
-    return { plan, ips, incremental: false };
+    return { plan, ips };
   }
 
   private async natIps(gw: LockedGateway): Promise<IpUse[]> {
@@ -488,19 +460,17 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
    * One open history row per held block, holder, host and source address: which rows to close
    * and to open, the VMs whose host changed (endpoint id -> the host it left), and, given the
    * rows opened, the open rows afterwards by endpoint. `blocks`: the gateway's blocks; with
-   * `prior` (the open rows by endpoint, kept) and `touched`, only those endpoints can have changed
-   * (an endpoint whose blocks and row are unchanged keeps its rows) and `blocks` are theirs.
+   * `known` (the open rows by endpoint, kept, and the endpoints `touched`), only those endpoints can
+   * have changed (an endpoint whose blocks and row are unchanged keeps its rows) and `blocks` are theirs.
    */
   private async historyChanges(
     gw: LockedGateway,
     blocks: StoredBlock[],
     endpoints: Map<string, ScopeEndpoint>,
-    prior?: Map<string, HistoryRow[]>,
-    touched?: Set<string>,
+    known?: { prior: Map<string, HistoryRow[]>; touched: Set<string> },
   ): Promise<{ moves: Map<string, string>; close: string[]; open: NewHistoryRow[]; after: (opened: HistoryRow[]) => Map<string, HistoryRow[]> }> {
     const key = (r: { endpointId: string; ruleNumber: number; natIp: string; portLo: number; portHi: number; hostName: string; sourceIp: string; state: string }) =>
       `${r.endpointId}|${r.ruleNumber}|${r.natIp}|${r.portLo}|${r.portHi}|${r.hostName}|${r.sourceIp}|${r.state}`;
-    const only = prior && touched;
     const held = [];
     for (const b of blocks) {
       if (!HELD.has(b.state)) continue;
@@ -508,7 +478,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       if (!e) continue;
       held.push({ natIp: b.natIp, portLo: b.portLo, portHi: b.portHi, endpointId: e.id, endpointName: e.name, ruleNumber: b.ruleNumber, hostName: e.hostName, sourceIp: e.networkIp, state: b.state });
     }
-    const open = only ? [...touched].flatMap((id) => prior.get(id) ?? []) : await this.repo.openHistory(gw.id);
+    const open = known ? [...known.touched].flatMap((id) => known.prior.get(id) ?? []) : await this.repo.openHistory(gw.id);
     const moves = new Map<string, string>();
     for (const o of open) {
       const e = endpoints.get(o.endpointId);
@@ -520,8 +490,8 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const toOpen = held.filter((h) => !openKeys.has(key(h))).map((h) => ({ ...h, projectId: gw.projectId, projectName: gw.projectName, gatewayId: gw.id, gatewayName: gw.name }));
     const after = (opened: HistoryRow[]) => {
       // Incremental: the kept rows, updated in place (a failed run drops the whole kept result).
-      const out = only ? prior : new Map<string, HistoryRow[]>();
-      if (only) for (const id of touched) out.delete(id);
+      const out = known?.prior ?? new Map<string, HistoryRow[]>();
+      if (known) for (const id of known.touched) out.delete(id);
       for (const r of kept.concat(opened)) pushTo(out, r.endpointId, r);
       return out;
     };
@@ -720,17 +690,6 @@ function reuseUnchanged(
   return { next, removed: [...index.values()].map((i) => priorStored[i]), added };
 }
 
-/** First index of `list` (sorted by id) whose id is not below `id`. */
-function lowerBound(list: ScopeEndpoint[], id: string): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (list[mid].id < id) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
   const set = index.get(key);

@@ -48,7 +48,7 @@ const NOW = new Date('2026-12-04T00:00:00Z');
 const inputs = (candidates: ScopeEndpoint[]) => ({ candidates, previous: [], foreign: [], usage: [] });
 
 describe('updateKeptScope', () => {
-  it('after any endpoint writes, the kept scope is what planWith derives from the candidates from scratch', () => {
+  it('after any endpoint writes, the kept candidates and scope are what planWith derives from scratch', () => {
     fc.assert(
       fc.property(targetArb, candidatesArb, writesArb, (t, initial, writes) => {
         const kept = keptScope(planWith(t, inputs(initial), NOW));
@@ -59,6 +59,7 @@ describe('updateKeptScope', () => {
           updateKeptScope(t.spec, kept, id, e ?? undefined);
         }
         const fresh = planWith(t, inputs([...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1))), NOW);
+        expect(kept.candidates).toEqual(fresh.candidates);
         expect(kept.inScope).toEqual(fresh.inScope);
         expect(kept.endpoints).toEqual(fresh.input.endpoints);
         // every candidate's kept scope is its scope now (absent or null: out of scope)
@@ -67,7 +68,7 @@ describe('updateKeptScope', () => {
           expect(kept.scope.get(id) ?? null).toEqual(now);
         }
         // and the allocator, given the kept lists, computes what it computes from scratch
-        const incremental = planWith(t, inputs([...byId.values()]), NOW, kept.inScope, { scope: kept.scope, endpoints: kept.endpoints });
+        const incremental = planWith(t, inputs(kept.candidates), NOW, kept.inScope, { scope: kept.scope, endpoints: kept.endpoints });
         expect(incremental.result).toEqual(fresh.result);
       }),
       { numRuns: 300 },

@@ -102,43 +102,55 @@ function allocatorEndpoint(x: GatewayPlan['inScope'][number]): AllocatorEndpoint
 }
 
 /**
- * What planWith derives from a gateway's candidates, kept between computations so that an
- * endpoint write costs O(log n) rather than a pass over every candidate: the scope of each
- * candidate (null or absent: out of scope), the endpoints in scope in id order, and the
- * allocator's list of them (index for index).
+ * A gateway's candidates and what planWith derives from them, kept between computations so that
+ * an endpoint write costs O(log n) rather than a pass over every candidate: the candidates in id
+ * order, the scope of each (null or absent: out of scope), the endpoints in scope in id order,
+ * and the allocator's list of them (index for index).
  */
 export interface KeptScope {
+  candidates: ScopeEndpoint[];
   scope: Map<string, EndpointNatScope | null>;
   inScope: GatewayPlan['inScope'];
   endpoints: AllocatorEndpoint[];
 }
 
 export function keptScope(plan: GatewayPlan): KeptScope {
-  return { scope: new Map(plan.inScope.map((x) => [x.endpoint.id, x.scope])), inScope: plan.inScope, endpoints: plan.input.endpoints };
+  return { candidates: plan.candidates, scope: new Map(plan.inScope.map((x) => [x.endpoint.id, x.scope])), inScope: plan.inScope, endpoints: plan.input.endpoints };
 }
 
 /** Updates `kept` in place for one endpoint written since (undefined: gone from the candidates). */
 export function updateKeptScope(spec: NatGatewaySpec, kept: KeptScope, id: string, endpoint: ScopeEndpoint | undefined): void {
-  const { inScope, endpoints } = kept;
-  let lo = 0;
-  let hi = inScope.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (inScope[mid].endpoint.id < id) lo = mid + 1;
-    else hi = mid;
-  }
-  if (lo < inScope.length && inScope[lo].endpoint.id === id) {
-    inScope.splice(lo, 1);
-    endpoints.splice(lo, 1);
+  const { candidates, inScope, endpoints } = kept;
+  const c = lowerBound(candidates, id, (e) => e.id);
+  const present = c < candidates.length && candidates[c].id === id;
+  if (endpoint) candidates.splice(c, present ? 1 : 0, endpoint);
+  else if (present) candidates.splice(c, 1);
+
+  const at = lowerBound(inScope, id, (x) => x.endpoint.id);
+  if (at < inScope.length && inScope[at].endpoint.id === id) {
+    inScope.splice(at, 1);
+    endpoints.splice(at, 1);
   }
   const scope = endpoint ? (endpointNatScope(spec, { subnetName: endpoint.subnetName, aliasIpRanges: endpoint.aliasIpRanges }) ?? null) : null;
   if (endpoint) kept.scope.set(id, scope);
   else kept.scope.delete(id);
   if (endpoint && scope) {
     const x = { endpoint, scope };
-    inScope.splice(lo, 0, x);
-    endpoints.splice(lo, 0, allocatorEndpoint(x));
+    inScope.splice(at, 0, x);
+    endpoints.splice(at, 0, allocatorEndpoint(x));
   }
+}
+
+/** First index of `list` (sorted by id) whose id is not below `id`. */
+function lowerBound<T>(list: readonly T[], id: string, idOf: (t: T) => string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (idOf(list[mid]) < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** The endpoints in scope and their scope; `cache` (endpoint id -> scope, null: out of scope) is read and filled. */
