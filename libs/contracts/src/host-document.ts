@@ -45,6 +45,14 @@ export interface HostEndpoint {
   id: string;
   /** `projects/{project}/endpoints/{name}`, for humans and logs. */
   name: string;
+  /**
+   * The host-side device of the VM's NIC (the tap, veth or OVS port the compute platform made),
+   * when the platform named it. A programmer matches this endpoint's sources only on packets that
+   * arrived on that device, keeps their connections apart from identical tuples of other devices,
+   * and delivers their replies to it; absent: the endpoint's sources are matched on packets from any
+   * device that no endpoint names, as the host's routing delivers them (see docs/host-protocol.md).
+   */
+  hostInterface?: string;
   /** The VM interface's primary address (exact match). */
   networkIp: string;
   /** Additional source CIDRs NATed for this endpoint (alias ranges), sharing its blocks. */

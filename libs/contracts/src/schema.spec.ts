@@ -101,6 +101,7 @@ const DEFS: Def[] = [
     keys: {
       id: 'required',
       name: 'required',
+      hostInterface: 'optional',
       networkIp: 'required',
       aliasRanges: 'required',
       natPrimary: 'required',

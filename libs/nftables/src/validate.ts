@@ -3,9 +3,10 @@
  * the wire: every field the renderer relies on is checked, and every problem is reported with its
  * JSON path. Cross-entity rules that the data plane needs:
  * - a gateway id yields a unique nftables key (see names.ts),
- * - an exact source address (networkIp of an endpoint with natPrimary) is NATed by one endpoint
- *   of one gateway only, alias ranges never overlap (source address is the only key the host
- *   sees: two networks with the same addresses on one host cannot both be NATed here),
+ * - sources are keyed by (hostInterface, address): an exact source address (networkIp of an
+ *   endpoint with natPrimary) is NATed by one endpoint of one gateway per interface, alias ranges
+ *   of one interface never overlap, and an endpoint without hostInterface (matched on any device
+ *   no endpoint names) collides with every other endpoint's sources, whatever their interface,
  * - a mapping names the default rule or a rule of its gateway.
  */
 import {
@@ -131,6 +132,7 @@ function checkEndpoint(c: Checker, e: unknown, path: string, rules: Set<number> 
   if (!isObject(e)) return c.fail(path, 'must be an object');
   const p = `${path}.`;
   let ok = c.string(e, 'id', p, 256) && c.string(e, 'name', p);
+  if (e.hostInterface !== undefined && !isInterfaceName(e.hostInterface)) ok = c.fail(`${p}hostInterface`, INTERFACE_NAME_RULE);
   if (typeof e.networkIp !== 'string' || parseIpv4(e.networkIp) === null) ok = c.fail(`${p}networkIp`, 'must be an IPv4 address');
   if (typeof e.natPrimary !== 'boolean') ok = c.fail(`${p}natPrimary`, 'must be a boolean');
   const aliases = c.array(e, 'aliasRanges', p);
@@ -162,62 +164,95 @@ function checkEndpoint(c: Checker, e: unknown, path: string, rules: Set<number> 
   return ok;
 }
 
-/** Who NATs which source on the host: exact addresses and alias ranges must not collide. */
+/** A Linux device name: 1-15 characters, none of '/', ':' or white space, not '.' or '..' (stricter: [A-Za-z0-9_.@+-]). */
+const INTERFACE_NAME = /^(?!\.\.?$)[A-Za-z0-9_.@+-]{1,15}$/;
+const INTERFACE_NAME_RULE = "must be a network device name: 1-15 characters of [A-Za-z0-9_.@+-], not '.' or '..'";
+
+export function isInterfaceName(v: unknown): v is string {
+  return typeof v === 'string' && INTERFACE_NAME.test(v);
+}
+
+/** One holder of a source: the endpoint (of a gateway) and the device it is matched on (null: any unnamed device). */
+interface Holder {
+  owner: string;
+  iface: string | null;
+}
+
+/** Two holders collide unless both name a device and the devices differ. */
+function collides(a: string | null, b: string | null): boolean {
+  return a === null || b === null || a === b;
+}
+
+/**
+ * Who NATs which source on the host. Sources are keyed by (hostInterface, address): an exact
+ * address or an alias range may be held once per device; a holder without a device is matched
+ * on every unnamed device, so it collides with every other holder of the address.
+ */
 export class SourceOwners {
-  private readonly exact = new Map<string, string>();
+  private readonly exact = new Map<string, Holder[]>();
   /** Alias ranges by canonical CIDR text; overlaps are looked for by a sweep (they are few). */
-  private readonly aliases = new Map<string, { cidr: Cidr; owner: string }>();
+  private readonly aliases = new Map<string, { cidr: Cidr; holders: Holder[] }>();
 
   static ownerOf(gatewayId: string, endpointId: string): string {
     return `${gatewayId}\u0000${endpointId}`;
   }
 
-  exactOwner(ip: string): string | undefined {
-    return this.exact.get(ip);
-  }
-
-  /** Returns the owner already holding `ip`, or undefined after taking it. */
-  claimExact(ip: string, owner: string): string | undefined {
-    const held = this.exact.get(ip);
-    if (held !== undefined && held !== owner) return held;
-    this.exact.set(ip, owner);
+  /** Returns the owner already holding `ip` on a colliding device, or undefined after taking it. */
+  claimExact(ip: string, owner: string, iface: string | null = null): string | undefined {
+    const holders = this.exact.get(ip);
+    const other = holders?.find((h) => h.owner !== owner && collides(h.iface, iface));
+    if (other) return other.owner;
+    if (!holders) this.exact.set(ip, [{ owner, iface }]);
+    else if (!holders.some((h) => h.owner === owner && h.iface === iface)) holders.push({ owner, iface });
     return undefined;
   }
 
-  releaseExact(ip: string, owner: string): void {
-    if (this.exact.get(ip) === owner) this.exact.delete(ip);
+  releaseExact(ip: string, owner: string, iface: string | null = null): void {
+    const holders = this.exact.get(ip);
+    if (!holders) return;
+    const rest = holders.filter((h) => !(h.owner === owner && h.iface === iface));
+    if (rest.length === 0) this.exact.delete(ip);
+    else this.exact.set(ip, rest);
   }
 
-  /** Returns the owner of an overlapping range, or undefined after taking it. */
-  claimAlias(text: string, owner: string): string | undefined {
+  /** Returns the owner of an overlapping range on a colliding device, or undefined after taking it. */
+  claimAlias(text: string, owner: string, iface: string | null = null): string | undefined {
     const cidr = parseCidr(text) as Cidr;
     for (const held of this.aliases.values()) {
-      if (held.cidr.start <= cidr.end && cidr.start <= held.cidr.end && !(held.owner === owner && held.cidr.start === cidr.start && held.cidr.end === cidr.end)) {
-        return held.owner;
-      }
+      if (held.cidr.start > cidr.end || cidr.start > held.cidr.end) continue;
+      const same = held.cidr.start === cidr.start && held.cidr.end === cidr.end;
+      const other = held.holders.find((h) => collides(h.iface, iface) && !(same && h.owner === owner));
+      if (other) return other.owner;
     }
-    this.aliases.set(text, { cidr, owner });
+    const entry = this.aliases.get(text);
+    if (!entry) this.aliases.set(text, { cidr, holders: [{ owner, iface }] });
+    else if (!entry.holders.some((h) => h.owner === owner && h.iface === iface)) entry.holders.push({ owner, iface });
     return undefined;
   }
 
-  releaseAlias(text: string, owner: string): void {
-    if (this.aliases.get(text)?.owner === owner) this.aliases.delete(text);
+  releaseAlias(text: string, owner: string, iface: string | null = null): void {
+    const entry = this.aliases.get(text);
+    if (!entry) return;
+    entry.holders = entry.holders.filter((h) => !(h.owner === owner && h.iface === iface));
+    if (entry.holders.length === 0) this.aliases.delete(text);
   }
 
   /** Claims every source of an endpoint; returns the problems (nothing is claimed when any). */
   claimEndpoint(gatewayId: string, e: HostEndpoint, path: string): FieldError[] {
     const owner = SourceOwners.ownerOf(gatewayId, e.id);
+    const iface = e.hostInterface ?? null;
     const errors: FieldError[] = [];
     const claimed: (() => void)[] = [];
+    const where = iface === null ? 'on this host' : `on this host for ${iface}`;
     if (e.natPrimary) {
-      const held = this.claimExact(e.networkIp, owner);
-      if (held !== undefined) errors.push({ field: `${path}.networkIp`, message: `${e.networkIp} is already NATed on this host by ${describeOwner(held)}` });
-      else claimed.push(() => this.releaseExact(e.networkIp, owner));
+      const held = this.claimExact(e.networkIp, owner, iface);
+      if (held !== undefined) errors.push({ field: `${path}.networkIp`, message: `${e.networkIp} is already NATed ${where} by ${describeOwner(held)}` });
+      else claimed.push(() => this.releaseExact(e.networkIp, owner, iface));
     }
     e.aliasRanges.forEach((a, j) => {
-      const held = this.claimAlias(a, owner);
-      if (held !== undefined) errors.push({ field: `${path}.aliasRanges[${j}]`, message: `${a} overlaps a range NATed on this host by ${describeOwner(held)}` });
-      else claimed.push(() => this.releaseAlias(a, owner));
+      const held = this.claimAlias(a, owner, iface);
+      if (held !== undefined) errors.push({ field: `${path}.aliasRanges[${j}]`, message: `${a} overlaps a range NATed ${where} by ${describeOwner(held)}` });
+      else claimed.push(() => this.releaseAlias(a, owner, iface));
     });
     if (errors.length > 0) for (const undo of claimed) undo();
     return errors;
@@ -225,8 +260,9 @@ export class SourceOwners {
 
   releaseEndpoint(gatewayId: string, e: HostEndpoint): void {
     const owner = SourceOwners.ownerOf(gatewayId, e.id);
-    if (e.natPrimary) this.releaseExact(e.networkIp, owner);
-    for (const a of e.aliasRanges) this.releaseAlias(a, owner);
+    const iface = e.hostInterface ?? null;
+    if (e.natPrimary) this.releaseExact(e.networkIp, owner, iface);
+    for (const a of e.aliasRanges) this.releaseAlias(a, owner, iface);
   }
 }
 

@@ -33,6 +33,9 @@ export class HostEndpointDto {
   id!: string;
   /** `projects/{project}/endpoints/{name}` */
   name!: string;
+  /** The host-side device of the VM's NIC (tap, veth, OVS port); absent when the platform did not name it. */
+  @ApiProperty({ required: false, pattern: '^(?!\\.\\.?$)[A-Za-z0-9_.@+-]{1,15}$' })
+  hostInterface?: string;
   /** The VM interface's primary address. */
   networkIp!: string;
   /** Additional source CIDRs NATed for this endpoint, sharing its blocks. */
