@@ -5,13 +5,17 @@ import { renderDiff, renderFull } from './render';
 import { documentAndChangeArb, documentArb } from './testing/arbitraries';
 import { NftModel, canonical } from './testing/nft-model';
 import { documentState } from './state';
+import { InterfaceIds, namedInterfaces } from './interfaces';
 
 const opts = { uplink: 'up0' };
 
-/** The table a document asks for, by loading its full script into the strict model. */
-function loaded(doc: HostDocument): NftModel {
+/**
+ * The table a document asks for, by loading its full script into the strict model. Devices get
+ * their ids from `ids`: a table and its expected successor are compared with the same ids.
+ */
+function loaded(doc: HostDocument, ids: InterfaceIds = new InterfaceIds()): NftModel {
   const m = new NftModel();
-  m.apply(renderFull(doc, opts));
+  m.apply(renderFull(doc, { ...opts, interfaces: ids }));
   return m;
 }
 
@@ -19,9 +23,10 @@ describe('renderDiff (property: the diff of a and b applied to the table of a is
   it('holds for random pairs of documents', () => {
     fc.assert(
       fc.property(documentArb, documentArb, (a, b) => {
-        const m = loaded(a);
-        m.apply(renderDiff(a, b, opts));
-        expect(canonical(m.state)).toEqual(canonical(loaded(b).state));
+        const ids = new InterfaceIds();
+        const m = loaded(a, ids);
+        m.apply(renderDiff(a, b, { ...opts, interfaces: ids }));
+        expect(canonical(m.state)).toEqual(canonical(loaded(b, ids).state));
       }),
       { numRuns: 400 },
     );
@@ -30,9 +35,10 @@ describe('renderDiff (property: the diff of a and b applied to the table of a is
   it('holds for a document and a small change of it', () => {
     fc.assert(
       fc.property(documentAndChangeArb, ([a, b]) => {
-        const m = loaded(a);
-        m.apply(renderDiff(a, b, opts));
-        expect(canonical(m.state)).toEqual(canonical(loaded(b).state));
+        const ids = new InterfaceIds();
+        const m = loaded(a, ids);
+        m.apply(renderDiff(a, b, { ...opts, interfaces: ids }));
+        expect(canonical(m.state)).toEqual(canonical(loaded(b, ids).state));
       }),
       { numRuns: 400 },
     );
@@ -41,9 +47,10 @@ describe('renderDiff (property: the diff of a and b applied to the table of a is
   it('renderFull loads what documentState describes, from any previous table', () => {
     fc.assert(
       fc.property(documentArb, documentArb, (a, b) => {
-        const m = loaded(a);
-        m.apply(renderFull(b, opts));
-        expect(canonical(m.state)).toEqual(canonical(documentState(b, opts.uplink)));
+        const ids = new InterfaceIds();
+        const m = loaded(a, ids);
+        m.apply(renderFull(b, { ...opts, interfaces: ids }));
+        expect(canonical(m.state)).toEqual(canonical(documentState(b, opts.uplink, ids)));
       }),
       { numRuns: 200 },
     );
@@ -61,18 +68,20 @@ describe('renderDiff (property: the diff of a and b applied to the table of a is
 describe('HostModel.planPatch (property: a patch applied incrementally gives the table of the patched document)', () => {
   const check = (a: HostDocument, b: HostDocument) => {
     const patch = diffHostDocuments(a, b);
-    const model = HostModel.fromDocument(a);
+    const ids = new InterfaceIds();
+    const model = HostModel.fromDocument(a, ids);
+    const m = loaded(a, ids);
     const result = model.planPatch(patch, opts);
     if (!result.ok) throw new Error(JSON.stringify(result.errors));
-    const m = loaded(a);
     m.apply(result.plan.script);
     result.plan.commit();
-    expect(canonical(m.state)).toEqual(canonical(loaded(b).state));
-    // the model now holds b: a full diff from it to b is empty
-    expect(renderDiff(model.toDocument(), b, opts)).toBe('');
+    expect(canonical(m.state)).toEqual(canonical(loaded(b, ids).state));
+    // the model now holds b: a full diff from it to b is empty, and it keeps ids of b's devices only
+    expect(renderDiff(model.toDocument(), b, { ...opts, interfaces: ids })).toBe('');
+    expect(new Set(ids.entries().map(([name]) => name))).toEqual(namedInterfaces(b));
     expect(model.generation).toBe(b.generation);
     // and the document-level patch agrees
-    expect(canonical(documentState(applyHostPatch(a, patch), opts.uplink))).toEqual(canonical(documentState(b, opts.uplink)));
+    expect(canonical(documentState(applyHostPatch(a, patch), opts.uplink, ids))).toEqual(canonical(documentState(b, opts.uplink, ids)));
   };
 
   it('holds for a document and a small change of it', () => {
@@ -92,11 +101,12 @@ describe('HostModel.planPatch (property: a patch applied incrementally gives the
   it('an abandoned plan leaves the model as it was', () => {
     fc.assert(
       fc.property(documentAndChangeArb, ([a, b]) => {
-        const model = HostModel.fromDocument(a);
+        const ids = new InterfaceIds();
+        const model = HostModel.fromDocument(a, ids);
         const result = model.planPatch(diffHostDocuments(a, b), opts);
         if (!result.ok) throw new Error(JSON.stringify(result.errors));
         result.plan.abandon();
-        expect(renderDiff(model.toDocument(), a, opts)).toBe('');
+        expect(renderDiff(model.toDocument(), a, { ...opts, interfaces: ids })).toBe('');
         // planning again after abandoning works (source claims were undone)
         const again = model.planPatch(diffHostDocuments(a, b), opts);
         expect(again.ok).toBe(true);

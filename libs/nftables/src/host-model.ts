@@ -9,7 +9,8 @@ import { HostDocument, HostDocumentPatch, HostEndpoint, HostGatewaySettings } fr
 import { ReleasedRange, releasedRanges } from './blocks';
 import { diffStates } from './diff';
 import { RenderOptions } from './render';
-import { addEndpoint, addGateway, addSourcesChain, emptyState, isValidInterfaceName } from './state';
+import { InterfaceIds } from './interfaces';
+import { addEndpoint, addGateway, addInterface, addSourcesChain, emptyState, isValidInterfaceName } from './state';
 import { FieldError, SourceOwners, endpointRuleErrors } from './validate';
 
 interface GatewayEntry {
@@ -36,18 +37,31 @@ export class HostModel {
     public generation: number,
     private readonly gateways: Map<string, GatewayEntry>,
     private readonly owners: SourceOwners,
+    /** How many endpoints (of any gateway) name each device: its elements live while > 0. */
+    private readonly interfaceRefs: Map<string, number>,
+    /** The devices' ids: the ones the table was rendered with (RenderOptions.interfaces). */
+    readonly interfaces: InterfaceIds,
   ) {}
 
-  /** From a validated document (validateHostDocument). */
-  static fromDocument(doc: HostDocument): HostModel {
+  /** From a validated document (validateHostDocument), applied with `interfaces` as its device ids. */
+  static fromDocument(doc: HostDocument, interfaces: InterfaceIds = new InterfaceIds()): HostModel {
     const owners = new SourceOwners();
     const gateways = new Map<string, GatewayEntry>();
+    const refs = new Map<string, number>();
     for (const g of doc.gateways) {
       const { endpoints, ...settings } = g;
       gateways.set(g.id, { settings, endpoints: new Map(endpoints.map((e) => [e.id, e])) });
-      for (const e of endpoints) owners.claimEndpoint(g.id, e, '');
+      for (const e of endpoints) {
+        owners.claimEndpoint(g.id, e, '');
+        if (e.hostInterface !== undefined) refs.set(e.hostInterface, (refs.get(e.hostInterface) ?? 0) + 1);
+      }
     }
-    return new HostModel(doc.host, doc.generation, gateways, owners);
+    return new HostModel(doc.host, doc.generation, gateways, owners, refs, interfaces);
+  }
+
+  /** The devices the applied document names. */
+  namedInterfaces(): Set<string> {
+    return new Set(this.interfaceRefs.keys());
   }
 
   get endpointCount(): number {
@@ -146,8 +160,14 @@ export class HostModel {
       const old = keptBefore(c.gatewayId)?.get(c.endpointId);
       if (old) goneEndpoints.push([c.gatewayId, old]);
     }
+    const ids = this.interfaces;
+    const refDelta = new Map<string, number>();
+    const countRef = (e: HostEndpoint, d: number) => {
+      if (e.hostInterface !== undefined) refDelta.set(e.hostInterface, (refDelta.get(e.hostInterface) ?? 0) + d);
+    };
     for (const [gatewayId, e] of goneEndpoints) {
-      addEndpoint(before, gatewayId, e);
+      countRef(e, -1);
+      addEndpoint(before, gatewayId, e, ids);
       this.owners.releaseEndpoint(gatewayId, e);
       undo.push(() => this.owners.claimEndpoint(gatewayId, e, ''));
       const change = changes.get(SourceOwners.ownerOf(gatewayId, e.id));
@@ -159,7 +179,14 @@ export class HostModel {
       const claimErrors = this.owners.claimEndpoint(c.gatewayId, e, `putEndpoints[gatewayId=${c.gatewayId}, endpoint.id=${e.id}]`);
       if (claimErrors.length > 0) errors.push(...claimErrors);
       else undo.push(() => this.owners.releaseEndpoint(c.gatewayId, e));
-      addEndpoint(after, c.gatewayId, e);
+      countRef(e, 1);
+      addEndpoint(after, c.gatewayId, e, ids);
+    }
+    // a device's elements come with the first endpoint naming it and go with the last
+    for (const [name, d] of refDelta) {
+      const was = this.interfaceRefs.get(name) ?? 0;
+      if (was === 0 && d > 0) addInterface(after, name, ids);
+      else if (was > 0 && was + d === 0) addInterface(before, name, ids);
     }
     const abandon = () => {
       for (const u of undo.reverse()) u();
@@ -182,6 +209,12 @@ export class HostModel {
         if (c.after) g.endpoints.set(c.endpointId, c.after);
         else g.endpoints.delete(c.endpointId);
       }
+      for (const [name, d] of refDelta) {
+        const n = (this.interfaceRefs.get(name) ?? 0) + d;
+        if (n > 0) this.interfaceRefs.set(name, n);
+        else this.interfaceRefs.delete(name);
+      }
+      if (refDelta.size > 0) ids.retain(this.namedInterfaces());
       this.generation = patch.generation;
       undo.length = 0;
     };

@@ -7,3 +7,4 @@ export * from './render';
 export * from './blocks';
 export * from './host-model';
 export * from './warnings';
+export * from './interfaces';

@@ -62,3 +62,35 @@ export function tcpTimeoutName(gw: string, t: HostTimeouts): string {
 export function udpTimeoutName(gw: string, t: HostTimeouts): string {
   return `${gw}_udp_${t.udpIdleTimeoutSec}`;
 }
+
+/** Base hooks of hosts shared by networks: the device's mark and conntrack zone, set on the way in. */
+export const PREROUTING_RAW = 'prerouting_raw';
+export const PREROUTING_MANGLE = 'prerouting_mangle';
+/** Device name -> its mark (see interfaces.ts). */
+export const IF_MARKS = 'if_marks';
+/** Device name -> its conntrack zone (original direction). */
+export const IF_ZONES = 'if_zones';
+/** mark . exact source -> `jump <gateway's device chain>` (hash). */
+export const IF_SOURCES = 'if_sources';
+/** mark . alias range -> `jump <gateway's device alias chain>` (interval). */
+export const IF_ALIASES = 'if_aliases';
+
+/** The chain every exact source of an endpoint naming its device jumps to. */
+export function gatewayIfChain(gw: string): string {
+  return `${gw}_if`;
+}
+
+/** The chain every alias range of an endpoint naming its device jumps to. */
+export function gatewayIfAliasChain(gw: string): string {
+  return `${gw}_if_alias`;
+}
+
+/** mark . exact source -> NAT IP . port range, for one rule (endpoints naming their device). */
+export function ifSnatMap(gw: string, rule: string): string {
+  return `${gw}_${rule}_if`;
+}
+
+/** mark . alias range -> NAT IP . port range, for one rule (endpoints naming their device). */
+export function ifAliasSnatMap(gw: string, rule: string): string {
+  return `${gw}_${rule}_if_alias`;
+}

@@ -16,6 +16,31 @@ function withEndpoint(doc: HostDocument, id: string, change: (e: HostDocument['g
   return next;
 }
 
+describe('renderFull with endpoints that name their device (hosts shared by networks)', () => {
+  const doc = exampleDocument();
+  const [vm1] = doc.gateways[0].endpoints;
+  doc.gateways[0].endpoints = [{ ...vm1, hostInterface: 'tapA', aliasRanges: ['10.200.0.0/28'] }];
+  doc.gateways.push(gateway({ id: 'gw-2', endpoints: [{ ...vm1, id: 'x1', hostInterface: 'tapB', mappings: [{ ruleNumber: DEFAULT_RULE, drain: [], active: { natIp: '203.0.113.7', portLo: 1024, portHi: 1087 } }] }] }));
+  const script = lines(renderFull(doc, opts));
+
+  it('gives each device a mark and a conntrack zone, set on the way in', () => {
+    expect(script).toContain('add element ip natplane if_marks { "tapA" : 0x4e500001, "tapB" : 0x4e500002 }');
+    expect(script).toContain('add element ip natplane if_zones { "tapA" : 1, "tapB" : 2 }');
+    expect(script).toContain('add rule ip natplane prerouting_raw meta mark set iifname map @if_marks ct original zone set iifname map @if_zones');
+    expect(script).toContain('add rule ip natplane prerouting_mangle ct direction reply ct mark & 0xffff0000 == 0x4e500000 meta mark set ct mark');
+  });
+
+  it('keys both VMs at 10.99.0.2 by their device mark, each to its own gateway and block', () => {
+    expect(script).toContain(`add element ip natplane if_sources { 0x4e500001 . 10.99.0.2 : jump ${GW}_if, 0x4e500002 . 10.99.0.2 : jump g_gw2_if }`);
+    expect(script).toContain(`add element ip natplane ${GW}_def_if { 0x4e500001 . 10.99.0.2 : 203.0.113.5 . 1024-1087 }`);
+    expect(script).toContain('add element ip natplane g_gw2_def_if { 0x4e500002 . 10.99.0.2 : 203.0.113.7 . 1024-1087 }');
+    expect(script).toContain(`add element ip natplane ${GW}_def_if_alias { 0x4e500001 . 10.200.0.0/28 : 203.0.113.5 . 1024-1087 }`);
+    expect(script).toContain(`add rule ip natplane ${GW}_if meta l4proto { tcp, udp, icmp } snat ip to ct mark . ip saddr map @${GW}_def_if fully-random`);
+    // nothing of theirs in the address-keyed maps
+    expect(script.filter((l) => l.startsWith(`add element ip natplane ${GW}_def {`) || l.startsWith('add element ip natplane g_gw2_def {'))).toEqual([]);
+  });
+});
+
 describe('renderFull', () => {
   const script = lines(renderFull(exampleDocument(), opts));
 
@@ -27,6 +52,9 @@ describe('renderFull', () => {
     expect(script).toContain('add chain ip natplane postrouting { type nat hook postrouting priority srcnat; policy accept; }');
     expect(script).toContain('add rule ip natplane postrouting oifname "up0" jump sources');
     expect(script.filter((l) => l.startsWith('add rule ip natplane sources '))).toEqual([
+      'add rule ip natplane sources ct mark . ip saddr vmap @if_sources',
+      'add rule ip natplane sources ct mark . ip saddr vmap @if_aliases',
+      'add rule ip natplane sources ct mark & 0xffff0000 == 0x4e500000 return',
       `add rule ip natplane sources ip saddr @${GW}_def jump ${GW}`,
       `add rule ip natplane sources ip saddr @${GW}_rest jump ${GW}`,
       'add rule ip natplane sources ip saddr vmap @aliases',
@@ -140,7 +168,19 @@ describe('renderDiff', () => {
   it('removing the gateway unhooks it from the sources chain, then deletes its chains, maps and policies', () => {
     const b: HostDocument = { ...a, generation: 2, gateways: [] };
     const d = lines(renderDiff(a, b, opts));
-    expect(d.slice(0, 4)).toEqual([`flush chain ip natplane sources`, `flush chain ip natplane ${GW}`, `flush chain ip natplane ${GW}_alias`, 'add rule ip natplane sources ip saddr vmap @aliases']);
+    expect(d.slice(0, 5)).toEqual([
+      `flush chain ip natplane sources`,
+      `flush chain ip natplane ${GW}`,
+      `flush chain ip natplane ${GW}_alias`,
+      `flush chain ip natplane ${GW}_if`,
+      `flush chain ip natplane ${GW}_if_alias`,
+    ]);
+    expect(d.filter((l) => l.startsWith('add rule ip natplane sources '))).toEqual([
+      'add rule ip natplane sources ct mark . ip saddr vmap @if_sources',
+      'add rule ip natplane sources ct mark . ip saddr vmap @if_aliases',
+      'add rule ip natplane sources ct mark & 0xffff0000 == 0x4e500000 return',
+      'add rule ip natplane sources ip saddr vmap @aliases',
+    ]);
     expect(d).toContain(`delete chain ip natplane ${GW}`);
     expect(d).toContain(`delete map ip natplane ${GW}_r100`);
     expect(d).toContain(`delete set ip natplane ${GW}_r100_dst`);

@@ -5,11 +5,17 @@
 import { HostDocument } from '@natplane/contracts';
 import { diffStates } from './diff';
 import { TABLE } from './names';
+import { InterfaceIds } from './interfaces';
 import { documentState, emptyState, isValidInterfaceName } from './state';
 
 export interface RenderOptions {
   /** The interface towards the outside: SNAT applies to packets leaving through it. */
   uplink: string;
+  /**
+   * The ids (zones, marks) of the devices endpoints name: the agent keeps one for the table's life,
+   * so that a device keeps its id from one document to the next (a fresh one per call otherwise).
+   */
+  interfaces?: InterfaceIds;
 }
 
 function checkOptions(opts: RenderOptions): void {
@@ -22,7 +28,7 @@ function checkOptions(opts: RenderOptions): void {
  */
 export function renderFull(doc: HostDocument, opts: RenderOptions): string {
   checkOptions(opts);
-  const lines = [`add table ${TABLE}`, `delete table ${TABLE}`, `add table ${TABLE}`, ...diffStates(emptyState(), documentState(doc, opts.uplink))];
+  const lines = [`add table ${TABLE}`, `delete table ${TABLE}`, `add table ${TABLE}`, ...diffStates(emptyState(), documentState(doc, opts.uplink, opts.interfaces))];
   return `${lines.join('\n')}\n`;
 }
 
@@ -32,6 +38,7 @@ export function renderFull(doc: HostDocument, opts: RenderOptions): string {
  */
 export function renderDiff(prev: HostDocument, next: HostDocument, opts: RenderOptions): string {
   checkOptions(opts);
-  const lines = diffStates(documentState(prev, opts.uplink), documentState(next, opts.uplink));
+  const ids = opts.interfaces ?? new InterfaceIds();
+  const lines = diffStates(documentState(prev, opts.uplink, ids), documentState(next, opts.uplink, ids));
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }

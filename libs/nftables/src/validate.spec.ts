@@ -42,6 +42,45 @@ describe('validateHostDocument', () => {
     expect(errorsOf(doc)).toEqual(['gateways[1].endpoints[0].networkIp: 10.99.0.2 is already NATed on this host by endpoint e1 of gateway 7f3c2a10-0000-4000-8000-000000000001']);
   });
 
+  describe('hosts shared by networks: sources are keyed by (hostInterface, address)', () => {
+    const twoNetworks = (a?: string, b?: string) => {
+      const doc = exampleDocument();
+      const e = doc.gateways[0].endpoints[0];
+      doc.gateways[0].endpoints = [{ ...e, ...(a === undefined ? {} : { hostInterface: a }), aliasRanges: ['10.200.0.0/24'] }];
+      doc.gateways.push(gateway({ id: 'gw-2', endpoints: [{ ...e, id: 'x1', ...(b === undefined ? {} : { hostInterface: b }), aliasRanges: ['10.200.0.0/28'], mappings: [] }] }));
+      return doc;
+    };
+
+    it('lets two endpoints share an address and overlapping alias ranges on two devices', () => {
+      expect(errorsOf(twoNetworks('tapA', 'tapB'))).toEqual([]);
+    });
+
+    it('refuses them on one device, and when either names no device', () => {
+      const held = 'endpoint e1 of gateway 7f3c2a10-0000-4000-8000-000000000001';
+      expect(errorsOf(twoNetworks('tapA', 'tapA'))).toEqual([
+        `gateways[1].endpoints[0].networkIp: 10.99.0.2 is already NATed on this host for tapA by ${held}`,
+        `gateways[1].endpoints[0].aliasRanges[0]: 10.200.0.0/28 overlaps a range NATed on this host for tapA by ${held}`,
+      ]);
+      expect(errorsOf(twoNetworks(undefined, 'tapB'))).toEqual([
+        `gateways[1].endpoints[0].networkIp: 10.99.0.2 is already NATed on this host for tapB by ${held}`,
+        `gateways[1].endpoints[0].aliasRanges[0]: 10.200.0.0/28 overlaps a range NATed on this host for tapB by ${held}`,
+      ]);
+      expect(errorsOf(twoNetworks('tapA', undefined))).toEqual([
+        `gateways[1].endpoints[0].networkIp: 10.99.0.2 is already NATed on this host by ${held}`,
+        `gateways[1].endpoints[0].aliasRanges[0]: 10.200.0.0/28 overlaps a range NATed on this host by ${held}`,
+      ]);
+    });
+
+    it('refuses a device name Linux would not take', () => {
+      for (const bad of ['', '.', '..', 'tap/1', 'tap:1', 'tap 1', 'a-name-too-long-1']) {
+        expect(errorsOf(twoNetworks(bad, 'tapB'))).toContain(
+          "gateways[0].endpoints[0].hostInterface: must be a network device name: 1-15 characters of [A-Za-z0-9_.@+-], not '.' or '..'",
+        );
+      }
+      expect(errorsOf(twoNetworks('a.b@c+d-e_f', 'tapB'))).toEqual([]);
+    });
+  });
+
   it('lets an endpoint without natPrimary share its address (it is not NATed)', () => {
     const doc = exampleDocument();
     doc.gateways.push(gateway({ id: 'gw-2', endpoints: [{ ...doc.gateways[0].endpoints[0], id: 'x1', natPrimary: false, aliasRanges: ['10.200.0.0/24'], mappings: [] }] }));

@@ -271,8 +271,14 @@ function describeOwner(owner: string): string {
   return `endpoint ${e} of gateway ${g}`;
 }
 
-/** Validates a whole document received from the wire. */
-export function validateHostDocument(input: unknown): Validated<HostDocument> {
+/**
+ * Validates a whole document received from the wire. Endpoints whose sources collide on the host
+ * with an earlier endpoint's are refused (the default), or, with `collisions: 'exclude'`, left out
+ * of the value and listed in `excluded`: a programmer then applies what it can and says what it
+ * left out (the control plane never sends such a document; this keeps one bad pair from stopping
+ * the programming of every other tenant on the host).
+ */
+export function validateHostDocument(input: unknown, opts: { collisions?: 'refuse' | 'exclude' } = {}): Validated<HostDocument> & { excluded?: FieldError[] } {
   const c = new Checker();
   if (!isObject(input)) return { ok: false, errors: [{ field: '.', message: 'must be a JSON object' }] };
   if (input.apiVersion !== HOST_DOCUMENT_API_VERSION) c.fail('apiVersion', `must be ${HOST_DOCUMENT_API_VERSION}`);
@@ -282,6 +288,8 @@ export function validateHostDocument(input: unknown): Validated<HostDocument> {
   if (!gateways) return { ok: false, errors: c.errors };
   const keys = new Map<string, number>();
   const owners = new SourceOwners();
+  const excluded: FieldError[] = [];
+  const left = new Set<unknown>();
   gateways.forEach((g, i) => {
     const path = `gateways[${i}]`;
     const rules = checkGatewaySettings(c, g, path);
@@ -303,10 +311,17 @@ export function validateHostDocument(input: unknown): Validated<HostDocument> {
         return;
       }
       ids.add(endpoint.id);
-      for (const err of owners.claimEndpoint(g.id as string, endpoint, ep)) c.fail(err.field, err.message);
+      const collisions = owners.claimEndpoint(g.id as string, endpoint, ep);
+      if (collisions.length > 0 && opts.collisions === 'exclude') {
+        excluded.push(...collisions);
+        left.add(e);
+      } else for (const err of collisions) c.fail(err.field, err.message);
     });
   });
-  return c.errors.length > 0 ? { ok: false, errors: c.errors } : { ok: true, value: input as unknown as HostDocument };
+  if (c.errors.length > 0) return { ok: false, errors: c.errors };
+  const doc = input as unknown as HostDocument;
+  if (left.size === 0) return { ok: true, value: doc };
+  return { ok: true, value: { ...doc, gateways: doc.gateways.map((g) => ({ ...g, endpoints: g.endpoints.filter((e) => !left.has(e)) })) }, excluded };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { DEFAULT_RULE, HostDocument, HostEndpoint, HostGateway, HostPortBlock } from '@natplane/contracts';
-import { validateHostDocument } from '../validate';
+import { SourceOwners, validateHostDocument } from '../validate';
 
 const GATEWAY_IDS = ['7f3c2a10-0000-4000-8000-000000000001', '7f3c2a10-0000-4000-8000-000000000002', 'gw-3'];
 const RULE_NUMBERS = [0, 5, 100, 65000];
@@ -14,6 +14,8 @@ const ENDPOINT_IDS = ['e1', 'e2', 'e3', 'e4', 'e5', 'e6'];
 const SOURCE_IPS = ['10.99.0.2', '10.99.0.3', '10.99.0.4', '10.99.0.5', '10.99.0.6', '10.99.1.2', '10.99.1.3'];
 const ALIASES = ['10.200.0.0/24', '10.200.1.0/24', '10.200.2.0/28', '10.200.3.7/32'];
 const NAT_IPS = ['203.0.113.5', '203.0.113.6', '203.0.113.9'];
+/** Devices VMs are attached by: two networks' endpoints may share an address on different ones. */
+const INTERFACES = ['tapA', 'tapB', 'veth-c.1'];
 
 const block: fc.Arbitrary<HostPortBlock> = fc
   .record({ natIp: fc.constantFrom(...NAT_IPS), slot: fc.integer({ min: 0, max: 5 }), size: fc.constantFrom(1, 64, 1024) })
@@ -34,11 +36,17 @@ function endpointArb(rules: number[]): fc.Arbitrary<HostEndpoint> {
       networkIp: fc.constantFrom(...SOURCE_IPS),
       aliasRanges: fc.oneof({ weight: 4, arbitrary: fc.constant([] as string[]) }, { weight: 1, arbitrary: fc.subarray(ALIASES, { maxLength: 2 }) }),
       natPrimary: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+      hostInterface: fc.option(fc.constantFrom(...INTERFACES), { nil: undefined, freq: 2 }),
       mappings: fc.subarray([DEFAULT_RULE, ...rules]).chain((numbers) =>
         fc.tuple(...numbers.map((n) => fc.record({ ruleNumber: fc.constant(n), active: fc.option(block, { nil: undefined, freq: 4 }), drain: fc.array(block, { maxLength: 2 }) }))),
       ),
     })
-    .map((e) => ({ ...e, name: `projects/p/endpoints/${e.id}`, mappings: e.mappings.map((m) => (m.active ? m : { ruleNumber: m.ruleNumber, drain: m.drain })) }));
+    .map(({ hostInterface, ...e }) => ({
+      ...e,
+      ...(hostInterface === undefined ? {} : { hostInterface }),
+      name: `projects/p/endpoints/${e.id}`,
+      mappings: e.mappings.map((m) => (m.active ? m : { ruleNumber: m.ruleNumber, drain: m.drain })),
+    }));
 }
 
 const gatewayArb: fc.Arbitrary<HostGateway> = fc
@@ -55,11 +63,10 @@ const gatewayArb: fc.Arbitrary<HostGateway> = fc
     fc.array(endpointArb(g.rules.map((r) => r.ruleNumber)), { maxLength: 5 }).map((endpoints) => ({ ...g, name: `projects/p/natGateways/${g.id}`, endpoints })),
   );
 
-/** Removes what would make the document invalid (duplicate ids and sources). */
+/** Removes what would make the document invalid (duplicate ids, sources colliding on one device). */
 export function makeValid(doc: HostDocument): HostDocument {
   const gatewayIds = new Set<string>();
-  const ips = new Set<string>();
-  const aliases = new Set<string>();
+  const owners = new SourceOwners();
   const gateways: HostGateway[] = [];
   for (const g of doc.gateways) {
     if (gatewayIds.has(g.id)) continue;
@@ -67,10 +74,8 @@ export function makeValid(doc: HostDocument): HostDocument {
     const ids = new Set<string>();
     const endpoints: HostEndpoint[] = [];
     for (const e of g.endpoints) {
-      if (ids.has(e.id) || (e.natPrimary && ips.has(e.networkIp)) || e.aliasRanges.some((a) => aliases.has(a))) continue;
+      if (ids.has(e.id) || owners.claimEndpoint(g.id, e, '').length > 0) continue;
       ids.add(e.id);
-      if (e.natPrimary) ips.add(e.networkIp);
-      for (const a of e.aliasRanges) aliases.add(a);
       endpoints.push(e);
     }
     gateways.push({ ...g, endpoints });
