@@ -16,8 +16,10 @@ import {
   BlockIndex,
   FieldError,
   HostModel,
+  InterfaceIds,
   ReleasedRange,
   documentWarnings,
+  namedInterfaces,
   releasedBetween,
   renderDiff,
   renderFull,
@@ -27,6 +29,7 @@ import {
 import { ApiClient } from './api-client';
 import { Backend } from './backend';
 import { Logger, errorMessage } from './log';
+import { ReplyRouting } from './reply-routing';
 
 export const PROBLEM_BASE = 'https://natplane.dev/problems/';
 const REPORT_GAP_MS = 1000;
@@ -54,6 +57,13 @@ export interface AgentOptions {
   reportIntervalMs: number;
   /** Seconds since the epoch (tests move it). */
   nowSec?: () => number;
+  /**
+   * Devices named by endpoints (hosts shared by networks): the ids they had in the table found at
+   * start (read before the first load, so live connections keep their zone), and the routing of
+   * their replies. Both only where the data plane is the host's own (nftables).
+   */
+  interfaceIds?: () => Promise<[string, number][]>;
+  routing?: ReplyRouting;
 }
 
 function problem(status: 400 | 401 | 409 | 500 | 503, slug: string, title: string, detail: string, extra: Partial<Problem> = {}): Outcome {
@@ -67,7 +77,7 @@ export class Agent {
   private tail: Promise<unknown> = Promise.resolve();
   private etag: string | undefined;
   private usageIndex: BlockIndex | null = null;
-  private readonly problems = new Map<'apply' | 'pull' | 'usage' | 'release', string>();
+  private readonly problems = new Map<'apply' | 'pull' | 'usage' | 'release' | 'document', string>();
   private warnings: string[] = [];
   private timers: NodeJS.Timeout[] = [];
   private reportSoon: NodeJS.Timeout | null = null;
@@ -80,6 +90,8 @@ export class Agent {
   private releaseTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly nowSec: () => number;
+  /** Device ids (zones, marks) the table is rendered with; seeded from the kernel before the first load. */
+  private interfaces: InterfaceIds | null = null;
 
   constructor(private readonly o: AgentOptions) {
     this.nowSec = o.nowSec ?? (() => Math.floor(Date.now() / 1000));
@@ -110,8 +122,31 @@ export class Agent {
   }
 
   private errors(): string[] {
-    return [...this.problems.values(), ...this.warnings];
+    const routing = this.o.routing?.error;
+    return [...this.problems.values(), ...(routing ? [routing] : []), ...this.warnings];
   }
+
+  private async interfaceIds(): Promise<InterfaceIds> {
+    if (this.interfaces) return this.interfaces;
+    let seed: [string, number][] = [];
+    try {
+      seed = (await this.o.interfaceIds?.()) ?? [];
+    } catch (e) {
+      this.o.log.warn('could not read the device ids of the table in place; devices get new ones', { error: errorMessage(e) });
+    }
+    this.interfaces = new InterfaceIds(seed);
+    return this.interfaces;
+  }
+
+  /** Routes replies to named devices as `doc` asks, when that changed (a no-op for most applies). */
+  private async route(doc: HostDocument, ids: InterfaceIds, force: boolean): Promise<void> {
+    if (!this.o.routing || (!force && namedInterfaces(doc).size === 0 && !this.routed)) return;
+    this.routed = namedInterfaces(doc).size > 0;
+    await this.o.routing.sync(doc, ids, force);
+  }
+
+  /** Whether the last applied document named any device (its routes may need removing). */
+  private routed = false;
 
   /** Runs `fn` after every earlier apply finished: one transaction at a time, in arrival order. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -153,9 +188,9 @@ export class Agent {
     if (denied) return denied;
     const parsed = this.parse(body);
     if (!parsed.ok) return parsed.outcome;
-    const v = validateHostDocument(parsed.value);
+    const v = validateHostDocument(parsed.value, { collisions: 'exclude' });
     if (!v.ok) return problem(400, 'invalid-argument', 'Invalid argument', 'the host document is invalid', { errors: v.errors });
-    return this.hostMismatch(v.value.host) ?? this.applyDocument(v.value, 'push');
+    return this.hostMismatch(v.value.host) ?? this.applyDocument(v.value, 'push', v.excluded);
   }
 
   /** PATCH /v1/programming: a signed incremental change on top of the applied generation. */
@@ -179,8 +214,12 @@ export class Agent {
     return { status: 200, body: { appliedGeneration: this.model?.generation ?? 0 } };
   }
 
-  /** Applies a validated whole document (from a push or a pull). */
-  applyDocument(doc: HostDocument, source: 'push' | 'pull'): Promise<Outcome> {
+  /**
+   * Applies a validated whole document (from a push or a pull). `excluded`: endpoints validation
+   * left out (their sources collide on this host with another's); the rest is applied and the
+   * reason stays in the report's errors until a document without collisions comes.
+   */
+  applyDocument(doc: HostDocument, source: 'push' | 'pull', excluded: FieldError[] = []): Promise<Outcome> {
     return this.exclusive(async () => {
       const applied = this.model?.generation ?? null;
       if (applied !== null && doc.generation < applied) return this.older(doc.generation, applied);
@@ -188,7 +227,8 @@ export class Agent {
       const started = process.hrtime.bigint();
       const prev = this.model && !this.dirty ? this.model.toDocument() : null;
       let mode: 'full' | 'diff' = prev ? 'diff' : 'full';
-      const opts = { uplink: this.o.uplink };
+      const interfaces = await this.interfaceIds();
+      const opts = { uplink: this.o.uplink, interfaces };
       try {
         if (prev) {
           const script = renderDiff(prev, doc, opts);
@@ -208,8 +248,11 @@ export class Agent {
         this.scheduleReport();
         return problem(500, 'apply-failed', 'Apply failed', message, applied === null ? {} : { appliedGeneration: applied });
       }
-      this.model = HostModel.fromDocument(doc);
+      this.model = HostModel.fromDocument(doc, interfaces);
       this.dirty = false;
+      this.noteExcluded(doc.generation, excluded);
+      interfaces.retain(namedInterfaces(doc));
+      await this.route(doc, interfaces, mode === 'full');
       this.warnings = documentWarnings(doc);
       this.afterApply(prev ? releasedBetween(prev, doc) : []);
       this.o.log.info('applied', { generation: doc.generation, source, mode, ms: elapsedMs(started), endpoints: this.model.endpointCount });
@@ -245,11 +288,22 @@ export class Agent {
         return problem(500, 'apply-failed', 'Apply failed', message, { appliedGeneration: applied });
       }
       plan.commit();
+      if (this.routed || (patch.putEndpoints ?? []).some((p) => p.endpoint.hostInterface !== undefined)) await this.route(model.toDocument(), model.interfaces, false);
       if ((patch.putGateways ?? []).length > 0 || (patch.deleteGateways ?? []).length > 0) this.warnings = documentWarnings(model.toDocument());
       this.afterApply(plan.released);
       this.o.log.info('applied', { generation: patch.generation, source: 'patch', mode: 'patch', ms: elapsedMs(started) });
       return this.ok();
     });
+  }
+
+  private noteExcluded(generation: number, excluded: FieldError[]): void {
+    if (excluded.length === 0) {
+      this.problems.delete('document');
+      return;
+    }
+    const what = excluded.slice(0, 5).map((e) => `${e.field}: ${e.message}`).join('; ');
+    this.problems.set('document', `generation ${generation} was applied without ${excluded.length} endpoint source(s) that collide on this host: ${what}`);
+    this.o.log.warn('endpoints left out: their sources collide on this host', { generation, excluded: excluded.length, first: what });
   }
 
   private afterApply(released: ReleasedRange[]): void {
@@ -309,7 +363,7 @@ export class Agent {
     this.problems.delete('pull');
     if (result.status === 'unchanged') return;
     const parsed = this.parse(result.body);
-    const v = parsed.ok ? validateHostDocument(parsed.value) : null;
+    const v = parsed.ok ? validateHostDocument(parsed.value, { collisions: 'exclude' }) : null;
     if (!v || !v.ok) {
       const detail = !v ? 'not JSON' : v.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
       this.problems.set('pull', `the pulled document is invalid: ${detail.slice(0, 500)}`);
@@ -317,7 +371,7 @@ export class Agent {
     }
     const mismatch = this.hostMismatch(v.value.host);
     if (mismatch) throw new Error(`pulled document is for host ${v.value.host}`);
-    const outcome = await this.applyDocument(v.value, 'pull');
+    const outcome = await this.applyDocument(v.value, 'pull', v.excluded);
     if (outcome.status === 200) this.etag = result.etag;
     else if (outcome.status !== 409) throw new Error(outcome.body.detail);
   }
@@ -399,6 +453,12 @@ export class Agent {
     };
     pullLoop();
     this.after(this.o.reportIntervalMs, reportLoop);
+    this.startRouting();
+  }
+
+  /** Starts the periodic look at the devices the document names (reply routing). */
+  private startRouting(): void {
+    this.o.routing?.start();
   }
 
   private after(ms: number, fn: () => void): void {
@@ -419,6 +479,7 @@ export class Agent {
     await this.tail;
     this.flushReleases();
     await Promise.allSettled([...this.releasing, this.reporting, this.reportQueued, this.pullInFlight]);
+    await this.o.routing?.stop();
     await this.o.backend.close();
   }
 

@@ -22,6 +22,8 @@ export interface ConntrackEntry {
   replyDst: string;
   /** The reply destination port (the NAT port), or the reply ICMP id. */
   replyPort: number;
+  /** The original direction's conntrack zone (a named device's, see libs/nftables interfaces.ts); absent: 0. */
+  origZone?: number;
 }
 
 /** Parses `conntrack -L` text; lines it does not understand are skipped. */
@@ -47,13 +49,15 @@ export function parseConntrack(text: string): ConntrackEntry[] {
     }
     if (tuples.length !== 2) continue;
     const [o, r] = tuples;
+    const zone = /(?:^|\s)zone-orig=(\d+)(?:\s|$)/.exec(line) ?? /(?:^|\s)zone=(\d+)(?:\s|$)/.exec(line);
+    const origZone = zone && zone[1] !== '0' ? { origZone: Number(zone[1]) } : {};
     if (!o.src || !o.dst || !r.dst) continue;
     if (proto === 'icmp') {
       if (o.id === undefined || r.id === undefined) continue;
-      out.push({ proto, origSrc: o.src, origDst: o.dst, icmp: { type: Number(o.type), code: Number(o.code), id: Number(o.id) }, replyDst: r.dst, replyPort: Number(r.id) });
+      out.push({ proto, origSrc: o.src, origDst: o.dst, icmp: { type: Number(o.type), code: Number(o.code), id: Number(o.id) }, replyDst: r.dst, replyPort: Number(r.id), ...origZone });
     } else {
       if (o.sport === undefined || o.dport === undefined || r.dport === undefined) continue;
-      out.push({ proto, origSrc: o.src, origDst: o.dst, origSport: Number(o.sport), origDport: Number(o.dport), replyDst: r.dst, replyPort: Number(r.dport) });
+      out.push({ proto, origSrc: o.src, origDst: o.dst, origSport: Number(o.sport), origDport: Number(o.dport), replyDst: r.dst, replyPort: Number(r.dport), ...origZone });
     }
   }
   return out;
@@ -92,9 +96,9 @@ export function leftovers(entries: ConntrackEntry[], ranges: ReleasedRange[]): C
   });
 }
 
-/** `conntrack -D` arguments deleting exactly this connection (by its original tuple). */
+/** `conntrack -D` arguments deleting exactly this connection (by its original tuple, in its zone). */
 export function deleteArgs(e: ConntrackEntry): string[] {
-  const base = ['-D', '-p', e.proto, '-s', e.origSrc, '-d', e.origDst];
+  const base = ['-D', '-p', e.proto, '-s', e.origSrc, '-d', e.origDst, ...(e.origZone === undefined ? [] : ['--orig-zone', String(e.origZone)])];
   if (e.icmp) return [...base, '--icmp-type', String(e.icmp.type), '--icmp-code', String(e.icmp.code), '--icmp-id', String(e.icmp.id)];
   return [...base, '--sport', String(e.origSport), '--dport', String(e.origDport)];
 }

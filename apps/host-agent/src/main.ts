@@ -7,6 +7,8 @@ import { Server } from 'node:http';
 import { HttpApiClient } from './api-client';
 import { Agent } from './agent';
 import { Backend, DryRunBackend, NftablesBackend } from './backend';
+import { readInterfaceIds } from './interface-ids';
+import { ReplyRouting } from './reply-routing';
 import { AgentConfig, ConfigError, loadConfig } from './config';
 import { Logger, errorMessage, jsonLogger } from './log';
 import { runCommand } from './nft-session';
@@ -79,6 +81,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<{ ag
     log,
     pullIntervalMs: config.pullIntervalMs,
     reportIntervalMs: config.reportIntervalMs,
+    ...(backend.kind === 'nftables' ? { interfaceIds: () => readInterfaceIds(config.netns), routing: new ReplyRouting(config.netns, log) } : {}),
   });
   const server = createAgentServer(agent, log);
   await new Promise<void>((resolve, reject) => {
