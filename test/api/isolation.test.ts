@@ -37,7 +37,8 @@ async function seedProject(p: string): Promise<void> {
   await api.project(p);
   await api.network(p, 'net');
   await api.subnet(p, 'sub', { network: 'net', ipCidrRange: '10.0.0.0/24' });
-  await api.endpoint(p, 'ep', { subnet: 'sub', host: 'h1', networkIp: '10.0.0.2' });
+  // two projects, one host, one address: each VM on its own device (hosts shared by networks)
+  await api.endpoint(p, 'ep', { subnet: 'sub', host: 'h1', hostInterface: `tap-${p}`, networkIp: '10.0.0.2' });
   await api.address(p, 'addr', 'r1');
   await api.gateway(p, 'gw', { network: 'net', natIps: ['addr'] });
 }

@@ -569,10 +569,11 @@ describe('subnets and endpoints', () => {
     const dup = expectProblem(await api.post(`${base}/endpoints`, { name: uniq('e'), subnet: sub, host: 'h2', networkIp: '10.0.0.20' }), 409);
     expect(dup.errors?.map((e) => e.field)).toContain('networkIp');
     // another subnet of the same network cannot hold it either (it is outside its range), another network can
+    // (on another host: on h1 the two endpoints would need their own devices, see the hostInterface tests)
     const s2 = uniq('s');
     await api.subnet(P, s2, { network: net, ipCidrRange: '10.9.0.0/24' });
     const { sub: otherNetSub } = await world();
-    expectOk(await api.post(`${base}/endpoints`, { name: uniq('e'), subnet: otherNetSub, host: 'h1', networkIp: '10.0.0.20' }), 201);
+    expectOk(await api.post(`${base}/endpoints`, { name: uniq('e'), subnet: otherNetSub, host: 'h2', networkIp: '10.0.0.20' }), 201);
   });
 
   it('PATCH networkIp onto a taken address -> 409', async () => {

@@ -595,6 +595,7 @@ function hostSections(gw: LockedGateway, blocks: StoredBlock[], endpoints: Map<s
       spec: gw.spec,
       endpointId: e.id,
       endpointName: e.name,
+      hostInterface: e.hostInterface,
       networkIp: e.networkIp,
       aliasIpRanges: e.aliasIpRanges,
       subnetName: e.subnetName,

@@ -476,9 +476,10 @@ function allocationRows(): HostBlockRow[] {
   });
   const a = { gatewayId: '11111111-1111-4111-8111-111111111111', gatewayName: 'nat-a', projectName: 'shop', spec: specA };
   const b = { gatewayId: '22222222-2222-4222-8222-222222222222', gatewayName: 'nat-b', projectName: 'shop', spec: specB };
-  const vm1 = { endpointId: 'aaaaaaaa-0000-4000-8000-000000000001', endpointName: 'vm-1', networkIp: '10.0.0.2', aliasIpRanges: [], subnetName: 'subnet-a' };
+  const vm1 = { endpointId: 'aaaaaaaa-0000-4000-8000-000000000001', hostInterface: 'tap-vm1', endpointName: 'vm-1', networkIp: '10.0.0.2', aliasIpRanges: [], subnetName: 'subnet-a' };
   const vm2 = {
     endpointId: 'aaaaaaaa-0000-4000-8000-000000000002',
+    hostInterface: null,
     endpointName: 'vm-2',
     networkIp: '10.1.0.2',
     aliasIpRanges: [

@@ -102,3 +102,11 @@ function checkTarget(collection: string, expected: Collection, name: string): Re
 function truncate(text: string): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
+
+/**
+ * The host-side device of a VM's NIC (an endpoint's `hostInterface`): a Linux network device name,
+ * 1-15 characters (IFNAMSIZ), here of [A-Za-z0-9_.@+-] (Linux also refuses '/', ':' and white
+ * space), and not '.' or '..'. The host document's schema and the database check say the same.
+ */
+export const HOST_INTERFACE_PATTERN = /^(?!\.\.?$)[A-Za-z0-9_.@+-]{1,15}$/;
+export const HOST_INTERFACE_RULE = "must be a network device name: 1-15 characters of [A-Za-z0-9_.@+-], not '.' or '..'";

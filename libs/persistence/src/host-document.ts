@@ -1,5 +1,5 @@
 import { DEFAULT_RULE, HOST_DOCUMENT_API_VERSION, type HostDocument, type HostEndpoint, type HostGateway } from '@natplane/contracts';
-import { endpointNatScope, parseRuleMatch } from '@natplane/domain';
+import { cidr, cidrContains, cidrsOverlap, endpointNatScope, parseIpv4, parseRuleMatch, type Cidr } from '@natplane/domain';
 import type { HostBlockRow } from './repositories/host-programming.repository';
 
 /**
@@ -43,6 +43,7 @@ export function buildHostDocument(host: string, generation: number, rows: HostBl
       ep = {
         id: r.endpointId,
         name: `projects/${r.projectName}/endpoints/${r.endpointName}`,
+        ...(r.hostInterface === null ? {} : { hostInterface: r.hostInterface }),
         networkIp: r.networkIp,
         aliasRanges: scope?.aliasRanges ?? [],
         natPrimary: scope?.natPrimary ?? false,
@@ -61,5 +62,49 @@ export function buildHostDocument(host: string, generation: number, rows: HostBl
     else m.drain.push(block);
   }
   for (const ep of endpoints.values()) ep.mappings.sort((a, b) => (a.ruleNumber === DEFAULT_RULE ? -1 : b.ruleNumber === DEFAULT_RULE ? 1 : a.ruleNumber - b.ruleNumber));
-  return { apiVersion: HOST_DOCUMENT_API_VERSION, host, generation, gateways: [...gateways.values()] };
+  const doc: HostDocument = { apiVersion: HOST_DOCUMENT_API_VERSION, host, generation, gateways: [...gateways.values()] };
+  if (host !== '') leaveOutCollisions(doc, rows);
+  return doc;
+}
+
+/**
+ * A host document never holds two endpoints whose sources the host could not tell apart (the
+ * document's invariant 4): the same address or overlapping alias ranges, unless both name their
+ * own device. The api refuses such an endpoint (the trigger of migration 1765000000000), so only
+ * rows written before it can collide: the older endpoint keeps its programming, the newer one is
+ * left out, and one tenant's write never makes the host refuse the document of every tenant.
+ */
+function leaveOutCollisions(doc: HostDocument, rows: HostBlockRow[]): void {
+  const createdAt = new Map<string, string>();
+  for (const r of rows) if (r.endpointCreatedAt !== undefined) createdAt.set(r.endpointId, String(r.endpointCreatedAt));
+  type Holder = { key: string; iface: string | null };
+  const sources: (Holder & { ip?: number; aliases: Cidr[] })[] = [];
+  for (const g of doc.gateways) {
+    for (const e of g.endpoints) {
+      const parsed = parseIpv4(e.networkIp);
+      const ip = e.natPrimary && parsed.ok ? parsed.value : undefined;
+      sources.push({ key: `${g.id}\u0000${e.id}`, iface: e.hostInterface ?? null, ip, aliases: e.aliasRanges.map((a) => cidr(a)) });
+    }
+  }
+  const age = (key: string) => createdAt.get(key.slice(key.indexOf('\u0000') + 1)) ?? '';
+  sources.sort((a, b) => (age(a.key) < age(b.key) ? -1 : age(a.key) > age(b.key) ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const collides = (a: Holder, b: Holder) => a.key.slice(a.key.indexOf('\u0000')) !== b.key.slice(b.key.indexOf('\u0000')) && (a.iface === null || b.iface === null || a.iface === b.iface);
+  const exact = new Map<number, Holder[]>();
+  const aliases: (Holder & { range: Cidr })[] = [];
+  const out = new Set<string>();
+  for (const s of sources) {
+    const clash =
+      (s.ip !== undefined && ((exact.get(s.ip) ?? []).some((h) => collides(h, s)) || aliases.some((a) => collides(a, s) && cidrContains(a.range, s.ip!)))) ||
+      s.aliases.some(
+        (r) => aliases.some((a) => collides(a, s) && cidrsOverlap(a.range, r)) || [...exact].some(([ip, hs]) => cidrContains(r, ip) && hs.some((h) => collides(h, s))),
+      );
+    if (clash) {
+      out.add(s.key);
+      continue;
+    }
+    if (s.ip !== undefined) exact.set(s.ip, [...(exact.get(s.ip) ?? []), s]);
+    for (const range of s.aliases) aliases.push({ ...s, range });
+  }
+  if (out.size === 0) return;
+  for (const g of doc.gateways) g.endpoints = g.endpoints.filter((e) => !out.has(`${g.id}\u0000${e.id}`));
 }

@@ -10,6 +10,7 @@ const endpointArb = (id: string): fc.Arbitrary<ScopeEndpoint> =>
   fc.record({
     id: fc.constant(id),
     name: fc.constant(`vm-${id.slice(-2)}`),
+    hostInterface: fc.constantFrom(null, `tap${id.slice(-2)}`),
     networkIp: fc.constant(`10.0.0.${Number(id.slice(-2)) + 2}`),
     aliasIpRanges: fc.constantFrom([], [{ ipCidrRange: '10.1.0.0/28', subnetworkRangeName: 'pods' }], [{ ipCidrRange: '10.0.1.0/28', subnetworkRangeName: '' }]),
     hostId: fc.constantFrom('h1', 'h2'),

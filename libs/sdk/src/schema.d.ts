@@ -915,6 +915,13 @@ export interface components {
                 [key: string]: string;
             };
             /**
+             * @description The host-side device of the NIC (libvirt tap, OVS port, veth) as the compute platform named it.
+             *     Two endpoints of different networks may share an address on one host when both name their own
+             *     device; an address shared on a host without devices to tell the endpoints apart is refused (409).
+             * @example tap3f6b7a4e-2c
+             */
+            hostInterface?: string;
+            /**
              * @description The subnet: a name, `projects/{p}/subnets/{s}` or a selfLink. Immutable.
              * @example subnet-a
              */
@@ -951,6 +958,8 @@ export interface components {
             labels: {
                 [key: string]: string;
             };
+            /** @description The host-side device of the NIC; null when none is named. */
+            hostInterface: string | null;
             subnet: string;
             host: string;
             networkIp: string;
@@ -989,10 +998,12 @@ export interface components {
             labels?: {
                 [key: string]: string | null;
             } | null;
+            /** @description null: the platform names no device for it any more. */
+            hostInterface?: string | null;
             aliasIpRanges?: components["schemas"]["AliasIpRangeInputDto"][] | null;
             /** @description Immutable. */
             subnet?: string;
-            /** @description Moves the VM to another host. */
+            /** @description Moves the VM to another host (with `hostInterface` when its device changes too). */
             host?: string;
             networkIp?: string;
             /** @description Immutable: only the current name is accepted. */
@@ -1533,6 +1544,8 @@ export interface components {
             drain: components["schemas"]["HostPortBlockDto"][];
         };
         HostEndpointDto: {
+            /** @description The host-side device of the VM's NIC (tap, veth, OVS port); absent when the platform did not name it. */
+            hostInterface?: string;
             /** @description Endpoint id (uuid): the key used in reports. */
             id: string;
             /** @description `projects/{project}/endpoints/{name}` */

@@ -69,6 +69,7 @@ export function endpointView(r: EndpointRecord, p: ProjectScope, base: string): 
   return Object.assign(baseView(r, projectLink(base, p.name, 'endpoints', r.name)), {
     subnet: r.subnetName,
     host: r.hostName,
+    hostInterface: r.hostInterface,
     networkIp: r.networkIp,
     aliasIpRanges: r.aliasIpRanges,
   });

@@ -1,6 +1,7 @@
-import { ApiExtraModels, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
+import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsOptional, IsString, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
+import { HOST_INTERFACE_PATTERN, HOST_INTERFACE_RULE } from '@natplane/domain';
 import { ResourceDto, ResourceInputDto, ResourcePatchDto } from '../common/resource.dto';
 
 export class AliasIpRangeInputDto {
@@ -23,6 +24,18 @@ export class EndpointInputDto extends ResourceInputDto {
   /** The host the VM runs on: a name, `admin/hosts/{h}` or a selfLink. @example "host-1" */
   @IsString()
   host!: string;
+
+  /**
+   * The host-side device of the NIC (libvirt tap, OVS port, veth) as the compute platform named it.
+   * Two endpoints of different networks may share an address on one host when both name their own
+   * device; an address shared on a host without devices to tell the endpoints apart is refused (409).
+   * @example "tap3f6b7a4e-2c"
+   */
+  @IsOptional()
+  @IsString()
+  @Matches(HOST_INTERFACE_PATTERN, { message: HOST_INTERFACE_RULE })
+  @ApiPropertyOptional({ pattern: HOST_INTERFACE_PATTERN.source, maxLength: 15 })
+  hostInterface?: string;
 
   /** In the subnet's primary range, unique in the network. @example "10.0.0.2" */
   @IsString()
@@ -48,8 +61,11 @@ export class AliasIpRangeDto {
 export class EndpointPatchDto extends ResourcePatchDto {
   /** Immutable. */
   subnet?: string;
-  /** Moves the VM to another host. */
+  /** Moves the VM to another host (with `hostInterface` when its device changes too). */
   host?: string;
+  /** null: the platform names no device for it any more. */
+  @ApiPropertyOptional({ type: 'string', nullable: true, pattern: HOST_INTERFACE_PATTERN.source, maxLength: 15 })
+  hostInterface?: string | null;
   networkIp?: string;
   @ApiPropertyOptional({ type: 'array', nullable: true, items: { $ref: getSchemaPath(AliasIpRangeInputDto) }, maxItems: 32 })
   aliasIpRanges?: AliasIpRangeInputDto[] | null;
@@ -58,6 +74,9 @@ export class EndpointPatchDto extends ResourcePatchDto {
 export class EndpointDto extends ResourceDto {
   subnet!: string;
   host!: string;
+  /** The host-side device of the NIC; null when none is named. */
+  @ApiProperty({ type: 'string', nullable: true })
+  hostInterface!: string | null;
   networkIp!: string;
   aliasIpRanges!: AliasIpRangeDto[];
 }

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { cidr, cidrContains, cidrContainsCidr, ConflictError, parseCidr, parseIpv4, type FieldError } from '@natplane/domain';
-import { Db, EndpointsRepository, type EndpointRecord, type Page, type SubnetRef } from '@natplane/persistence';
+import { Db, EndpointsRepository, HostSourceConflict, type EndpointRecord, type Page, type SubnetRef } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
 import { getOr404, type ListRequest, lockForWrite, mergePatch } from '../common/crud';
@@ -72,6 +72,7 @@ export class EndpointsService {
           subnetId: r.subnet.id,
           networkId: r.subnet.networkId,
           hostId: r.hostId,
+          hostInterface: input.hostInterface ?? null,
           networkIp: input.networkIp,
           aliasIpRanges: r.aliasIpRanges,
         };
@@ -88,7 +89,7 @@ export class EndpointsService {
         if (attempt >= 2) throw new ConflictError('the subnet or host changed while the endpoint was being created; retry the request');
       }
     } catch (e) {
-      throw await this.explainConflict(p, e, input.networkIp);
+      throw await this.explainConflict(p, e, input);
     }
   }
 
@@ -127,18 +128,21 @@ export class EndpointsService {
       const next = await mergePatch(inputOf(cur), patch, EndpointInputDto, ['name']);
       const r = await this.resolve(p, next);
       if (r.subnet.id !== cur.subnetId) throw invalid([{ field: 'subnet', message: 'is immutable' }]);
+      const hostInterface = next.hostInterface ?? null;
       await this.endpoints.update(cur.id, {
         description: next.description ?? '',
         labels: next.labels ?? {},
         hostId: r.hostId,
+        hostInterface,
         networkIp: next.networkIp,
         aliasIpRanges: r.aliasIpRanges,
       });
-      const hostsMatter = r.hostId !== cur.hostId || next.networkIp !== cur.networkIp || !isDeepStrictEqual(r.aliasIpRanges, cur.aliasIpRanges);
+      const hostsMatter =
+        r.hostId !== cur.hostId || hostInterface !== cur.hostInterface || next.networkIp !== cur.networkIp || !isDeepStrictEqual(r.aliasIpRanges, cur.aliasIpRanges);
       if (hostsMatter) await this.changes.endpointChanged(cur.subnetId, cur.id);
       return (await this.endpoints.getById(cur.id))!;
     }).catch(async (e: unknown) => {
-      throw await this.explainConflict(p, e, (patch as { networkIp?: string } | null)?.networkIp);
+      throw await this.explainConflict(p, e, (patch ?? {}) as Partial<EndpointInputDto>);
     });
   }
 
@@ -177,8 +181,28 @@ export class EndpointsService {
     return { subnet, hostId: host.id, hostName, aliasIpRanges, refs: { subnet, host } };
   }
 
-  /** A networkIp conflict names the endpoint holding the address (looked up after the rollback). */
-  private async explainConflict(p: ProjectScope, e: unknown, networkIp: string | undefined): Promise<unknown> {
+  /**
+   * A conflict on the address names the endpoint holding it: in the network (the unique constraint)
+   * or on the host (sources that the host could not tell apart, HostSourceConflict). An endpoint of
+   * another project is named by its network only as "another project's" (no existence leaks).
+   */
+  private async explainConflict(p: ProjectScope, e: unknown, input: Partial<EndpointInputDto>): Promise<unknown> {
+    if (e instanceof HostSourceConflict) {
+      const h = await this.endpoints.holder(e.holder);
+      const who = !h
+        ? 'another endpoint'
+        : h.projectId === p.id
+          ? `projects/${p.name}/endpoints/${h.endpoint} of network projects/${p.name}/networks/${h.network}`
+          : "an endpoint of another project's network";
+      const device = !h || h.projectId !== p.id ? '' : h.hostInterface ? ` (device ${h.hostInterface})` : ' (which names no device)';
+      const detail = {
+        hostInterface: `hostInterface ${input.hostInterface ?? ''} is already the device of ${who} on this host`,
+        networkIp: `networkIp ${input.networkIp ?? ''} is already used on this host by ${who}${device}: two endpoints may share an address on one host only when each names its own hostInterface`,
+        aliasIpRanges: `aliasIpRanges overlap the sources of ${who}${device} on this host: endpoints may share addresses on one host only when each names its own hostInterface`,
+      }[e.field];
+      return new ConflictError(detail, [{ field: e.field, message: e.field === 'hostInterface' ? 'is already used on this host' : 'collides on the host with another endpoint' }]);
+    }
+    const networkIp = input.networkIp;
     if (!(e instanceof ConflictError) || e.errors[0]?.field !== 'networkIp' || networkIp === undefined) return e;
     const holder = await this.endpoints.holderNameInProject(p.id, networkIp);
     return new ConflictError(`networkIp ${networkIp} is already used${holder ? ` by projects/${p.name}/endpoints/${holder}` : ' in the network'}`, [
@@ -194,6 +218,7 @@ function inputOf(r: EndpointRecord): EndpointInputDto {
     labels: r.labels,
     subnet: r.subnetName,
     host: r.hostName,
+    ...(r.hostInterface === null ? {} : { hostInterface: r.hostInterface }),
     networkIp: r.networkIp,
     aliasIpRanges: r.aliasIpRanges,
   };

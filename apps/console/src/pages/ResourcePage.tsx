@@ -113,6 +113,15 @@ export const RESOURCE_KINDS = {
       nameField,
       { key: 'subnet', label: 'Subnet', kind: 'text', required: true, suggest: 'subnets' },
       { key: 'host', label: 'Host', kind: 'text', required: true, suggest: 'hosts', hint: 'The hypervisor host the VM runs on; change it to move the VM.' },
+      {
+        key: 'hostInterface',
+        label: 'Host interface (optional)',
+        kind: 'text',
+        hint: "The host-side device of the VM's NIC (tap, veth, OVS port). Needed when another network uses the same address on this host.",
+        show: text,
+        // cleared on edit: null removes it (merge patch)
+        parse: (s) => (s.trim() === '' ? null : s.trim()),
+      },
       { key: 'networkIp', label: 'Network IP', kind: 'text', required: true, hint: "In the subnet's primary range, unique in the network." },
       {
         key: 'aliasIpRanges',
@@ -133,6 +142,7 @@ export const RESOURCE_KINDS = {
       { label: 'Name', value: (r) => r.name },
       { label: 'Subnet', value: (r) => text(r.subnet) },
       { label: 'Host', value: (r) => text(r.host) },
+      { label: 'Device', value: (r) => text(r.hostInterface) },
       { label: 'IP', value: (r) => text(r.networkIp) },
     ],
   },

@@ -1,4 +1,5 @@
-import type { Db } from '../db';
+import { ConflictError } from '@natplane/domain';
+import { PG_UNIQUE_VIOLATION, pgCode, pgConstraint, type Db } from '../db';
 import type { AliasIpRange } from '../entities';
 import { ResourceTable, rfc3339, type ResourceRecord } from '../resource-table';
 import { bumpForEndpointCte } from './gateways.repository';
@@ -19,8 +20,32 @@ export interface EndpointRecord extends ResourceRecord {
   networkId: string;
   hostId: string;
   hostName: string;
+  /** The host-side device of the NIC; null when the platform did not name it. */
+  hostInterface: string | null;
   networkIp: string;
   aliasIpRanges: AliasIpRange[];
+}
+
+/**
+ * An endpoint's sources collide on its host with another endpoint's (the trigger of migration
+ * 1765000000000): `field` is what collides, `holder` the endpoint in the way, for the caller to name.
+ */
+export class HostSourceConflict extends ConflictError {
+  constructor(
+    readonly field: 'networkIp' | 'aliasIpRanges' | 'hostInterface',
+    readonly holder: string,
+  ) {
+    super(`${field} collides on the host with endpoint ${holder}`, [{ field, message: 'collides with another endpoint on the host' }]);
+  }
+}
+
+/** Who holds what collided: the other endpoint's names, for a message. */
+export interface EndpointHolder {
+  project: string;
+  projectId: string;
+  network: string;
+  endpoint: string;
+  hostInterface: string | null;
 }
 
 export class EndpointsRepository extends ResourceTable<EndpointRecord> {
@@ -28,13 +53,34 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
     super(db, {
       table: 'endpoints',
       scope: 'project_id',
-      columns: { subnetId: 'subnet_id', networkId: 'network_id', hostId: 'host_id', networkIp: 'network_ip', aliasIpRanges: 'alias_ip_ranges' },
+      columns: { subnetId: 'subnet_id', networkId: 'network_id', hostId: 'host_id', hostInterface: 'host_interface', networkIp: 'network_ip', aliasIpRanges: 'alias_ip_ranges' },
       reads: { networkIp: 'host(t.network_ip)' },
       joined: { subnetName: 's.name', hostName: 'h.name' },
       joins: 'JOIN subnets s ON s.id = t.subnet_id JOIN hosts h ON h.id = t.host_id',
       filterable: { subnet: 's.name', host: 'h.name', networkIp: 'host(t.network_ip)' },
-      uniques: { endpoints_project_id_name_key: 'name', endpoints_network_id_network_ip_key: 'networkIp' },
+      uniques: { endpoints_project_id_name_key: 'name', endpoints_network_id_network_ip_key: 'networkIp', endpoints_host_id_host_interface_key: 'hostInterface' },
     });
+  }
+
+  protected override translate(e: unknown): unknown {
+    if (pgCode(e) === PG_UNIQUE_VIOLATION && pgConstraint(e) === 'endpoints_host_sources') {
+      try {
+        const d = JSON.parse(String((e as { detail?: string }).detail)) as { field: HostSourceConflict['field']; endpoint: string };
+        return new HostSourceConflict(d.field, d.endpoint);
+      } catch {
+        return new ConflictError("the endpoint's sources collide with another endpoint's on its host");
+      }
+    }
+    return super.translate(e);
+  }
+
+  /** The names of an endpoint (any project's), to explain a collision on a host. */
+  async holder(id: string): Promise<EndpointHolder | undefined> {
+    return this.db.one<EndpointHolder>(
+      `SELECT p.name AS project, p.id AS "projectId", n.name AS network, e.name AS endpoint, e.host_interface AS "hostInterface"
+         FROM endpoints e JOIN projects p ON p.id = e.project_id JOIN networks n ON n.id = e.network_id WHERE e.id = $1`,
+      [id],
+    );
   }
 
   /**

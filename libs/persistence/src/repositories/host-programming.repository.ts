@@ -10,6 +10,10 @@ export interface HostBlockRow {
   spec: NatGatewaySpec;
   endpointId: string;
   endpointName: string;
+  /** The host-side device of the endpoint's NIC; null when none is named. */
+  hostInterface: string | null;
+  /** When the endpoint was made: the older of two endpoints whose sources collide on a host wins. */
+  endpointCreatedAt?: string;
   networkIp: string;
   aliasIpRanges: AliasIpRange[];
   subnetName: string;
@@ -29,7 +33,7 @@ export interface HostTarget {
 }
 
 const BLOCK_ROW = `a.gateway_id AS "gatewayId", g.name AS "gatewayName", p.name AS "projectName", g.spec,
-  e.id AS "endpointId", e.name AS "endpointName", host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", s.name AS "subnetName",
+  e.id AS "endpointId", e.name AS "endpointName", e.host_interface AS "hostInterface", e.created_at AS "endpointCreatedAt", host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", s.name AS "subnetName",
   a.rule_number AS "ruleNumber", host(a.nat_ip) AS "natIp", a.port_lo AS "portLo", a.port_hi AS "portHi", a.state`;
 const BLOCKS_OF_HOST = `allocations a
   JOIN endpoints e ON e.id = a.endpoint_id
