@@ -26,9 +26,9 @@
  * every host programmed) with deadlines; the root namespace's firewall is never touched. Every API
  * call goes through the generated SDK (libs/sdk), as a tenant's or an operator's program would.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, type WriteStream } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deleteNamespaces, kernelTestsUnavailable, makeNamespace } from '../../libs/nftables/src/testing/netns';
@@ -38,6 +38,7 @@ import type { Json } from '../support/control-loop/api-client';
 import { ADMIN_TOKEN, ChildProc, FatalError, ROOT, Stack, eventually, freePort } from '../support/control-loop/stack';
 import { byEndpoint, parseRange } from '../support/control-loop/world';
 import { Reaper } from '../support/netns/reaper';
+import { AgentProc } from '../support/netns/agent-proc';
 import { HeldConnection, TrafficServer, probe, writeTrafficScripts, type Seen } from '../support/netns/traffic';
 
 const unavailable = kernelTestsUnavailable(['nft', 'ip']);
@@ -57,7 +58,6 @@ const CTL_PREFIX = '10.254.77';
 const CTL_API = `${CTL_PREFIX}.1`;
 const AGENT_PORT = 8081;
 const GATEWAY_MAC = '02:00:5e:e2:e2:01';
-const AGENT_MAIN = join(ROOT, 'dist/apps/host-agent/src/main.js');
 const API_MAIN = join(ROOT, 'dist/apps/api/src/main.js');
 
 interface HostSpec {
@@ -85,68 +85,6 @@ const VMS: VmSpec[] = [
   { name: 'vm-b1', ip: '10.99.0.4', host: 'host-b' },
   { name: 'vm-b2', ip: '10.99.0.5', host: 'host-b' },
 ];
-
-/** A real agent inside its host's namespace (`ip netns exec` keeps the pid: it execs node). */
-class AgentProc {
-  private child?: ChildProcess;
-  private out?: WriteStream;
-
-  constructor(
-    readonly host: string,
-    readonly ns: string,
-    readonly url: string,
-    private readonly env: NodeJS.ProcessEnv,
-    private readonly dir: string,
-  ) {}
-
-  get logFile(): string {
-    return join(this.dir, `agent-${this.host}.log`);
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  start(): void {
-    this.out = createWriteStream(this.logFile, { flags: 'a' });
-    // started through a link in the test's directory, so that its command line does not name
-    // dist/apps/... (a broad `pkill -f` by someone else on the machine must not take it down);
-    // node resolves the link, so main.js still runs as the main module
-    const main = join(this.dir, `agent-${this.host}.js`);
-    if (!existsSync(main)) symlinkSync(AGENT_MAIN, main);
-    const child = spawn('ip', ['netns', 'exec', this.ns, process.execPath, main], { cwd: ROOT, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.pipe(this.out, { end: false });
-    child.stderr.pipe(this.out, { end: false });
-    this.child = child;
-  }
-
-  get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  async status(): Promise<Json> {
-    const res = await fetch(`${this.url}/v1/status`, { signal: AbortSignal.timeout(2000) });
-    return res.json();
-  }
-
-  tail(lines = 30): string {
-    try {
-      return readFileSync(this.logFile, 'utf8').split('\n').slice(-lines).join('\n');
-    } catch {
-      return '';
-    }
-  }
-
-  async stop(): Promise<void> {
-    const c = this.child;
-    if (c && this.running) {
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGKILL');
-      await exited;
-    }
-    await new Promise<void>((r) => (this.out ? this.out.end(r) : r()));
-  }
-}
 
 describeKernel('natplane end to end: api, worker, two agents, real packets', () => {
   const suffix = randomBytes(3).toString('hex');

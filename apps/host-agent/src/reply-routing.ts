@@ -5,14 +5,18 @@
  * 10.0.0.2 to one device only. The table marks the connections of each named device
  * (libs/nftables/src/interfaces.ts) and puts the mark back on their replies; here each device gets
  * a routing table of its own, whose number is its mark, holding routes to its VM's addresses, and
- * one rule `fwmark <mark> lookup <mark>` before the main table. The same mark on the VM's own
- * packets lets strict reverse-path filtering find the VM behind the right device
- * (`src_valid_mark`), so hosts need no set-up beyond attaching the devices.
+ * one rule `fwmark <mark> lookup <mark>` before the main table. Strict reverse-path filtering
+ * cannot work on such devices (the VM's address is routed to one of them only, and ARP requests
+ * carry no mark), so a named device under strict filtering is set to loose (rp_filter=2, the
+ * device's value wins over `all` when it is higher): the hosts need no set-up beyond attaching the
+ * devices.
  *
- * State is read back from the kernel, never assumed: rules at RULE_PRIORITY with natplane's mark
- * tag and the routes of their tables. A device that does not exist yet (the VM is not started) is
- * skipped and reported; a device that comes, goes or comes back is noticed by a cheap periodic
- * look at the device list, which triggers a full sync.
+ * State is read back from the kernel at the first sync and whenever the device list changes (the
+ * rules at RULE_PRIORITY with natplane's mark tag and the routes of their tables), and kept in
+ * memory in between, so that a routing change costs two `ip` processes (the device list and one
+ * batch). A device that does not exist yet (the VM is not started) is skipped and reported; a
+ * device that comes, goes or comes back is noticed by a cheap periodic look at the device list,
+ * which triggers a sync from the kernel's state.
  */
 import { HostDocument } from '@natplane/contracts';
 import { InterfaceIds, MARK_TAG, MARK_TAG_MASK, formatMark, formatCidr, parseCidr, type Cidr } from '@natplane/nftables';
@@ -79,6 +83,13 @@ function sameRouting(a: RoutingState, b: RoutingState): boolean {
   return true;
 }
 
+/** The kernel's state once routingCommands' batch went through. */
+function expected(desired: RoutingState, present: ReadonlySet<string>): Map<number, Set<string>> {
+  const out = new Map<number, Set<string>>();
+  for (const [dev, d] of desired) if (present.has(dev)) out.set(d.mark, new Set(d.prefixes));
+  return out;
+}
+
 const isOurs = (mark: number) => ((mark & MARK_TAG_MASK) >>> 0) === MARK_TAG;
 
 export class ReplyRouting {
@@ -87,7 +98,10 @@ export class ReplyRouting {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> = Promise.resolve();
   private problem: string | null = null;
-  private readonly validMarkDone = new Set<string>();
+  /** Named devices whose reverse-path filtering was checked (and made loose if it was strict). */
+  private readonly rpChecked = new Set<string>();
+  /** What the kernel holds (by mark), as last read or written; null: read it again. */
+  private kernel: Map<number, Set<string>> | null = null;
 
   constructor(
     private readonly netns: string | undefined,
@@ -104,6 +118,7 @@ export class ReplyRouting {
     const desired = desiredRouting(doc, ids);
     if (!force && this.problem === null && sameRouting(desired, this.desired)) return this.running;
     this.desired = desired;
+    if (force) this.kernel = null;
     return this.queue(() => this.apply());
   }
 
@@ -113,7 +128,9 @@ export class ReplyRouting {
       if (this.desired.size === 0 && this.lastLinks === '') return;
       void this.queue(async () => {
         const links = await this.links();
-        if (links.key !== this.lastLinks) await this.apply(links);
+        if (links.key === this.lastLinks) return;
+        this.kernel = null; // devices came or went: their routes may have gone with them
+        await this.apply(links);
       });
     }, RECHECK_MS);
     this.timer.unref?.();
@@ -138,6 +155,18 @@ export class ReplyRouting {
     const r = await runCommand(this.netns, 'ip', args, input);
     if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.code}`}`);
     return r.stdout;
+  }
+
+  /** rp_filter of the device: strict (1 here or in `all`) becomes loose (2); returns whether it could tell. */
+  private async loosenReversePath(dev: string): Promise<boolean> {
+    const key = `net.ipv4.conf.${dev.replace(/\./g, '/')}.rp_filter`;
+    const r = await runCommand(this.netns, 'sysctl', ['-n', 'net.ipv4.conf.all.rp_filter', key]);
+    if (r.code !== 0) return false;
+    const [all, own] = r.stdout.trim().split('\n').map(Number);
+    if (Math.max(all, own) !== 1) return true;
+    const w = await runCommand(this.netns, 'sysctl', ['-q', '-w', `${key}=2`]);
+    if (w.code === 0) this.log.info('reverse-path filtering made loose on a named device', { device: dev });
+    return w.code === 0;
   }
 
   /** Device names present now, and a key that changes when one comes, goes or is made again. */
@@ -167,19 +196,20 @@ export class ReplyRouting {
 
   private async apply(known?: { names: Set<string>; key: string }): Promise<void> {
     const links = known ?? (await this.links());
-    const commands = routingCommands(await this.current(), this.desired, links.names);
+    const current = this.kernel ?? (await this.current());
+    const commands = routingCommands(current, this.desired, links.names);
+    this.kernel = null;
     if (commands.length > 0) {
       // -force: a device that vanished meanwhile fails its own lines, not the others
       const r = await runCommand(this.netns, 'ip', ['-force', '-batch', '-'], `${commands.join('\n')}\n`);
       if (r.code !== 0) this.log.warn('some reply routes could not be set', { error: r.stderr.trim().split('\n').slice(0, 3).join('; ') });
-    }
+      else this.kernel = expected(this.desired, links.names);
+    } else this.kernel = current;
     for (const dev of this.desired.keys()) {
-      if (!links.names.has(dev) || this.validMarkDone.has(dev)) continue;
-      // the VM's packets carry the device's mark: reverse-path filtering must look it up with it
-      const r = await runCommand(this.netns, 'sysctl', ['-q', '-w', `net.ipv4.conf.${dev.replace(/\./g, '/')}.src_valid_mark=1`]);
-      if (r.code === 0) this.validMarkDone.add(dev);
+      if (!links.names.has(dev) || this.rpChecked.has(dev)) continue;
+      if (await this.loosenReversePath(dev)) this.rpChecked.add(dev);
     }
-    for (const dev of this.validMarkDone) if (!links.names.has(dev)) this.validMarkDone.delete(dev);
+    for (const dev of this.rpChecked) if (!links.names.has(dev)) this.rpChecked.delete(dev);
     this.lastLinks = links.key;
     const missing = [...this.desired.keys()].filter((d) => !links.names.has(d)).sort();
     this.problem = missing.length === 0 ? null : `devices named by endpoints are not on this host (yet): ${missing.slice(0, 20).join(', ')}; replies to their VMs cannot be delivered until they exist`;

@@ -3,7 +3,9 @@
  * end-to-end test: a server (TCP echo on :8080, UDP on :9090 and :9091 of each given address)
  * that logs, one JSON line per event, the source address and port it sees, and a client run
  * inside a VM namespace (`probe`: n TCP connections and n UDP request/replies; `eim`: one UDP
- * socket towards two destinations; `hold`: one TCP connection kept open, echoing stdin lines).
+ * socket towards two destinations; `hold`: one TCP connection kept open, echoing stdin lines;
+ * `pair`: one UDP exchange from port 40000 and one TCP exchange from port 40001 at a given
+ * instant, reporting the answers, so that two VMs can send identical tuples at once).
  *
  * A probe tags its traffic (`<tag>-<i>` in UDP payloads, `<tag>-t<i>` as the first TCP data), so
  * the server's log says which flow came from which VM. Only addresses inside the caller's
@@ -33,7 +35,7 @@ net.createServer((s) => {
 // one socket per address, so that a reply leaves from the address the datagram was sent to
 for (const addr of process.argv.slice(2)) {
   const u = dgram.createSocket('udp4');
-  u.on('message', (m, r) => { log({ proto: 'udp', local: addr, peer: r.address, port: r.port, tag: m.toString() }); u.send('ok', r.port, r.address); });
+  u.on('message', (m, r) => { log({ proto: 'udp', local: addr, peer: r.address, port: r.port, tag: m.toString() }); u.send('ok ' + m.toString(), r.port, r.address); });
   u.bind(9090, addr);
   const v = dgram.createSocket('udp4');
   v.on('message', (m, r) => { log({ proto: 'udp', local: addr + ':9091', peer: r.address, port: r.port, tag: m.toString() }); v.send('ok', r.port, r.address); });
@@ -58,6 +60,28 @@ function udp(i) { return new Promise((res) => { const u = dgram.createSocket('ud
       u.send(tag + '-9091', 9091, dst);
       setTimeout(() => { u.close(); out({ udpOk: got }); }, 1500).unref();
     });
+  } else if (mode === 'pair') {
+    // at the instant n (ms since the epoch): UDP from port 40000, TCP from port 40001, to dst
+    setTimeout(async () => {
+      const udp = new Promise((res) => {
+        const u = dgram.createSocket('udp4');
+        u.bind(40000, () => {
+          const t = setTimeout(() => { u.close(); res('none'); }, 2000);
+          u.on('message', (m) => { clearTimeout(t); u.close(); res(m.toString()); });
+          u.send(tag + '-u', 9090, dst);
+        });
+      });
+      const tcp = new Promise((res) => {
+        let got = '';
+        const s = net.connect({ host: dst, port: 8080, localPort: 40001, timeout: 2000 });
+        s.on('connect', () => s.write(tag + '-t\\n'));
+        s.on('data', (d) => { got += d.toString(); if (got.includes('\\n')) { s.destroy(); res(got.trim()); } });
+        s.on('timeout', () => { s.destroy(); res('none'); });
+        s.on('error', (e) => res('error ' + e.message));
+      });
+      const [u, t] = await Promise.all([udp, tcp]);
+      out({ udp: u, tcp: t });
+    }, Math.max(0, Number(n) - Date.now()));
   } else if (mode === 'probe') {
     let tcpOk = 0, udpOk = 0;
     for (let i = 0; i < Number(n); i++) { if (await tcp(i)) tcpOk++; if (await udp(i)) udpOk++; }
@@ -149,6 +173,21 @@ export async function probe(server: TrafficServer, dir: string, ns: string, dst:
   // a flow that got no answer may still have reached the server: let its log line arrive
   await new Promise((r) => setTimeout(r, 50));
   return result;
+}
+
+/**
+ * From each namespace at the same instant: UDP from port 40000 to `dst`:9090 and TCP from port
+ * 40001 to `dst`:8080, tagged with the namespace's tag. Resolves with what each got back (`ok
+ * <tag>-u` and `<tag>-t` when its own reply reached it).
+ */
+export async function pairAtOnce(dir: string, flows: { ns: string; tag: string }[], dst: string): Promise<{ udp: string; tcp: string }[]> {
+  const at = Date.now() + 300;
+  return Promise.all(
+    flows.map(async (f) => {
+      const { stdout } = await run('ip', ['netns', 'exec', f.ns, process.execPath, join(dir, 'client.js'), 'pair', dst, f.tag, String(at)]);
+      return JSON.parse(stdout) as { udp: string; tcp: string };
+    }),
+  );
 }
 
 /** One UDP socket of `ns` sending to ports 9090 and 9091 of `dst` (endpoint-independent mapping). */

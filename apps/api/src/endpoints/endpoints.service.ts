@@ -142,7 +142,7 @@ export class EndpointsService {
       if (hostsMatter) await this.changes.endpointChanged(cur.subnetId, cur.id);
       return (await this.endpoints.getById(cur.id))!;
     }).catch(async (e: unknown) => {
-      throw await this.explainConflict(p, e, (patch ?? {}) as Partial<EndpointInputDto>);
+      throw await this.explainConflict(p, e, (patch ?? {}));
     });
   }
 
