@@ -206,6 +206,25 @@ describe.each(cases)('push handler, $name backend', ({ setup }) => {
     await eventually(() => agent.agent.appliedGeneration === 10, 'the pull after the report');
     expect(ruleset()).toEqual(expected(doc(10, moveE2)));
   });
+
+  it("colliding endpoints (one tenant's mistake) never stop the others: the rest is applied, the reason reported", async () => {
+    // e2 takes e1's address with no device to tell them apart: e2 is left out, e1 and the rest stay
+    const colliding = doc(11, (d) => {
+      d.gateways[0].endpoints[1].networkIp = d.gateways[0].endpoints[0].networkIp;
+    });
+    const r = await push(agent.url, colliding);
+    expect(r).toEqual({ status: 200, type: 'application/json', body: { appliedGeneration: 11 } });
+    expect(ruleset()).toEqual(expected(doc(11, (d) => d.gateways[0].endpoints.splice(1, 1))));
+    const report = await agent.agent.buildReport();
+    expect(report.errors.join('\n')).toMatch(/generation 11 was applied without 1 endpoint source\(s\) that collide on this host: gateways\[0\]\.endpoints\[1\]\.networkIp: 10\.99\.0\.2 is already NATed/);
+    // with their own devices they coexist, and the error is gone
+    const shared = doc(12, (d) => {
+      d.gateways[0].endpoints[0].hostInterface = 'tapA';
+      d.gateways[0].endpoints[1] = { ...d.gateways[0].endpoints[1], networkIp: d.gateways[0].endpoints[0].networkIp, hostInterface: 'tapB' };
+    });
+    expect((await push(agent.url, shared)).status).toBe(200);
+    expect((await agent.agent.buildReport()).errors.filter((e) => e.includes('collide'))).toEqual([]);
+  });
 });
 
 describe('agent start-up', () => {

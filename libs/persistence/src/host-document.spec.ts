@@ -1,0 +1,62 @@
+import { DEFAULT_RULE } from '@natplane/contracts';
+import { withGatewayDefaults } from '@natplane/domain';
+import { validateHostDocument } from '../../nftables/src/validate';
+import { buildHostDocument } from './host-document';
+import type { HostBlockRow } from './repositories/host-programming.repository';
+
+const spec = withGatewayDefaults({ network: 'net-1', region: 'r1', natIps: ['nat-1'] });
+
+function row(gateway: string, endpoint: string, over: Partial<HostBlockRow>): HostBlockRow {
+  return {
+    gatewayId: gateway,
+    gatewayName: gateway,
+    projectName: 'p',
+    spec,
+    endpointId: endpoint,
+    endpointName: endpoint,
+    hostInterface: null,
+    networkIp: '10.0.0.2',
+    aliasIpRanges: [],
+    subnetName: 's',
+    ruleNumber: DEFAULT_RULE,
+    natIp: '192.0.2.1',
+    portLo: 1024,
+    portHi: 1087,
+    state: 'ACTIVE',
+    ...over,
+  };
+}
+
+describe('buildHostDocument on a host shared by networks', () => {
+  it('carries each endpoint device', () => {
+    const doc = buildHostDocument('h', 1, [row('g1', 'e1', { hostInterface: 'tapA' }), row('g2', 'e2', { hostInterface: 'tapB', natIp: '192.0.2.2' })]);
+    expect(doc.gateways.map((g) => g.endpoints.map((e) => [e.id, e.hostInterface, e.networkIp]))).toEqual([[['e1', 'tapA', '10.0.0.2']], [['e2', 'tapB', '10.0.0.2']]]);
+    expect(validateHostDocument(doc).ok).toBe(true);
+  });
+
+  it('leaves out the newer of two endpoints the host could not tell apart, whatever their order', () => {
+    const older = row('g1', 'e-old', { endpointCreatedAt: '2026-01-01T00:00:00Z', hostInterface: 'tapA' });
+    const newer = row('g2', 'e-new', { endpointCreatedAt: '2026-02-01T00:00:00Z', natIp: '192.0.2.2' }); // no device: collides with any
+    const other = row('g2', 'e-alias', { endpointCreatedAt: '2026-03-01T00:00:00Z', networkIp: '10.0.0.9', hostInterface: 'tapB', natIp: '192.0.2.3' });
+    for (const rows of [
+      [older, newer, other],
+      [newer, other, older],
+    ]) {
+      const doc = buildHostDocument('h', 1, rows);
+      expect(doc.gateways.flatMap((g) => g.endpoints.map((e) => e.id)).sort()).toEqual(['e-alias', 'e-old']);
+      expect(validateHostDocument(doc).ok).toBe(true);
+    }
+  });
+
+  it('an alias range over another endpoint address collides too; a gateway section alone is never filtered', () => {
+    const a = row('g1', 'e1', { endpointCreatedAt: '2026-01-01T00:00:00Z' });
+    const b = row('g1', 'e2', {
+      endpointCreatedAt: '2026-01-02T00:00:00Z',
+      networkIp: '10.0.0.3',
+      aliasIpRanges: [{ ipCidrRange: '10.0.0.0/30', subnetworkRangeName: '' }],
+      natIp: '192.0.2.2',
+    });
+    expect(buildHostDocument('h', 1, [a, b]).gateways[0].endpoints.map((e) => e.id)).toEqual(['e1']);
+    expect(buildHostDocument('', 0, [a, b]).gateways[0].endpoints.map((e) => e.id)).toEqual(['e1', 'e2']);
+  });
+});
