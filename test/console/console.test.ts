@@ -142,18 +142,21 @@ describeBrowser('web console, through a browser', () => {
     await shot('03-subnets');
 
     await nav('Endpoints');
-    for (const [name, ip] of [
-      ['vm-1', '10.0.0.2'],
-      ['vm-2', '10.0.0.3'],
+    for (const [name, ip, device] of [
+      ['vm-1', '10.0.0.2', 'tap-vm-1'],
+      ['vm-2', '10.0.0.3', ''],
     ]) {
       await field('Name').fill(name);
       await field('Subnet').fill('sub-1');
       await field('Host').fill(HOST);
+      if (device) await field('Host interface (optional)').fill(device);
       await field('Network IP').fill(ip);
       await page.getByRole('button', { name: 'Create' }).click();
       await page.getByText(`Created endpoint ${name}.`).waitFor();
     }
     await page.getByTestId('row-vm-2').waitFor();
+    // the device the platform named is shown in the list
+    expect(await page.getByTestId('row-vm-1').textContent()).toContain('tap-vm-1');
     await shot('04-endpoints');
 
     await nav('Addresses');
