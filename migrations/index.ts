@@ -2,7 +2,8 @@ import { Initial1764064800000 } from './1764064800000-initial';
 import { EndpointChanges1764072000000 } from './1764072000000-endpoint-changes';
 import { HotUpdateRoom1764075600000 } from './1764075600000-hot-update-room';
 import { HostInterfaces1765000000000 } from './1765000000000-host-interfaces';
+import { VacuumSettings1765010000000 } from './1765010000000-vacuum-settings';
 
 /** Every migration, in order. A new one is added here by hand after review. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const MIGRATIONS: Function[] = [Initial1764064800000, EndpointChanges1764072000000, HotUpdateRoom1764075600000, HostInterfaces1765000000000];
+export const MIGRATIONS: Function[] = [Initial1764064800000, EndpointChanges1764072000000, HotUpdateRoom1764075600000, HostInterfaces1765000000000, VacuumSettings1765010000000];

@@ -8,3 +8,4 @@ export * from './repositories';
 export * from './resource-table';
 export * from './persistence.module';
 export * from './host-document';
+export * from './server-check';

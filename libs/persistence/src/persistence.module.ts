@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from './data-source';
 import { Db } from './db';
+import { ServerCheck } from './server-check';
 import {
   AddressesRepository,
   AddressPoolsRepository,
@@ -51,6 +52,7 @@ export class PersistenceModule {
       providers: [
         { provide: Db, useFactory: (ds: DataSource) => new Db(ds), inject: [DataSource] },
         ...REPOSITORIES.map((R) => ({ provide: R, useFactory: (db: Db) => new R(db), inject: [Db] })),
+        ...(opts.connect === false ? [] : [ServerCheck]),
       ],
       exports: [Db, ...REPOSITORIES],
     };
