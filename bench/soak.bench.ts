@@ -1,0 +1,334 @@
+/**
+ * soak: does natplane hold for months? The built api and worker and one real host agent (dry-run
+ * backend: it renders and keeps every document, as a host would, without touching this machine's
+ * firewall), against a fresh database, under steady churn: every second SOAK_RATE endpoint
+ * creates and as many deletes (the oldest), over SOAK_GATEWAYS gateways with ~SOAK_ENDPOINTS
+ * endpoints on one host, and a gateway PATCH every 10 s. Reported, with the first SOAK_WARMUP
+ * minutes left out of the slopes:
+ * - each process's RSS slope (MB/h), from /proc every 10 s;
+ * - each table's size growth after the warm-up (MB), and the largest, history's current
+ *   partition excepted (it grows by design: the rows per hour are reported);
+ * - rows of attribution history per hour;
+ * - endpoint create latency (201), p50 and p99 in the first and last SOAK_WARMUP minutes;
+ * - warn and error log lines per minute (api, worker, agent), push refusals (the agent's 409s and
+ *   the worker's failed pushes), 5xx answers.
+ * Vacuum: with autovacuum on, nothing is done. With it off (CI machines) the bench turns it on for
+ * the run (ALTER SYSTEM, reloaded, restored at the end) when SOAK_AUTOVACUUM=on, else it runs a
+ * VACUUM (ANALYZE) of the database every minute in its place; the table says which.
+ *
+ * Knobs (env): SOAK_MINUTES (4; 30 for the record), SOAK_RATE (40), SOAK_GATEWAYS (5),
+ * SOAK_ENDPOINTS (2000), SOAK_WARMUP (minutes, min(5, a quarter of the run)), SOAK_AUTOVACUUM
+ * (on | vacuum).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { median, percentile, type Benchmark, type BenchRow } from './harness';
+import { DIST, call, dropDatabase, flushRedis, freePort, freshDatabase, hiddenArgs, parallel } from './support/api-process';
+
+const DB = 'natplane_bench_soak';
+const REDIS_URL = 'redis://127.0.0.1:6379/10';
+const ADMIN_TOKEN = 'soak-bench-admin-token-0123456789abcdef';
+const PROJECT = 'soak';
+const REGION = 'soak-1';
+const HOST = 'soak-host';
+const BENCH = 'soak';
+
+const num = (name: string, dflt: number): number => {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : dflt;
+};
+const MINUTES = num('SOAK_MINUTES', 4);
+const RATE = num('SOAK_RATE', 40);
+const GATEWAYS = num('SOAK_GATEWAYS', 5);
+const ENDPOINTS = num('SOAK_ENDPOINTS', 2000);
+const WARMUP = num('SOAK_WARMUP', Math.min(5, MINUTES / 4));
+const SAMPLE_MS = 10_000;
+
+/** A child process whose log lines are counted by level (JSON lines with `"level"`). */
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  warnLines: number[];
+  refusals: number;
+  tail: string;
+  stop(): Promise<void>;
+}
+
+function startProc(name: string, main: string, env: Record<string, string>): Proc {
+  // the agent runs its main only as the main module; api and worker are started unnamed (hiddenArgs)
+  const args = name === 'agent' ? [join(DIST, main)] : hiddenArgs([], `soak-${name}`);
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, LOG_LEVEL: 'log,warn,error', ...env, NATPLANE_BENCH_MAIN: join(DIST, main) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const p: Proc = {
+    name,
+    child,
+    warnLines: [],
+    refusals: 0,
+    tail: '',
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+  let buf = '';
+  const onData = (b: Buffer) => {
+    p.tail = (p.tail + b.toString()).slice(-4000);
+    buf += b.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (/"level":"(warn|error|fatal)"|^\S*(WARN|ERROR)\b/.test(line)) p.warnLines.push(Date.now());
+      if (/push refused|failed:.*409|older-generation|base-generation-mismatch/.test(line)) p.refusals++;
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  process.once('exit', () => child.kill('SIGKILL'));
+  return p;
+}
+
+function rssMb(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: [number, number][]): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  const mx = points.reduce((a, p) => a + p[0], 0) / n;
+  const my = points.reduce((a, p) => a + p[1], 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+async function waitReady(url: string, proc: Proc): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited:\n${proc.tail}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`${proc.name} not ready:\n${proc.tail}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const bench: Benchmark = {
+  name: BENCH,
+  async run(): Promise<BenchRow[]> {
+    const dbUrl = await freshDatabase(DB);
+    await flushRedis(REDIS_URL);
+    const pg = new Client({ connectionString: dbUrl });
+    await pg.connect();
+    const procs: Proc[] = [];
+    /** The ALTER SYSTEM value of autovacuum before the run (null: none), when the bench changed it. */
+    let restoreAutovacuum: { before: string | null } | undefined;
+    const dir = mkdtempSync(join(tmpdir(), 'natplane-soak-'));
+    try {
+      const autovacuum = (await pg.query<{ autovacuum: string }>('SHOW autovacuum')).rows[0].autovacuum === 'on';
+      let vacuumMode = autovacuum ? 'autovacuum (on)' : 'VACUUM (ANALYZE) every minute (autovacuum is off)';
+      if (!autovacuum && process.env.SOAK_AUTOVACUUM === 'on') {
+        const src = (await pg.query<{ sourcefile: string | null }>(`SELECT sourcefile FROM pg_settings WHERE name = 'autovacuum'`)).rows[0];
+        restoreAutovacuum = { before: src?.sourcefile?.endsWith('postgresql.auto.conf') ? 'off' : null };
+        await pg.query('ALTER SYSTEM SET autovacuum = on');
+        await pg.query('SELECT pg_reload_conf()');
+        vacuumMode = 'autovacuum (turned on for the run, restored after)';
+      }
+      const env = { NATPLANE_ADMIN_TOKEN: ADMIN_TOKEN, DATABASE_URL: dbUrl, REDIS_URL };
+      const apiPort = await freePort();
+      const api = startProc('api', 'apps/api/src/main.js', { ...env, PORT: String(apiPort), HOST: '127.0.0.1' });
+      procs.push(api);
+      const base = `http://127.0.0.1:${apiPort}`;
+      await waitReady(`${base}/readyz`, api);
+      procs.push(startProc('worker', 'apps/worker/src/main.js', env));
+      const admin = <T = Record<string, unknown>>(method: string, path: string, body?: unknown) => call<T>(base, ADMIN_TOKEN, method, path, body);
+
+      const agentPort = await freePort();
+      const host = await admin<{ hostToken: string; pushSecret: string }>('POST', '/v1/admin/hosts', { name: HOST, region: REGION, zone: `${REGION}-a`, agentUrl: `http://127.0.0.1:${agentPort}` });
+      const agent = startProc('agent', 'apps/host-agent/src/main.js', {
+        NATPLANE_API_URL: base,
+        NATPLANE_HOST: HOST,
+        NATPLANE_HOST_TOKEN: host.hostToken,
+        NATPLANE_PUSH_SECRET: host.pushSecret,
+        AGENT_LISTEN: `127.0.0.1:${agentPort}`,
+        AGENT_BACKEND: 'dry-run',
+        AGENT_UPLINK: 'up0',
+        AGENT_STATE_DIR: join(dir, 'agent'),
+      });
+      procs.push(agent);
+      await waitReady(`http://127.0.0.1:${agentPort}/healthz`, agent);
+
+      // seed: project, pool, networks, subnets, addresses, endpoints, gateways
+      await admin('POST', '/v1/admin/projects', { name: PROJECT });
+      await admin('POST', '/v1/admin/addressPools', { name: 'pool', region: REGION, cidrs: ['198.18.0.0/24'] });
+      const p = `/v1/projects/${PROJECT}`;
+      for (let g = 0; g < GATEWAYS; g++) {
+        await admin('POST', `${p}/networks`, { name: `net-${g}` });
+        await admin('POST', `${p}/subnets`, { name: `sub-${g}`, network: `net-${g}`, region: REGION, ipCidrRange: `10.${g}.0.0/16` });
+        for (const k of [0, 1]) await admin('POST', `${p}/addresses`, { name: `nat-${g}-${k}`, region: REGION });
+      }
+      let nextId = 0;
+      const live: string[] = [];
+      const endpointBody = (i: number) => {
+        const g = i % GATEWAYS;
+        const n = Math.floor(i / GATEWAYS) % 65_000;
+        return { name: `ep-${i}`, subnet: `sub-${g}`, host: HOST, networkIp: `10.${g}.${(n >> 8) + 1}.${n & 255}` };
+      };
+      await parallel(ENDPOINTS, 16, async () => {
+        const i = nextId++;
+        await admin('POST', `${p}/endpoints`, endpointBody(i));
+        live.push(`ep-${i}`);
+      });
+      for (let g = 0; g < GATEWAYS; g++) {
+        await admin('POST', `${p}/natGateways`, {
+          name: `gw-${g}`,
+          network: `net-${g}`,
+          region: REGION,
+          natIpAllocateOption: 'MANUAL_ONLY',
+          natIps: [`nat-${g}-0`, `nat-${g}-1`],
+          sourceSubnetworkIpRangesToNat: 'ALL_SUBNETWORKS_ALL_IP_RANGES',
+        });
+      }
+      live.sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)));
+
+      // the soak
+      const start = Date.now();
+      const end = start + MINUTES * 60_000;
+      const creates: { at: number; ms: number }[] = [];
+      let fiveXx = 0;
+      let other = 0;
+      const samples: { at: number; rss: Record<string, number>; tables: Record<string, number>; history: number }[] = [];
+      const sample = async () => {
+        const rss = Object.fromEntries(procs.map((q) => [q.name, rssMb(q.child.pid)]));
+        const { rows } = await pg.query<{ t: string; bytes: string }>(
+          `SELECT c.relname AS t, pg_total_relation_size(c.oid)::text AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind = 'r'`,
+        );
+        const history = Number((await pg.query<{ n: string }>('SELECT count(*)::text AS n FROM allocation_history')).rows[0].n);
+        samples.push({ at: Date.now(), rss, tables: Object.fromEntries(rows.map((r) => [r.t, Number(r.bytes) / 1048576])), history });
+      };
+      await sample();
+      const sampler = setInterval(() => void sample(), SAMPLE_MS);
+      const vacuumer = vacuumMode.startsWith('VACUUM') ? setInterval(() => void pg.query('VACUUM (ANALYZE)'), 60_000) : undefined;
+      let patches = 0;
+      const patcher = setInterval(() => {
+        const g = patches++ % GATEWAYS;
+        void fetch(`${base}${p}/natGateways/gw-${g}`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/merge-patch+json' },
+          body: JSON.stringify({ udpIdleTimeoutSec: 30 + (patches % 2) }),
+        }).then((r) => {
+          if (r.status >= 500) fiveXx++;
+        });
+      }, 10_000);
+      const inFlight = new Set<Promise<void>>();
+      for (let k = 0; Date.now() < end; k++) {
+        const due = start + (k * 1000) / RATE;
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const i = nextId++;
+        const victim = live.shift();
+        const t0 = performance.now();
+        const job = (async () => {
+          const r = await fetch(`${base}${p}/endpoints`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+            body: JSON.stringify(endpointBody(i)),
+          });
+          await r.arrayBuffer();
+          if (r.status === 201) {
+            creates.push({ at: Date.now(), ms: performance.now() - t0 });
+            live.push(`ep-${i}`);
+          } else if (r.status >= 500) fiveXx++;
+          else other++;
+          if (victim) {
+            const d = await fetch(`${base}${p}/endpoints/${victim}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+            await d.arrayBuffer();
+            if (d.status >= 500) fiveXx++;
+          }
+        })();
+        inFlight.add(job);
+        void job.finally(() => inFlight.delete(job));
+      }
+      await Promise.all(inFlight);
+      clearInterval(sampler);
+      clearInterval(patcher);
+      if (vacuumer) clearInterval(vacuumer);
+      await sample();
+
+      // figures
+      const warmEnd = start + WARMUP * 60_000;
+      const after = samples.filter((s) => s.at >= warmEnd);
+      const hours = (ms: number) => ms / 3_600_000;
+      const rows: BenchRow[] = [];
+      const runDetails = { minutes: MINUTES, rate: RATE, gateways: GATEWAYS, endpoints: ENDPOINTS, warmup_min: WARMUP, vacuum: vacuumMode };
+      for (const q of procs) {
+        const s = slope(after.map((x) => [hours(x.at - start), x.rss[q.name]]));
+        rows.push({ benchmark: BENCH, metric: `RSS slope after warm-up, ${q.name}`, value: s, unit: 'MB/h', target: '< 10 MB/h', pass: s < 10, details: { first_mb: after[0]?.rss[q.name] ?? NaN, last_mb: after[after.length - 1]?.rss[q.name] ?? NaN } });
+      }
+      const tables = Object.keys(samples[samples.length - 1].tables);
+      const growth = tables
+        .map((t) => ({ t, mb: (after[after.length - 1]?.tables[t] ?? 0) - (after[0]?.tables[t] ?? 0) }))
+        .filter((x) => !x.t.startsWith('allocation_history'))
+        .sort((a, b) => b.mb - a.mb);
+      const worst = growth[0] ?? { t: '-', mb: 0 };
+      rows.push({
+        benchmark: BENCH,
+        metric: 'largest table growth after warm-up (history excepted)',
+        value: worst.mb,
+        unit: 'MB',
+        target: '<= 10 MB',
+        pass: worst.mb <= 10,
+        details: { table: worst.t, ...Object.fromEntries(growth.slice(0, 6).map((g) => [`mb_${g.t}`, Number(g.mb.toFixed(2))])), ...runDetails },
+      });
+      const historyRate = (samples[samples.length - 1].history - samples[0].history) / hours(samples[samples.length - 1].at - samples[0].at);
+      rows.push({ benchmark: BENCH, metric: 'attribution history rows per hour', value: historyRate, unit: 'rows/h', details: { rows_at_end: samples[samples.length - 1].history } });
+      const windowMs = WARMUP * 60_000;
+      const first = creates.filter((c) => c.at < start + windowMs).map((c) => c.ms);
+      const last = creates.filter((c) => c.at >= end - windowMs).map((c) => c.ms);
+      const [p50a, p99a, p50b, p99b] = [median(first), percentile(first, 99), median(last), percentile(last, 99)];
+      rows.push({ benchmark: BENCH, metric: `create p50, last ${WARMUP} min vs first`, value: p50b, unit: 'ms', target: `<= 1.5 x first (${(1.5 * p50a).toFixed(1)} ms)`, pass: p50b <= 1.5 * p50a, details: { first_p50: p50a, creates: creates.length, other_4xx: other } });
+      rows.push({ benchmark: BENCH, metric: `create p99, last ${WARMUP} min vs first`, value: p99b, unit: 'ms', target: `<= 1.5 x first (${(1.5 * p99a).toFixed(1)} ms)`, pass: p99b <= 1.5 * p99a, details: { first_p99: p99a } });
+      const refusals = procs.reduce((a, q) => a + q.refusals, 0);
+      rows.push({ benchmark: BENCH, metric: 'push refusals', value: refusals, unit: '', target: '0', pass: refusals === 0, details: Object.fromEntries(procs.map((q) => [q.name, q.refusals])) });
+      rows.push({ benchmark: BENCH, metric: '5xx answers', value: fiveXx, unit: '', target: '0', pass: fiveXx === 0 });
+      const warnPerMin = procs.reduce((a, q) => a + q.warnLines.filter((t) => t >= start).length, 0) / MINUTES;
+      rows.push({ benchmark: BENCH, metric: 'warn + error log lines per minute', value: warnPerMin, unit: '/min', target: '< 10', pass: warnPerMin < 10, details: Object.fromEntries(procs.map((q) => [q.name, q.warnLines.filter((t) => t >= start).length])) });
+      return rows;
+    } finally {
+      for (const q of procs.reverse()) await q.stop().catch(() => undefined);
+      if (restoreAutovacuum) {
+        await pg.query(restoreAutovacuum.before === null ? 'ALTER SYSTEM RESET autovacuum' : 'ALTER SYSTEM SET autovacuum = off').catch(() => undefined);
+        await pg.query('SELECT pg_reload_conf()').catch(() => undefined);
+      }
+      await pg.end();
+      await dropDatabase(DB).catch(() => undefined);
+      await flushRedis(REDIS_URL).catch(() => undefined);
+    }
+  },
+};
+
+export default bench;
