@@ -3,6 +3,7 @@ import { JobQueue } from '@natplane/jobs';
 import { PersistenceModule } from '@natplane/persistence';
 import { JOB_HANDLERS, type JobHandler } from './job-handler';
 import { JobRunner, WORKER_REDIS_URL } from './job-runner';
+import { HistoryMaintenance } from './history-maintenance';
 import { HostPusher } from './host-pusher';
 import { ProgramHostHandler } from './program-host.handler';
 import { ReconcileGatewayHandler } from './reconcile-gateway.handler';
@@ -35,6 +36,7 @@ export class WorkerModule {
         },
         JobRunner,
         Sweeper,
+        HistoryMaintenance,
       ],
     };
   }

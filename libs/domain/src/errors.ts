@@ -50,6 +50,16 @@ export class NotFoundError extends DomainError {
   }
 }
 
+/** An attribution asked for an instant older than the history kept (docs/attribution.md). */
+export class HistoryExpiredError extends DomainError {
+  constructor(what: string, at: Date, keptFrom: Date, retentionDays: number) {
+    super(
+      'NOT_FOUND',
+      `attribution history is kept for ${retentionDays} days and starts at ${keptFrom.toISOString()}: ${what} at ${at.toISOString()} is older, nobody can be named any more`,
+    );
+  }
+}
+
 export class AlreadyExistsError extends DomainError {
   constructor(collection: string, name: string) {
     super('ALREADY_EXISTS', `${collection} '${name}' already exists`, [{ field: 'name', message: 'already exists' }]);

@@ -88,6 +88,7 @@ function statementName(sql: string): string {
 export const PG_UNIQUE_VIOLATION = '23505';
 export const PG_FOREIGN_KEY_VIOLATION = '23503';
 export const PG_EXCLUSION_VIOLATION = '23P01';
+export const PG_UNDEFINED_TABLE = '42P01';
 
 export function pgCode(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e ? String((e).code) : undefined;

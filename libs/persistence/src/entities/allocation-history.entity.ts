@@ -1,12 +1,14 @@
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 /**
- * Who held which NAT IP port range when (RFC 7422 without per-connection logs). Names are copied
- * in so that attribution still answers after the project, gateway or endpoint is gone. A row
- * is open (valid_to NULL) while the holder keeps the block with the same source IP and host.
+ * Who holds which NAT IP port range now (RFC 7422 without per-connection logs): one open row per
+ * held block, holder, host and source address. Names are copied in so that attribution still
+ * answers after the project, gateway or endpoint is gone. When the holding ends the row moves to
+ * `allocation_history_closed`, partitioned by day, made by migration 1765020000000 (TypeORM cannot
+ * describe a partitioned table; see repositories/history.sql.ts and docs/attribution.md).
  */
-@Entity('allocation_history')
-@Index('allocation_history_lookup_idx', { synchronize: false })
+@Entity('allocation_history_open')
+@Index('allocation_history_open_lookup_idx', { synchronize: false })
 export class AllocationHistoryRow {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id!: string;
@@ -34,7 +36,6 @@ export class AllocationHistoryRow {
   gatewayName!: string;
 
   @Column('uuid')
-  @Index()
   endpointId!: string;
 
   @Column('text')
@@ -55,7 +56,17 @@ export class AllocationHistoryRow {
 
   @Column('timestamptz')
   validFrom!: Date;
+}
 
-  @Column('timestamptz', { nullable: true })
-  validTo!: Date | null;
+/** Where closed history starts (older partitions were dropped when they aged out) and the retention in force. */
+@Entity('allocation_history_retention')
+export class AllocationHistoryRetentionRow {
+  @Column('boolean', { primary: true, default: true })
+  id!: boolean;
+
+  @Column('timestamptz')
+  keptFrom!: Date;
+
+  @Column('integer')
+  retentionDays!: number;
 }

@@ -1,6 +1,6 @@
 import { AddressPoolRow } from './address-pool.entity';
 import { AddressRow } from './address.entity';
-import { AllocationHistoryRow } from './allocation-history.entity';
+import { AllocationHistoryRetentionRow, AllocationHistoryRow } from './allocation-history.entity';
 import { AllocationRow } from './allocation.entity';
 import { EndpointUsageRow } from './endpoint-usage.entity';
 import { EndpointRow } from './endpoint.entity';
@@ -51,6 +51,7 @@ export const ENTITIES = [
   GatewayEndpointChangeRow,
   AllocationRow,
   AllocationHistoryRow,
+  AllocationHistoryRetentionRow,
   EndpointUsageRow,
   IdempotencyKeyRow,
 ];

@@ -12,3 +12,4 @@ export * from './reconcile.repository';
 export * from './host-programming.repository';
 export * from './sweeper.repository';
 export * from './insights.repository';
+export * from './history.repository';

@@ -1,4 +1,6 @@
 import type { Db } from '../db';
+import { PG_UNDEFINED_TABLE, pgCode } from '../db';
+import { OPEN_HISTORY, closedPartition } from './history.sql';
 import type { AliasIpRange, BlockState } from '../entities';
 
 export interface MappingBlockRow {
@@ -71,18 +73,28 @@ export class InsightsRepository {
     return rows;
   }
 
-  /** Who held natIp:port at `at` (optionally within one project): at most one row (quarantine). */
+  /**
+   * Who held natIp:port at `at` (optionally within one project): at most one row (quarantine).
+   * Two index probes: the rows held now, and the closed rows of the one day partition that holds
+   * `at` (a closed row is stored once per day it spans), named directly so that planning never
+   * walks the months of partitions (a day past the retention has no partition: nobody).
+   */
   async attribution(natIp: string, port: number, at: Date, projectId: string | undefined): Promise<AttributionRow | undefined> {
-    return this.db.one<AttributionRow & Record<string, unknown>>(
-      `SELECT project_name AS "projectName", gateway_name AS "gatewayName", endpoint_name AS "endpointName", host_name AS "hostName",
-              host(source_ip) AS "sourceIp", host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", valid_from AS "validFrom", valid_to AS "validTo"
-       FROM allocation_history
-       WHERE nat_ip = $1::inet AND int4range(port_lo, port_hi, '[]') @> $2::int
-         AND tstzrange(valid_from, valid_to, '[)') @> $3::timestamptz
-         AND ($4::uuid IS NULL OR project_id = $4)
-       ORDER BY valid_from DESC LIMIT 1`,
-      [natIp, port, at, projectId ?? null],
-    );
+    const cols = `project_name AS "projectName", gateway_name AS "gatewayName", endpoint_name AS "endpointName", host_name AS "hostName",
+              host(source_ip) AS "sourceIp", host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", valid_from AS "validFrom"`;
+    const params = [natIp, port, at, projectId ?? null];
+    const open = `SELECT ${cols}, NULL::timestamptz AS "validTo" FROM ${OPEN_HISTORY}
+         WHERE nat_ip = $1::inet AND int4range(port_lo, port_hi, '[]') @> $2::int AND tstzrange(valid_from, NULL, '[)') @> $3::timestamptz
+           AND ($4::uuid IS NULL OR project_id = $4)`;
+    const closed = `SELECT ${cols}, valid_to AS "validTo" FROM ${closedPartition(at)}
+         WHERE nat_ip = $1::inet AND int4range(port_lo, port_hi, '[]') @> $2::int AND tstzrange(piece_from, piece_to, '[)') @> $3::timestamptz
+           AND ($4::uuid IS NULL OR project_id = $4)`;
+    try {
+      return await this.db.one<AttributionRow & Record<string, unknown>>(`(${open}) UNION ALL (${closed}) ORDER BY "validFrom" DESC LIMIT 1`, params);
+    } catch (e) {
+      if (pgCode(e) !== PG_UNDEFINED_TABLE) throw e;
+      return this.db.one<AttributionRow & Record<string, unknown>>(`${open} ORDER BY valid_from DESC LIMIT 1`, params);
+    }
   }
 
   /** Address name -> IP of a project's addresses (for status and preview). */

@@ -1,5 +1,6 @@
 import type { NatGatewaySpec } from '@natplane/domain';
 import type { Db } from '../db';
+import { SELECT_OPEN_HISTORY, closeHistoryCte, insertOpenHistory } from './history.sql';
 import type { AliasIpRange, BlockState } from '../entities';
 
 export interface LockedGateway {
@@ -104,22 +105,6 @@ function insertBlocks($: Param, gatewayId: string, blocks: StoredBlock[], guard 
                 ${col((b) => b.quarantineSec ?? 120)}::int[])
       AS b(ip, lo, hi, ep, rn, st, si, un, qs)
     WHERE ${guard}`;
-}
-
-const HISTORY_COLUMNS = `id::text, endpoint_id AS "endpointId", rule_number AS "ruleNumber", host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi",
-  host_name AS "hostName", host(source_ip) AS "sourceIp", state`;
-
-/** INSERT of open history rows valid from `at` (a placeholder), returning them as openHistory reads them. */
-function insertHistory($: Param, rows: NewHistoryRow[], at: string, guard = 'true'): string {
-  const col = <K extends keyof NewHistoryRow>(k: K) => $(rows.map((r) => r[k]));
-  return `INSERT INTO allocation_history (nat_ip, port_lo, port_hi, project_id, project_name, gateway_id, gateway_name, endpoint_id, endpoint_name, host_name, source_ip, rule_number, state, valid_from)
-    SELECT a::inet, b, c, d, e, f, g, h, i, j, k::inet, l, m, ${at}
-    FROM unnest(${col('natIp')}::text[], ${col('portLo')}::int[], ${col('portHi')}::int[], ${col('projectId')}::uuid[], ${col('projectName')}::text[],
-                ${col('gatewayId')}::uuid[], ${col('gatewayName')}::text[], ${col('endpointId')}::uuid[], ${col('endpointName')}::text[],
-                ${col('hostName')}::text[], ${col('sourceIp')}::text[], ${col('ruleNumber')}::int[], ${col('state')}::text[])
-      AS x(a, b, c, d, e, f, g, h, i, j, k, l, m)
-    WHERE ${guard}
-    RETURNING ${HISTORY_COLUMNS}`;
 }
 
 /** The key of a gateway's advisory lock (held by a computation of the gateway while it writes). */
@@ -243,7 +228,7 @@ export class ReconcileRepository {
 
   async openHistory(gatewayId: string): Promise<HistoryRow[]> {
     const { rows } = await this.db.query<HistoryRow>(
-      `SELECT ${HISTORY_COLUMNS} FROM allocation_history WHERE gateway_id = $1 AND valid_to IS NULL`,
+      SELECT_OPEN_HISTORY,
       [gatewayId],
     );
     return rows;
@@ -251,7 +236,8 @@ export class ReconcileRepository {
 
   async closeHistory(ids: string[], at: Date): Promise<void> {
     if (ids.length === 0) return;
-    await this.db.query('UPDATE allocation_history SET valid_to = $2 WHERE id = ANY($1::bigint[])', [ids, at]);
+    const { values, $ } = parameters();
+    await this.db.query(`WITH ${closeHistoryCte($, 'closed', ids, $(at))} SELECT 1`, values);
   }
 
   /**
@@ -265,8 +251,8 @@ export class ReconcileRepository {
     const when = $(at);
     const { rows: opened } = await this.db.query<HistoryRow>(
       `WITH blocks AS (${insertBlocks($, gatewayId, blocks)}),
-       closed AS (UPDATE allocation_history SET valid_to = ${when} WHERE id = ANY(${$(close)}::bigint[]))
-       ${insertHistory($, rows, when)}`,
+       ${closeHistoryCte($, 'closed', close, when)}
+       ${insertOpenHistory($, rows, when)}`,
       values,
     );
     return opened;
@@ -387,8 +373,8 @@ export class ReconcileRepository {
          DELETE FROM allocations a USING unnest(${$(blocks.removed.map((r) => r.natIp))}::text[], ${$(blocks.removed.map((r) => r.portLo))}::int[]) AS x(ip, lo)
          WHERE a.gateway_id = ${gw} AND a.nat_ip = x.ip::inet AND a.port_lo = x.lo AND ${fin} RETURNING 1),
        added AS (${insertBlocks($, gatewayId, blocks.added, `${fin} AND (SELECT count(*) FROM removed) >= 0`)}),
-       closed AS (UPDATE allocation_history SET valid_to = ${at} WHERE id = ANY(${$(history.close)}::bigint[]) AND ${fin}),
-       opened AS (${insertHistory($, history.open, at, fin)}),
+       ${closeHistoryCte($, 'closed', history.close, at, fin)},
+       opened AS (${insertOpenHistory($, history.open, at, fin)}),
        bumped AS (
          UPDATE hosts SET desired_generation = desired_generation + 1 WHERE id = ANY(${$(hosts.bump)}::uuid[]) AND ${fin}
          RETURNING id, name, agent_url, push_secret, desired_generation),
