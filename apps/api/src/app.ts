@@ -4,13 +4,16 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { JobQueue } from '@natplane/jobs';
 import { AppModule } from './app.module';
 import { registerConsole } from './console';
 import type { ApiConfig } from './common/config';
 import { setPublicUrl } from './common/http';
-import { problemFor, sendProblem } from './common/problem.filter';
-import { validationPipe } from './common/validation';
+import { requestInputErrors } from './common/input-shape';
+import { PROBLEM_BASE, problemFor, sendProblem } from './common/problem.filter';
+import { invalid, validationPipe } from './common/validation';
 import { httpDuration, httpRequests } from './health/metrics';
 
 export function jsonLogger(context = 'natplane'): LoggerService {
@@ -26,6 +29,9 @@ export async function createApi(config: ApiConfig, opts: { connect?: boolean; lo
     // Errors the router raises before any handler (bad URL encoding, a path segment over 256
     // characters): problems too.
     frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => sendProblem(reply, problemFor(err, req.url.split('?')[0])),
+    // Requests Node's HTTP parser refuses before Fastify sees them (a request line or headers over
+    // 16 KB, a malformed request): problems too.
+    clientErrorHandler: clientError,
   });
   const fastify = adapter.getInstance();
   // JSON, and RFC 7396 merge patches, which are JSON too. An empty body (a DELETE sent with a
@@ -40,6 +46,14 @@ export async function createApi(config: ApiConfig, opts: { connect?: boolean; lo
       err.statusCode = 400;
       done(err, undefined);
     }
+  });
+  // Before the guards, the pipes and any read: a body nested deeper than the walk allows, a member
+  // named like Object.prototype's, a string PostgreSQL cannot store (in the body, a path
+  // parameter or the query) -> 400 naming it (common/input-shape.ts).
+  fastify.addHook('preHandler', (req, reply, done) => {
+    const errors = requestInputErrors(req);
+    if (errors.length === 0) return done();
+    sendProblem(reply, problemFor(invalid(errors), req.url.split('?')[0]));
   });
   fastify.addHook('onRequest', (req, _reply, done) => {
     (req as FastifyRequest & { startedAt?: bigint }).startedAt = process.hrtime.bigint();
@@ -71,6 +85,23 @@ export async function createApi(config: ApiConfig, opts: { connect?: boolean; lo
     await jobs.close();
   });
   return app;
+}
+
+/** Fastify's clientErrorHandler: the same answer as Node's or Fastify's own, as problem+json. */
+function clientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, detail] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'the request line and headers exceed 16 KB (a query string that long is not a request of this API)']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'the request did not arrive in time']
+        : [400, 'the request is not valid HTTP'];
+  const title = STATUS_CODES[status] ?? 'Client error';
+  const body = JSON.stringify({ type: `${PROBLEM_BASE}http-${status}`, title, status, detail });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${title}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/problem+json\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }
 
 export function openApiDocument(app: NestFastifyApplication): OpenAPIObject {

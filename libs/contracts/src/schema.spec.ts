@@ -317,6 +317,7 @@ describe('host protocol JSON Schemas', () => {
       { appliedGeneration: 0, usage: [], errors: [] },
       { appliedGeneration: 12, usage: [{ endpoint: e, ruleNumber: -1, portsInUse: 0 }, { endpoint: e, ruleNumber: 65000, portsInUse: 64512 }], errors: ['apply failed'] },
       { appliedGeneration: 3, usage: [{ endpoint: e.toUpperCase(), ruleNumber: 5, portsInUse: 1 }], errors: ['x'.repeat(2000)] },
+      { appliedGeneration: 2 ** 53 - 1, usage: [{ endpoint: e, ruleNumber: 65000, portsInUse: 2 ** 31 - 1 }], errors: [] },
     ];
     const bad: unknown[] = [
       { appliedGeneration: -1, usage: [], errors: [] },
@@ -331,6 +332,12 @@ describe('host protocol JSON Schemas', () => {
       { appliedGeneration: 1, usage: [], errors: ['x'.repeat(2001)] },
       { appliedGeneration: 1, usage: [], errors: Array.from({ length: 101 }, () => 'e') },
       { appliedGeneration: 1, usage: [], errors: [42] },
+      // Numbers beyond the columns they land in (issue 13, item 4).
+      { appliedGeneration: 1e300, usage: [], errors: [] },
+      { appliedGeneration: 2 ** 53, usage: [], errors: [] },
+      { appliedGeneration: 1, usage: [{ endpoint: e, ruleNumber: 65001, portsInUse: 1 }], errors: [] },
+      { appliedGeneration: 1, usage: [{ endpoint: e, ruleNumber: 2 ** 31, portsInUse: 1 }], errors: [] },
+      { appliedGeneration: 1, usage: [{ endpoint: e, ruleNumber: -1, portsInUse: 2 ** 31 }], errors: [] },
     ];
     it.each(good.map((r, i) => [i, r]))('accepted by both: good report %i', async (_i, r) => {
       expectValid('report', r);

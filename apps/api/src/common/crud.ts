@@ -4,7 +4,8 @@ import { applyMergePatch, InvalidArgumentError, NotFoundError, parseListFilter, 
 import type { ResourceRecord, ResourceTable } from '@natplane/persistence';
 import { checkIfMatch } from './etag';
 import { parsePaging, pageToken } from './paging';
-import { invalid, prototypeKeyErrors, validateAs } from './validation';
+import { inputShapeErrors } from './input-shape';
+import { invalid, validateAs } from './validation';
 import type { ListQuery } from './resource.dto';
 
 /** The parsed query of a list route. */
@@ -30,7 +31,7 @@ export async function mergePatch<T extends object>(current: object, patch: unkno
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
     throw invalid([{ field: '', message: 'a PATCH body must be a JSON merge patch object' }]);
   }
-  const bad = prototypeKeyErrors(patch);
+  const bad = inputShapeErrors(patch);
   // Every member of the patch must be an input field, also when it is null (a no-op in RFC 7396).
   const known = inputFields(dto);
   for (const k of Object.keys(patch)) if (!known.has(k)) bad.push({ field: k, message: 'is not a known field' });

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '@natplane/domain';
+import { unstorableText } from './input-shape';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
@@ -15,7 +16,8 @@ export function parsePaging(pageSize: string | undefined, pageToken: string | un
   let after: string | undefined;
   if (pageToken) {
     const decoded = Buffer.from(pageToken, 'base64url').toString('utf8');
-    if (!decoded.startsWith('n:') || Buffer.from(decoded, 'utf8').toString('base64url') !== pageToken) {
+    // Ours are the base64url of valid UTF-8 naming a stored name, so it round-trips and PostgreSQL can compare it.
+    if (!decoded.startsWith('n:') || Buffer.from(decoded, 'utf8').toString('base64url') !== pageToken || unstorableText(decoded) !== undefined) {
       throw InvalidArgumentError.field('pageToken', 'is not a page token returned by this API');
     }
     after = decoded.slice(2);

@@ -2,6 +2,7 @@ import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@ne
 import { InvalidArgumentError, type FieldError } from '@natplane/domain';
 import { plainToInstance } from 'class-transformer';
 import { getMetadataStorage, validate, ValidationTypes } from 'class-validator';
+import { inputShapeErrors } from './input-shape';
 
 /** Flattens class-validator's tree into JSON paths: `rules[1].action.sourceNatActiveIps`. */
 export function fieldErrors(errors: ValidationError[], prefix = ''): FieldError[] {
@@ -30,26 +31,6 @@ export const VALIDATION_OPTIONS = {
 } as const;
 
 /**
- * Names of Object.prototype members (`__proto__`, `constructor`, `toString`...): class-transformer
- * drops them before the unknown-field check could see them, so they are refused up front. No field
- * of the API has such a name.
- */
-const PROTOTYPE_KEYS = new Set(['__proto__', 'prototype', ...Object.getOwnPropertyNames(Object.prototype)]);
-
-export function prototypeKeyErrors(value: unknown, path = ''): FieldError[] {
-  if (typeof value !== 'object' || value === null) return [];
-  const out: FieldError[] = [];
-  if (Array.isArray(value)) value.forEach((v, i) => out.push(...prototypeKeyErrors(v, `${path}[${i}]`)));
-  else
-    for (const k of Object.keys(value)) {
-      const p = path ? `${path}.${k}` : k;
-      if (PROTOTYPE_KEYS.has(k)) out.push({ field: p, message: 'is not a known field' });
-      else out.push(...prototypeKeyErrors((value as Record<string, unknown>)[k], p));
-    }
-  return out;
-}
-
-/**
  * The fields of a DTO whose every rule is IsOptional or IsString (ListQuery and the like), or
  * undefined when it has any other rule or transformation.
  */
@@ -68,10 +49,8 @@ class ApiValidationPipe extends ValidationPipe {
   private readonly stringQueries = new Map<unknown, Set<string> | undefined>();
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    if (metadata.type === 'body') {
-      const bad = prototypeKeyErrors(value);
-      if (bad.length) throw invalid(bad);
-    }
+    // Bodies, path parameters and queries were checked by inputShapeErrors before the guards
+    // (app.ts): no deeper than the walk allows, no prototype member names, only storable strings.
     // A query of optional strings (every list route, per request): when every member is a known
     // field with a string value, class-transformer and class-validator would return the same
     // object; skip them. Anything else (an unknown or repeated parameter) goes to them as before.
@@ -92,7 +71,7 @@ export function validationPipe(): ValidationPipe {
 /** Validates a plain object (a merged PATCH) against a DTO class, the same way the pipe does. */
 export async function validateAs<T extends object>(cls: new () => T, plain: unknown): Promise<T> {
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) throw invalid([{ field: '', message: 'the body must be a JSON object' }]);
-  const bad = prototypeKeyErrors(plain);
+  const bad = inputShapeErrors(plain);
   if (bad.length) throw invalid(bad);
   const obj = plainToInstance(cls, plain);
   const errors = await validate(obj, VALIDATION_OPTIONS);
