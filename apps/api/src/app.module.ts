@@ -23,6 +23,7 @@ import { API_CONFIG, type ApiConfig } from './common/config';
 import { IdempotencyInterceptor } from './common/idempotency.interceptor';
 import { ProblemFilter } from './common/problem.filter';
 import { HealthController } from './health/health.controller';
+import { dbReplays } from './health/metrics';
 import { NetworksController } from './networks/networks.controller';
 import { NetworksService } from './networks/networks.service';
 import { ProjectsController } from './projects/projects.controller';
@@ -35,7 +36,17 @@ export class AppModule {
     const log = new Logger('jobs');
     return {
       module: AppModule,
-      imports: [PersistenceModule.forRoot({ url: config.databaseUrl, poolSize: config.dbPoolSize, connect: opts.connect })],
+      imports: [
+        PersistenceModule.forRoot({
+          url: config.databaseUrl,
+          poolSize: config.dbPoolSize,
+          connect: opts.connect,
+          // Every transaction of the api is a request's: SQL only, its other effects (jobs,
+          // caches) after the commit, so one aborted by a deadlock or serialization failure is
+          // replayed whole, unseen by the client.
+          db: { replayConflicts: true, onReplay: (code) => dbReplays.inc({ code }) },
+        }),
+      ],
       controllers: [
         HealthController,
         ProjectsController,

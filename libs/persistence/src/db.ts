@@ -13,6 +13,24 @@ export interface Rows<T> {
   rowCount: number;
 }
 
+export interface DbOptions {
+  /**
+   * Replay what PostgreSQL aborted as a serialization failure (40001) or a deadlock (40P01): a
+   * statement run outside a transaction, and a whole transaction from its start. Only for callers
+   * whose transactions can be replayed, i.e. run only SQL through this Db and defer every other
+   * effect to `afterCommit` (which a replayed attempt never runs): the api's, whose every write
+   * is one such transaction. The worker keeps its own retries (job attempts, reconcile_seq).
+   */
+  replayConflicts?: boolean;
+  /** Called before each replay (for a metric). */
+  onReplay?: (code: string, attempt: number) => void;
+}
+
+/** serialization_failure, deadlock_detected: the statement or transaction did nothing and may run again. */
+const REPLAYABLE = new Set(['40001', '40P01']);
+/** Attempts in all (the first and the replays); each replay waits a few random ms more than the last. */
+export const MAX_ATTEMPTS = 5;
+
 /**
  * The unit of work. Repositories run their SQL through `query`, which joins the transaction of
  * the current async context if there is one (so a service can make several repositories commit
@@ -23,7 +41,10 @@ export interface Rows<T> {
 export class Db {
   private readonly als = new AsyncLocalStorage<TxContext>();
 
-  constructor(readonly dataSource: DataSource) {}
+  constructor(
+    readonly dataSource: DataSource,
+    private readonly opts: DbOptions = {},
+  ) {}
 
   private get pool(): Pool {
     return (this.dataSource.driver as unknown as { master: Pool }).master;
@@ -32,8 +53,12 @@ export class Db {
   async query<T extends QueryResultRow = QueryResultRow>(sql: string, params: unknown[] = []): Promise<Rows<T>> {
     const ctx = this.als.getStore();
     // Named statements: PostgreSQL parses and plans each distinct statement once per connection.
-    const r = await (ctx ? ctx.client : this.pool).query<T>({ name: statementName(sql), text: sql, values: params });
-    return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+    const run = async () => {
+      const r = await (ctx ? ctx.client : this.pool).query<T>({ name: statementName(sql), text: sql, values: params });
+      return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+    };
+    // In a transaction, the transaction is what is replayed (the statement's failure aborted it).
+    return ctx ? run() : this.replaying(run);
   }
 
   async one<T extends QueryResultRow = QueryResultRow>(sql: string, params: unknown[] = []): Promise<T | undefined> {
@@ -44,9 +69,31 @@ export class Db {
     return this.als.getStore() !== undefined;
   }
 
-  /** Runs fn in a transaction, or inside the current one when already in one. */
+  /**
+   * Runs fn in a transaction, or inside the current one when already in one. With
+   * `replayConflicts`, a transaction PostgreSQL aborted as a deadlock or serialization failure is
+   * run again from the start, up to MAX_ATTEMPTS in all.
+   */
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
     if (this.als.getStore()) return fn();
+    return this.replaying(() => this.once(fn));
+  }
+
+  private async replaying<T>(run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (e) {
+        const code = pgCode(e);
+        if (!this.opts.replayConflicts || code === undefined || !REPLAYABLE.has(code) || attempt >= MAX_ATTEMPTS) throw e;
+        this.opts.onReplay?.(code, attempt);
+        // Apart, so that the two sides of a deadlock do not meet again at once.
+        await new Promise((r) => setTimeout(r, attempt * (5 + Math.random() * 20)));
+      }
+    }
+  }
+
+  private async once<T>(fn: () => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     const ctx: TxContext = { client, afterCommit: [] };
     let result: T;

@@ -2,7 +2,7 @@ import { DynamicModule, Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from './data-source';
-import { Db } from './db';
+import { Db, type DbOptions } from './db';
 import { ServerCheck } from './server-check';
 import {
   AddressesRepository,
@@ -47,12 +47,12 @@ const REPOSITORIES = [
 @Global()
 @Module({})
 export class PersistenceModule {
-  static forRoot(opts: { url: string; poolSize: number; connect?: boolean }): DynamicModule {
+  static forRoot(opts: { url: string; poolSize: number; connect?: boolean; db?: DbOptions }): DynamicModule {
     return {
       module: PersistenceModule,
       imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(opts.url, opts.poolSize), manualInitialization: opts.connect === false })],
       providers: [
-        { provide: Db, useFactory: (ds: DataSource) => new Db(ds), inject: [DataSource] },
+        { provide: Db, useFactory: (ds: DataSource) => new Db(ds, opts.db), inject: [DataSource] },
         ...REPOSITORIES.map((R) => ({ provide: R, useFactory: (db: Db) => new R(db), inject: [Db] })),
         ...(opts.connect === false ? [] : [ServerCheck]),
       ],

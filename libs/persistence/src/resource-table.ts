@@ -97,12 +97,19 @@ export class ResourceTable<T extends ResourceRecord> {
     return this.db.one<T & QueryResultRow>(`${this.select} WHERE t.id = $1`, [id]);
   }
 
-  /** Locks the row for the rest of the transaction (FOR UPDATE of t). */
-  async getForUpdate(scopeId: string | undefined, name: string): Promise<T | undefined> {
+  /**
+   * Locks the row for the rest of the transaction. `update` (FOR NO KEY UPDATE, the lock an UPDATE
+   * of its other columns takes): writers of the row wait, but not the foreign-key checks of rows
+   * being inserted that reference it (an endpoint into its subnet and host, an allocation to its
+   * endpoint), so a PATCH never deadlocks with them. `delete` (FOR UPDATE): they wait too, and
+   * find the row gone (409) rather than being lost beside it.
+   */
+  async getForUpdate(scopeId: string | undefined, name: string, mode: 'update' | 'delete' = 'update'): Promise<T | undefined> {
     const params: unknown[] = [];
     const where = this.scopeWhere(scopeId, params);
     params.push(name);
-    return this.db.one<T & QueryResultRow>(`${this.select} WHERE ${where} AND t.name = $${params.length} FOR UPDATE OF t`, params);
+    const lock = mode === 'delete' ? 'FOR UPDATE' : 'FOR NO KEY UPDATE';
+    return this.db.one<T & QueryResultRow>(`${this.select} WHERE ${where} AND t.name = $${params.length} ${lock} OF t`, params);
   }
 
   async list(scopeId: string | undefined, opts: { after?: string; limit: number; filter?: ListFilter }): Promise<Page<T>> {

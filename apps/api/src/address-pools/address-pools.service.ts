@@ -48,7 +48,7 @@ export class AddressPoolsService {
 
   async patch(name: string, patch: unknown, ifMatch?: string): Promise<AddressPoolRecord> {
     return this.db.transaction(async () => {
-      const cur = await lockForWrite(this.pools, undefined, 'addressPool', name, ifMatch);
+      const cur = await lockForWrite(this.pools, undefined, 'addressPool', name, ifMatch, 'update');
       const next = await mergePatch(
         { name: cur.name, description: cur.description, labels: cur.labels, region: cur.region, cidrs: cur.cidrs },
         patch,
@@ -72,7 +72,7 @@ export class AddressPoolsService {
 
   async delete(name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await lockForWrite(this.pools, undefined, 'addressPool', name, ifMatch);
+      const cur = await lockForWrite(this.pools, undefined, 'addressPool', name, ifMatch, 'delete');
       const users = await this.pools.addresses(cur.id);
       if (users.length) throw new InUseError(`addressPool '${name}'`, users.slice(0, 20).map((u) => u.path));
       await this.pools.delete(cur.id);

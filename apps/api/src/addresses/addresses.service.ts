@@ -59,7 +59,7 @@ export class AddressesService {
 
   async patch(p: ProjectScope, name: string, patch: unknown, ifMatch?: string): Promise<AddressRecord> {
     return this.db.transaction(async () => {
-      const cur = await lockForWrite(this.addresses, p.id, 'address', name, ifMatch);
+      const cur = await lockForWrite(this.addresses, p.id, 'address', name, ifMatch, 'update');
       const next = await mergePatch(
         { name: cur.name, description: cur.description, labels: cur.labels, region: cur.region, address: cur.address },
         patch,
@@ -73,7 +73,7 @@ export class AddressesService {
 
   async delete(p: ProjectScope, name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await lockForWrite(this.addresses, p.id, 'address', name, ifMatch);
+      const cur = await lockForWrite(this.addresses, p.id, 'address', name, ifMatch, 'delete');
       if (cur.userGateway) throw new InUseError(`address '${name}'`, [`projects/${p.name}/natGateways/${cur.userGateway}`]);
       await this.addresses.delete(cur.id);
     });

@@ -67,15 +67,25 @@ export async function getOr404<T extends ResourceRecord>(table: ResourceTable<T>
   return r;
 }
 
-/** The resource locked for the rest of the transaction, 404 when missing, 412 when If-Match differs. */
+/**
+ * The resource locked for the rest of the transaction, 404 when missing, 412 when If-Match
+ * differs. `update` for a PATCH, `delete` for a DELETE (ResourceTable.getForUpdate says which lock
+ * each takes).
+ *
+ * The one lock order of the api's writes (docs/concurrency.md): network, then subnet, then
+ * gateways in id order, then endpoint. A write that needs a later one never holds it while it
+ * waits for an earlier one; a foreign-key check (a key-share lock) on a network, subnet or host
+ * never waits for a PATCH of it.
+ */
 export async function lockForWrite<T extends ResourceRecord>(
   table: ResourceTable<T>,
   scopeId: string | undefined,
   collection: string,
   name: string,
   ifMatch: string | undefined,
+  mode: 'update' | 'delete',
 ): Promise<T> {
-  const cur = await table.getForUpdate(scopeId, name);
+  const cur = await table.getForUpdate(scopeId, name, mode);
   if (!cur) throw new NotFoundError(collection, name);
   checkIfMatch(ifMatch, cur.id, cur.version);
   return cur;

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { cidr, cidrContains, cidrContainsCidr, ConflictError, parseCidr, parseIpv4, type FieldError } from '@natplane/domain';
-import { Db, EndpointsRepository, HostSourceConflict, type EndpointRecord, type Page, type SubnetRef } from '@natplane/persistence';
+import { Db, EndpointsRepository, HostSourceConflict, SubnetsRepository, type EndpointRecord, type Page, type SubnetRef } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
 import { getOr404, type ListRequest, lockForWrite, mergePatch } from '../common/crud';
@@ -35,6 +35,7 @@ export class EndpointsService {
     private readonly db: Db,
     private readonly endpoints: EndpointsRepository,
     private readonly changes: ChangeNotifier,
+    private readonly subnets: SubnetsRepository,
   ) {}
 
   private readonly refsCache = new Map<string, { refs: Refs; until: number }>();
@@ -124,7 +125,9 @@ export class EndpointsService {
 
   async patch(p: ProjectScope, name: string, patch: unknown, ifMatch?: string): Promise<EndpointRecord> {
     return this.db.transaction(async () => {
-      const cur = await lockForWrite(this.endpoints, p.id, 'endpoint', name, ifMatch);
+      // Its subnet first (the api's lock order; a narrowing of the subnet waits for this check).
+      await this.subnets.shareOfEndpoint(p.id, name);
+      const cur = await lockForWrite(this.endpoints, p.id, 'endpoint', name, ifMatch, 'update');
       const next = await mergePatch(inputOf(cur), patch, EndpointInputDto, ['name']);
       const r = await this.resolve(p, next);
       if (r.subnet.id !== cur.subnetId) throw invalid([{ field: 'subnet', message: 'is immutable' }]);
@@ -148,7 +151,7 @@ export class EndpointsService {
 
   async delete(p: ProjectScope, name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await lockForWrite(this.endpoints, p.id, 'endpoint', name, ifMatch);
+      const cur = await lockForWrite(this.endpoints, p.id, 'endpoint', name, ifMatch, 'delete');
       await this.changes.endpointChanged(cur.subnetId, cur.id);
       await this.endpoints.delete(cur.id);
     });

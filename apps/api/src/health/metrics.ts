@@ -18,3 +18,10 @@ export const httpDuration = new Histogram({
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   registers: [registry],
 });
+
+export const dbReplays = new Counter({
+  name: 'natplane_db_replays_total',
+  help: 'Transactions and statements replayed after PostgreSQL aborted them (40001 serialization failure, 40P01 deadlock)',
+  labelNames: ['code'] as const,
+  registers: [registry],
+});

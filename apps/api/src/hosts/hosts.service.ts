@@ -44,7 +44,7 @@ export class HostsService {
 
   async patch(name: string, patch: unknown, ifMatch?: string): Promise<HostRecord> {
     return this.db.transaction(async () => {
-      const cur = await lockForWrite(this.hosts, undefined, 'host', name, ifMatch);
+      const cur = await lockForWrite(this.hosts, undefined, 'host', name, ifMatch, 'update');
       const next = await mergePatch(inputOf(cur), patch, HostInputDto, ['name', 'region', 'zone']);
       await this.hosts.update(cur.id, { description: next.description ?? '', labels: next.labels ?? {}, agentUrl: next.agentUrl });
       // A new agent address: push the whole document there again.
@@ -55,7 +55,7 @@ export class HostsService {
 
   async delete(name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await lockForWrite(this.hosts, undefined, 'host', name, ifMatch);
+      const cur = await lockForWrite(this.hosts, undefined, 'host', name, ifMatch, 'delete');
       const users = await this.hosts.users(cur.id);
       if (users.length) throw new InUseError(`host '${name}'`, users);
       await this.hosts.delete(cur.id);

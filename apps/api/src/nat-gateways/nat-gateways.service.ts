@@ -43,7 +43,7 @@ export class NatGatewaysService {
     const spec = this.specOf(p, input, undefined);
     return this.db.transaction(async () => {
       const networkId = await this.networkId(p, spec.network);
-      await this.gateways.lockNetwork(networkId);
+      await this.networks.lock(networkId);
       if (await this.gateways.get(p.id, input.name)) throw new AlreadyExistsError('natGateway', input.name);
       const refs = await this.checkAgainstOthers(p, input.name, spec, networkId, undefined);
       const id = await this.gateways.insert(p.id, {
@@ -71,10 +71,9 @@ export class NatGatewaysService {
 
   async patch(p: ProjectScope, name: string, patch: unknown, ifMatch?: string): Promise<GatewayRecord> {
     return this.db.transaction(async () => {
-      const cur = await lockForWrite(this.gateways, p.id, 'natGateway', name, ifMatch);
+      const cur = await this.lockInNetwork(p, name, ifMatch, 'update');
       const next = await mergePatch(inputOf(cur), patch, NatGatewayInputDto, ['name', 'region', 'type']);
       const spec = this.specOf(p, next, cur.spec);
-      await this.gateways.lockNetwork(cur.networkId);
       const refs = await this.checkAgainstOthers(p, name, spec, cur.networkId, cur.id);
       // jsonb does not keep key order: compare structurally.
       const specChanged = !isDeepStrictEqual(spec, cur.spec);
@@ -95,11 +94,23 @@ export class NatGatewaysService {
 
   async delete(p: ProjectScope, name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await lockForWrite(this.gateways, p.id, 'natGateway', name, ifMatch);
+      const cur = await this.lockInNetwork(p, name, ifMatch, 'delete');
       await this.gateways.delete(cur.id);
       // The reconciler finds the gateway gone: its blocks go to quarantine and its hosts are reprogrammed.
       this.changes.enqueueGateways([{ id: cur.id, generation: cur.generation + 1 }]);
     });
+  }
+
+  /**
+   * The gateway locked for a write, after its network (the api's lock order: network, subnet,
+   * endpoint, gateways; common/crud.ts). A gateway that came or went between the two, or was
+   * recreated in another network: 409, retry.
+   */
+  private async lockInNetwork(p: ProjectScope, name: string, ifMatch: string | undefined, mode: 'update' | 'delete'): Promise<GatewayRecord> {
+    const networkId = await this.networks.lockOf('nat_gateways', p.id, name);
+    const cur = await lockForWrite(this.gateways, p.id, 'natGateway', name, ifMatch, mode);
+    if (cur.networkId !== networkId) throw new ConflictError(`natGateway '${name}' changed while it was being written; retry the request`);
+    return cur;
   }
 
   /**

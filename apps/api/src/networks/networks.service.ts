@@ -30,7 +30,7 @@ export class NetworksService {
 
   async patch(p: ProjectScope, name: string, patch: unknown, ifMatch?: string): Promise<NetworkRecord> {
     return this.db.transaction(async () => {
-      const cur = await lockForWrite(this.networks, p.id, 'network', name, ifMatch);
+      const cur = await lockForWrite(this.networks, p.id, 'network', name, ifMatch, 'update');
       const next = await mergePatch({ name: cur.name, description: cur.description, labels: cur.labels }, patch, NetworkInputDto, ['name']);
       await this.networks.update(cur.id, { description: next.description ?? '', labels: next.labels ?? {} });
       return (await this.networks.getById(cur.id))!;
@@ -39,7 +39,7 @@ export class NetworksService {
 
   async delete(p: ProjectScope, name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await lockForWrite(this.networks, p.id, 'network', name, ifMatch);
+      const cur = await lockForWrite(this.networks, p.id, 'network', name, ifMatch, 'delete');
       const users = await this.networks.users(cur.id);
       if (users.length) throw new InUseError(`network '${name}'`, users.map((u) => `projects/${p.name}/${u}`));
       await this.networks.delete(cur.id);

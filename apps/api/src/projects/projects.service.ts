@@ -30,7 +30,7 @@ export class ProjectsService {
 
   async patch(name: string, patch: unknown, ifMatch?: string): Promise<ProjectRecord> {
     return this.db.transaction(async () => {
-      const cur = await lockForWrite(this.projects, undefined, 'project', name, ifMatch);
+      const cur = await lockForWrite(this.projects, undefined, 'project', name, ifMatch, 'update');
       const next = await mergePatch(inputOf(cur), patch, ProjectInputDto, ['name']);
       await this.projects.update(cur.id, { description: next.description ?? '', labels: next.labels ?? {} });
       return (await this.projects.getById(cur.id))!;
@@ -39,7 +39,7 @@ export class ProjectsService {
 
   async delete(name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await lockForWrite(this.projects, undefined, 'project', name, ifMatch);
+      const cur = await lockForWrite(this.projects, undefined, 'project', name, ifMatch, 'delete');
       const users = await this.projects.users(cur.id);
       if (users.length) throw new InUseError(`project '${name}'`, users.map((u) => `projects/${name}/${u}`));
       await this.projects.delete(cur.id);

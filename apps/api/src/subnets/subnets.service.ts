@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
-import { AlreadyExistsError, cidr, cidrsOverlap, InUseError, parseCidr, type FieldError } from '@natplane/domain';
+import { AlreadyExistsError, cidr, cidrsOverlap, ConflictError, InUseError, parseCidr, type FieldError } from '@natplane/domain';
 import { Db, GatewaysRepository, NetworksRepository, SubnetsRepository, type Page, type SubnetRecord } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
@@ -23,7 +23,7 @@ export class SubnetsService {
     return this.db.transaction(async () => {
       const networkId = await this.resolveNetwork(p, input);
       if (await this.subnets.get(p.id, input.name)) throw new AlreadyExistsError('subnet', input.name);
-      await this.subnets.lockNetwork(networkId);
+      await this.networks.lock(networkId);
       await this.checkRanges(networkId, input, undefined);
       const id = await this.subnets.insert(p.id, {
         name: input.name,
@@ -50,12 +50,14 @@ export class SubnetsService {
 
   async patch(p: ProjectScope, name: string, patch: unknown, ifMatch?: string): Promise<SubnetRecord> {
     return this.db.transaction(async () => {
-      const cur = await lockForWrite(this.subnets, p.id, 'subnet', name, ifMatch);
+      const cur = await this.lockInNetwork(p, name, ifMatch, 'update');
       const next = await mergePatch(inputOf(cur), patch, SubnetInputDto, ['name', 'region']);
       const errors: FieldError[] = [];
       if (refName(next.network, { project: p.name, collection: 'networks' }, 'network', errors) !== cur.networkName) errors.push({ field: 'network', message: 'is immutable' });
       if (errors.length) throw invalid(errors);
-      await this.subnets.lockNetwork(cur.networkId);
+      // Endpoint creates and PATCHes check their address against the subnet under a share lock of
+      // it, which this row lock excludes: none is between its check and its commit now, so the
+      // endpoints listed here are all there are.
       await this.checkRanges(cur.networkId, next, cur.id);
       const outside = await this.subnets.endpointsOutside(cur.id, next.ipCidrRange);
       if (outside.length) throw new InUseError(`ipCidrRange ${cur.ipCidrRange}`, outside.map((e) => `projects/${p.name}/endpoints/${e}`));
@@ -72,12 +74,23 @@ export class SubnetsService {
 
   async delete(p: ProjectScope, name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
-      const cur = await lockForWrite(this.subnets, p.id, 'subnet', name, ifMatch);
+      const cur = await this.lockInNetwork(p, name, ifMatch, 'delete');
       const users = await this.subnets.users(cur.id);
       if (users.length) throw new InUseError(`subnet '${name}'`, users.map((u) => `projects/${p.name}/${u}`));
       await this.changes.gatewaysChanged(await this.gateways.coveringSubnet(cur.id));
       await this.subnets.delete(cur.id);
     });
+  }
+
+  /**
+   * The subnet locked for a write, after its network (the api's lock order: network, subnet,
+   * endpoint, gateways; common/crud.ts). A subnet that came or went between the two: 409, retry.
+   */
+  private async lockInNetwork(p: ProjectScope, name: string, ifMatch: string | undefined, mode: 'update' | 'delete'): Promise<SubnetRecord> {
+    const networkId = await this.networks.lockOf('subnets', p.id, name);
+    const cur = await lockForWrite(this.subnets, p.id, 'subnet', name, ifMatch, mode);
+    if (cur.networkId !== networkId) throw new ConflictError(`subnet '${name}' changed while it was being written; retry the request`);
+    return cur;
   }
 
   private async resolveNetwork(p: ProjectScope, input: SubnetInputDto): Promise<string> {

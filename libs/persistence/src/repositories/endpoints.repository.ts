@@ -90,7 +90,9 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
    *
    * Only if the subnet and the host are still exactly `refs` (what the caller validated the
    * endpoint against, possibly remembered from an earlier request): otherwise nothing is written
-   * and the answer is undefined, for the caller to read them again.
+   * and the answer is undefined, for the caller to read them again. The subnet is share-locked
+   * by that check (a PATCH of it in progress is waited for, and the check made again on what it
+   * committed), so a subnet narrowed at the same moment never ends up with this endpoint outside.
    */
   async insertAndBumpGateways(
     projectId: string,
@@ -105,7 +107,7 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
         `WITH ins AS (
            INSERT INTO endpoints (${ins.columns}) SELECT ${ins.placeholders}
            WHERE EXISTS (SELECT 1 FROM subnets s WHERE s.id = ${p(1)}::uuid AND s.network_id = ${p(3)}::uuid AND s.region = ${p(4)}::text
-                           AND s.ip_cidr_range::text = ${p(5)}::text AND s.secondary_ip_ranges = ${p(6)}::jsonb)
+                           AND s.ip_cidr_range::text = ${p(5)}::text AND s.secondary_ip_ranges = ${p(6)}::jsonb FOR SHARE)
              AND EXISTS (SELECT 1 FROM hosts h WHERE h.id = ${p(7)}::uuid AND h.region = ${p(8)}::text)
            RETURNING created_at, updated_at),
          ${bumpForEndpointCte(p(1), p(2), { onlyIf: 'EXISTS (SELECT 1 FROM ins)', created: true })}

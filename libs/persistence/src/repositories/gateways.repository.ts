@@ -76,18 +76,18 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
     await this.db.query('INSERT INTO gateway_subnets (gateway_id, subnet_id) SELECT $1, unnest($2::uuid[])', [gatewayId, subnetIds]);
   }
 
-  /** The other gateways of a network and region, for the 409 rules on overlapping scopes. */
+  /**
+   * The other gateways of a network and region, for the 409 rules on overlapping scopes. Read
+   * under the network's lock (NetworksRepository.lock), which every write of a gateway's spec
+   * holds: no row lock of theirs is needed (taking them, in name order after one's own, is what
+   * deadlocked two PATCHes of one network).
+   */
   async othersInNetworkRegion(networkId: string, region: string, excludeId: string | null): Promise<{ id: string; name: string; spec: NatGatewaySpec }[]> {
     const { rows } = await this.db.query<{ id: string; name: string; spec: NatGatewaySpec }>(
-      `SELECT id, name, spec FROM nat_gateways WHERE network_id = $1 AND region = $2 AND ($3::uuid IS NULL OR id <> $3) ORDER BY name FOR UPDATE`,
+      `SELECT id, name, spec FROM nat_gateways WHERE network_id = $1 AND region = $2 AND ($3::uuid IS NULL OR id <> $3) ORDER BY name`,
       [networkId, region, excludeId],
     );
     return rows;
-  }
-
-  /** Serializes gateway writes within one network (the cross-gateway 409 rules read then write). */
-  async lockNetwork(networkId: string): Promise<void> {
-    await this.db.query('SELECT 1 FROM networks WHERE id = $1 FOR UPDATE', [networkId]);
   }
 
   /** Every gateway whose scope includes the subnet (same network and region; listed or all). */
@@ -115,12 +115,16 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
     return rows;
   }
 
-  /** A committed change concerns these gateways: bump their generation in the same transaction. */
+  /**
+   * A committed change concerns these gateways: bump their generation in the same transaction.
+   * Their rows are locked in id order, as by every statement that bumps several gateways.
+   */
   async bumpGeneration(ids: string[]): Promise<{ id: string; generation: number }[]> {
     if (ids.length === 0) return [];
     const { rows } = await this.db.query<{ id: string; generation: number }>(
-      `UPDATE nat_gateways SET generation = generation + 1, state = 'PROVISIONING' WHERE id = ANY($1::uuid[])
-       RETURNING id, generation::float8 AS generation`,
+      `WITH locked AS (SELECT id FROM nat_gateways WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE)
+       UPDATE nat_gateways g SET generation = g.generation + 1, state = 'PROVISIONING' FROM locked l WHERE g.id = l.id
+       RETURNING g.id, g.generation::float8 AS generation`,
       [[...new Set(ids)]],
     );
     return rows;
@@ -141,18 +145,24 @@ export function bumpForEndpointCte(subnetParam: string, endpointParam: string, o
   const onlyIf = opts.onlyIf ? `(${opts.onlyIf}) AND ` : '';
   const covering = `(g2.spec->>'sourceSubnetworkIpRangesToNat' <> 'LIST_OF_SUBNETWORKS'
                   OR EXISTS (SELECT 1 FROM gateway_subnets gs WHERE gs.gateway_id = g2.id AND gs.subnet_id = s.id))`;
+  // The gateway rows are locked in id order (a subnet may be NATed by two gateways, one for its
+  // primary and one for its secondary ranges), as by every statement that bumps several.
   const bumped = opts.created
     ? `bumped AS (
-         UPDATE nat_gateways g2 SET generation = g2.generation + 1, state = 'PROVISIONING'
-         FROM subnets s
-         WHERE ${onlyIf}s.id = ${subnetParam}::uuid AND g2.network_id = s.network_id AND g2.region = s.region AND ${covering}
-         RETURNING g2.id, g2.generation)`
+         UPDATE nat_gateways g SET generation = g.generation + 1, state = 'PROVISIONING'
+         FROM (SELECT g2.id FROM subnets s JOIN nat_gateways g2 ON g2.network_id = s.network_id AND g2.region = s.region
+               WHERE ${onlyIf}s.id = ${subnetParam}::uuid AND ${covering}
+               ORDER BY g2.id FOR NO KEY UPDATE OF g2) l
+         WHERE g.id = l.id
+         RETURNING g.id, g.generation)`
     : `bumped AS (
          UPDATE nat_gateways g SET generation = g.generation + 1, state = 'PROVISIONING'
-         WHERE ${onlyIf}g.id IN (
-           SELECT g2.id FROM subnets s JOIN nat_gateways g2 ON g2.network_id = s.network_id AND g2.region = s.region
-           WHERE s.id = ${subnetParam}::uuid AND ${covering}
-           UNION SELECT a.gateway_id FROM allocations a WHERE a.endpoint_id = ${endpointParam}::uuid)
+         FROM (SELECT id FROM nat_gateways WHERE ${onlyIf}id IN (
+                 SELECT g2.id FROM subnets s JOIN nat_gateways g2 ON g2.network_id = s.network_id AND g2.region = s.region
+                 WHERE s.id = ${subnetParam}::uuid AND ${covering}
+                 UNION SELECT a.gateway_id FROM allocations a WHERE a.endpoint_id = ${endpointParam}::uuid)
+               ORDER BY id FOR NO KEY UPDATE) l
+         WHERE g.id = l.id
          RETURNING g.id, g.generation)`;
   return `${bumped},
        recorded AS (INSERT INTO gateway_endpoint_changes (gateway_id, generation, endpoint_id) SELECT id, generation, ${endpointParam}::uuid FROM bumped)`;

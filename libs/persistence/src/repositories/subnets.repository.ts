@@ -33,9 +33,13 @@ export class SubnetsRepository extends ResourceTable<SubnetRecord> {
     return rows;
   }
 
-  /** Serializes range checks within one network. */
-  async lockNetwork(networkId: string): Promise<void> {
-    await this.db.query('SELECT 1 FROM networks WHERE id = $1 FOR UPDATE', [networkId]);
+  /**
+   * Keeps the subnet of the named endpoint as it is until the transaction ends (FOR SHARE: a PATCH
+   * of the subnet waits), so that an endpoint PATCH checks its address against the range that
+   * stays; the first lock of an endpoint PATCH (a subnet comes before its endpoints).
+   */
+  async shareOfEndpoint(projectId: string, endpointName: string): Promise<void> {
+    await this.db.query('SELECT 1 FROM subnets WHERE id = (SELECT subnet_id FROM endpoints WHERE project_id = $1 AND name = $2) FOR SHARE', [projectId, endpointName]);
   }
 
   async users(subnetId: string, limit = 20): Promise<string[]> {
