@@ -4,7 +4,16 @@ import { HotUpdateRoom1764075600000 } from './1764075600000-hot-update-room';
 import { HostInterfaces1765000000000 } from './1765000000000-host-interfaces';
 import { VacuumSettings1765010000000 } from './1765010000000-vacuum-settings';
 import { HistoryPartitions1765020000000 } from './1765020000000-history-partitions';
+import { IdempotencyWithoutSecrets1765100000000 } from './1765100000000-idempotency-without-secrets';
 
 /** Every migration, in order. A new one is added here by hand after review. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const MIGRATIONS: Function[] = [Initial1764064800000, EndpointChanges1764072000000, HotUpdateRoom1764075600000, HostInterfaces1765000000000, VacuumSettings1765010000000, HistoryPartitions1765020000000];
+export const MIGRATIONS: Function[] = [
+  Initial1764064800000,
+  EndpointChanges1764072000000,
+  HotUpdateRoom1764075600000,
+  HostInterfaces1765000000000,
+  VacuumSettings1765010000000,
+  HistoryPartitions1765020000000,
+  IdempotencyWithoutSecrets1765100000000,
+];

@@ -204,3 +204,59 @@ describe('concurrency', () => {
     expect(new Set(rs.map((r) => r.body.address)).size).toBe(10);
   });
 });
+
+describe('secrets shown once (issue 13, item 6): never kept in idempotency_keys, never replayed', () => {
+  /** Every stored response, as text. */
+  async function storedText(): Promise<string> {
+    const rs = await api.sql<{ b: string; h: string }>('SELECT response_body AS b, response_headers::text AS h FROM idempotency_keys');
+    return rs.map((r) => `${r.b} ${r.h}`).join('\n');
+  }
+
+  it('a project token: the first answer carries it, nothing stored does, a replay is a 409 that says why', async () => {
+    const key = uniq('key');
+    const first = await api.post(`/v1/admin/projects/${P}/tokens`, undefined, withKey(key));
+    const { token } = expectOk<{ token: string }>(first, 201);
+    expect(token).toMatch(/^npp_/);
+    expect(await storedText()).not.toContain(token);
+    // The token works, and is stored hashed only.
+    expectOk(await api.get(`${base}/networks`, { token }));
+    const again = await api.post(`/v1/admin/projects/${P}/tokens`, undefined, withKey(key));
+    const p = expectProblem(again, 409);
+    expect(p.detail).toMatch(/already applied.*shown once/i);
+    expect(again.text).not.toContain(token);
+    // Still one token issued by the two requests (the replay issued none).
+    const [{ n }] = await api.sql<{ n: string }>(`SELECT count(*)::text AS n FROM api_tokens t JOIN projects p ON p.id = t.project_id WHERE p.name = $1`, [P]);
+    const before = Number(n);
+    expectProblem(await api.post(`/v1/admin/projects/${P}/tokens`, undefined, withKey(key)), 409);
+    const [{ n: after }] = await api.sql<{ n: string }>(`SELECT count(*)::text AS n FROM api_tokens t JOIN projects p ON p.id = t.project_id WHERE p.name = $1`, [P]);
+    expect(Number(after)).toBe(before);
+  });
+
+  it('a host: hostToken and pushSecret are in the first answer only; a replay is a 409 with the Location of the host', async () => {
+    const key = uniq('key');
+    const body = { name: uniq('h'), region: 'r1', zone: 'r1-a', agentUrl: 'http://127.0.0.1:1' };
+    const first = await api.post('/v1/admin/hosts', body, withKey(key));
+    const created = expectOk(first, 201);
+    expect(typeof created.hostToken).toBe('string');
+    expect(typeof created.pushSecret).toBe('string');
+    const stored = await storedText();
+    expect(stored).not.toContain(created.hostToken);
+    expect(stored).not.toContain(created.pushSecret);
+    // What is stored is the host without its secrets (the id, to point at it).
+    expect(stored).toContain(created.id);
+    const again = await api.post('/v1/admin/hosts', body, withKey(key));
+    const p = expectProblem(again, 409);
+    expect(p.detail).toMatch(/hostToken and pushSecret/);
+    expect(again.headers.location).toBe(first.headers.location);
+    expect(again.text).not.toContain(created.hostToken);
+    expect(await rows('hosts', body.name)).toBe(1);
+  });
+
+  it('10 identical host creates at once: one 201 with the secrets, nine 409, one host', async () => {
+    const key = uniq('key');
+    const body = { name: uniq('h'), region: 'r1', zone: 'r1-a', agentUrl: 'http://127.0.0.1:1' };
+    const rs = await Promise.all(Array.from({ length: 10 }, () => api.post('/v1/admin/hosts', body, withKey(key))));
+    expect(rs.map((r) => r.status).sort()).toEqual([201, ...Array(9).fill(409)]);
+    expect(await rows('hosts', body.name)).toBe(1);
+  });
+});

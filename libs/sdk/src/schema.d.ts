@@ -2012,7 +2012,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                /** @description A retry with the same key and body, once the first succeeded, answers 409: token is shown once, in the first response, and never stored with the key. The same key with another body gets 422 */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -2173,7 +2173,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A retry with the same key and body returns the first response; the same key with another body gets 422 */
+                /** @description A retry with the same key and body, once the first succeeded, answers 409: hostToken and pushSecret are shown once, in the first response, and never stored with the key. The same key with another body gets 422 */
                 "Idempotency-Key"?: string;
             };
             path?: never;

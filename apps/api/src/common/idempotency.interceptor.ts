@@ -4,14 +4,21 @@ import { Reflector } from '@nestjs/core';
 import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { from, lastValueFrom, type Observable } from 'rxjs';
-import { IdempotencyMismatchError, InvalidArgumentError } from '@natplane/domain';
+import { ConflictError, IdempotencyMismatchError, InvalidArgumentError } from '@natplane/domain';
 import { Db, IdempotencyRepository } from '@natplane/persistence';
 import { principalKey, type AuthedRequest } from './auth';
+import { ONE_TIME_SECRETS } from './problem.dto';
 
 /**
  * `Idempotency-Key` on POST: the whole request runs in one transaction with the key's claim, so
  * a retry with the same key and body replays the first response, the same key with another body
  * gets 422, and concurrent duplicates wait for the first and then replay it (one row created).
+ *
+ * Secrets shown once (a project token; a host's hostToken and pushSecret: the route's
+ * ApiIdempotencyKey({secrets})) are stored hashed or not at all, so they are never kept with the
+ * key either: the stored response lacks them, and a retry of a request that already succeeded
+ * answers 409 saying so (with the Location of the resource created), rather than a 201 without
+ * them that a client would take for the answer.
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
@@ -33,20 +40,35 @@ export class IdempotencyInterceptor implements NestInterceptor {
       .update(`${req.method} ${req.url.split('?')[0]}\n${JSON.stringify(req.body ?? null)}`)
       .digest('hex');
     const status = this.reflector.get<number | undefined>(HTTP_CODE_METADATA, ctx.getHandler()) ?? 201;
+    const secrets = this.reflector.get<string[] | undefined>(ONE_TIME_SECRETS, ctx.getHandler()) ?? [];
     return from(
       this.db.transaction(async () => {
         if (!(await this.keys.claim(scope, key, hash))) {
           const stored = (await this.keys.get(scope, key))!;
           if (stored.requestHash !== hash) throw new IdempotencyMismatchError();
           for (const [h, v] of Object.entries(stored.responseHeaders)) void reply.header(h, v);
-          void reply.header('idempotent-replayed', 'true').header('content-type', 'application/json; charset=utf-8');
+          void reply.header('idempotent-replayed', 'true');
+          if (secrets.length) {
+            throw new ConflictError(
+              `this request was already applied (Idempotency-Key ${key})${stored.responseHeaders.location ? `: ${stored.responseHeaders.location}` : ''}; its ${secrets.join(' and ')} ${secrets.length > 1 ? 'were' : 'was'} shown once, in the first response, and ${secrets.length > 1 ? 'are' : 'is'} not kept`,
+            );
+          }
+          void reply.header('content-type', 'application/json; charset=utf-8');
           return stored.responseBody;
         }
         const body: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
         const location = reply.getHeader('location');
-        await this.keys.store(scope, key, status, JSON.stringify(body ?? null), typeof location === 'string' ? { location } : {});
+        await this.keys.store(scope, key, status, JSON.stringify(withoutMembers(body, secrets) ?? null), typeof location === 'string' ? { location } : {});
         return body;
       }),
     );
   }
+}
+
+/** `body` without the named top-level members (a copy; `body` itself is what the client gets). */
+function withoutMembers(body: unknown, names: string[]): unknown {
+  if (names.length === 0 || typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const copy: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  for (const n of names) delete copy[n];
+  return copy;
 }

@@ -1,4 +1,4 @@
-import { applyDecorators } from '@nestjs/common';
+import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiExtraModels, ApiHeader, ApiParam, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 
 export class FieldErrorDto {
@@ -54,13 +54,23 @@ export function ApiIfMatch(): MethodDecorator {
 }
 
 /** `Idempotency-Key` on POST: a retry with the same key and body replays the first response (422 with another body). */
-export function ApiIdempotencyKey(): MethodDecorator {
-  return ApiHeader({
-    name: 'Idempotency-Key',
-    required: false,
-    description: 'A retry with the same key and body returns the first response; the same key with another body gets 422',
-    schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' },
-  });
+/** Route metadata: the members of the response that are secrets shown once (never stored, never replayed). */
+export const ONE_TIME_SECRETS = 'natplane:one-time-secrets';
+
+/**
+ * The Idempotency-Key header. `secrets`: members of the 201 that are shown once (a token, a push
+ * secret); they are never kept with the key, and a retry of a request that already succeeded
+ * answers 409 (saying so, with the Location of what was created) instead of the first response.
+ */
+export function ApiIdempotencyKey(opts: { secrets?: string[] } = {}): MethodDecorator {
+  const secrets = opts.secrets ?? [];
+  const description = secrets.length
+    ? `A retry with the same key and body, once the first succeeded, answers 409: ${secrets.join(' and ')} ${secrets.length > 1 ? 'are' : 'is'} shown once, in the first response, and never stored with the key. The same key with another body gets 422`
+    : 'A retry with the same key and body returns the first response; the same key with another body gets 422';
+  return applyDecorators(
+    ApiHeader({ name: 'Idempotency-Key', required: false, description, schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' } }),
+    SetMetadata(ONE_TIME_SECRETS, secrets),
+  );
 }
 
 /** An RFC 7396 merge patch body, sent as application/merge-patch+json (application/json accepted too). */

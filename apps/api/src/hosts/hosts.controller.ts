@@ -23,7 +23,7 @@ export class HostsController {
   constructor(private readonly svc: HostsService) {}
 
   @Post()
-  @ApiIdempotencyKey()
+  @ApiIdempotencyKey({ secrets: ['hostToken', 'pushSecret'] })
   @HttpCode(201)
   @ApiOperation({ operationId: 'hosts_create', summary: 'Register a host (returns hostToken and pushSecret once)' })
   async create(@Body() body: HostInputDto, @BaseUrl() base: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<HostCreatedDto> {

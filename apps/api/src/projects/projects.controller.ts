@@ -58,7 +58,7 @@ export class ProjectsController {
   }
 
   @Post(':name/tokens')
-  @ApiIdempotencyKey()
+  @ApiIdempotencyKey({ secrets: ['token'] })
   @HttpCode(201)
   @ApiOperation({ operationId: 'projects_createToken', summary: 'Create a project token (shown once)' })
   async token(@Param('name') name: string): Promise<ProjectTokenDto> {
