@@ -17,7 +17,7 @@ import { NatGatewaysController } from './nat-gateways/nat-gateways.controller';
 import { NatGatewaysService } from './nat-gateways/nat-gateways.service';
 import { SubnetsController } from './subnets/subnets.controller';
 import { SubnetsService } from './subnets/subnets.service';
-import { AuthGuard } from './common/auth';
+import { AuthCache, AuthGuard } from './common/auth';
 import { ChangeNotifier } from './common/change-notifier';
 import { API_CONFIG, type ApiConfig } from './common/config';
 import { IdempotencyInterceptor } from './common/idempotency.interceptor';
@@ -71,6 +71,7 @@ export class AppModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         { provide: APP_FILTER, useClass: ProblemFilter },
+        AuthCache,
         ChangeNotifier,
         ProjectsService,
         HostsService,

@@ -9,3 +9,4 @@ export * from './resource-table';
 export * from './persistence.module';
 export * from './host-document';
 export * from './server-check';
+export * from './auth-changes';

@@ -6,6 +6,8 @@ export interface ApiConfig {
   port: number;
   host: string;
   adminToken: string | undefined;
+  /** A bearer token that may read /metrics only (for a Prometheus scraper); the admin token may too. */
+  metricsToken: string | undefined;
   databaseUrl: string;
   redisUrl: string;
   /** Base of selfLinks; default: derived from each request's Host header. */
@@ -20,11 +22,14 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got '${env.PORT}'`);
   const adminToken = env.NATPLANE_ADMIN_TOKEN || undefined;
   if (adminToken !== undefined && adminToken.length < 16) throw new Error('NATPLANE_ADMIN_TOKEN must be at least 16 characters');
+  const metricsToken = env.NATPLANE_METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && metricsToken.length < 16) throw new Error('NATPLANE_METRICS_TOKEN must be at least 16 characters');
   const poolSize = Number(env.DB_POOL_SIZE ?? 10);
   return {
     port,
     host: env.HOST ?? '0.0.0.0',
     adminToken,
+    metricsToken,
     databaseUrl: databaseConfig(env).url,
     redisUrl: redisConfig(env).url,
     publicUrl: env.PUBLIC_URL?.replace(/\/$/, '') || undefined,

@@ -29,7 +29,9 @@ export class HealthController {
     return status;
   }
 
+  /** Prometheus text, for the operator only: the admin token or NATPLANE_METRICS_TOKEN. */
   @Get('metrics')
+  @Access('metrics')
   @Header('content-type', 'text/plain; version=0.0.4')
   metrics(): Promise<string> {
     return registry.metrics();

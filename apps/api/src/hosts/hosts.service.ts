@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { AlreadyExistsError, InUseError } from '@natplane/domain';
 import { Db, HostsRepository, TokensRepository, type HostRecord, type Page } from '@natplane/persistence';
+import { AuthCache } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
 import { getOr404, type ListRequest, lockForWrite, mergePatch } from '../common/crud';
 import { HostInputDto } from './hosts.dto';
@@ -13,6 +14,7 @@ export class HostsService {
     private readonly hosts: HostsRepository,
     private readonly tokens: TokensRepository,
     private readonly changes: ChangeNotifier,
+    private readonly authCache: AuthCache,
   ) {}
 
   async create(input: HostInputDto): Promise<{ host: HostRecord; hostToken: string; pushSecret: string }> {
@@ -59,6 +61,9 @@ export class HostsService {
       const users = await this.hosts.users(cur.id);
       if (users.length) throw new InUseError(`host '${name}'`, users);
       await this.hosts.delete(cur.id);
+      // Its token goes with it: every api process forgets it at once (AuthCache).
+      await this.tokens.announceChange();
+      this.db.afterCommit(() => this.authCache.clear());
     });
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AlreadyExistsError, InUseError } from '@natplane/domain';
 import { Db, ProjectsRepository, TokensRepository, type Page, type ProjectRecord } from '@natplane/persistence';
+import { AuthCache } from '../common/auth';
 import { getOr404, type ListRequest, lockForWrite, mergePatch } from '../common/crud';
 import { ProjectInputDto } from './projects.dto';
 
@@ -10,12 +11,20 @@ export class ProjectsService {
     private readonly db: Db,
     private readonly projects: ProjectsRepository,
     private readonly tokens: TokensRepository,
+    private readonly authCache: AuthCache,
   ) {}
+
+  /** Who may call what changes with this commit: every api process forgets what it cached (AuthCache). */
+  private async authChanged(): Promise<void> {
+    await this.tokens.announceChange();
+    this.db.afterCommit(() => this.authCache.clear());
+  }
 
   async create(input: ProjectInputDto): Promise<ProjectRecord> {
     return this.db.transaction(async () => {
       if (await this.projects.get(undefined, input.name)) throw new AlreadyExistsError('project', input.name);
       const id = await this.projects.insert(undefined, { name: input.name, description: input.description ?? '', labels: input.labels ?? {} });
+      await this.authChanged();
       return (await this.projects.getById(id))!;
     });
   }
@@ -43,6 +52,7 @@ export class ProjectsService {
       const users = await this.projects.users(cur.id);
       if (users.length) throw new InUseError(`project '${name}'`, users.map((u) => `projects/${name}/${u}`));
       await this.projects.delete(cur.id);
+      await this.authChanged();
     });
   }
 

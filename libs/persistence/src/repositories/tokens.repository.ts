@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { AUTH_CHANNEL } from '../auth-changes';
 import type { Db } from '../db';
 import type { TokenKind } from '../entities';
 
@@ -26,6 +27,15 @@ export class TokensRepository {
       hashToken(token),
     ]);
     return token;
+  }
+
+  /**
+   * Announces, in the current transaction, that who may call what changed (a project or host
+   * created or deleted, with its tokens): PostgreSQL tells every AuthChangeListener when, and
+   * only if, the transaction commits.
+   */
+  async announceChange(): Promise<void> {
+    await this.db.query(`SELECT pg_notify('${AUTH_CHANNEL}', '')`);
   }
 
   async find(token: string): Promise<TokenOwner | undefined> {
