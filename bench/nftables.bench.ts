@@ -164,7 +164,7 @@ const bench: Benchmark = {
       const backend = new NftablesBackend(ns, log);
       backends.push(backend);
       const agent = new Agent({ host: HOST, pushSecret: SECRET, uplink: UPLINK, backend, api: noApi, log, pullIntervalMs: 1e9, reportIntervalMs: 1e9 });
-      server = createAgentServer(agent, log);
+      server = createAgentServer(agent, log, { hostToken: '' });
       const srv = server;
       await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

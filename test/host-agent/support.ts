@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HostDocument, HostReport, SIGNATURE_HEADER, TIMESTAMP_HEADER, signPush } from '@natplane/contracts';
-import { AgentConfig } from '../../apps/host-agent/src/config';
+import { AgentConfig, DEFAULT_MAX_DOCUMENT_BYTES } from '../../apps/host-agent/src/config';
 import { Logger, memoryLogger } from '../../apps/host-agent/src/log';
 import { startAgent } from '../../apps/host-agent/src/main';
 
@@ -113,6 +113,7 @@ export async function startTestAgent(apiUrl: string, over: Partial<AgentConfig> 
     stateDir,
     pullIntervalMs: 3_600_000,
     reportIntervalMs: 3_600_000,
+    maxDocumentBytes: DEFAULT_MAX_DOCUMENT_BYTES,
     netns: undefined,
     ...over,
   };

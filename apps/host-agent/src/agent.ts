@@ -11,7 +11,7 @@
  * - Ports released by a change have their leftover connections removed from conntrack after the
  *   commit; reports go out every few seconds and right after an apply.
  */
-import { HostDocument, HostDocumentPatch, HostReport, applyHostPatch, verifyPush } from '@natplane/contracts';
+import { HostDocument, HostDocumentPatch, HostReport, SignatureCheck, applyHostPatch, checkPushHeaders, verifyPush } from '@natplane/contracts';
 import {
   BlockIndex,
   FieldError,
@@ -44,7 +44,8 @@ export interface Problem {
   appliedGeneration?: number;
 }
 
-export type Outcome = { status: 200; body: { appliedGeneration: number } } | { status: 400 | 401 | 409 | 500 | 503; body: Problem };
+export type Refusal = { status: 400 | 401 | 409 | 500 | 503; body: Problem };
+export type Outcome = { status: 200; body: { appliedGeneration: number } } | Refusal;
 
 export interface AgentOptions {
   host: string;
@@ -66,7 +67,7 @@ export interface AgentOptions {
   routing?: ReplyRouting;
 }
 
-function problem(status: 400 | 401 | 409 | 500 | 503, slug: string, title: string, detail: string, extra: Partial<Problem> = {}): Outcome {
+function problem(status: 400 | 401 | 409 | 500 | 503, slug: string, title: string, detail: string, extra: Partial<Problem> = {}): Refusal {
   return { status, body: { type: PROBLEM_BASE + slug, title, status, detail, ...extra } };
 }
 
@@ -155,16 +156,19 @@ export class Agent {
     return run;
   }
 
-  private authenticate(body: string, headers: { timestamp?: string; signature?: string }): Outcome | null {
+  /**
+   * What can be refused of a push before its body is read (the server calls it first): no push
+   * secret, a header missing, a timestamp not canonical or out of the window, a signature not of
+   * the v1 form.
+   */
+  checkHeaders(headers: { timestamp?: string; signature?: string }): Refusal | null {
     if (!this.o.pushSecret) return problem(401, 'unauthenticated', 'Unauthenticated', 'this agent has no NATPLANE_PUSH_SECRET: every push is refused');
-    const check = verifyPush(this.o.pushSecret, headers.timestamp, headers.signature, body, this.nowSec());
-    if (check.ok) return null;
-    const detail = {
-      missing: 'the signature or timestamp header is missing',
-      'stale-timestamp': 'the timestamp is too far from the agent clock',
-      'bad-signature': 'the signature does not match the body',
-    }[check.reason];
-    return problem(401, 'unauthenticated', 'Unauthenticated', detail);
+    return refusal(checkPushHeaders(headers.timestamp, headers.signature, this.nowSec()));
+  }
+
+  private authenticate(body: string, headers: { timestamp?: string; signature?: string }): Refusal | null {
+    if (!this.o.pushSecret) return problem(401, 'unauthenticated', 'Unauthenticated', 'this agent has no NATPLANE_PUSH_SECRET: every push is refused');
+    return refusal(verifyPush(this.o.pushSecret, headers.timestamp, headers.signature, body, this.nowSec()));
   }
 
   private parse(body: string): { ok: true; value: unknown } | { ok: false; outcome: Outcome } {
@@ -373,7 +377,12 @@ export class Agent {
     if (mismatch) throw new Error(`pulled document is for host ${v.value.host}`);
     const outcome = await this.applyDocument(v.value, 'pull', v.excluded);
     if (outcome.status === 200) this.etag = result.etag;
-    else if (outcome.status !== 409) throw new Error(outcome.body.detail);
+    // Older than the applied generation: a push overtook this pull, or the control plane is
+    // behind this host (a database restored from a backup, a host registered again under its
+    // name). Not applied; reported at once with the generation held, so that the control plane,
+    // if behind, moves past it (docs/host-protocol.md, "A host ahead of the control plane").
+    else if (outcome.status === 409) this.scheduleReport();
+    else throw new Error(outcome.body.detail);
   }
 
   /**
@@ -392,7 +401,8 @@ export class Agent {
     const run = this.buildReport()
       .then((r) => this.o.api.postReport(r))
       .then((ack) => {
-        // the API wants a newer generation than the one applied (a lost push): pull it now
+        // the API wants a newer generation than the one applied (a lost push, or the generation
+        // it moved to past this host's): pull it now
         if (ack.desiredGeneration !== undefined && ack.desiredGeneration > (this.model?.generation ?? -1)) this.pullNow();
       })
       .finally(() => {
@@ -489,6 +499,17 @@ export class Agent {
     this.flushReleases();
     await Promise.allSettled([...this.releasing]);
   }
+}
+
+function refusal(check: SignatureCheck): Refusal | null {
+  if (check.ok) return null;
+  const detail = {
+    missing: 'the signature or timestamp header is missing',
+    'bad-timestamp': 'the timestamp is not canonical decimal seconds (no sign, leading zero, fraction or space)',
+    'stale-timestamp': 'the timestamp is too far from the agent clock',
+    'bad-signature': 'the signature does not match the body',
+  }[check.reason];
+  return problem(401, 'unauthenticated', 'Unauthenticated', detail);
 }
 
 function elapsedMs(started: bigint): number {

@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       stateDir: '/srv/.natplane/agent-host-a',
       pullIntervalMs: 30000,
       reportIntervalMs: 5000,
+      maxDocumentBytes: 16 * 1024 * 1024,
       netns: undefined,
     });
   });
@@ -25,6 +26,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...base, AGENT_UPLINK: 'eth0; flush ruleset' }, '/')).toThrow(/AGENT_UPLINK/);
     expect(() => loadConfig({ ...base, NATPLANE_API_URL: 'ftp://x' }, '/')).toThrow(/NATPLANE_API_URL/);
     expect(() => loadConfig({ ...base, AGENT_REPORT_INTERVAL_MS: '0' }, '/')).toThrow(/AGENT_REPORT_INTERVAL_MS/);
+    expect(() => loadConfig({ ...base, AGENT_MAX_DOCUMENT_BYTES: '16MB' }, '/')).toThrow(/AGENT_MAX_DOCUMENT_BYTES must be a positive integer \(bytes\)/);
+    expect(loadConfig({ ...base, AGENT_MAX_DOCUMENT_BYTES: '1048576' }, '/').maxDocumentBytes).toBe(1048576);
   });
   it('parses AGENT_LISTEN', () => {
     expect(parseListen('127.0.0.1:9000')).toEqual({ host: '127.0.0.1', port: 9000 });

@@ -4,6 +4,12 @@
  */
 import { isValidInterfaceName } from '@natplane/nftables';
 
+/**
+ * The largest document a host takes, by default: 16 MiB, about 65,000 endpoints of one rule
+ * (a 50,000-endpoint document is about 12 MB), far beyond the VM interfaces one hypervisor holds.
+ */
+export const DEFAULT_MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+
 export type BackendKind = 'nftables' | 'dry-run';
 
 export interface AgentConfig {
@@ -20,17 +26,19 @@ export interface AgentConfig {
   stateDir: string;
   pullIntervalMs: number;
   reportIntervalMs: number;
+  /** The largest push body taken (AGENT_MAX_DOCUMENT_BYTES, default 16 MiB): larger ones get 413 before being read. */
+  maxDocumentBytes: number;
   /** Run nft and conntrack inside this network namespace (tests and benchmarks). */
   netns: string | undefined;
 }
 
 export class ConfigError extends Error {}
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, unit = 'milliseconds'): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive integer (milliseconds), got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive integer (${unit}), got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -72,6 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): AgentConfig {
     stateDir: env.AGENT_STATE_DIR || `${cwd}/.natplane/agent-${host}`,
     pullIntervalMs: positiveInt(env, 'AGENT_PULL_INTERVAL_MS', 30_000),
     reportIntervalMs: positiveInt(env, 'AGENT_REPORT_INTERVAL_MS', 5_000),
+    maxDocumentBytes: positiveInt(env, 'AGENT_MAX_DOCUMENT_BYTES', DEFAULT_MAX_DOCUMENT_BYTES, 'bytes'),
     netns: env.AGENT_NETNS || undefined,
   };
 }

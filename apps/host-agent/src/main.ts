@@ -83,7 +83,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<{ ag
     reportIntervalMs: config.reportIntervalMs,
     ...(backend.kind === 'nftables' ? { interfaceIds: () => readInterfaceIds(config.netns), routing: new ReplyRouting(config.netns, log) } : {}),
   });
-  const server = createAgentServer(agent, log);
+  const server = createAgentServer(agent, log, { hostToken: config.hostToken, maxDocumentBytes: config.maxDocumentBytes });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.listenPort, config.listenHost, () => {

@@ -49,7 +49,8 @@ export class AgentProc {
   }
 
   async status(): Promise<Json> {
-    const res = await fetch(`${this.url}/v1/status`, { signal: AbortSignal.timeout(2000) });
+    // The agent's status answers its host token only.
+    const res = await fetch(`${this.url}/v1/status`, { headers: { authorization: `Bearer ${this.env.NATPLANE_HOST_TOKEN ?? ''}` }, signal: AbortSignal.timeout(2000) });
     return res.json();
   }
 
