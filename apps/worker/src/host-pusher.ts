@@ -12,7 +12,7 @@ import {
   type HostGateway,
 } from '@natplane/contracts';
 import { JobName, JobQueue } from '@natplane/jobs';
-import { HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
+import { aheadMessage, HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
 
 const PUSH_TIMEOUT_MS = 5000;
 /** Pushes reuse connections to agents (node:http rather than fetch: a fraction of the CPU per push). */
@@ -28,6 +28,7 @@ export interface PushTarget {
   pushSecret: string;
 }
 
+/** A push that failed; `status` is the agent's answer, undefined when it gave none. */
 class PushError extends Error {
   constructor(
     message: string,
@@ -36,6 +37,25 @@ class PushError extends Error {
     super(message);
   }
 }
+
+/** A 409 naming the generation the agent holds (`held`): an older generation, or (PATCH) another base. */
+class AgentHolds extends PushError {
+  constructor(
+    message: string,
+    readonly held: number,
+  ) {
+    super(message, 409);
+  }
+}
+
+/**
+ * What became of a whole document's push: `applied`, the generation the agent acknowledged (at
+ * most the desired one); `movedPast`, the agent holds a generation past the host's desired one
+ * (one this control plane never gave it), whose desired generation moved past it: build and push
+ * the document again, at that generation; `superseded`, the agent holds a newer generation of
+ * ours (a push that overtook this one acknowledges it): nothing to record.
+ */
+export type PushOutcome = { kind: 'applied'; applied: number } | { kind: 'movedPast'; desired: number } | { kind: 'superseded'; held: number };
 
 /**
  * Pushes host documents to agents, signed (HMAC-SHA256 of timestamp and body), and records what
@@ -56,10 +76,11 @@ export class HostPusher {
 
   /**
    * The host's whole document: the difference when this worker knows the agent's base, else
-   * the document itself. Returns the generation the agent holds; a failure is recorded on the
-   * host's status and thrown (the job retries with backoff, then the sweeper).
+   * the document itself. A failure is recorded on the host's status (with the agent's answer,
+   * if any) and thrown (the job retries with backoff, then the sweeper). A 409 "older
+   * generation" to the whole document is never an acknowledgement (see PushOutcome).
    */
-  async pushDocument(host: PushTarget, doc: HostDocument): Promise<number> {
+  async pushDocument(host: PushTarget, doc: HostDocument): Promise<PushOutcome> {
     const base = this.sent.get(host.id);
     try {
       let applied: number | undefined;
@@ -71,14 +92,25 @@ export class HostPusher {
           // The agent holds another base: fall back to the whole document.
         }
       }
-      applied ??= await this.send(host, 'PUT', JSON.stringify(doc));
+      if (applied === undefined) {
+        try {
+          applied = await this.send(host, 'PUT', JSON.stringify(doc));
+        } catch (e) {
+          if (!(e instanceof AgentHolds && e.held > doc.generation)) throw e;
+          this.sent.delete(host.id);
+          const desired = await this.hosts.movePast(host.id, e.held);
+          if (desired === undefined) return { kind: 'superseded', held: e.held };
+          this.log.warn(`${host.name}: ${aheadMessage(e.held, desired)}`);
+          return { kind: 'movedPast', desired };
+        }
+      }
       this.remember(host.id, doc);
       await this.acknowledged(host.id, applied);
-      return applied;
+      return { kind: 'applied', applied: Math.min(applied, doc.generation) };
     } catch (e) {
       this.sent.delete(host.id);
       const msg = `push of generation ${doc.generation} to ${host.agentUrl} failed: ${e instanceof Error ? e.message : String(e)}`;
-      await this.hosts.recordPushFailure(host.id, msg);
+      await this.hosts.recordPushFailure(host.id, msg, e instanceof PushError ? e.status : undefined);
       this.log.warn(msg);
       throw e instanceof Error ? e : new Error(msg);
     }
@@ -121,17 +153,19 @@ export class HostPusher {
       [SIGNATURE_HEADER]: signPush(host.pushSecret, ts, body),
       [TIMESTAMP_HEADER]: String(ts),
     });
-    let reply: { appliedGeneration?: number } = {};
+    let reply: { appliedGeneration?: unknown; detail?: unknown } = {};
     try {
-      reply = JSON.parse(res.body) as { appliedGeneration?: number };
+      reply = JSON.parse(res.body) as { appliedGeneration?: unknown; detail?: unknown };
     } catch {
       // not JSON: judged by the status alone
     }
+    const held = typeof reply.appliedGeneration === 'number' && Number.isSafeInteger(reply.appliedGeneration) ? reply.appliedGeneration : undefined;
     const ok = res.status >= 200 && res.status < 300;
-    if (ok && typeof reply.appliedGeneration === 'number') return reply.appliedGeneration;
-    // A PUT refused as older: the agent already applied a newer generation than this one.
-    if (method === 'PUT' && res.status === 409 && typeof reply.appliedGeneration === 'number') return reply.appliedGeneration;
-    throw new PushError(`agent answered ${res.status} to ${method}`, res.status);
+    if (ok && held !== undefined) return held;
+    const said = typeof reply.detail === 'string' ? `: ${reply.detail.slice(0, 500)}` : '';
+    // Refused, naming the generation it holds: an older generation (PUT), another base (PATCH).
+    if (res.status === 409 && held !== undefined) throw new AgentHolds(`agent answered 409 to ${method} (it holds generation ${held})${said}`, held);
+    throw new PushError(`agent answered ${res.status} to ${method}${said}`, res.status);
   }
 
   /** Keeps the newest document acknowledged per host (pushes to one host may finish out of order). */

@@ -20,13 +20,19 @@ export class ProgramHostHandler implements JobHandler<JobName.ProgramHost> {
     private readonly pusher: HostPusher,
   ) {}
 
-  async handle(data: JobData<JobName.ProgramHost>): Promise<{ applied?: number }> {
-    const found = await this.programming.document(data.hostId);
-    if (!found) return {};
-    const { host } = found;
-    // Jobs of a host coalesce: a follow-up may find its generation pushed already.
-    if (host.appliedGeneration >= host.desiredGeneration) return { applied: host.appliedGeneration };
-    const applied = await this.pusher.pushDocument(host, buildHostDocument(host.name, host.desiredGeneration, found.blocks));
-    return { applied };
+  async handle(data: JobData<JobName.ProgramHost>): Promise<{ applied?: number; held?: number }> {
+    // Twice at most: when the agent holds a generation past the host's (one this control plane
+    // never gave it), the host's generation moves past it, and the document is built again there.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const found = await this.programming.document(data.hostId);
+      if (!found) return {};
+      const { host } = found;
+      // Jobs of a host coalesce: a follow-up may find its generation pushed already.
+      if (host.appliedGeneration >= host.desiredGeneration) return { applied: host.appliedGeneration };
+      const outcome = await this.pusher.pushDocument(host, buildHostDocument(host.name, host.desiredGeneration, found.blocks));
+      if (outcome.kind === 'applied') return { applied: outcome.applied };
+      if (outcome.kind === 'superseded') return { held: outcome.held };
+    }
+    throw new Error(`host ${data.hostId}: its agent is still ahead after its generation moved past it; retrying`);
   }
 }

@@ -571,7 +571,7 @@ export interface components {
         };
         HostStatusDto: {
             /**
-             * @description READY: applied the latest document; STALE: behind; UNREACHABLE: pushes fail.
+             * @description READY: applied the latest document; STALE: behind (lastError says why when its programmer refused it); UNREACHABLE: pushes get no answer.
              * @enum {string}
              */
             state: "READY" | "STALE" | "UNREACHABLE";

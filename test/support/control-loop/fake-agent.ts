@@ -28,6 +28,8 @@ export class FakeAgent {
   readonly refused: { at: number; status: number; reason: string }[] = [];
   appliedGeneration = 0;
   secret = '';
+  /** When set, every signed push is answered with this status and problem (a programmer that refuses the documents). */
+  refuseAll: { status: number; detail: string } | undefined;
   port = 0;
   private server?: Server;
 
@@ -97,6 +99,12 @@ export class FakeAgent {
       if (!check.ok || this.secret === '') {
         this.refused.push({ at, status: 401, reason: check.ok ? 'no secret yet' : check.reason });
         return reply(401, { error: check.ok ? 'no secret' : check.reason });
+      }
+      if (this.refuseAll) {
+        this.refused.push({ at, status: this.refuseAll.status, reason: this.refuseAll.detail });
+        return res
+          .writeHead(this.refuseAll.status, { 'content-type': 'application/problem+json' })
+          .end(JSON.stringify({ type: 'https://natplane.dev/problems/invalid-argument', title: 'Refused', status: this.refuseAll.status, detail: this.refuseAll.detail }));
       }
       let parsed: HostDocument | HostDocumentPatch;
       try {

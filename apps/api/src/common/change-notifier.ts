@@ -48,6 +48,11 @@ export class ChangeNotifier {
     void this.jobs.addAll(waiting.map((gatewayId) => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation: applied, reason: 'host-applied' as const } })));
   }
 
+  /** A host's generation moved past what its agent holds (HostsRepository.recordReport): push it. */
+  hostMovedPast(hostId: string, generation: number): void {
+    this.db.afterCommit(() => void this.jobs.add({ name: JobName.ProgramHost, data: { hostId, generation } }));
+  }
+
   async hostsChanged(ids: string[]): Promise<void> {
     const bumped = await this.hosts.bumpDesired(ids);
     this.db.afterCommit(() => {

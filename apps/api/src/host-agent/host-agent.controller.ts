@@ -43,11 +43,15 @@ export class HostAgentController {
   @HttpCode(200)
   @ApiOperation({ operationId: 'hostAgent_report', summary: 'Report the applied generation, port usage per endpoint and errors' })
   async report(@HostScope() h: HostScopeInfo, @Body() body: HostReportDto): Promise<HostReportAckDto> {
-    await this.hosts.recordReport(h.id, body.appliedGeneration, body.errors);
+    // A generation above the desired one moves the host past it (the agent holds one this
+    // control plane never gave it): its whole document is pushed again at the new generation.
+    const { movedTo } = await this.hosts.recordReport(h.id, body.appliedGeneration, body.errors);
+    if (movedTo !== undefined) this.changes.hostMovedPast(h.id, movedTo);
     const dynamic = await this.hosts.recordUsage(h.id, body.usage);
     this.changes.usageReported(dynamic);
     const target = (await this.programming.target(h.id))!;
-    await this.changes.hostApplied(h.id, Math.min(body.appliedGeneration, target.desiredGeneration));
+    // (A generation the control plane never gave releases nothing that waits on this host.)
+    if (movedTo === undefined) await this.changes.hostApplied(h.id, Math.min(body.appliedGeneration, target.desiredGeneration));
     return { desiredGeneration: target.desiredGeneration };
   }
 }

@@ -62,8 +62,13 @@ export class HostsController {
   }
 }
 
+/**
+ * READY when the host applied its desired generation; UNREACHABLE after consecutive pushes that
+ * got no answer (a host that answers, even with a refusal, is reachable: its refusal is in
+ * lastError); STALE otherwise.
+ */
 export function hostState(h: HostRecord): HostState {
-  if (h.pushFailures >= UNREACHABLE_AFTER_FAILURES) return HostState.UNREACHABLE;
+  if (h.pushFailures >= UNREACHABLE_AFTER_FAILURES && h.lastPushStatus === null) return HostState.UNREACHABLE;
   return h.appliedGeneration >= h.desiredGeneration ? HostState.READY : HostState.STALE;
 }
 

@@ -40,7 +40,7 @@ export enum HostState {
 }
 
 export class HostStatusDto {
-  /** READY: applied the latest document; STALE: behind; UNREACHABLE: pushes fail. */
+  /** READY: applied the latest document; STALE: behind (lastError says why when its programmer refused it); UNREACHABLE: pushes get no answer. */
   state!: HostState;
   desiredGeneration!: number;
   appliedGeneration!: number;

@@ -35,7 +35,11 @@ export class HostRow extends ResourceRow {
   @Column('text', { nullable: true })
   lastError!: string | null;
 
-  /** Consecutive failed pushes; UNREACHABLE past a threshold. */
+  /** Consecutive failed pushes; UNREACHABLE past a threshold when they got no answer. */
   @Column('integer', { default: 0 })
   pushFailures!: number;
+
+  /** The HTTP status of the last failed push; null when it got no answer, or the last push succeeded. */
+  @Column('integer', { nullable: true })
+  lastPushStatus!: number | null;
 }

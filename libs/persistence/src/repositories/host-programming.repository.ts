@@ -77,13 +77,17 @@ export class HostProgrammingRepository {
   }
 
   /**
-   * The agent acknowledged a generation: records it, and returns the gateways that were waiting
-   * for this host to reach it before reprogramming a moved VM's old host.
+   * The agent acknowledged a generation: records it, never above the desired generation (what
+   * it acknowledges is a document of ours, built at most at the desired generation) and never
+   * backwards, and returns the gateways that were waiting for this host to reach it before
+   * reprogramming a moved VM's old host.
    */
   async acknowledged(hostId: string, generation: number): Promise<string[]> {
     const { rows } = await this.db.query<{ id: string }>(
-      `WITH h AS (UPDATE hosts SET applied_generation = GREATEST(applied_generation, $2), push_failures = 0, last_error = NULL, last_push_time = now() WHERE id = $1)
-       SELECT DISTINCT gateway_id AS id FROM gateway_hosts WHERE wait_host_id = $1 AND wait_generation <= $2`,
+      `WITH h AS (UPDATE hosts SET applied_generation = GREATEST(applied_generation, LEAST($2::bigint, desired_generation)), push_failures = 0,
+                    last_error = NULL, last_push_status = NULL, last_push_time = now() WHERE id = $1
+                  RETURNING applied_generation)
+       SELECT DISTINCT gateway_id AS id FROM gateway_hosts, h WHERE wait_host_id = $1 AND wait_generation <= h.applied_generation`,
       [hostId, generation],
     );
     return rows.map((r) => r.id);

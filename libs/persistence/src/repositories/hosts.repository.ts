@@ -12,6 +12,18 @@ export interface HostRecord extends ResourceRecord {
   lastPushTime: Date | null;
   lastError: string | null;
   pushFailures: number;
+  lastPushStatus: number | null;
+}
+
+/** The largest generation a document carries (an exact JSON integer). */
+const MAX_GENERATION = Number.MAX_SAFE_INTEGER;
+
+/** What lastError says of a host found holding a generation the control plane never gave it. */
+export function aheadMessage(held: number, movedTo: number): string {
+  return (
+    `the host holds generation ${held}, which this control plane never gave it (a database restored from a backup? ` +
+    `a host registered again under its name?): its generation moved to ${movedTo}, and its whole document goes out again`
+  );
 }
 
 export class HostsRepository extends ResourceTable<HostRecord> {
@@ -29,6 +41,7 @@ export class HostsRepository extends ResourceTable<HostRecord> {
         lastPushTime: 'last_push_time',
         lastError: 'last_error',
         pushFailures: 'push_failures',
+        lastPushStatus: 'last_push_status',
       },
       reads: { desiredGeneration: 't.desired_generation::float8', appliedGeneration: 't.applied_generation::float8' },
       filterable: { region: 't.region', zone: 't.zone' },
@@ -58,13 +71,42 @@ export class HostsRepository extends ResourceTable<HostRecord> {
     return rows.map((r) => r.id);
   }
 
-  /** An agent's report: applied generation (never above the desired one, never backwards) and errors. */
-  async recordReport(hostId: string, appliedGeneration: number, errors: string[]): Promise<void> {
-    await this.db.query(
-      `UPDATE hosts SET applied_generation = GREATEST(applied_generation, LEAST($2::bigint, desired_generation)), last_report_time = now(),
-              last_error = $3, push_failures = 0 WHERE id = $1`,
-      [hostId, appliedGeneration, errors.length ? errors.join('; ').slice(0, 1000) : null],
+  /**
+   * An agent's report: its applied generation (never backwards) and errors. A generation above
+   * the desired one is one this control plane never gave it (a database restored from a backup, a
+   * host registered again under its name): it is not taken as applied; the host's generation
+   * moves past it instead, so that the next document is newer than what the agent holds. Returns
+   * the desired generation it moved to, if it did.
+   */
+  async recordReport(hostId: string, appliedGeneration: number, errors: string[]): Promise<{ movedTo: number | undefined }> {
+    const errorText = errors.length ? errors.join('; ') : null;
+    const row = await this.db.one<{ movedTo: number | null }>(
+      `WITH cur AS (SELECT desired_generation AS d FROM hosts WHERE id = $1 FOR NO KEY UPDATE)
+       UPDATE hosts h SET
+         applied_generation = CASE WHEN $2::bigint > cur.d THEN h.applied_generation ELSE GREATEST(h.applied_generation, $2::bigint) END,
+         desired_generation = CASE WHEN $2::bigint > cur.d THEN LEAST($2::bigint + 1, $5::bigint) ELSE h.desired_generation END,
+         last_report_time = now(), push_failures = 0, last_push_status = NULL,
+         last_error = left(CASE WHEN $2::bigint > cur.d THEN $3 || coalesce('; ' || $4, '') ELSE $4 END, 1000)
+       FROM cur WHERE h.id = $1
+       RETURNING CASE WHEN $2::bigint > cur.d THEN h.desired_generation::float8 END AS "movedTo"`,
+      [hostId, appliedGeneration, aheadMessage(appliedGeneration, Math.min(appliedGeneration + 1, MAX_GENERATION)), errorText, MAX_GENERATION],
     );
+    return { movedTo: row?.movedTo ?? undefined };
+  }
+
+  /**
+   * The agent answered a push of an older generation with the generation it holds (`held`): when
+   * that is past the desired generation, the host's generation moves past it (the agent holds one
+   * this control plane never gave it) and the new desired generation is returned; otherwise
+   * (a newer push of ours got there first) undefined, and nothing changes.
+   */
+  async movePast(hostId: string, held: number): Promise<number | undefined> {
+    const row = await this.db.one<{ desired: number }>(
+      `UPDATE hosts SET desired_generation = LEAST($2::bigint + 1, $4::bigint), last_error = $3, last_push_time = now()
+       WHERE id = $1 AND desired_generation < $2::bigint RETURNING desired_generation::float8 AS desired`,
+      [hostId, held, aheadMessage(held, Math.min(held + 1, MAX_GENERATION)), MAX_GENERATION],
+    );
+    return row?.desired;
   }
 
   /**
@@ -104,16 +146,13 @@ export class HostsRepository extends ResourceTable<HostRecord> {
     return rows.map((r) => r.id);
   }
 
-  /** Records a push the agent acknowledged (never moves applied_generation backwards). */
-  async recordApplied(hostId: string, generation: number): Promise<void> {
-    await this.db.query(
-      `UPDATE hosts SET applied_generation = GREATEST(applied_generation, $2), push_failures = 0, last_error = NULL, last_push_time = now() WHERE id = $1`,
-      [hostId, generation],
-    );
-  }
-
-  async recordPushFailure(hostId: string, error: string): Promise<void> {
-    await this.db.query('UPDATE hosts SET push_failures = push_failures + 1, last_error = $2, last_push_time = now() WHERE id = $1', [hostId, error.slice(0, 1000)]);
+  /** A failed push: `status` is what the agent answered, undefined when it answered nothing (it is then unreachable). */
+  async recordPushFailure(hostId: string, error: string, status?: number): Promise<void> {
+    await this.db.query('UPDATE hosts SET push_failures = push_failures + 1, last_error = $2, last_push_time = now(), last_push_status = $3 WHERE id = $1', [
+      hostId,
+      error.slice(0, 1000),
+      status ?? null,
+    ]);
   }
 
   /** Marks the host's programming as changed: a new document generation must be pushed. */
