@@ -7,7 +7,11 @@
  *  - the local host agent: a host `local` is registered through the api the first time, and its
  *    credentials (returned only then) are kept in .natplane/local-host.json; the agent runs with
  *    AGENT_BACKEND=dry-run unless AGENT_BACKEND is set, so the machine's firewall is untouched.
- *  - the worker or the agent missing or dying does not stop the others; the api dying stops all.
+ *  - a supervisor: a worker or agent that exits (killed, crashed) is started again, after 1 s, then
+ *    2, 4... up to 30 s while it keeps dying (back to 1 s once one ran a minute); the others keep
+ *    running meanwhile. The api exiting stops everything (the local agent needs it to register).
+ *  - NATPLANE_STATE_DIR: where the admin token, the local host's credentials and the local agent's
+ *    state are kept (default .natplane/ in the repository).
  *  - SIGINT/SIGTERM go to every child; this exits once they have stopped (a second one kills).
  */
 const { spawn } = require('node:child_process');
@@ -17,12 +21,16 @@ const path = require('node:path');
 const readline = require('node:readline');
 const lib = require('./lib');
 
-const STATE_DIR = path.join(lib.ROOT, '.natplane');
+const STATE_DIR = process.env.NATPLANE_STATE_DIR ? path.resolve(process.env.NATPLANE_STATE_DIR) : path.join(lib.ROOT, '.natplane');
 const TOKEN_FILE = path.join(STATE_DIR, 'admin-token');
 const HOST_FILE = path.join(STATE_DIR, 'local-host.json');
 const HOST_NAME = 'local';
 /** A child that exits sooner than this after its start "exits at once". */
 const EARLY_EXIT_MS = 5000;
+/** Restart back-off of a worker or agent that exits: from 1 s, doubling to 30 s; back to 1 s once one ran this long. */
+const RESTART_FIRST_MS = 1000;
+const RESTART_MAX_MS = 30000;
+const RESTART_RESET_AFTER_MS = 60000;
 
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const COLORS = { api: 36, worker: 35, 'host-agent': 33, natplane: 32 };
@@ -62,15 +70,19 @@ const AGENT_URL = `http://${AGENT_LISTEN.replace(/^0\.0\.0\.0:/, '127.0.0.1:')}`
 // ---------------------------------------------------------------- children
 
 const children = new Map(); // name -> { proc, startedAt, exited }
+/** Children started again when they exit: name -> { script, env, backoffMs, timer }. */
+const supervised = new Map();
 let stopping = false;
 let exitCode = 0;
 
-function startChild(name, script, env) {
+/** Starts `name`, and (`restart`) starts it again whenever it exits, with back-off, until we stop. */
+function startChild(name, script, env, opts = {}) {
   const file = path.join(lib.ROOT, script);
   if (!fs.existsSync(file)) {
     note(`${name}: ${script} does not exist (not built yet?): running without the ${name}`);
     return undefined;
   }
+  if (opts.restart && !supervised.has(name)) supervised.set(name, { script, env, backoffMs: RESTART_FIRST_MS, timer: undefined });
   const proc = spawn(process.execPath, ['--enable-source-maps', file], {
     cwd: lib.ROOT,
     env: { ...process.env, ...env },
@@ -79,6 +91,7 @@ function startChild(name, script, env) {
   });
   const child = { proc, startedAt: Date.now(), exited: false };
   children.set(name, child);
+  note(`${name} started (pid ${proc.pid})`);
   readline.createInterface({ input: proc.stdout }).on('line', (l) => say(name, l));
   readline.createInterface({ input: proc.stderr }).on('line', (l) => say(name, l, process.stderr));
   proc.on('error', (e) => note(`${name}: ${e.message}`));
@@ -91,6 +104,8 @@ function startChild(name, script, env) {
       note(`api exited (${how}): stopping everything`);
       exitCode = 1;
       stop('SIGTERM');
+    } else if (supervised.has(name)) {
+      restartLater(name, child, how);
     } else if (Date.now() - child.startedAt < EARLY_EXIT_MS) {
       note(`${name} exited at once (${how}): the others keep running without it`);
     } else {
@@ -99,6 +114,20 @@ function startChild(name, script, env) {
     maybeExit();
   });
   return proc;
+}
+
+/** The supervisor: `name` exited unasked; start it again after its back-off, which then doubles. */
+function restartLater(name, child, how) {
+  const s = supervised.get(name);
+  const ran = Date.now() - child.startedAt;
+  if (ran >= RESTART_RESET_AFTER_MS) s.backoffMs = RESTART_FIRST_MS;
+  const wait = s.backoffMs;
+  s.backoffMs = Math.min(s.backoffMs * 2, RESTART_MAX_MS);
+  note(`${name} exited${ran < EARLY_EXIT_MS ? ' at once' : ''} (${how}): starting it again in ${wait / 1000} s; the others keep running`);
+  s.timer = setTimeout(() => {
+    s.timer = undefined;
+    if (!stopping) startChild(name, s.script, s.env, { restart: true });
+  }, wait);
 }
 
 function live() {
@@ -119,6 +148,7 @@ function stop(signal) {
   }
   stopping = true;
   note(`stopping (${signal})`);
+  for (const [, sv] of supervised) clearTimeout(sv.timer);
   for (const [, c] of live()) killGroup(c.proc, signal);
   setTimeout(() => {
     for (const [name, c] of live()) {
@@ -243,7 +273,7 @@ async function main() {
 
   startChild('api', 'dist/apps/api/src/main.js', env);
   if (!children.has('api')) lib.fail('dist/apps/api/src/main.js is missing: run `npm run build`');
-  startChild('worker', 'dist/apps/worker/src/main.js', env);
+  startChild('worker', 'dist/apps/worker/src/main.js', env, { restart: true });
 
   const ready = await waitReady(90);
   if (stopping) return;
@@ -261,14 +291,20 @@ async function main() {
   }
   if (stopping) return;
   const backend = process.env.AGENT_BACKEND || 'dry-run';
-  startChild('host-agent', 'dist/apps/host-agent/src/main.js', {
-    NATPLANE_API_URL: API_URL,
-    NATPLANE_HOST: HOST_NAME,
-    NATPLANE_HOST_TOKEN: creds ? creds.hostToken : '',
-    NATPLANE_PUSH_SECRET: creds ? creds.pushSecret : '',
-    AGENT_LISTEN,
-    AGENT_BACKEND: backend,
-  });
+  startChild(
+    'host-agent',
+    'dist/apps/host-agent/src/main.js',
+    {
+      NATPLANE_API_URL: API_URL,
+      NATPLANE_HOST: HOST_NAME,
+      NATPLANE_HOST_TOKEN: creds ? creds.hostToken : '',
+      NATPLANE_PUSH_SECRET: creds ? creds.pushSecret : '',
+      AGENT_LISTEN,
+      AGENT_BACKEND: backend,
+      AGENT_STATE_DIR: process.env.AGENT_STATE_DIR || path.join(STATE_DIR, `agent-${HOST_NAME}`),
+    },
+    { restart: true },
+  );
   if (children.has('host-agent')) note(`started the local host agent '${HOST_NAME}' (AGENT_LISTEN ${AGENT_LISTEN}, AGENT_BACKEND ${backend})`);
 }
 

@@ -5,6 +5,20 @@ import { JOB_HANDLERS, type JobHandler } from './job-handler';
 
 export const WORKER_REDIS_URL = Symbol('WORKER_REDIS_URL');
 
+/**
+ * How soon the jobs of a worker that died (kill -9, a crash, a lost host) run elsewhere. A job
+ * being processed holds a lock in Redis, renewed every LOCK_MS / 2 while its worker lives; every
+ * STALLED_CHECK_MS each worker moves the active jobs whose lock expired back to waiting (BullMQ's
+ * stalled-job check), where any worker (the restarted one) takes them. Until then the dead job
+ * also holds its gateway's or host's deduplication id (jobOptions: one active, one waiting), so
+ * the sweeper's jobs for it wait too: with BullMQ's defaults (30 s lock, 30 s check) that was up
+ * to a minute; now a few seconds (5 s + 1 s). A worker whose event loop is blocked past LOCK_MS
+ * has its job run a second time, which the reconciler's gateway lock and reconcile_seq make
+ * harmless; a job that stalls twice is failed and left to the sweeper (maxStalledCount 1).
+ */
+export const LOCK_MS = 5000;
+export const STALLED_CHECK_MS = 1000;
+
 /** Checks the registry (every job has exactly one handler) and runs one BullMQ worker per queue. */
 export function handlerMap(handlers: JobHandler[]): Map<JobName, JobHandler> {
   const map = new Map<JobName, JobHandler>();
@@ -46,7 +60,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
           if (!handler || JOB_QUEUE[handler.name] !== queue) throw new Error(`no handler for job ${job.name} on ${queue}`);
           return handler.handle(job.data as never);
         },
-        { connection: redisConnectionOptions(this.redisUrl), concurrency: concurrency[queue] },
+        { connection: redisConnectionOptions(this.redisUrl), concurrency: concurrency[queue], lockDuration: LOCK_MS, stalledInterval: STALLED_CHECK_MS, maxStalledCount: 1 },
       );
       worker.on('failed', (job, err) => this.log.warn(`${job?.name ?? '?'} ${job?.id ?? ''} failed (attempt ${job?.attemptsMade ?? 0}): ${err.message}`));
       worker.on('error', (err) => this.log.error(`worker ${queue}: ${err.message}`));
