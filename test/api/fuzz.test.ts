@@ -4,12 +4,18 @@
  * one field of the wrong type, JSON that is not an object, text that is not JSON, wrong content
  * types, huge and deeply nested junk, with junk If-Match and Idempotency-Key headers. Every answer
  * must be a 4xx application/problem+json (never 5xx, never 2xx) and no row of any table may change.
+ *
+ * And the classes an independent probe found (issue 13), on every route and the host reports:
+ * a NUL or a lone UTF-16 surrogate in any string of a valid body (a value at any depth, a member
+ * name), in a path parameter and in a query parameter; bodies nested past the walk's limit, up to
+ * 20,000 levels; every accepted number beyond the column it lands in.
  */
 import fc from 'fast-check';
 import { PROBLEM_JSON, TestApi, type ApiResponse } from '../support/api-harness';
 
 let api: TestApi;
 let baseline: Record<string, string>;
+let hostToken: string;
 const P = 'p1';
 
 type Kind = 'string' | 'int' | 'bool' | 'array' | 'object';
@@ -94,7 +100,7 @@ const LIST_PATHS = ROUTES.map((r) => r.path);
 beforeAll(async () => {
   api = await TestApi.start(__filename);
   await api.project(P);
-  await api.host('h1', 'r1');
+  hostToken = (await api.host('h1', 'r1')).hostToken as string;
   await api.pool('pool1', 'r1', ['198.18.0.0/24']);
   await api.network(P, 'net');
   await api.network(P, 'net2');
@@ -129,12 +135,11 @@ function nest(depth: number): unknown {
   return v;
 }
 
-/**
- * Unknown member names. Names of Object.prototype members (`__proto__`, `constructor`,
- * `toString`...) are left out here: they are silently accepted today, a known bug pinned by a
- * deterministic test in rules.test.ts, and would stop this property at its first run.
- */
-const unknownKey = fc.oneof(fc.constantFrom('id', 'selfLink', 'etag', 'generation', 'status', 'creationTimestamp', 'users', 'hostToken', 'pushSecret'), anyText.map((s) => `x_${s}`));
+/** Unknown member names, Object.prototype's among them (`__proto__`, `constructor`, `toString`...). */
+const unknownKey = fc.oneof(
+  fc.constantFrom('id', 'selfLink', 'etag', 'generation', 'status', 'creationTimestamp', 'users', 'hostToken', 'pushSecret', '__proto__', 'constructor', 'toString', 'hasOwnProperty'),
+  anyText.map((s) => `x_${s}`),
+);
 
 /** A JSON value that is not of `kind` (and not null: null means "default" in a merge patch). */
 function wrongTypeFor(kind: Kind): fc.Arbitrary<unknown> {
@@ -379,6 +384,180 @@ describe('fuzz: list queries', () => {
         }
       }),
       params(),
+    );
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// The classes of issue 13
+// ------------------------------------------------------------------------------------------------
+
+/** A body valid on its own (checked below), with strings in every place a route takes them. */
+function richPost(route: Route, name: string): Record<string, unknown> {
+  const extra: Record<string, unknown> = { description: 'a description', labels: { env: 'prod', team: 'net' } };
+  if (route.path.endsWith('/natGateways')) {
+    Object.assign(extra, { logConfig: { enable: true, filter: 'ERRORS_ONLY' }, sourceSubnetworkIpRangesToNat: 'ALL_SUBNETWORKS_ALL_IP_RANGES' });
+  }
+  if (route.path.endsWith('/subnets')) extra.secondaryIpRanges = [{ rangeName: 'pods', ipCidrRange: '10.12.0.0/16' }];
+  return { ...route.valid(name), ...extra };
+}
+
+/** A valid PATCH of the route's existing resource, with strings in every place it takes them. */
+function richPatch(route: Route): Record<string, unknown> {
+  const base: Record<string, unknown> = { description: 'patched', labels: { env: 'test' } };
+  if (route.path.endsWith('/natGateways')) {
+    base.natIps = ['addr'];
+    base.rules = [{ ruleNumber: 1, description: 'rule one', match: "destination.ip == '192.0.2.1'", action: { sourceNatActiveIps: ['addr2'] } }];
+  }
+  if (route.path.endsWith('/hosts')) base.agentUrl = 'http://10.0.0.1:8081';
+  if (route.path.endsWith('/endpoints')) Object.assign(base, { host: 'h1', networkIp: '10.0.0.2' });
+  return base;
+}
+
+/** Paths (as key lists) of every string value in `v`. */
+function stringPaths(v: unknown, at: (string | number)[] = []): (string | number)[][] {
+  if (typeof v === 'string') return [at];
+  if (Array.isArray(v)) return v.flatMap((x, i) => stringPaths(x, [...at, i]));
+  if (typeof v === 'object' && v !== null) return Object.entries(v).flatMap(([k, x]) => stringPaths(x, [...at, k]));
+  return [];
+}
+
+function setAt(body: unknown, path: (string | number)[], value: unknown): unknown {
+  if (path.length === 0) return value;
+  const [k, ...rest] = path;
+  if (Array.isArray(body)) return body.map((x: unknown, i) => (i === k ? setAt(x, rest, value) : x));
+  const obj = body as Record<string, unknown>;
+  return { ...obj, [k]: setAt(obj[k], rest, value) };
+}
+
+/** A string PostgreSQL cannot store: a NUL or a lone surrogate somewhere in otherwise good text. */
+const badChar = fc.oneof({ weight: 2, arbitrary: fc.constantFrom('\u0000', '\u0000\u0000') }, { weight: 2, arbitrary: fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff') });
+const badString = fc.tuple(fc.string({ unit: 'grapheme', maxLength: 10 }), badChar, fc.string({ unit: 'grapheme', maxLength: 10 })).map(([a, c, b]) => a + c + b);
+/** Numbers past every column of the API (int4, an exact JSON integer, bigint), and the far ends. */
+const outOfRange = fc.constantFrom(2 ** 31, 2 ** 32, 2 ** 53, 2 ** 53 + 2, 2 ** 63, 2 ** 64, 1e21, 1e300, -(2 ** 31) - 1, -(2 ** 63), -1e300, Number.MAX_VALUE);
+/** Generations are bigint columns read as exact JSON integers: up to 2^53 - 1. */
+const outOfGeneration = fc.constantFrom(2 ** 53, 2 ** 53 + 2, 2 ** 63, 2 ** 64, 1e21, 1e300, -1, -(2 ** 63), -1e300, Number.MAX_VALUE);
+const REPORT = '/v1/hosts/h1/reports';
+const EP = '00000000-0000-4000-8000-000000000001';
+
+/** `{"k": ... }` / `[[...]]` nested `depth` levels around `leaf`, as text (JSON.stringify would recurse). */
+function deepText(depth: number, kind: 'object' | 'array', leaf = '"x"'): string {
+  return kind === 'object' ? `${'{"k":'.repeat(depth)}${leaf}${'}'.repeat(depth)}` : `${'['.repeat(depth)}${leaf}${']'.repeat(depth)}`;
+}
+
+describe('fuzz: the classes of issue 13', () => {
+  it('the richer base bodies are valid (so the bad string is what makes them invalid below)', async () => {
+    for (const route of ROUTES) {
+      const created = await api.post(route.path, richPost(route, 'fuzz-new'));
+      if (created.status !== 201) throw new Error(`${route.path} rich POST: ${created.status} ${created.text}`);
+      const gone = await api.del(`${route.path}/fuzz-new`);
+      if (gone.status !== 204) throw new Error(`${route.path}/fuzz-new DELETE: ${gone.status} ${gone.text}`);
+      const patched = await api.patch(`${route.path}/${route.existing}`, richPatch(route));
+      if (patched.status !== 200) throw new Error(`${route.path}/${route.existing} rich PATCH: ${patched.status} ${patched.text}`);
+    }
+  });
+
+  it('a NUL or a lone surrogate in any string of a valid body, at any depth -> 4xx problem, nothing changes', async () => {
+    const arb = target.chain(({ route, method }) => {
+      const body = method === 'POST' ? richPost(route, 'fuzz-new') : richPatch(route);
+      return fc.tuple(fc.constantFrom(...stringPaths(body)), badString).map(([path, bad]) => ({ route, method, body: setAt(body, path, bad) }));
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ route, method, body }) => {
+        await expectRejected({ method, url: urlOf(route, method), raw: JSON.stringify(body), contentType: 'application/json', headers: {} });
+      }),
+      params(RUNS * 2),
+    );
+  });
+
+  it('a NUL or a lone surrogate in a member name, at the root or in labels -> 4xx problem, nothing changes', async () => {
+    await fc.assert(
+      fc.asyncProperty(target, badString, fc.boolean(), async ({ route, method }, bad, inLabels) => {
+        const body = method === 'POST' ? richPost(route, 'fuzz-new') : richPatch(route);
+        const raw = inLabels ? JSON.stringify({ ...body, labels: { [bad]: 'v' } }) : withMembers(body, [[bad, 'v']]);
+        await expectRejected({ method, url: urlOf(route, method), raw, contentType: 'application/json', headers: {} });
+      }),
+      params(),
+    );
+  });
+
+  it('a body nested 33 to 20,000 levels in any field -> 4xx problem, nothing changes', async () => {
+    const arb = target.chain(({ route, method }) =>
+      fc.record({ field: fc.constantFrom(...Object.keys(route.fields), 'x_unknown'), depth: fc.oneof(fc.integer({ min: 33, max: 64 }), fc.integer({ min: 65, max: 20_000 })), kind: fc.constantFrom<'object' | 'array'>('object', 'array') }).map((r) => ({ route, method, ...r })),
+    );
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ route, method, field, depth, kind }) => {
+        const body = JSON.stringify(method === 'POST' ? route.valid('fuzz-new') : {});
+        const raw = `${body.slice(0, -1)}${body.length > 2 ? ',' : ''}${JSON.stringify(field)}:${deepText(depth - 1, kind)}}`;
+        await expectRejected({ method, url: urlOf(route, method), raw, contentType: 'application/json', headers: {} });
+      }),
+      params(),
+    );
+  });
+
+  it('every number a gateway takes, beyond its column -> 4xx problem, nothing changes', async () => {
+    const gwRoute = ROUTES.find((r) => r.path.endsWith('/natGateways'))!;
+    const ints = Object.entries(gwRoute.fields).filter(([, k]) => k === 'int').map(([f]) => f);
+    const arb = fc.record({
+      method: fc.constantFrom<'POST' | 'PATCH'>('POST', 'PATCH'),
+      where: fc.oneof(fc.constantFrom(...ints), fc.constant('rules[0].ruleNumber')),
+      value: outOfRange,
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ method, where, value }) => {
+        const base = method === 'POST' ? gwRoute.valid('fuzz-new') : {};
+        const body =
+          where === 'rules[0].ruleNumber'
+            ? { ...base, natIps: ['addr'], rules: [{ ruleNumber: value, match: "destination.ip == '192.0.2.1'", action: { sourceNatActiveIps: ['addr2'] } }] }
+            : { ...base, [where]: value };
+        await expectRejected({ method, url: urlOf(gwRoute, method), raw: JSON.stringify(body), contentType: 'application/json', headers: {} });
+      }),
+      params(),
+    );
+  });
+
+  it('host reports: every number beyond its column, bad strings, deep nesting -> 4xx problem, nothing changes', async () => {
+    const report = fc.oneof(
+      outOfGeneration.map((v) => ({ appliedGeneration: v, usage: [], errors: [] })),
+      fc.tuple(fc.constantFrom('ruleNumber', 'portsInUse'), outOfRange).map(([f, v]) => ({ appliedGeneration: 0, usage: [{ endpoint: EP, ruleNumber: -1, portsInUse: 1, [f]: v }], errors: [] })),
+      badString.map((bad) => ({ appliedGeneration: 0, usage: [], errors: ['fine', bad] })),
+      fc.integer({ min: 33, max: 20_000 }).map((d) => `{"appliedGeneration":0,"errors":[],"usage":${deepText(d - 1, 'array', '{}')}}`),
+    );
+    await fc.assert(
+      fc.asyncProperty(report, fc.boolean(), async (r, asHost) => {
+        const raw = typeof r === 'string' ? r : JSON.stringify(r);
+        const before = await api.fingerprint();
+        const res = await api.req('POST', REPORT, { raw, token: asHost ? hostToken : undefined });
+        if (!(res.status >= 400 && res.status < 500 && res.contentType.startsWith(PROBLEM_JSON))) throw new Error(`POST ${REPORT} ${raw.slice(0, 300)} -> ${res.status} ${res.text.slice(0, 300)}`);
+        expect(await api.fingerprint()).toEqual(before);
+      }),
+      params(),
+    );
+  });
+
+  it('a NUL or a lone surrogate in a path parameter or a query parameter -> 4xx problem, nothing changes', async () => {
+    // URL text of a bad string: %00 for NUL, and the bytes UTF-8 would give a lone surrogate (not UTF-8).
+    const enc = (s: string) => [...s].map((c) => (c === '\u0000' ? '%00' : /[\ud800-\udfff]/.test(c) ? '%ED%A0%80' : encodeURIComponent(c))).join('');
+    const arb = fc.record({
+      route: fc.constantFrom(...ROUTES),
+      bad: badString,
+      where: fc.constantFrom('name', 'project', 'filter', 'pageToken', 'unknown', 'hostsPath'),
+      method: fc.constantFrom<'GET' | 'PATCH' | 'DELETE'>('GET', 'PATCH', 'DELETE'),
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ route, bad, where, method }) => {
+        let url: string;
+        if (where === 'name') url = `${route.path}/${enc(bad)}`;
+        else if (where === 'project') url = `/v1/projects/${enc(bad)}/networks`;
+        else if (where === 'hostsPath') url = `/v1/hosts/${enc(bad)}/programming`;
+        else url = `${route.path}?${where === 'unknown' ? `${enc(bad)}=1` : `${where}=${enc(bad)}`}`;
+        const m = where === 'name' ? method : 'GET';
+        const before = await api.fingerprint();
+        const r = await api.req(m, url, m === 'PATCH' ? { body: { description: 'x' } } : {});
+        if (!(r.status >= 400 && r.status < 500 && r.contentType.startsWith(PROBLEM_JSON))) throw new Error(`${m} ${url} -> ${r.status} ${r.text.slice(0, 300)}`);
+        expect(await api.fingerprint()).toEqual(before);
+      }),
+      params(RUNS * 2),
     );
   });
 });
