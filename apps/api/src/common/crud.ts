@@ -72,10 +72,10 @@ export async function getOr404<T extends ResourceRecord>(table: ResourceTable<T>
  * differs. `update` for a PATCH, `delete` for a DELETE (ResourceTable.getForUpdate says which lock
  * each takes).
  *
- * The one lock order of the api's writes (docs/concurrency.md): network, then subnet, then
- * gateways in id order, then endpoint. A write that needs a later one never holds it while it
- * waits for an earlier one; a foreign-key check (a key-share lock) on a network, subnet or host
- * never waits for a PATCH of it.
+ * The one lock order of the api's writes (docs/api-writes.md): network, subnet, endpoint, then
+ * gateways in id order. A write never waits for an earlier one of these while it holds a later
+ * one; a foreign-key check (a key-share lock) on a network, subnet or host never waits for a PATCH
+ * of it.
  */
 export async function lockForWrite<T extends ResourceRecord>(
   table: ResourceTable<T>,

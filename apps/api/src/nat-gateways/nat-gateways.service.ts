@@ -103,7 +103,7 @@ export class NatGatewaysService {
 
   /**
    * The gateway locked for a write, after its network (the api's lock order: network, subnet,
-   * endpoint, gateways; common/crud.ts). A gateway that came or went between the two, or was
+   * endpoint, gateways; docs/api-writes.md). A gateway that came or went between the two, or was
    * recreated in another network: 409, retry.
    */
   private async lockInNetwork(p: ProjectScope, name: string, ifMatch: string | undefined, mode: 'update' | 'delete'): Promise<GatewayRecord> {
