@@ -71,7 +71,7 @@ export class AppModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         { provide: APP_FILTER, useClass: ProblemFilter },
-        AuthCache,
+        { provide: AuthCache, useFactory: () => new AuthCache(config, opts.connect !== false) },
         ChangeNotifier,
         ProjectsService,
         HostsService,

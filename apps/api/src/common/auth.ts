@@ -62,9 +62,10 @@ export class AuthCache implements OnApplicationBootstrap, OnApplicationShutdown 
   readonly projects = new Map<string, { project: Promise<ProjectScope | undefined>; until: number }>();
   private readonly listener: AuthChangeListener | undefined;
 
-  constructor(@Inject(API_CONFIG) config: ApiConfig) {
+  /** `listen` false: no database (the OpenAPI document is being generated), nothing cached. */
+  constructor(config: ApiConfig, listen: boolean) {
     const log = new Logger('auth');
-    this.listener = config.databaseUrl ? new AuthChangeListener(config.databaseUrl, () => this.clear(), (m) => log.warn(m)) : undefined;
+    this.listener = listen ? new AuthChangeListener(config.databaseUrl, () => this.clear(), (m) => log.warn(m)) : undefined;
   }
 
   onApplicationBootstrap(): void {
