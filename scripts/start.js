@@ -7,8 +7,8 @@
  *  - the local host agent: a host `local` is registered through the api the first time, and its
  *    credentials (returned only then) are kept in .natplane/local-host.json; the agent runs with
  *    AGENT_BACKEND=dry-run unless AGENT_BACKEND is set, so the machine's firewall is untouched.
- *  - a supervisor: a worker or agent that exits (killed, crashed) is started again, after 1 s, then
- *    2, 4... up to 30 s while it keeps dying (back to 1 s once one ran a minute); the others keep
+ *  - a supervisor: a worker or agent that exits (killed, crashed) is started again, after 0.5 s, then
+ *    1, 2... up to 30 s while it keeps dying (back to 0.5 s once one ran a minute); the others keep
  *    running meanwhile. The api exiting stops everything (the local agent needs it to register).
  *  - NATPLANE_STATE_DIR: where the admin token, the local host's credentials and the local agent's
  *    state are kept (default .natplane/ in the repository).
@@ -27,8 +27,8 @@ const HOST_FILE = path.join(STATE_DIR, 'local-host.json');
 const HOST_NAME = 'local';
 /** A child that exits sooner than this after its start "exits at once". */
 const EARLY_EXIT_MS = 5000;
-/** Restart back-off of a worker or agent that exits: from 1 s, doubling to 30 s; back to 1 s once one ran this long. */
-const RESTART_FIRST_MS = 1000;
+/** Restart back-off of a worker or agent that exits: from 0.5 s, doubling to 30 s; back to 0.5 s once one ran this long. */
+const RESTART_FIRST_MS = 500;
 const RESTART_MAX_MS = 30000;
 const RESTART_RESET_AFTER_MS = 60000;
 
