@@ -330,7 +330,8 @@ describe('allocator properties over random operation sequences', () => {
           pout = cout;
         }
       }),
-      { numRuns: Number(process.env.ALLOCATOR_PROP_RUNS ?? 1000) },
+      // ALLOCATOR_PROP_SEED and ALLOCATOR_PROP_PATH replay a failure fast-check reported
+      { numRuns: Number(process.env.ALLOCATOR_PROP_RUNS ?? 1000), ...(process.env.ALLOCATOR_PROP_SEED ? { seed: Number(process.env.ALLOCATOR_PROP_SEED), path: process.env.ALLOCATOR_PROP_PATH } : {}) },
     );
   });
 });

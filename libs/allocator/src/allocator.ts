@@ -531,18 +531,22 @@ export class Allocator {
     const rs = this.rules[slot % R];
     let ip = -1;
     let off = -1;
-    // un-release: the endpoint's own quarantined block of this size on an active IP of the rule
+    // un-release: the endpoint's own quarantined block of this size on an active IP of the rule,
+    // the lowest (IP, port) of them, whatever order the previous blocks came in
     if (this.ownQuarantine.size > 0) {
       const list = this.ownQuarantine.get(this.ids[e]);
       if (list) {
+        let best = -1;
         for (const i of list) {
           const h = this.held[i];
-          if (!h.dead && h.order === k && h.ip >= 0 && h.ruleNumber === rs.ruleNumber && rs.ipState[h.ip] === IP_ACTIVE) {
-            h.dead = true;
-            ip = h.ip;
-            off = h.off;
-            break;
-          }
+          if (h.dead || h.order !== k || h.ip < 0 || h.ruleNumber !== rs.ruleNumber || rs.ipState[h.ip] !== IP_ACTIVE) continue;
+          if (best < 0 || h.ip < this.held[best].ip || (h.ip === this.held[best].ip && h.off < this.held[best].off)) best = i;
+        }
+        if (best >= 0) {
+          const h = this.held[best];
+          h.dead = true;
+          ip = h.ip;
+          off = h.off;
         }
       }
     }
