@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'apps/console/vite.config.mts', 'libs/sdk/src/schema.d.ts', 'openapi/**', 'coverage/**', 'scripts/**', '*.js', '*.mjs', 'bench/results/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'apps/console/vite.config.mts', 'apps/terraform-provider/rolldown.config.mjs', 'libs/sdk/src/schema.d.ts', 'openapi/**', 'coverage/**', 'scripts/**', '*.js', '*.mjs', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,0 +1,23 @@
+// Bundles terraform-provider-natplane into one file with its dependencies (gRPC, msgpack, X.509,
+// the SDK) and its .proto files: Terraform starts a provider process for every phase of a run,
+// and one file that needs no node_modules starts in about half the time and installs anywhere
+// (the filesystem mirror holds just this file). Run by scripts/lib.js as part of the build.
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export default {
+  input: `${root}apps/terraform-provider/src/main.ts`,
+  platform: 'node',
+  tsconfig: `${root}tsconfig.json`,
+  resolve: { alias: { '@natplane/sdk': `${root}libs/sdk/src/index.ts` } },
+  moduleTypes: { '.proto': 'text' },
+  logLevel: 'warn',
+  output: {
+    file: `${root}dist/terraform-provider/terraform-provider-natplane.js`,
+    format: 'cjs',
+    banner: '#!/usr/bin/env node',
+    minify: true,
+    sourcemap: true,
+  },
+};

@@ -1,0 +1,61 @@
+/**
+ * Planning a change (PlanResourceChange), from the schema alone:
+ * - create: every computed attribute the configuration leaves null is unknown (known after apply);
+ * - update: when anything changes, the volatile computed attributes (etag, generation, state...)
+ *   become unknown (a planned value must equal the configuration's wherever that is set, so a
+ *   reference is planned as written; reading keeps the written form, see convert.ts);
+ * - an immutable (forceNew) attribute or block that changes is listed in requires_replace.
+ */
+import { isMultiBlock, specType, type Schema } from './schema';
+import { Unknown, equalValues, isObject, type TfObject, type TfValue } from './values';
+
+export type AttrPath = (string | number)[];
+
+export interface PlanResult {
+  planned: TfObject | null;
+  requiresReplace: AttrPath[];
+}
+
+export function planChange(schema: Schema, prior: TfObject | null, proposed: TfObject | null, config: TfObject | null): PlanResult {
+  if (proposed === null) return { planned: null, requiresReplace: [] };
+  if (prior === null) return { planned: fillUnknowns(schema, proposed, config), requiresReplace: [] };
+  let planned = fillUnknowns(schema, proposed, config);
+  if (changed(schema, prior, planned)) {
+    planned = { ...planned };
+    for (const [name, spec] of Object.entries(schema)) if (spec.kind === 'attr' && spec.volatile) planned[name] = Unknown;
+  }
+  const requiresReplace: AttrPath[] = [];
+  for (const [name, spec] of Object.entries(schema)) {
+    if (spec.forceNew && !equalValues(prior[name] ?? null, planned[name] ?? null, specType(spec))) requiresReplace.push([name]);
+  }
+  return { planned, requiresReplace };
+}
+
+/** Whether any attribute that is not computed-only differs between two states. */
+export function changed(schema: Schema, a: TfObject, b: TfObject): boolean {
+  return Object.entries(schema).some(([name, spec]) => {
+    if (spec.kind === 'attr' && spec.computed && !spec.optional) return false;
+    return !equalValues(a[name] ?? null, b[name] ?? null, specType(spec));
+  });
+}
+
+/** Computed attributes left null by the configuration become unknown, in nested blocks too. */
+export function fillUnknowns(schema: Schema, value: TfObject, config: TfObject | null): TfObject {
+  const out: TfObject = { ...value };
+  for (const [name, spec] of Object.entries(schema)) {
+    const c = config ? (config[name] ?? null) : null;
+    const v = value[name] ?? null;
+    if (spec.kind === 'attr') {
+      if (spec.computed && v === null && c === null) out[name] = Unknown;
+      continue;
+    }
+    if (v === null || v === Unknown) continue;
+    if (!isMultiBlock(spec)) {
+      if (isObject(v)) out[name] = fillUnknowns(spec.block, v, isObject(c) ? c : null);
+      continue;
+    }
+    const cs = Array.isArray(c) ? c : [];
+    out[name] = (v as TfValue[]).map((item, i) => (isObject(item) ? fillUnknowns(spec.block, item, spec.nesting === 'list' && isObject(cs[i]) ? (cs[i]) : item) : item));
+  }
+  return out;
+}

@@ -1,0 +1,19 @@
+import { blockList, str } from '../../framework/schema';
+import { projectResource } from '../kit';
+
+/** natplane_endpoint: a VM network interface on a host, in a subnet. */
+export const endpoint = projectResource({
+  typeName: 'natplane_endpoint',
+  kind: 'endpoint',
+  collection: 'endpoints',
+  description: 'A VM network interface: an address in a subnet, on a host whose agent programs its NAT.',
+  schema: {
+    subnet: str('The subnet (name, `projects/P/subnets/S` or selfLink). Changing it replaces the endpoint.', { required: true, forceNew: true, reference: true }),
+    host: str('The host the VM runs on (moving a VM updates it in place).', { required: true, reference: true }),
+    network_ip: str('The primary address, in the subnet\'s primary range and unique in the network.', { required: true }),
+    alias_ip_range: blockList('An alias IP range of the interface.', {
+      ip_cidr_range: str('The range (IPv4 CIDR).', { required: true }),
+      subnetwork_range_name: str('The subnet\'s secondary range it is taken from (none: the primary range).', { optional: true, absentIs: '' }),
+    }, { api: 'aliasIpRanges', key: 'ip_cidr_range' }),
+  },
+});
