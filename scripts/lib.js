@@ -17,10 +17,14 @@ const SOURCE_DIRS = ['apps', 'libs', 'migrations', 'bench'];
 const CONSOLE_DIR = path.join('apps', 'console');
 const CONSOLE_CONFIG = path.join(CONSOLE_DIR, 'vite.config.mts');
 const CONSOLE_SOURCE = /\.(ts|tsx|mts|css|html|json)$/;
+/** terraform-provider-natplane, bundled by rolldown into one executable file (with its .proto files and libs/sdk). */
+const PROVIDER_DIR = path.join('apps', 'terraform-provider');
+const PROVIDER_CONFIG = path.join(PROVIDER_DIR, 'rolldown.config.mjs');
+const PROVIDER_BUNDLE = 'dist/terraform-provider/terraform-provider-natplane.js';
 /** Files that change the build output without being sources. */
 const BUILD_CONFIG = ['tsconfig.json', 'tsconfig.build.json', 'nest-cli.json', 'package-lock.json'];
 /** Outputs every build must leave behind. */
-const BUILD_OUTPUTS = ['dist/apps/api/src/main.js', 'dist/libs/persistence/src/cli.js', 'dist/console/index.html'];
+const BUILD_OUTPUTS = ['dist/apps/api/src/main.js', 'dist/libs/persistence/src/cli.js', 'dist/console/index.html', PROVIDER_BUNDLE];
 
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/natplane';
 const DEFAULT_TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/natplane_test';
@@ -104,6 +108,8 @@ function sourceFiles() {
   };
   for (const d of SOURCE_DIRS) walk(path.join(ROOT, d));
   walk(path.join(ROOT, CONSOLE_DIR), (name) => CONSOLE_SOURCE.test(name));
+  walk(path.join(ROOT, PROVIDER_DIR, 'proto'), (name) => name.endsWith('.proto'));
+  out.push(PROVIDER_CONFIG);
   return out.sort();
 }
 
@@ -137,6 +143,11 @@ function nestBin() {
   return fs.existsSync(local) ? [local, []] : ['npx', ['nest']];
 }
 
+function rolldownBin() {
+  const local = path.join(ROOT, 'node_modules', '.bin', 'rolldown');
+  return fs.existsSync(local) ? [local, []] : ['npx', ['rolldown']];
+}
+
 function viteBin() {
   const local = path.join(ROOT, 'node_modules', '.bin', 'vite');
   return fs.existsSync(local) ? [local, []] : ['npx', ['vite']];
@@ -144,7 +155,9 @@ function viteBin() {
 
 /**
  * Builds when needed: `nest build api` compiles every app, lib, migration and bench; `vite build`
- * bundles the web console (apps/console and the SDK) into dist/console.
+ * bundles the web console (apps/console and the SDK) into dist/console; rolldown bundles the
+ * Terraform provider (apps/terraform-provider and the SDK) into one executable file,
+ * dist/terraform-provider/terraform-provider-natplane.js.
  */
 function ensureBuilt() {
   const files = sourceFiles();
@@ -157,13 +170,16 @@ function ensureBuilt() {
   if (/was removed$/.test(reason)) {
     for (const d of SOURCE_DIRS) fs.rmSync(path.join(DIST, d), { recursive: true, force: true });
   }
-  log(`build (${reason}): nest build api, vite build (console)`);
+  log(`build (${reason}): nest build api, vite build (console), rolldown (terraform provider)`);
   const started = Date.now();
   const startedWall = new Date();
   const [bin, pre] = nestBin();
   run(bin, [...pre, 'build', 'api']);
   const [vite, vitePre] = viteBin();
   run(vite, [...vitePre, 'build', '--config', CONSOLE_CONFIG, '--logLevel', 'warn']);
+  const [rolldown, rolldownPre] = rolldownBin();
+  run(rolldown, [...rolldownPre, '--config', PROVIDER_CONFIG]);
+  fs.chmodSync(path.join(ROOT, PROVIDER_BUNDLE), 0o755);
   fs.mkdirSync(DIST, { recursive: true });
   fs.writeFileSync(STAMP, JSON.stringify({ builtAt: startedWall.toISOString(), files }, null, 1) + '\n');
   // The stamp's time is the build's start, so an edit made during the build triggers the next one.
@@ -288,6 +304,7 @@ function migrate(env = process.env) {
 
 module.exports = {
   ROOT,
+  PROVIDER_BUNDLE,
   DIST,
   STAMP,
   DEFAULT_DATABASE_URL,
