@@ -60,11 +60,6 @@ describeTf('terraform-provider-natplane, with the real terraform', () => {
     await stack?.close();
   });
 
-  afterEach(() => {
-    const failed = (expect.getState() as { currentTestName?: string; assertionCalls?: number }).currentTestName;
-    void failed;
-  });
-
   it('terraform init installs the provider from the mirror; apply of examples/terraform, then plan shows no changes', async () => {
     example = tf(join(ROOT, 'examples/terraform'), EXAMPLE_VARS);
     const init = await example.ok(['init']);
@@ -78,5 +73,165 @@ describeTf('terraform-provider-natplane, with the real terraform', () => {
     expect(Object.keys(out.mappings.value as object).sort()).toEqual(['vm-1-nic0', 'vm-2-nic0']);
     const plan = await example.run(['plan', '-detailed-exitcode']);
     expect({ code: plan.code, out: plan.stdout }).toEqual({ code: 0, out: expect.stringContaining('No changes.') });
+  }, 300_000);
+
+  it('updates in place with a merge PATCH carrying If-Match; a change made after the plan is refused (412), not overwritten', async () => {
+    const before = await gateway('demo', 'gw');
+    expect(await example.planActions(['-var=min_ports_per_vm=256'])).toEqual({ 'natplane_nat_gateway.gw': ['update'] });
+    await example.ok(['apply', 'plan.tfplan']);
+    const after = await gateway('demo', 'gw');
+    expect(after.id).toBe(before.id);
+    expect(after.minPortsPerVm).toBe(256);
+    expect(after.generation).toBe(before.generation + 1);
+    expect(after.status.state).toBe('READY');
+    expect((await example.run(['plan', '-detailed-exitcode', '-var=min_ports_per_vm=256'])).code).toBe(0);
+
+    // a saved plan, then someone else changes the gateway: applying the plan must not overwrite it
+    expect(await example.planActions(['-var=min_ports_per_vm=512'])).toEqual({ 'natplane_nat_gateway.gw': ['update'] });
+    await ok(admin.PATCH('/v1/projects/{project}/natGateways/{name}', { params: { path: { project: 'demo', name: 'gw' } }, body: { description: 'changed by hand' } }));
+    const stale = await example.run(['apply', 'plan.tfplan']);
+    expect(stale.code).toBe(1);
+    expect(stale.stdout + stale.stderr).toMatch(/changed since it was last read/);
+    expect((await gateway('demo', 'gw')).minPortsPerVm).toBe(256);
+    // the next plan shows both: the description planned back to none, the ports to 512
+    await example.ok(['apply', '-auto-approve', '-var=min_ports_per_vm=512']);
+    const converged = await gateway('demo', 'gw');
+    expect({ ports: converged.minPortsPerVm, description: converged.description }).toEqual({ ports: 512, description: '' });
+    expect((await example.run(['plan', '-detailed-exitcode', '-var=min_ports_per_vm=512'])).code).toBe(0);
+  }, 300_000);
+
+  it('an object deleted outside terraform is planned for creation; one changed outside is planned back', async () => {
+    const vars = ['-var=min_ports_per_vm=512'];
+    await ok(admin.DELETE('/v1/projects/{project}/endpoints/{name}', { params: { path: { project: 'demo', name: 'vm-2-nic0' } } }));
+    await ok(
+      admin.PATCH('/v1/projects/{project}/networks/{name}', { params: { path: { project: 'demo', name: 'main' } }, body: { description: 'edited by hand', labels: { owner: 'someone' } } }),
+    );
+    await ok(admin.PATCH('/v1/projects/{project}/natGateways/{name}', { params: { path: { project: 'demo', name: 'gw' } }, body: { udpIdleTimeoutSec: 99, logConfig: { enable: false } } }));
+    const actions = await example.planActions(vars);
+    expect(actions).toEqual({ 'natplane_endpoint.vm[1]': ['create'], 'natplane_network.main': ['update'], 'natplane_nat_gateway.gw': ['update'] });
+    await example.ok(['apply', '-auto-approve', ...vars]);
+    const net = await ok(admin.GET('/v1/projects/{project}/networks/{name}', { params: { path: { project: 'demo', name: 'main' } } }));
+    expect({ description: net.description, labels: net.labels }).toEqual({ description: "the tenant's network", labels: {} });
+    const gw = await gateway('demo', 'gw');
+    expect({ udp: gw.udpIdleTimeoutSec, log: gw.logConfig }).toEqual({ udp: 99, log: { enable: true, filter: 'ERRORS_ONLY' } });
+    expect((await example.run(['plan', '-detailed-exitcode', ...vars])).code).toBe(0);
+  }, 300_000);
+
+  const PROVIDER = 'terraform {\n  required_providers {\n    natplane = { source = "natplane/natplane" }\n  }\n}\n';
+
+  it('an immutable attribute plans a replacement; a mutable one updates in place', async () => {
+    const scratch = (region: string, range: string) => `${PROVIDER}
+provider "natplane" {
+  project = "demo"
+}
+resource "natplane_network" "s" {
+  name = "scratch"
+}
+resource "natplane_subnet" "s" {
+  name          = "scratch"
+  network       = natplane_network.s.name
+  region        = "${region}"
+  ip_cidr_range = "${range}"
+}
+`;
+    const d = tf({ 'main.tf': scratch('r1', '10.99.0.0/24') });
+    await d.ok(['init']);
+    await d.ok(['apply', '-auto-approve']);
+    const first = await ok(admin.GET('/v1/projects/{project}/subnets/{name}', { params: { path: { project: 'demo', name: 'scratch' } } }));
+    d.write('main.tf', scratch('r2', '10.99.0.0/24'));
+    expect(await d.planActions()).toEqual({ 'natplane_subnet.s': ['delete', 'create'] });
+    const shown = await d.run(['plan']);
+    expect(shown.stdout).toMatch(/region\s+= "r1" -> "r2" # forces replacement/);
+    await d.ok(['apply', 'plan.tfplan']);
+    const second = await ok(admin.GET('/v1/projects/{project}/subnets/{name}', { params: { path: { project: 'demo', name: 'scratch' } } }));
+    expect(second.id).not.toBe(first.id);
+    expect(second.region).toBe('r2');
+    d.write('main.tf', scratch('r2', '10.99.0.0/23'));
+    expect(await d.planActions()).toEqual({ 'natplane_subnet.s': ['update'] });
+    await d.ok(['apply', 'plan.tfplan']);
+    const third = await ok(admin.GET('/v1/projects/{project}/subnets/{name}', { params: { path: { project: 'demo', name: 'scratch' } } }));
+    expect({ id: third.id, range: third.ipCidrRange }).toEqual({ id: second.id, range: '10.99.0.0/23' });
+    await d.ok(['destroy', '-auto-approve']);
+  }, 300_000);
+
+  it('an API problem is shown on the attribute its errors[].field names, and nothing half-created is left', async () => {
+    const d = tf({
+      'main.tf': `${PROVIDER}
+provider "natplane" {
+  project = "demo"
+}
+resource "natplane_network" "bad" {
+  name = "bad-net"
+}
+resource "natplane_subnet" "bad" {
+  name          = "bad-subnet"
+  network       = natplane_network.bad.name
+  region        = "r1"
+  ip_cidr_range = "10.98.0.0/33"
+}
+`,
+    });
+    await d.ok(['init']);
+    const r = await d.run(['apply', '-auto-approve']);
+    expect(r.code).toBe(1);
+    const out = r.stdout + r.stderr;
+    expect(out).toMatch(/Error: creating natplane_subnet: 400/);
+    // Terraform points at the attribute: the configuration line of ip_cidr_range
+    expect(out).toMatch(/with natplane_subnet\.bad,[\s\S]*ip_cidr_range = "10\.98\.0\.0\/33"[\s\S]*ipCidrRange: /);
+    const subnets = await ok(admin.GET('/v1/projects/{project}/subnets', { params: { path: { project: 'demo' } } }));
+    expect(subnets.items.map((x) => x.name)).not.toContain('bad-subnet');
+    expect((await d.ok(['state', 'list'])).stdout.trim().split('\n')).toEqual(['natplane_network.bad']);
+    await d.ok(['destroy', '-auto-approve']);
+  }, 300_000);
+
+  it('a NAT gateway that does not become READY within its timeout fails with the status message and is not left behind', async () => {
+    const d = tf({
+      'main.tf': `${PROVIDER}
+provider "natplane" {
+  project = "demo"
+}
+resource "natplane_network" "slow" {
+  name = "slow"
+}
+resource "natplane_subnet" "slow" {
+  name          = "slow"
+  network       = natplane_network.slow.name
+  region        = "r1"
+  ip_cidr_range = "10.97.0.0/24"
+}
+resource "natplane_endpoint" "slow" {
+  name       = "slow-vm"
+  subnet     = natplane_subnet.slow.name
+  host       = "${HOST}"
+  network_ip = "10.97.0.5"
+}
+resource "natplane_nat_gateway" "slow" {
+  name       = "slow-gw"
+  network    = natplane_network.slow.name
+  region     = "r1"
+  depends_on = [natplane_endpoint.slow]
+  timeouts {
+    create = "3s"
+  }
+}
+`,
+    });
+    await d.ok(['init']);
+    await d.ok(['apply', '-auto-approve', '-target=natplane_endpoint.slow']);
+    await agent!.stop();
+    try {
+      const r = await d.run(['apply', '-auto-approve']);
+      expect(r.code).toBe(1);
+      expect(r.stdout + r.stderr).toMatch(/NAT gateway "slow-gw": not READY after 3s[\s\S]*state (PROVISIONING|DEGRADED) .*hosts programmed 0 of 1/);
+    } finally {
+      await agent!.start();
+    }
+    const gateways = await ok(admin.GET('/v1/projects/{project}/natGateways', { params: { path: { project: 'demo' } } }));
+    expect(gateways.items.map((g) => g.name)).toEqual(['gw']);
+    expect((await d.ok(['state', 'list'])).stdout).not.toMatch(/natplane_nat_gateway/);
+    // with the agent back, the same configuration applies
+    await d.ok(['apply', '-auto-approve']);
+    expect((await gateway('demo', 'slow-gw')).status.state).toBe('READY');
+    await d.ok(['destroy', '-auto-approve']);
   }, 300_000);
 });
