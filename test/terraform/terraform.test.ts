@@ -205,10 +205,15 @@ resource "natplane_endpoint" "slow" {
   host       = "${HOST}"
   network_ip = "10.97.0.5"
 }
+resource "natplane_address" "slow" {
+  name   = "slow-ip"
+  region = "r1"
+}
 resource "natplane_nat_gateway" "slow" {
   name       = "slow-gw"
   network    = natplane_network.slow.name
   region     = "r1"
+  nat_ips    = [natplane_address.slow.name]
   depends_on = [natplane_endpoint.slow]
   timeouts {
     create = "3s"
@@ -217,7 +222,7 @@ resource "natplane_nat_gateway" "slow" {
 `,
     });
     await d.ok(['init']);
-    await d.ok(['apply', '-auto-approve', '-target=natplane_endpoint.slow']);
+    await d.ok(['apply', '-auto-approve', '-target=natplane_endpoint.slow', '-target=natplane_address.slow']);
     await agent!.stop();
     try {
       const r = await d.run(['apply', '-auto-approve']);
@@ -233,5 +238,170 @@ resource "natplane_nat_gateway" "slow" {
     await d.ok(['apply', '-auto-approve']);
     expect((await gateway('demo', 'slow-gw')).status.state).toBe('READY');
     await d.ok(['destroy', '-auto-approve']);
+  }, 300_000);
+
+  it('terraform import takes every resource type created through the API (NAME or PROJECT/NAME), then plans no changes', async () => {
+    const P = 'imp';
+    await ok(admin.POST('/v1/admin/projects', { body: { name: P, description: 'imported', labels: { team: 'net' } } }));
+    await ok(admin.POST('/v1/admin/addressPools', { body: { name: 'imp-pool', region: REGION, cidrs: ['198.18.0.0/28'] } }));
+    await ok(admin.POST('/v1/admin/hosts', { body: { name: 'imp-host', region: REGION, zone: `${REGION}-b`, agentUrl: 'http://127.0.0.1:9/agent' } }));
+    await ok(admin.POST('/v1/projects/{project}/networks', { params: { path: { project: P } }, body: { name: 'net' } }));
+    await ok(
+      admin.POST('/v1/projects/{project}/subnets', {
+        params: { path: { project: P } },
+        body: { name: 'sub', network: `projects/${P}/networks/net`, region: REGION, ipCidrRange: '10.1.0.0/24', secondaryIpRanges: [{ rangeName: 'pods', ipCidrRange: '10.2.0.0/20' }] },
+      }),
+    );
+    await ok(admin.POST('/v1/projects/{project}/addresses', { params: { path: { project: P } }, body: { name: 'ip-1', region: REGION } }));
+    await ok(admin.POST('/v1/projects/{project}/addresses', { params: { path: { project: P } }, body: { name: 'ip-2', region: REGION, address: '198.18.0.9' } }));
+    await ok(
+      admin.POST('/v1/projects/{project}/endpoints', {
+        params: { path: { project: P } },
+        body: { name: 'vm', subnet: 'sub', host: HOST, networkIp: '10.1.0.7', aliasIpRanges: [{ ipCidrRange: '10.2.1.0/24', subnetworkRangeName: 'pods' }] },
+      }),
+    );
+    await ok(
+      admin.POST('/v1/projects/{project}/natGateways', {
+        params: { path: { project: P } },
+        body: {
+          name: 'gw',
+          network: 'net',
+          region: REGION,
+          natIps: ['ip-1'],
+          sourceSubnetworkIpRangesToNat: 'LIST_OF_SUBNETWORKS',
+          subnetworks: [{ name: 'sub', sourceIpRangesToNat: ['PRIMARY_IP_RANGE'] }],
+          minPortsPerVm: 256,
+          tcpEstablishedIdleTimeoutSec: 600,
+          logConfig: { enable: true },
+          rules: [{ ruleNumber: 5, match: "destination.ip == '192.0.2.1'", action: { sourceNatActiveIps: ['ip-2'] } }],
+        },
+      }),
+    );
+    await ok(admin.POST('/v1/admin/projects/{name}/tokens', { params: { path: { name: P } } }));
+
+    const d = tf({
+      'main.tf': `${PROVIDER}
+provider "natplane" {
+  project = "${P}"
+}
+resource "natplane_project" "p" {
+  name        = "${P}"
+  description = "imported"
+  labels      = { team = "net" }
+}
+resource "natplane_project_token" "t" {
+  project = natplane_project.p.name
+}
+resource "natplane_address_pool" "pool" {
+  name   = "imp-pool"
+  region = "${REGION}"
+  cidrs  = ["198.18.0.0/28"]
+}
+resource "natplane_host" "h" {
+  name      = "imp-host"
+  region    = "${REGION}"
+  zone      = "${REGION}-b"
+  agent_url = "http://127.0.0.1:9/agent"
+}
+resource "natplane_network" "net" {
+  project = natplane_project.p.name
+  name = "net"
+}
+resource "natplane_subnet" "sub" {
+  project = natplane_project.p.name
+  name          = "sub"
+  network       = natplane_network.net.name
+  region        = "${REGION}"
+  ip_cidr_range = "10.1.0.0/24"
+  secondary_ip_range {
+    range_name    = "pods"
+    ip_cidr_range = "10.2.0.0/20"
+  }
+}
+resource "natplane_address" "ip1" {
+  project    = natplane_project.p.name
+  depends_on = [natplane_address_pool.pool]
+  name   = "ip-1"
+  region = "${REGION}"
+}
+resource "natplane_address" "ip2" {
+  project    = natplane_project.p.name
+  depends_on = [natplane_address_pool.pool]
+  name    = "ip-2"
+  region  = "${REGION}"
+  address = "198.18.0.9"
+}
+resource "natplane_endpoint" "vm" {
+  project = natplane_project.p.name
+  name       = "vm"
+  subnet     = natplane_subnet.sub.name
+  host       = "${HOST}"
+  network_ip = "10.1.0.7"
+  alias_ip_range {
+    ip_cidr_range         = "10.2.1.0/24"
+    subnetwork_range_name = "pods"
+  }
+}
+resource "natplane_nat_gateway" "gw" {
+  project = natplane_project.p.name
+  name                               = "gw"
+  network                            = natplane_network.net.name
+  region                             = "${REGION}"
+  nat_ips                            = [natplane_address.ip1.name]
+  source_subnetwork_ip_ranges_to_nat = "LIST_OF_SUBNETWORKS"
+  subnetwork {
+    name                    = natplane_subnet.sub.name
+    source_ip_ranges_to_nat = ["PRIMARY_IP_RANGE"]
+  }
+  min_ports_per_vm                 = 256
+  tcp_established_idle_timeout_sec = 600
+  log_config {
+    enable = true
+  }
+  rules {
+    rule_number = 5
+    match       = "destination.ip == '192.0.2.1'"
+    action {
+      source_nat_active_ips = [natplane_address.ip2.name]
+    }
+  }
+}
+`,
+    });
+    await d.ok(['init']);
+    const imports: [string, string][] = [
+      ['natplane_project.p', P],
+      ['natplane_project_token.t', P],
+      ['natplane_address_pool.pool', 'imp-pool'],
+      ['natplane_host.h', 'imp-host'],
+      ['natplane_network.net', `${P}/net`],
+      ['natplane_subnet.sub', 'sub'],
+      ['natplane_address.ip1', `${P}/ip-1`],
+      ['natplane_address.ip2', 'ip-2'],
+      ['natplane_endpoint.vm', 'vm'],
+      ['natplane_nat_gateway.gw', `${P}/gw`],
+    ];
+    for (const [address, id] of imports) await d.ok(['import', address, id]);
+    const plan = await d.run(['plan', '-detailed-exitcode']);
+    expect({ code: plan.code, out: plan.stdout }).toEqual({ code: 0, out: expect.stringContaining('No changes.') });
+
+    // destroy leaves the project empty (and then deletes it)
+    await d.ok(['destroy', '-auto-approve']);
+    // (the api remembers a project's id for up to 5 s: a list answers [] then, 404 afterwards)
+    for (const collection of ['networks', 'subnets', 'endpoints', 'addresses', 'natGateways'] as const) {
+      const r = await stack!.api.get(`/v1/projects/${P}/${collection}`);
+      const items = r.status === 200 ? (r.body as { items: unknown[] }).items : [];
+      expect({ collection, status: r.status === 200 ? 404 : r.status, items }).toEqual({ collection, status: 404, items: [] });
+    }
+    expect((await stack!.api.get(`/v1/admin/projects/${P}`)).status).toBe(404);
+    const pools = await ok(admin.GET('/v1/admin/addressPools', {}));
+    expect(pools.items.map((x) => x.name)).not.toContain('imp-pool');
+  }, 300_000);
+
+  it('destroy of examples/terraform deletes everything it created', async () => {
+    await example.ok(['destroy', '-auto-approve', '-var=min_ports_per_vm=512']);
+    expect((await stack!.api.get('/v1/admin/projects/demo')).status).toBe(404);
+    expect((await ok(admin.GET('/v1/admin/addressPools', {}))).items).toEqual([]);
+    expect((await example.ok(['state', 'list'])).stdout.trim()).toBe('');
   }, 300_000);
 });

@@ -70,7 +70,7 @@ export function apiDiagnostics(e: unknown, schema: Schema, what: string): Diagno
   const p = e.problem;
   const head = `${what}: ${e.status} ${p.title}`;
   const fieldErrors = e.errors;
-  if (fieldErrors.length === 0) return [error(head, [p.detail, p.users?.length ? `used by: ${p.users.join(', ')}` : ''].filter(Boolean).join('\n'))];
+  if (fieldErrors.length === 0) return [error(head, p.detail)];
   return fieldErrors.map((fe) => {
     const path = attributePath(schema, fe.field);
     return error(head, `${fe.field}: ${fe.message}`, path.length ? path : undefined);
