@@ -87,7 +87,7 @@ describe('state <-> API', () => {
   });
 
   it('a reference to another object is not kept in the old form', () => {
-    expect(fromApi(schema, { ...api, network: 'net-2' }, { network: 'projects/p/networks/net-1' } as TfObject).network).toBe('net-2');
+    expect(fromApi(schema, { ...api, network: 'net-2' }, { network: 'projects/p/networks/net-1' }).network).toBe('net-2');
   });
 
   it('mergePatch: only what changed; null where an optional value was removed; unknowns left out', () => {
