@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../support/control-loop/stack';
 
-/** The terraform binary: TERRAFORM_BIN, /usr/local/bin/terraform, or one on PATH; undefined when none. */
+/** The terraform binary: TERRAFORM_BIN (when set, that one or none), /usr/local/bin/terraform, or one on PATH. */
 export function findTerraform(): string | undefined {
-  const candidates = [process.env.TERRAFORM_BIN, '/usr/local/bin/terraform'].filter((c): c is string => !!c);
-  for (const c of candidates) if (existsSync(c)) return c;
+  if (process.env.TERRAFORM_BIN) return existsSync(process.env.TERRAFORM_BIN) ? process.env.TERRAFORM_BIN : undefined;
+  if (existsSync('/usr/local/bin/terraform')) return '/usr/local/bin/terraform';
   const r = spawnSync('sh', ['-c', 'command -v terraform'], { encoding: 'utf8' });
   return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
 }

@@ -5,9 +5,10 @@
  * `npm run terraform:mirror` writes, as a user would. Skipped, saying why, when no terraform
  * binary is found (TERRAFORM_BIN, /usr/local/bin/terraform or PATH).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { createNatplaneClient, ok, type NatplaneClient } from '@natplane/sdk';
 import { FakeAgent } from '../support/control-loop/fake-agent';
 import { ADMIN_TOKEN, ROOT, Stack } from '../support/control-loop/stack';
@@ -16,6 +17,12 @@ import { findTerraform, installMirror, TerraformDir } from './terraform-cli';
 const TERRAFORM = findTerraform();
 const describeTf = TERRAFORM ? describe : describe.skip;
 if (!TERRAFORM) console.warn('terraform acceptance tests skipped: no terraform binary (set TERRAFORM_BIN, or install terraform at /usr/local/bin/terraform or on PATH)');
+
+/** What .ci/run prints: which terraform ran how many of these tests to the end. */
+const SUMMARY = join(ROOT, 'test-results', 'terraform', 'summary.txt');
+rmSync(SUMMARY, { force: true });
+mkdirSync(join(ROOT, 'test-results', 'terraform'), { recursive: true });
+if (!TERRAFORM) writeFileSync(SUMMARY, 'skipped: no terraform binary (TERRAFORM_BIN, /usr/local/bin/terraform or PATH)\n');
 
 const REGION = 'r1';
 const HOST = 'hv-1';
@@ -38,6 +45,7 @@ describeTf('terraform-provider-natplane, with the real terraform', () => {
 
   beforeAll(async () => {
     const rc = installMirror();
+    version = spawnSync(TERRAFORM!, ['version'], { encoding: 'utf8', env: { ...process.env, CHECKPOINT_DISABLE: '1' } }).stdout.split('\n')[0];
     stack = await Stack.start({ file: __filename, redisDb: 15 });
     admin = createNatplaneClient(stack.api.baseUrl, ADMIN_TOKEN);
     agent = new FakeAgent(HOST);
@@ -55,12 +63,27 @@ describeTf('terraform-provider-natplane, with the real terraform', () => {
     };
   }, 120_000);
 
+  let completed = 0;
+  let version = '';
+  /** A test whose completion is counted for the summary. */
+  const test = (name: string, fn: () => Promise<void>, timeout: number) =>
+    it(
+      name,
+      async () => {
+        await fn();
+        completed++;
+      },
+      timeout,
+    );
+
   afterAll(async () => {
+    writeFileSync(SUMMARY, `ran with ${version || TERRAFORM}: ${completed} acceptance tests completed\n`);
+    for (const d of dirs) rmSync(d.dir, { recursive: true, force: true });
     await agent?.stop();
     await stack?.close();
   });
 
-  it('terraform init installs the provider from the mirror; apply of examples/terraform, then plan shows no changes', async () => {
+  test('terraform init installs the provider from the mirror; apply of examples/terraform, then plan shows no changes', async () => {
     example = tf(join(ROOT, 'examples/terraform'), EXAMPLE_VARS);
     const init = await example.ok(['init']);
     expect(init.stdout).toMatch(/Installing natplane\/natplane v0\.1\.0/);
@@ -75,7 +98,7 @@ describeTf('terraform-provider-natplane, with the real terraform', () => {
     expect({ code: plan.code, out: plan.stdout }).toEqual({ code: 0, out: expect.stringContaining('No changes.') });
   }, 300_000);
 
-  it('updates in place with a merge PATCH carrying If-Match; a change made after the plan is refused (412), not overwritten', async () => {
+  test('updates in place with a merge PATCH carrying If-Match; a change made after the plan is refused (412), not overwritten', async () => {
     const before = await gateway('demo', 'gw');
     expect(await example.planActions(['-var=min_ports_per_vm=256'])).toEqual({ 'natplane_nat_gateway.gw': ['update'] });
     await example.ok(['apply', 'plan.tfplan']);
@@ -100,7 +123,7 @@ describeTf('terraform-provider-natplane, with the real terraform', () => {
     expect((await example.run(['plan', '-detailed-exitcode', '-var=min_ports_per_vm=512'])).code).toBe(0);
   }, 300_000);
 
-  it('an object deleted outside terraform is planned for creation; one changed outside is planned back', async () => {
+  test('an object deleted outside terraform is planned for creation; one changed outside is planned back', async () => {
     const vars = ['-var=min_ports_per_vm=512'];
     await ok(admin.DELETE('/v1/projects/{project}/endpoints/{name}', { params: { path: { project: 'demo', name: 'vm-2-nic0' } } }));
     await ok(
@@ -119,7 +142,7 @@ describeTf('terraform-provider-natplane, with the real terraform', () => {
 
   const PROVIDER = 'terraform {\n  required_providers {\n    natplane = { source = "natplane/natplane" }\n  }\n}\n';
 
-  it('an immutable attribute plans a replacement; a mutable one updates in place', async () => {
+  test('an immutable attribute plans a replacement; a mutable one updates in place', async () => {
     const scratch = (region: string, range: string) => `${PROVIDER}
 provider "natplane" {
   project = "demo"
@@ -154,7 +177,7 @@ resource "natplane_subnet" "s" {
     await d.ok(['destroy', '-auto-approve']);
   }, 300_000);
 
-  it('an API problem is shown on the attribute its errors[].field names, and nothing half-created is left', async () => {
+  test('an API problem is shown on the attribute its errors[].field names, and nothing half-created is left', async () => {
     const d = tf({
       'main.tf': `${PROVIDER}
 provider "natplane" {
@@ -184,7 +207,7 @@ resource "natplane_subnet" "bad" {
     await d.ok(['destroy', '-auto-approve']);
   }, 300_000);
 
-  it('a NAT gateway that does not become READY within its timeout fails with the status message and is not left behind', async () => {
+  test('a NAT gateway that does not become READY within its timeout fails with the status message and is not left behind', async () => {
     const d = tf({
       'main.tf': `${PROVIDER}
 provider "natplane" {
@@ -240,7 +263,7 @@ resource "natplane_nat_gateway" "slow" {
     await d.ok(['destroy', '-auto-approve']);
   }, 300_000);
 
-  it('terraform import takes every resource type created through the API (NAME or PROJECT/NAME), then plans no changes', async () => {
+  test('terraform import takes every resource type created through the API (NAME or PROJECT/NAME), then plans no changes', async () => {
     const P = 'imp';
     await ok(admin.POST('/v1/admin/projects', { body: { name: P, description: 'imported', labels: { team: 'net' } } }));
     await ok(admin.POST('/v1/admin/addressPools', { body: { name: 'imp-pool', region: REGION, cidrs: ['198.18.0.0/28'] } }));
@@ -398,7 +421,7 @@ resource "natplane_nat_gateway" "gw" {
     expect(pools.items.map((x) => x.name)).not.toContain('imp-pool');
   }, 300_000);
 
-  it('destroy of examples/terraform deletes everything it created', async () => {
+  test('destroy of examples/terraform deletes everything it created', async () => {
     await example.ok(['destroy', '-auto-approve', '-var=min_ports_per_vm=512']);
     expect((await stack!.api.get('/v1/admin/projects/demo')).status).toBe(404);
     expect((await ok(admin.GET('/v1/admin/addressPools', {}))).items).toEqual([]);
