@@ -64,7 +64,9 @@ export function attributePath(schema: Schema, field: string): AttrPath {
 export function apiDiagnostics(e: unknown, schema: Schema, what: string): Diagnostic[] {
   if (e instanceof DiagnosticsError) return e.diagnostics;
   if (!(e instanceof ApiError)) {
-    const msg = e instanceof Error ? e.message : String(e);
+    // fetch() says "fetch failed" and puts the reason (ECONNREFUSED ...) in its cause
+    const cause = e instanceof Error && e.cause instanceof Error ? `: ${e.cause.message}` : '';
+    const msg = e instanceof Error ? e.message + cause : String(e);
     return [error(`${what}: ${msg}`)];
   }
   const p = e.problem;
