@@ -280,7 +280,7 @@ resource "natplane_nat_gateway" "slow" {
     await ok(
       admin.POST('/v1/projects/{project}/endpoints', {
         params: { path: { project: P } },
-        body: { name: 'vm', subnet: 'sub', host: HOST, networkIp: '10.1.0.7', aliasIpRanges: [{ ipCidrRange: '10.2.1.0/24', subnetworkRangeName: 'pods' }] },
+        body: { name: 'vm', subnet: 'sub', host: HOST, hostInterface: 'tap-imp0', networkIp: '10.1.0.7', aliasIpRanges: [{ ipCidrRange: '10.2.1.0/24', subnetworkRangeName: 'pods' }] },
       }),
     );
     await ok(
@@ -358,8 +358,9 @@ resource "natplane_endpoint" "vm" {
   project = natplane_project.p.name
   name       = "vm"
   subnet     = natplane_subnet.sub.name
-  host       = "${HOST}"
-  network_ip = "10.1.0.7"
+  host           = "${HOST}"
+  host_interface = "tap-imp0"
+  network_ip     = "10.1.0.7"
   alias_ip_range {
     ip_cidr_range         = "10.2.1.0/24"
     subnetwork_range_name = "pods"

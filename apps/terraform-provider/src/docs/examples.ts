@@ -17,7 +17,7 @@ export const EXAMPLES: Record<string, { hcl: string; importId?: string }> = {
   },
   natplane_address: { hcl: 'resource "natplane_address" "nat1" {\n  name   = "nat-ip-1"\n  region = "eu-1"\n}', importId: 'demo/nat-ip-1' },
   natplane_endpoint: {
-    hcl: 'resource "natplane_endpoint" "vm1" {\n  name       = "vm-1-nic0"\n  subnet     = natplane_subnet.apps.name\n  host       = "hv-1"\n  network_ip = "10.10.0.10"\n\n  alias_ip_range {\n    ip_cidr_range         = "10.20.1.0/24"\n    subnetwork_range_name = "pods"\n  }\n}',
+    hcl: 'resource "natplane_endpoint" "vm1" {\n  name           = "vm-1-nic0"\n  subnet         = natplane_subnet.apps.name\n  host           = "hv-1"\n  host_interface = "tap-vm1"\n  network_ip     = "10.10.0.10"\n\n  alias_ip_range {\n    ip_cidr_range         = "10.20.1.0/24"\n    subnetwork_range_name = "pods"\n  }\n}',
     importId: 'demo/vm-1-nic0',
   },
   natplane_nat_gateway: {

@@ -11,6 +11,7 @@ export const endpoint = projectResource({
     subnet: str('The subnet (name, `projects/P/subnets/S` or selfLink). Changing it replaces the endpoint.', { required: true, forceNew: true, reference: true }),
     host: str('The host the VM runs on (moving a VM updates it in place).', { required: true, reference: true }),
     network_ip: str('The primary address, in the subnet\'s primary range and unique in the network.', { required: true }),
+    host_interface: str('The host-side device of the NIC (tap, veth, OVS port) as the compute platform names it: endpoints of different networks may share an address on one host when their devices differ.', { optional: true }),
     alias_ip_range: blockList('An alias IP range of the interface.', {
       ip_cidr_range: str('The range (IPv4 CIDR).', { required: true }),
       subnetwork_range_name: str('The subnet\'s secondary range it is taken from (none: the primary range).', { optional: true, absentIs: '' }),
