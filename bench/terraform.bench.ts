@@ -161,7 +161,7 @@ const bench: Benchmark = {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     });
-    await handshakeOnce(join(ROOT, exe), clientCert); // warm the file cache
+    await handshakeOnce(join(ROOT, exe), clientCert); // warm the file cache and V8's compile cache (as every run after the first)
     const hs: number[] = [];
     for (let i = 0; i < HANDSHAKES; i++) hs.push(await handshakeOnce(join(ROOT, exe), clientCert));
     const hsMedian = median(hs);

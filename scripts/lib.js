@@ -21,10 +21,12 @@ const CONSOLE_SOURCE = /\.(ts|tsx|mts|css|html|json)$/;
 const PROVIDER_DIR = path.join('apps', 'terraform-provider');
 const PROVIDER_CONFIG = path.join(PROVIDER_DIR, 'rolldown.config.mjs');
 const PROVIDER_BUNDLE = 'dist/terraform-provider/terraform-provider-natplane.js';
+/** The provider itself, which the executable (PROVIDER_BUNDLE, a launcher) loads from beside it. */
+const PROVIDER_CODE = 'dist/terraform-provider/natplane-provider.js';
 /** Files that change the build output without being sources. */
 const BUILD_CONFIG = ['tsconfig.json', 'tsconfig.build.json', 'nest-cli.json', 'package-lock.json'];
 /** Outputs every build must leave behind. */
-const BUILD_OUTPUTS = ['dist/apps/api/src/main.js', 'dist/libs/persistence/src/cli.js', 'dist/console/index.html', PROVIDER_BUNDLE];
+const BUILD_OUTPUTS = ['dist/apps/api/src/main.js', 'dist/libs/persistence/src/cli.js', 'dist/console/index.html', PROVIDER_BUNDLE, PROVIDER_CODE];
 
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/natplane';
 const DEFAULT_TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/natplane_test';
@@ -305,6 +307,7 @@ function migrate(env = process.env) {
 module.exports = {
   ROOT,
   PROVIDER_BUNDLE,
+  PROVIDER_CODE,
   DIST,
   STAMP,
   DEFAULT_DATABASE_URL,

@@ -8,7 +8,8 @@
  * so that `TF_CLI_CONFIG_FILE=dist/terraform/terraform.rc terraform init` installs the provider
  * offline (Terraform reports it as unauthenticated: a local mirror carries no signature) and
  * every other provider still comes from its registry. The executable is the one-file bundle,
- * run by the node that ran this script.
+ * run by the node that ran this script; beside it natplane-provider.js, the provider's code,
+ * which it loads through V8's compile cache.
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -33,6 +34,8 @@ function main() {
   // the first line runs this very node, whatever PATH Terraform is started with
   const exe = path.join(dir, `terraform-provider-${TYPE}_v${VERSION}`);
   fs.writeFileSync(exe, bundle.replace(/^#!.*\n/, `#!${process.execPath}\n`), { mode: 0o755 });
+  // the provider's code, which the executable loads through V8's compile cache
+  fs.copyFileSync(path.join(lib.ROOT, lib.PROVIDER_CODE), path.join(dir, path.basename(lib.PROVIDER_CODE)));
   const rc = path.join(out, 'terraform.rc');
   fs.writeFileSync(
     rc,

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-export default {
+/** The provider and everything it uses, in one file. */
+const provider = {
   input: `${root}apps/terraform-provider/src/main.ts`,
   platform: 'node',
   tsconfig: `${root}tsconfig.json`,
@@ -14,10 +15,20 @@ export default {
   moduleTypes: { '.proto': 'text' },
   logLevel: 'warn',
   output: {
-    file: `${root}dist/terraform-provider/terraform-provider-natplane.js`,
+    file: `${root}dist/terraform-provider/natplane-provider.js`,
     format: 'cjs',
-    banner: '#!/usr/bin/env node',
     minify: true,
     sourcemap: true,
   },
 };
+
+/** The executable: a launcher that loads the bundle through V8's compile cache (src/launcher.ts). */
+const launcher = {
+  input: `${root}apps/terraform-provider/src/launcher.ts`,
+  platform: 'node',
+  tsconfig: `${root}tsconfig.json`,
+  logLevel: 'warn',
+  output: { file: `${root}dist/terraform-provider/terraform-provider-natplane.js`, format: 'cjs', banner: '#!/usr/bin/env node', minify: true },
+};
+
+export default [provider, launcher];

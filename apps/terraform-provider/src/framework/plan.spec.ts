@@ -42,6 +42,13 @@ describe('planning a change', () => {
     expect(requiresReplace).toEqual([]);
   });
 
+  it('a local setting (timeouts) added, e.g. after an import, changes no API value: etag and state stay known', () => {
+    const s: Schema = { ...schema, timeouts: blockSingle('t', { create: str('c', { optional: true }) }, { api: false }) };
+    const p = { ...prior, timeouts: null };
+    const { planned } = planChange(s, p, { ...p, timeouts: { create: '1m' } }, full({ name: 'gw', network: 'net', timeouts: { create: '1m' } }));
+    expect(planned).toEqual({ ...p, timeouts: { create: '1m' } });
+  });
+
   it('a set compared without order is no change', () => {
     const p = { ...prior, nat_ips: ['a', 'b'] };
     const { planned } = planChange(schema, p, { ...p, nat_ips: ['b', 'a'] }, full({ name: 'gw', network: 'net', nat_ips: ['b', 'a'] }));

@@ -32,10 +32,15 @@ export function planChange(schema: Schema, prior: TfObject | null, proposed: TfO
   return { planned, requiresReplace };
 }
 
-/** Whether any attribute that is not computed-only differs between two states. */
+/**
+ * Whether the object changes: any attribute sent to the API (not computed-only) differs. Local
+ * settings (`timeouts`, api: false) do not count: a `timeouts` block added after an import is
+ * recorded in state without touching the object or its etag.
+ */
 export function changed(schema: Schema, a: TfObject, b: TfObject): boolean {
   return Object.entries(schema).some(([name, spec]) => {
     if (spec.kind === 'attr' && spec.computed && !spec.optional) return false;
+    if (spec.api === false) return false;
     return !equalValues(a[name] ?? null, b[name] ?? null, specType(spec));
   });
 }
