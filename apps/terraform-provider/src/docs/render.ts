@@ -58,7 +58,7 @@ export function renderPage(def: ResourceDef | DataSourceDef, kind: 'Resource' | 
   const nested = blocks(def.schema, '', '');
   if (nested.length) out.push('', '## Nested Blocks', ...nested);
   if ('timeouts' in def.schema) {
-    out.push('', '## Timeouts', '', 'Create and update wait until the gateway is READY (its generation observed, every host programmed). The `timeouts` block sets how long (default 5m); on timeout the error shows the state and the status message, and a gateway whose create timed out is deleted (nothing half-created is left behind).');
+    out.push('', '## Timeouts', '', 'Create and update wait until the gateway is READY (its generation observed, every host programmed). The `timeouts` block sets how long (default 5m); on timeout the error shows the state and the status message, and a gateway whose create timed out is deleted (nothing half-created is left behind). The block is a local setting: after an import, a `timeouts` block in the configuration shows as an in-place update that only records it in the state (the gateway is not touched).');
   }
   if (kind === 'Resource' && ex?.importId) {
     const scoped = 'project' in def.schema && def.typeName !== 'natplane_project_token';
