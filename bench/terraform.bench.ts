@@ -5,7 +5,9 @@
  *
  * 1. Handshake: the provider executable as installed in the mirror (`npm run terraform:mirror`),
  *    started as Terraform starts it (magic cookie, protocol versions, a client certificate), timed
- *    from exec to its handshake line on stdout; TF_BENCH_HANDSHAKES runs (20). Target <= 250 ms.
+ *    from exec to its handshake line on stdout; TF_BENCH_HANDSHAKES runs (20), after one that warms
+ *    the compile cache. Target <= 250 ms. The CPU the process used until then is reported beside
+ *    it (on a busy machine the wall time is mostly the wait for a core).
  * 2. A configuration of 1 gateway with 3 rules, 50 endpoints, a network, a subnet and 4 addresses
  *    (57 resources; the operator's project, pool and host are made through the API): `terraform
  *    apply` from nothing, `plan` with nothing to change and `destroy`, each TF_BENCH_RUNS times
@@ -22,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median, percentile, type Benchmark, type BenchRow } from './harness';
 import { startAgentFarm, type AgentFarm } from './support/agent-farm';
+import { processCpuMs } from './support/cpu';
 import { call, dropDatabase, flushRedis, freshDatabase, startApi, type ApiProcess } from './support/api-process';
 import { startWorker, type WorkerProcess } from './support/worker-process';
 
@@ -47,7 +50,7 @@ function terraformBin(): string | undefined {
 }
 
 /** Exec to handshake line, in ms, of one provider process (then asked to stop). */
-function handshakeOnce(exe: string, clientCert: string): Promise<number> {
+function handshakeOnce(exe: string, clientCert: string, cpu: number[] = []): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(exe, [], { env: { PATH: process.env.PATH, ...COOKIE, PLUGIN_CLIENT_CERT: clientCert }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -58,6 +61,8 @@ function handshakeOnce(exe: string, clientCert: string): Promise<number> {
       out += b.toString();
       if (!out.includes('\n')) return;
       const ms = performance.now() - t0;
+      // CPU the process used until then: on a busy machine wall time mostly measures the wait for a core
+      cpu.push(processCpuMs(child.pid));
       if (!/^1\|6\|tcp\|127\.0\.0\.1:\d+\|grpc\|[A-Za-z0-9+/]+\n/.test(out)) reject(new Error(`bad handshake line: ${out}`));
       child.kill('SIGTERM');
       child.once('exit', () => resolve(ms));
@@ -163,9 +168,18 @@ const bench: Benchmark = {
     });
     await handshakeOnce(join(ROOT, exe), clientCert); // warm the file cache and V8's compile cache (as every run after the first)
     const hs: number[] = [];
-    for (let i = 0; i < HANDSHAKES; i++) hs.push(await handshakeOnce(join(ROOT, exe), clientCert));
+    const cpu: number[] = [];
+    for (let i = 0; i < HANDSHAKES; i++) hs.push(await handshakeOnce(join(ROOT, exe), clientCert, cpu));
     const hsMedian = median(hs);
-    rows.push({ benchmark: BENCH, metric: 'provider exec to handshake', value: hsMedian, unit: 'ms', target: '<= 250 ms', pass: hsMedian <= 250, details: { p90_ms: percentile(hs, 90), runs: HANDSHAKES } });
+    rows.push({
+      benchmark: BENCH,
+      metric: 'provider exec to handshake',
+      value: hsMedian,
+      unit: 'ms',
+      target: '<= 250 ms',
+      pass: hsMedian <= 250,
+      details: { p90_ms: percentile(hs, 90), cpu_median_ms: median(cpu), runs: HANDSHAKES },
+    });
     if (!tf) {
       process.stderr.write('  no terraform binary (TERRAFORM_BIN or /usr/local/bin/terraform): plan and apply not measured\n');
       return rows;

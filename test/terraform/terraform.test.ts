@@ -150,9 +150,10 @@ provider "natplane" {
 resource "natplane_network" "s" {
   name = "scratch"
 }
+# the reference written as a relative path: the API answers the bare name, state keeps the path
 resource "natplane_subnet" "s" {
   name          = "scratch"
-  network       = natplane_network.s.name
+  network       = "projects/demo/networks/\${natplane_network.s.name}"
   region        = "${region}"
   ip_cidr_range = "${range}"
 }
@@ -161,6 +162,8 @@ resource "natplane_subnet" "s" {
     await d.ok(['init']);
     await d.ok(['apply', '-auto-approve']);
     const first = await ok(admin.GET('/v1/projects/{project}/subnets/{name}', { params: { path: { project: 'demo', name: 'scratch' } } }));
+    expect(first.network).toBe('scratch');
+    expect((await d.run(['plan', '-detailed-exitcode'])).code).toBe(0);
     d.write('main.tf', scratch('r2', '10.99.0.0/24'));
     expect(await d.planActions()).toEqual({ 'natplane_subnet.s': ['delete', 'create'] });
     const shown = await d.run(['plan']);
