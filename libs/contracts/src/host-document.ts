@@ -103,6 +103,60 @@ export interface HostReport {
   usage: { endpoint: string; ruleNumber: number; portsInUse: number }[];
   /** Human-readable problems of the last apply or of the data plane, newest first; empty when healthy. */
   errors: string[];
+  /**
+   * Data-plane counters per (endpoint, rule), optional: absent when the programmer measures none
+   * (the dry-run backend). See docs/host-protocol.md "Counters".
+   */
+  counters?: HostCounters;
+}
+
+/** Why a packet a VM sent was dropped (Cloud NAT's reasons, and what a host cannot translate). */
+export const DROP_REASONS = ['OUT_OF_RESOURCES', 'ENDPOINT_INDEPENDENT_CONFLICT', 'UNTRANSLATABLE_FRAGMENT', 'UNTRANSLATABLE_PROTOCOL'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/**
+ * The counters of one (endpoint, rule). Every figure is an integer >= 0, or null when the
+ * programmer cannot measure it (never 0 in its place).
+ * - Cumulative (only grow, from 0 at `since`): newConnections, sentPackets, sentBytes,
+ *   receivedPackets, receivedBytes, droppedSentPackets.
+ * - Snapshot (the value at the report's `readAt`): openConnections.
+ * A later report with another `since` for the pair means its counters started again from 0.
+ */
+export interface HostEndpointCounters {
+  endpoint: string;
+  ruleNumber: number;
+  /** When the cumulative figures of this pair started from 0 (RFC 3339). */
+  since: string;
+  newConnections: number | null;
+  openConnections: number | null;
+  /** Packets and IP bytes from the VM to the outside (after translation). */
+  sentPackets: number | null;
+  sentBytes: number | null;
+  /** Packets and IP bytes from the outside to the VM (replies of its connections). */
+  receivedPackets: number | null;
+  receivedBytes: number | null;
+  /** Packets the VM sent that were dropped, by reason. */
+  droppedSentPackets: Record<DropReason, number | null>;
+}
+
+export interface HostCounters {
+  /** When the data plane was read (RFC 3339). */
+  readAt: string;
+  /**
+   * true: every (endpoint, rule) with a non-zero figure is listed (an unlisted pair has none);
+   * false: only the pairs whose figures changed since this programmer's previous report that the
+   * API acknowledged (the others keep their last reported values).
+   */
+  complete: boolean;
+  endpoints: HostEndpointCounters[];
+  /** Inbound packets dropped on the host that belong to no endpoint (cumulative from `since`). */
+  host: {
+    since: string;
+    /** To a NAT IP, matching no connection (unsolicited). */
+    droppedReceivedUnsolicited: number | null;
+    /** Later fragments to a NAT IP whose first fragment was not seen. */
+    droppedReceivedFragments: number | null;
+  };
 }
 
 /** Headers of a signed push: signature = hex(HMAC-SHA256(pushSecret, `${timestamp}.${body}`)). */

@@ -31,6 +31,8 @@ import {
   type HostEndpointMapping,
   type HostGateway,
   type HostPortBlock,
+  type HostCounters,
+  type HostEndpointCounters,
   type HostReport,
   type HostRule,
   type HostTimeouts,
@@ -49,6 +51,7 @@ type Presence<T> = { [K in keyof T]-?: Record<never, never> extends Pick<T, K> ?
 type Def = { file: 'document' | 'patch' | 'report'; def: string; keys: Record<string, 'required' | 'optional'>; tsPath?: string[] };
 
 type UsageEntry = HostReport['usage'][number];
+type CountersHost = HostCounters['host'];
 type EndpointRef = NonNullable<HostDocumentPatch['deleteEndpoints']>[number];
 type EndpointPut = NonNullable<HostDocumentPatch['putEndpoints']>[number];
 type HostLogging = HostGateway['logging'];
@@ -132,7 +135,44 @@ const DEFS: Def[] = [
   },
   { file: 'patch', def: 'EndpointRef', tsPath: ['HostDocumentPatch', 'deleteEndpoints', '[]'], keys: { gatewayId: 'required', endpointId: 'required' } satisfies Presence<EndpointRef> },
   { file: 'patch', def: 'EndpointPut', tsPath: ['HostDocumentPatch', 'putEndpoints', '[]'], keys: { gatewayId: 'required', endpoint: 'required' } satisfies Presence<EndpointPut> },
-  { file: 'report', def: 'HostReport', tsPath: ['HostReport'], keys: { appliedGeneration: 'required', usage: 'required', errors: 'required' } satisfies Presence<HostReport> },
+  {
+    file: 'report',
+    def: 'HostReport',
+    tsPath: ['HostReport'],
+    keys: { appliedGeneration: 'required', usage: 'required', errors: 'required', counters: 'optional' } satisfies Presence<HostReport>,
+  },
+  { file: 'report', def: 'HostCounters', tsPath: ['HostCounters'], keys: { readAt: 'required', complete: 'required', endpoints: 'required', host: 'required' } satisfies Presence<HostCounters> },
+  {
+    file: 'report',
+    def: 'HostEndpointCounters',
+    tsPath: ['HostEndpointCounters'],
+    keys: {
+      endpoint: 'required',
+      ruleNumber: 'required',
+      since: 'required',
+      newConnections: 'required',
+      openConnections: 'required',
+      sentPackets: 'required',
+      sentBytes: 'required',
+      receivedPackets: 'required',
+      receivedBytes: 'required',
+      droppedSentPackets: 'required',
+    } satisfies Presence<HostEndpointCounters>,
+  },
+  {
+    file: 'report',
+    def: 'DroppedSentPackets',
+    tsPath: ['HostEndpointCounters', 'droppedSentPackets'],
+    keys: { OUT_OF_RESOURCES: 'required', ENDPOINT_INDEPENDENT_CONFLICT: 'required', UNTRANSLATABLE_FRAGMENT: 'required', UNTRANSLATABLE_PROTOCOL: 'required' } satisfies Presence<
+      HostEndpointCounters['droppedSentPackets']
+    >,
+  },
+  {
+    file: 'report',
+    def: 'HostCountersHost',
+    tsPath: ['HostCounters', 'host'],
+    keys: { since: 'required', droppedReceivedUnsolicited: 'required', droppedReceivedFragments: 'required' } satisfies Presence<CountersHost>,
+  },
   {
     file: 'report',
     def: 'UsageEntry',
@@ -313,11 +353,37 @@ describe('host protocol JSON Schemas', () => {
 
   describe('agree with the API on reports', () => {
     const e = '3f6b7a4e-2c1d-4e8f-9a0b-1c2d3e4f5a6b';
+    /** A counters section with one (endpoint, rule), its fields overridden by `over` (undefined: removed). */
+    const counters = (over: Record<string, unknown> = {}) => {
+      const entry: Record<string, unknown> = {
+        endpoint: e,
+        ruleNumber: -1,
+        since: '2026-01-01T00:00:00.000Z',
+        newConnections: 3,
+        openConnections: 1,
+        sentPackets: 10,
+        sentBytes: 840,
+        receivedPackets: 9,
+        receivedBytes: 756,
+        droppedSentPackets: { OUT_OF_RESOURCES: 6, ENDPOINT_INDEPENDENT_CONFLICT: 0, UNTRANSLATABLE_FRAGMENT: 0, UNTRANSLATABLE_PROTOCOL: 1 },
+        ...over,
+      };
+      for (const [k, v] of Object.entries(over)) if (v === undefined) delete entry[k];
+      return {
+        readAt: '2026-01-01T00:00:05.000Z',
+        complete: true,
+        endpoints: [entry],
+        host: { since: '2026-01-01T00:00:00.000Z', droppedReceivedUnsolicited: 2, droppedReceivedFragments: null },
+      };
+    };
     const good: unknown[] = [
       { appliedGeneration: 0, usage: [], errors: [] },
       { appliedGeneration: 12, usage: [{ endpoint: e, ruleNumber: -1, portsInUse: 0 }, { endpoint: e, ruleNumber: 65000, portsInUse: 64512 }], errors: ['apply failed'] },
       { appliedGeneration: 3, usage: [{ endpoint: e.toUpperCase(), ruleNumber: 5, portsInUse: 1 }], errors: ['x'.repeat(2000)] },
       { appliedGeneration: 2 ** 53 - 1, usage: [{ endpoint: e, ruleNumber: 65000, portsInUse: 2 ** 31 - 1 }], errors: [] },
+      { appliedGeneration: 4, usage: [], errors: [], counters: counters() },
+      { appliedGeneration: 4, usage: [], errors: [], counters: counters({ newConnections: null, sentBytes: null, droppedSentPackets: { OUT_OF_RESOURCES: null, ENDPOINT_INDEPENDENT_CONFLICT: null, UNTRANSLATABLE_FRAGMENT: null, UNTRANSLATABLE_PROTOCOL: null } }) },
+      { appliedGeneration: 4, usage: [], errors: [], counters: { ...counters(), endpoints: [], complete: false } },
     ];
     const bad: unknown[] = [
       { appliedGeneration: -1, usage: [], errors: [] },
@@ -338,6 +404,16 @@ describe('host protocol JSON Schemas', () => {
       { appliedGeneration: 1, usage: [{ endpoint: e, ruleNumber: 65001, portsInUse: 1 }], errors: [] },
       { appliedGeneration: 1, usage: [{ endpoint: e, ruleNumber: 2 ** 31, portsInUse: 1 }], errors: [] },
       { appliedGeneration: 1, usage: [{ endpoint: e, ruleNumber: -1, portsInUse: 2 ** 31 }], errors: [] },
+      { appliedGeneration: 1, usage: [], errors: [], counters: counters({ sentPackets: -1 }) },
+      { appliedGeneration: 1, usage: [], errors: [], counters: counters({ sentPackets: 1.5 }) },
+      { appliedGeneration: 1, usage: [], errors: [], counters: counters({ sentPackets: '3' }) },
+      { appliedGeneration: 1, usage: [], errors: [], counters: counters({ endpoint: 'e1' }) },
+      { appliedGeneration: 1, usage: [], errors: [], counters: counters({ since: 'yesterday' }) },
+      { appliedGeneration: 1, usage: [], errors: [], counters: counters({ openConnections: undefined }) },
+      { appliedGeneration: 1, usage: [], errors: [], counters: counters({ droppedSentPackets: { OUT_OF_RESOURCES: 1, ENDPOINT_INDEPENDENT_CONFLICT: 0, UNTRANSLATABLE_FRAGMENT: 0 } }) },
+      { appliedGeneration: 1, usage: [], errors: [], counters: counters({ extra: 1 }) },
+      { appliedGeneration: 1, usage: [], errors: [], counters: { ...counters(), complete: 'yes' } },
+      { appliedGeneration: 1, usage: [], errors: [], counters: { ...counters(), host: { since: '2026-01-01T00:00:00.000Z', droppedReceivedUnsolicited: -3, droppedReceivedFragments: 0 } } },
     ];
     it.each(good.map((r, i) => [i, r]))('accepted by both: good report %i', async (_i, r) => {
       expectValid('report', r);
