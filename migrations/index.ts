@@ -6,6 +6,7 @@ import { VacuumSettings1765010000000 } from './1765010000000-vacuum-settings';
 import { HistoryPartitions1765020000000 } from './1765020000000-history-partitions';
 import { IdempotencyWithoutSecrets1765100000000 } from './1765100000000-idempotency-without-secrets';
 import { HostPushStatus1765100000001 } from './1765100000001-host-push-status';
+import { Observability1765400000000 } from './1765400000000-observability';
 
 /** Every migration, in order. A new one is added here by hand after review. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -18,4 +19,5 @@ export const MIGRATIONS: Function[] = [
   HistoryPartitions1765020000000,
   IdempotencyWithoutSecrets1765100000000,
   HostPushStatus1765100000001,
+  Observability1765400000000,
 ];

@@ -24,6 +24,7 @@ import { IdempotencyInterceptor } from './common/idempotency.interceptor';
 import { ProblemFilter } from './common/problem.filter';
 import { HealthController } from './health/health.controller';
 import { dbReplays } from './health/metrics';
+import { NatMetrics } from './health/nat-metrics';
 import { NetworksController } from './networks/networks.controller';
 import { NetworksService } from './networks/networks.service';
 import { ProjectsController } from './projects/projects.controller';
@@ -82,6 +83,7 @@ export class AppModule {
         AddressesService,
         NatGatewaysService,
         GatewayInsightsService,
+        NatMetrics,
       ],
     };
   }

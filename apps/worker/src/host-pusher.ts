@@ -13,6 +13,7 @@ import {
 } from '@natplane/contracts';
 import { JobName, JobQueue } from '@natplane/jobs';
 import { aheadMessage, HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
+import { observePush } from './metrics/worker-metrics';
 
 const PUSH_TIMEOUT_MS = 5000;
 /** Pushes reuse connections to agents (node:http rather than fetch: a fraction of the CPU per push). */
@@ -145,8 +146,13 @@ export class HostPusher {
     await this.jobs.addAll(waiting.map((gatewayId) => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation: applied, reason: 'host-applied' as const } })));
   }
 
+  /** One signed request, timed and counted (natplane_worker_host_pushes_total). */
+  private send(host: PushTarget, method: 'PUT' | 'PATCH', body: string): Promise<number> {
+    return observePush(method, () => this.sendOnce(host, method, body));
+  }
+
   /** One signed request; resolves to the generation the agent holds. */
-  private async send(host: PushTarget, method: 'PUT' | 'PATCH', body: string): Promise<number> {
+  private async sendOnce(host: PushTarget, method: 'PUT' | 'PATCH', body: string): Promise<number> {
     const ts = Math.floor(Date.now() / 1000);
     const res = await request(`${host.agentUrl.replace(/\/$/, '')}/v1/programming`, method, body, {
       'content-type': 'application/json',

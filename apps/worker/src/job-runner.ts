@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { Worker } from 'bullmq';
 import { JOB_QUEUE, JobName, QueueName, redisConnectionOptions } from '@natplane/jobs';
 import { JOB_HANDLERS, type JobHandler } from './job-handler';
+import { observeJob } from './metrics/worker-metrics';
 
 export const WORKER_REDIS_URL = Symbol('WORKER_REDIS_URL');
 
@@ -58,7 +59,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
         async (job) => {
           const handler = this.handlers.get(job.name as JobName);
           if (!handler || JOB_QUEUE[handler.name] !== queue) throw new Error(`no handler for job ${job.name} on ${queue}`);
-          return handler.handle(job.data as never);
+          return observeJob(handler.name, () => handler.handle(job.data as never));
         },
         { connection: redisConnectionOptions(this.redisUrl), concurrency: concurrency[queue], lockDuration: LOCK_MS, stalledInterval: STALLED_CHECK_MS, maxStalledCount: 1 },
       );

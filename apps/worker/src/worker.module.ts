@@ -8,6 +8,8 @@ import { HostPusher } from './host-pusher';
 import { ProgramHostHandler } from './program-host.handler';
 import { ReconcileGatewayHandler } from './reconcile-gateway.handler';
 import { Sweeper } from './sweeper';
+import { FleetMetrics } from './metrics/fleet-metrics';
+import { MetricsServer, WORKER_METRICS, workerMetricsConfig } from './metrics/metrics-server';
 
 export interface WorkerConfig {
   databaseUrl: string;
@@ -37,6 +39,9 @@ export class WorkerModule {
         JobRunner,
         Sweeper,
         HistoryMaintenance,
+        { provide: WORKER_METRICS, useValue: workerMetricsConfig() },
+        FleetMetrics,
+        MetricsServer,
       ],
     };
   }

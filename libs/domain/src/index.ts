@@ -9,3 +9,4 @@ export * from './gateway-rules';
 export * from './list-filter';
 export * from './gateway-conflicts';
 export * from './scope';
+export * from './counters';

@@ -13,6 +13,11 @@ export interface ApiConfig {
   /** Base of selfLinks; default: derived from each request's Host header. */
   publicUrl: string | undefined;
   dbPoolSize: number;
+  /**
+   * NATPLANE_METRICS_PER_ENDPOINT: /metrics also has one series per endpoint (natplane_endpoint_nat_*),
+   * as many series as endpoints times metrics: off by default (docs/observability.md "Cardinality").
+   */
+  metricsPerEndpoint: boolean;
 }
 
 export const API_CONFIG = Symbol('API_CONFIG');
@@ -25,6 +30,8 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   const metricsToken = env.NATPLANE_METRICS_TOKEN || undefined;
   if (metricsToken !== undefined && metricsToken.length < 16) throw new Error('NATPLANE_METRICS_TOKEN must be at least 16 characters');
   const poolSize = Number(env.DB_POOL_SIZE ?? 10);
+  const perEndpoint = (env.NATPLANE_METRICS_PER_ENDPOINT ?? 'false').toLowerCase();
+  if (!['true', 'false', '1', '0', ''].includes(perEndpoint)) throw new Error(`NATPLANE_METRICS_PER_ENDPOINT must be true or false, got '${env.NATPLANE_METRICS_PER_ENDPOINT}'`);
   return {
     port,
     host: env.HOST ?? '0.0.0.0',
@@ -34,5 +41,6 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     redisUrl: redisConfig(env).url,
     publicUrl: env.PUBLIC_URL?.replace(/\/$/, '') || undefined,
     dbPoolSize: Number.isInteger(poolSize) && poolSize > 0 ? poolSize : 10,
+    metricsPerEndpoint: perEndpoint === 'true' || perEndpoint === '1',
   };
 }

@@ -4,6 +4,7 @@ import { JobQueue } from '@natplane/jobs';
 import { Db } from '@natplane/persistence';
 import { Access } from '../common/auth';
 import { registry } from './metrics';
+import { NatMetrics } from './nat-metrics';
 
 @ApiExcludeController()
 @Access('public')
@@ -12,6 +13,7 @@ export class HealthController {
   constructor(
     private readonly db: Db,
     private readonly jobs: JobQueue,
+    private readonly nat: NatMetrics,
   ) {}
 
   /** The process is up. */
@@ -33,7 +35,8 @@ export class HealthController {
   @Get('metrics')
   @Access('metrics')
   @Header('content-type', 'text/plain; version=0.0.4')
-  metrics(): Promise<string> {
+  async metrics(): Promise<string> {
+    await this.nat.refresh();
     return registry.metrics();
   }
 }

@@ -1,7 +1,8 @@
 import { Body, Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { buildHostDocument, HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
+import { readingOf } from '@natplane/domain';
+import { buildHostDocument, HostProgrammingRepository, HostsRepository, NatMetricsRepository } from '@natplane/persistence';
 import { Access, HostScope, type HostScopeInfo } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
 import { ApiIdempotencyKey, ApiProblems } from '../common/problem.dto';
@@ -20,6 +21,7 @@ export class HostAgentController {
     private readonly programming: HostProgrammingRepository,
     private readonly hosts: HostsRepository,
     private readonly changes: ChangeNotifier,
+    private readonly natMetrics: NatMetricsRepository,
   ) {}
 
   @Get('programming')
@@ -48,6 +50,9 @@ export class HostAgentController {
     const { movedTo } = await this.hosts.recordReport(h.id, body.appliedGeneration, body.errors);
     if (movedTo !== undefined) this.changes.hostMovedPast(h.id, movedTo);
     const dynamic = await this.hosts.recordUsage(h.id, body.usage);
+    // counters, totals and the time series (docs/observability.md)
+    const pairs = (body.counters?.endpoints ?? []).map((c) => ({ endpoint: c.endpoint, ruleNumber: c.ruleNumber, reading: readingOf(c) }));
+    await this.natMetrics.recordReport(h.id, pairs, body.usage, body.counters?.complete ?? false);
     this.changes.usageReported(dynamic);
     const target = (await this.programming.target(h.id))!;
     // (A generation the control plane never gave releases nothing that waits on this host.)

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/com
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access, Project, type ProjectScope } from '../common/auth';
 import { ApiIdempotencyKey, ApiMergePatchBody, ApiProblems, ApiProjectParam } from '../common/problem.dto';
-import { AttributionDto, AttributionQuery, NatGatewayPreviewDto, NatMappingListDto, NatStatusDto, PagingQuery } from './insights.dto';
+import { AttributionDto, AttributionQuery, NatGatewayPreviewDto, NatMappingListDto, NatStatusDto, PagingQuery, TimeSeriesDto, TimeSeriesQuery } from './insights.dto';
 import { GatewayInsightsService } from './insights.service';
 import { NatGatewayInputDto, NatGatewayPatchDto } from './nat-gateways.dto';
 
@@ -25,6 +25,15 @@ export class GatewayInsightsController {
   @ApiOperation({ operationId: 'natGateways_getStatus', summary: 'natStatus: IPs, endpoints with and without mappings, minExtraNatIpsNeeded, rule status, port utilization' })
   status(@Project() p: ProjectScope, @Param('name') name: string): Promise<NatStatusDto> {
     return this.svc.status(p, name);
+  }
+
+  @Get('natGateways/:name/timeSeries')
+  @ApiOperation({
+    operationId: 'natGateways_getTimeSeries',
+    summary: 'Ports in use against allocated, open and new connections, drops by reason, traffic: per minute (6 hours) or hour (14 days), for the gateway or one endpoint',
+  })
+  timeSeries(@Project() p: ProjectScope, @Param('name') name: string, @Query() q: TimeSeriesQuery): Promise<TimeSeriesDto> {
+    return this.svc.timeSeries(p, name, q);
   }
 
   @Post('natGateways/:name/preview')

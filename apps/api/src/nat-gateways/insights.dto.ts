@@ -25,6 +25,8 @@ export class NatMappingDto {
   drainNatIpPortRanges!: string[];
   numTotalDrainNatPorts!: number;
   ruleMappings!: RuleMappingDto[];
+  /** The endpoint's ports in use, open connections, drops and traffic on this gateway. */
+  traffic!: NatTrafficDto;
 }
 
 export class NatMappingListDto {
@@ -99,6 +101,8 @@ export class NatStatusDto {
   portUtilization!: PortUtilizationDto[];
   /** The gateway generation these figures belong to (0: not computed yet). */
   observedGeneration!: number;
+  /** The gateway's ports in use, open connections, drops and traffic (absent in a preview). */
+  traffic?: NatTrafficDto;
 }
 
 export enum ChurnKind {
@@ -176,4 +180,80 @@ export class AttributionDto {
   validFrom!: string;
   /** null while still held. */
   validTo!: string | null;
+}
+
+/** Packets endpoints sent that were dropped, by Cloud NAT's reasons (null: no host measures it). */
+export class DroppedSentPacketsDto {
+  /** No free NAT port in the block (or no block for the destination's rule). */
+  OUT_OF_RESOURCES!: number | null;
+  /** Endpoint-independent mapping: the mapping's port is taken towards that destination. */
+  ENDPOINT_INDEPENDENCE_CONFLICT!: number | null;
+  /** A later fragment whose first fragment was not seen. */
+  UNTRANSLATABLE_FRAGMENT!: number | null;
+  /** A protocol the host cannot translate (other than TCP, UDP, ICMP). */
+  UNTRANSLATABLE_PROTOCOL!: number | null;
+}
+
+/**
+ * What the hosts' data planes report (docs/observability.md): ports in use and open connections
+ * now, and counts since natplane started counting (they never decrease). null: not measured by the
+ * hosts' data planes (never 0 in its place).
+ */
+export class NatTrafficDto {
+  /** Ports of active blocks. */
+  allocatedPorts!: number;
+  /** Distinct NAT ports carrying a connection, at the latest reports (within 15 minutes). */
+  portsInUse!: number;
+  /** Connections open at the latest reports. */
+  openConnections!: number | null;
+  newConnections!: number | null;
+  sentPackets!: number | null;
+  sentBytes!: number | null;
+  receivedPackets!: number | null;
+  receivedBytes!: number | null;
+  droppedSentPackets!: DroppedSentPacketsDto;
+}
+
+export class TimeSeriesQuery {
+  /** RFC 3339; default: 1 hour before endTime. @example "2026-11-25T09:00:00Z" */
+  @IsOptional()
+  @IsString()
+  startTime?: string;
+
+  /** RFC 3339; default: now. */
+  @IsOptional()
+  @IsString()
+  endTime?: string;
+
+  /** An endpoint of the gateway: its series instead of the gateway's. */
+  @IsOptional()
+  @IsString()
+  endpoint?: string;
+}
+
+/** One bucket: gauges are the highest value seen in it, counts the sum over it. */
+export class TimeSeriesPointDto {
+  /** The bucket's start (RFC 3339). */
+  time!: string;
+  allocatedPorts!: number | null;
+  portsInUse!: number | null;
+  openConnections!: number | null;
+  /** Gateway series only: endpoints in scope without ports. */
+  endpointsWithoutMapping!: number | null;
+  newConnections!: number | null;
+  sentPackets!: number | null;
+  sentBytes!: number | null;
+  receivedPackets!: number | null;
+  receivedBytes!: number | null;
+  droppedSentPackets!: DroppedSentPacketsDto;
+}
+
+/** A gateway's (or one endpoint's) time series (docs/observability.md "Time series"). */
+export class TimeSeriesDto {
+  /** Seconds per bucket: 60 up to 6 hours back, else 3600 (kept 14 days). */
+  resolutionSec!: number;
+  startTime!: string;
+  endTime!: string;
+  /** Buckets with data, oldest first (a missing bucket had no activity reported). */
+  points!: TimeSeriesPointDto[];
 }

@@ -1,12 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { DEFAULT_RULE, type AllocationStatus, type Block } from '@natplane/allocator';
 import { HistoryExpiredError, InvalidArgumentError, NotFoundError, parseIpv4, type NatGatewaySpec } from '@natplane/domain';
-import { Db, GatewaysRepository, HistoryRepository, InsightsRepository, ReconcileRepository, type GatewayRecord, type MappingBlockRow } from '@natplane/persistence';
+import { Db, GatewaysRepository, HistoryRepository, InsightsRepository, NatMetricsRepository, ReconcileRepository, type GatewayRecord, type MappingBlockRow } from '@natplane/persistence';
 import { ipUsesInSpecOrder, planGateway } from '@natplane/planner';
 import type { ProjectScope } from '../common/auth';
 import { pageToken, parsePaging } from '../common/paging';
-import type { AttributionDto, ChurnChangeDto, NatGatewayPreviewDto, NatMappingDto, NatMappingListDto, NatStatusDto, RuleMappingDto } from './insights.dto';
+import type { AttributionDto, ChurnChangeDto, TimeSeriesDto, NatGatewayPreviewDto, NatMappingDto, NatMappingListDto, NatStatusDto, RuleMappingDto } from './insights.dto';
 import { ChurnKind } from './insights.dto';
+import { pointView, trafficView } from './traffic';
 import { NatGatewaysService } from './nat-gateways.service';
 
 const MAX_PREVIEW_CHANGES = 500;
@@ -40,6 +41,7 @@ export class GatewayInsightsService {
     private readonly reconcile: ReconcileRepository,
     private readonly gatewaysService: NatGatewaysService,
     private readonly history: HistoryRepository,
+    private readonly natMetrics: NatMetricsRepository,
   ) {}
 
   private async gateway(p: ProjectScope, name: string): Promise<GatewayRecord> {
@@ -54,14 +56,16 @@ export class GatewayInsightsService {
     const page = await this.insights.mappings(g.id, after, limit);
     const byEndpoint = new Map<string, MappingBlockRow[]>();
     for (const r of page.rows) byEndpoint.set(r.endpointName, [...(byEndpoint.get(r.endpointName) ?? []), r]);
-    const items = [...byEndpoint.values()].map((rows) => mappingView(rows, g.spec));
+    const traffic = await this.natMetrics.endpointFigures(g.id, p.id, [...byEndpoint.keys()]);
+    const items = [...byEndpoint.values()].map((rows) => ({ ...mappingView(rows, g.spec), traffic: trafficView(traffic.get(rows[0].endpointName)) }));
     return { items, nextPageToken: pageToken(page.nextAfter) };
   }
 
   async status(p: ProjectScope, name: string): Promise<NatStatusDto> {
     const g = await this.gateway(p, name);
     const quarantine = (await this.insights.quarantine(g.id)).map((q) => ({ natIp: q.natIp, portLo: q.portLo, portHi: q.portHi, ruleNumber: q.ruleNumber, until: q.until.toISOString() }));
-    return this.statusView(p, g.spec, g.natStatus as AllocationStatus | null, g.observedGeneration, quarantine, g.id);
+    const status = await this.statusView(p, g.spec, g.natStatus as AllocationStatus | null, g.observedGeneration, quarantine, g.id);
+    return { ...status, traffic: trafficView(await this.natMetrics.gatewayFigures(g.id)) };
   }
 
   private async statusView(
@@ -155,6 +159,32 @@ export class GatewayInsightsService {
     });
   }
 
+  /** A gateway's (or one of its endpoints') time series between two instants (at most 14 days back). */
+  async timeSeries(p: ProjectScope, name: string, q: { startTime?: string; endTime?: string; endpoint?: string }): Promise<TimeSeriesDto> {
+    const g = await this.gateway(p, name);
+    const errors: { field: string; message: string }[] = [];
+    const instant = (field: string, v: string | undefined, dflt: Date): Date => {
+      if (v === undefined) return dflt;
+      const d = new Date(v);
+      if (!/^\d{4}-\d{2}-\d{2}T/.test(v) || Number.isNaN(d.getTime())) errors.push({ field, message: 'must be an RFC 3339 instant' });
+      return d;
+    };
+    const end = instant('endTime', q.endTime, new Date());
+    const start = instant('startTime', q.startTime, new Date(end.getTime() - 3600_000));
+    if (!errors.length && start.getTime() >= end.getTime()) errors.push({ field: 'startTime', message: 'must be before endTime' });
+    if (!errors.length && Date.now() - start.getTime() > 14 * 86400_000) errors.push({ field: 'startTime', message: 'must be within the last 14 days (the retention of the series)' });
+    if (errors.length) throw new InvalidArgumentError(errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors);
+    let endpointId: string | undefined;
+    if (q.endpoint !== undefined) {
+      endpointId = await this.natMetrics.endpointId(p.id, q.endpoint);
+      if (!endpointId) throw new NotFoundError('endpoint', q.endpoint);
+    }
+    // 1-minute buckets are kept 6 hours
+    const resolutionSec = Date.now() - start.getTime() <= 6 * 3600_000 ? 60 : 3600;
+    const points = await this.natMetrics.series(g.id, endpointId, start, end, resolutionSec);
+    return { resolutionSec, startTime: start.toISOString(), endTime: end.toISOString(), points: points.map(pointView) };
+  }
+
   async attribution(q: { natIp: string; port: string; time?: string }, project: ProjectScope | undefined): Promise<AttributionDto> {
     const errors = [];
     const ip = parseIpv4(q.natIp);
@@ -183,7 +213,7 @@ export class GatewayInsightsService {
   }
 }
 
-function mappingView(rows: MappingBlockRow[], spec: NatGatewaySpec): NatMappingDto {
+function mappingView(rows: MappingBlockRow[], spec: NatGatewaySpec): Omit<NatMappingDto, 'traffic'> {
   const first = rows[0];
   const rule = (n: number): RuleMappingDto => {
     const mine = rows.filter((r) => r.ruleNumber === n);

@@ -10,6 +10,7 @@ import { GatewayHostRow } from './gateway-host.entity';
 import { GatewaySubnetRow } from './gateway-subnet.entity';
 import { HostRow } from './host.entity';
 import { IdempotencyKeyRow } from './idempotency-key.entity';
+import { HostConvergenceRow, NatCounterStateRow, NatCounterTotalsRow, NatMetricSampleRow } from './nat-counters.entity';
 import { NatGatewayRow } from './nat-gateway.entity';
 import { NetworkRow } from './network.entity';
 import { ProjectRow } from './project.entity';
@@ -29,6 +30,7 @@ export * from './gateway-host.entity';
 export * from './gateway-subnet.entity';
 export * from './host.entity';
 export * from './idempotency-key.entity';
+export * from './nat-counters.entity';
 export * from './nat-gateway.entity';
 export * from './network.entity';
 export * from './project.entity';
@@ -54,4 +56,8 @@ export const ENTITIES = [
   AllocationHistoryRetentionRow,
   EndpointUsageRow,
   IdempotencyKeyRow,
+  NatCounterStateRow,
+  NatCounterTotalsRow,
+  NatMetricSampleRow,
+  HostConvergenceRow,
 ];

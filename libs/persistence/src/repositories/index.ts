@@ -13,3 +13,4 @@ export * from './host-programming.repository';
 export * from './sweeper.repository';
 export * from './insights.repository';
 export * from './history.repository';
+export * from './nat-metrics.repository';
