@@ -92,8 +92,8 @@ export function counterStep(prev: CounterReading | undefined, next: CounterReadi
   for (const f of COUNTER_FIELDS) {
     const v = next[f];
     if (v === null) delta[f] = null;
-    else if (restarted || prev![f] === null) delta[f] = v;
-    else delta[f] = Math.max(0, v - prev![f]!);
+    else if (restarted || prev[f] === null) delta[f] = v;
+    else delta[f] = Math.max(0, v - prev[f]);
   }
   const dropped = Object.values(DROP_REASON_FIELDS).some((f) => (delta[f] ?? 0) > 0);
   return { delta, keep: true, dropped };

@@ -351,6 +351,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/projects/{project}/natGateways/{name}/timeSeries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Ports in use against allocated, open and new connections, drops by reason, traffic: per minute (6 hours) or hour (14 days), for the gateway or one endpoint */
+        get: operations["natGateways_getTimeSeries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/projects/{project}/natGateways/{name}/preview": {
         parameters: {
             query?: never;
@@ -1387,6 +1404,30 @@ export interface components {
             drainNatIpPortRanges: string[];
             numTotalDrainNatPorts: number;
         };
+        DroppedSentPacketsDto: {
+            /** @description No free NAT port in the block (or no block for the destination's rule). */
+            OUT_OF_RESOURCES: number | null;
+            /** @description Endpoint-independent mapping: the mapping's port is taken towards that destination. */
+            ENDPOINT_INDEPENDENCE_CONFLICT: number | null;
+            /** @description A later fragment whose first fragment was not seen. */
+            UNTRANSLATABLE_FRAGMENT: number | null;
+            /** @description A protocol the host cannot translate (other than TCP, UDP, ICMP). */
+            UNTRANSLATABLE_PROTOCOL: number | null;
+        };
+        NatTrafficDto: {
+            /** @description Ports of active blocks. */
+            allocatedPorts: number;
+            /** @description Distinct NAT ports carrying a connection, at the latest reports (within 15 minutes). */
+            portsInUse: number;
+            /** @description Connections open at the latest reports. */
+            openConnections: number | null;
+            newConnections: number | null;
+            sentPackets: number | null;
+            sentBytes: number | null;
+            receivedPackets: number | null;
+            receivedBytes: number | null;
+            droppedSentPackets: components["schemas"]["DroppedSentPacketsDto"];
+        };
         NatMappingDto: {
             endpoint: string;
             host: string;
@@ -1405,6 +1446,8 @@ export interface components {
             drainNatIpPortRanges: string[];
             numTotalDrainNatPorts: number;
             ruleMappings: components["schemas"]["RuleMappingDto"][];
+            /** @description The endpoint's ports in use, open connections, drops and traffic on this gateway. */
+            traffic: components["schemas"]["NatTrafficDto"];
         };
         NatMappingListDto: {
             items: components["schemas"]["NatMappingDto"][];
@@ -1462,6 +1505,31 @@ export interface components {
             portUtilization: components["schemas"]["PortUtilizationDto"][];
             /** @description The gateway generation these figures belong to (0: not computed yet). */
             observedGeneration: number;
+            /** @description The gateway's ports in use, open connections, drops and traffic (absent in a preview). */
+            traffic?: components["schemas"]["NatTrafficDto"];
+        };
+        TimeSeriesPointDto: {
+            /** @description The bucket's start (RFC 3339). */
+            time: string;
+            allocatedPorts: number | null;
+            portsInUse: number | null;
+            openConnections: number | null;
+            /** @description Gateway series only: endpoints in scope without ports. */
+            endpointsWithoutMapping: number | null;
+            newConnections: number | null;
+            sentPackets: number | null;
+            sentBytes: number | null;
+            receivedPackets: number | null;
+            receivedBytes: number | null;
+            droppedSentPackets: components["schemas"]["DroppedSentPacketsDto"];
+        };
+        TimeSeriesDto: {
+            /** @description Seconds per bucket: 60 up to 6 hours back, else 3600 (kept 14 days). */
+            resolutionSec: number;
+            startTime: string;
+            endTime: string;
+            /** @description Buckets with data, oldest first (a missing bucket had no activity reported). */
+            points: components["schemas"]["TimeSeriesPointDto"][];
         };
         ChurnSummaryDto: {
             endpointsAdded: number;
@@ -1590,12 +1658,53 @@ export interface components {
             /** @description Distinct NAT ports in use now (from conntrack). */
             portsInUse: number;
         };
+        EndpointCountersDto: {
+            /**
+             * Format: uuid
+             * @description The endpoint's id, as in the host document.
+             */
+            endpoint: string;
+            /** @description -1 for the gateway's default IPs, else the rule's ruleNumber. */
+            ruleNumber: number;
+            /** @description When the cumulative figures of this pair started from 0 (RFC 3339). */
+            since: string;
+            /** @description Cumulative: connections translated. */
+            newConnections: number | null;
+            /** @description Snapshot: connections open at the report's readAt. */
+            openConnections: number | null;
+            /** @description Cumulative: packets from the VM to the outside. */
+            sentPackets: number | null;
+            /** @description Cumulative: IP bytes from the VM to the outside. */
+            sentBytes: number | null;
+            /** @description Cumulative: packets from the outside to the VM. */
+            receivedPackets: number | null;
+            /** @description Cumulative: IP bytes from the outside to the VM. */
+            receivedBytes: number | null;
+            droppedSentPackets: components["schemas"]["DroppedSentPacketsDto"];
+        };
+        HostCountersHostDto: {
+            since: string;
+            /** @description To a NAT IP, matching no connection. */
+            droppedReceivedUnsolicited: number | null;
+            /** @description Later fragments to a NAT IP whose first fragment was not seen. */
+            droppedReceivedFragments: number | null;
+        };
+        HostCountersDto: {
+            /** @description When the data plane was read (RFC 3339). */
+            readAt: string;
+            /** @description true: every pair with a non-zero figure is listed; false: only the pairs that changed since the previous acknowledged report. */
+            complete: boolean;
+            endpoints: components["schemas"]["EndpointCountersDto"][];
+            host: components["schemas"]["HostCountersHostDto"];
+        };
         HostReportDto: {
             /** @description The generation of the document the host's data plane holds now. */
             appliedGeneration: number;
             usage: components["schemas"]["UsageEntryDto"][];
             /** @description Errors of the last apply; empty when it succeeded. */
             errors: string[];
+            /** @description Data-plane counters per (endpoint, rule); absent when the host's data plane measures none. */
+            counters?: components["schemas"]["HostCountersDto"];
         };
         HostReportAckDto: {
             /** @description The generation the control plane wants applied (pull the document when it is newer). */
@@ -5014,6 +5123,72 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NatStatusDto"];
+                };
+            };
+            /** @description Invalid request: `errors` names each wrong field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also: not visible to this token) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Conflict: already exists, in use (`users`), or clashes with another resource */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    natGateways_getTimeSeries: {
+        parameters: {
+            query?: {
+                /** @description RFC 3339; default: 1 hour before endTime. */
+                startTime?: string;
+                /** @description RFC 3339; default: now. */
+                endTime?: string;
+                /** @description An endpoint of the gateway: its series instead of the gateway's. */
+                endpoint?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+                /** @description Project name */
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeSeriesDto"];
                 };
             };
             /** @description Invalid request: `errors` names each wrong field */

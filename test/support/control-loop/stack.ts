@@ -140,6 +140,8 @@ export interface StackOptions {
   redisDb: number;
   /** Workers started with the stack (default 1). */
   workers?: number;
+  /** More environment for the api process. */
+  apiEnv?: NodeJS.ProcessEnv;
 }
 
 function withDatabase(base: string, db: string): string {
@@ -175,11 +177,11 @@ export class Stack {
     const redisBase = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
     redisBase.pathname = `/${opts.redisDb}`;
     const stack = new Stack(name, withDatabase(base, name), redisBase.toString(), withDatabase(base, 'postgres'));
-    await stack.init(opts.workers ?? 1);
+    await stack.init(opts.workers ?? 1, opts.apiEnv ?? {});
     return stack;
   }
 
-  private async init(workers: number): Promise<void> {
+  private async init(workers: number, apiEnv: NodeJS.ProcessEnv): Promise<void> {
     await dropDatabase(this.adminUrl, this.databaseName);
     const mig = spawnSync(process.execPath, [MIGRATE_CLI, 'migrate'], { cwd: ROOT, env: { ...process.env, DATABASE_URL: this.databaseUrl }, encoding: 'utf8' });
     if (mig.status !== 0) throw new Error(`migrate failed: ${mig.stdout}\n${mig.stderr}`);
@@ -190,7 +192,7 @@ export class Stack {
     await this.redis.flushdb();
 
     const port = await freePort();
-    this.apiProc = new ChildProc('api', API_MAIN, { ...this.baseEnv(), LOG_LEVEL: 'error,warn', PORT: String(port), HOST: '127.0.0.1', NATPLANE_ADMIN_TOKEN: ADMIN_TOKEN }, join(this.logDir, 'api.log'));
+    this.apiProc = new ChildProc('api', API_MAIN, { ...this.baseEnv(), LOG_LEVEL: 'error,warn', PORT: String(port), HOST: '127.0.0.1', NATPLANE_ADMIN_TOKEN: ADMIN_TOKEN, ...apiEnv }, join(this.logDir, 'api.log'));
     this.apiProc.start();
     this.api = new ApiClient(`http://127.0.0.1:${port}`, ADMIN_TOKEN);
     await eventually(
@@ -206,7 +208,8 @@ export class Stack {
   }
 
   private baseEnv(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: this.databaseUrl, REDIS_URL: this.redisUrl, LOG_LEVEL: process.env.CONTROL_LOOP_LOG_LEVEL ?? 'log,error,warn' };
+    // workers serve no /metrics unless a test asks (WORKER_METRICS_LISTEN): many run at once here
+    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: this.databaseUrl, REDIS_URL: this.redisUrl, LOG_LEVEL: process.env.CONTROL_LOOP_LOG_LEVEL ?? 'log,error,warn', WORKER_METRICS_LISTEN: 'off' };
     delete env.PUBLIC_URL;
     delete env.NODE_OPTIONS;
     return env;

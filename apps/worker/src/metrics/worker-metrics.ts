@@ -8,6 +8,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export const workerRegistry = new Registry();
 collectDefaultMetrics({ register: workerRegistry });
+// prom-client names three gauges *_total, which `promtool check metrics` refuses (only counters end in _total)
+for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) workerRegistry.removeSingleMetric(name);
 
 export const jobDuration = new Histogram({
   name: 'natplane_worker_job_duration_seconds',

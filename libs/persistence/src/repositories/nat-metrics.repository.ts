@@ -114,7 +114,7 @@ export class NatMetricsRepository {
       for (const p of pairs) {
         const row = known.get(`${p.endpoint}|${p.ruleNumber}`);
         if (!row) continue;
-        const prev: CounterReading | undefined = row.since ? ({ ...(row as unknown as CounterValues), since: row.since, openConnections: row.openConnections } as CounterReading) : undefined;
+        const prev: CounterReading | undefined = row.since ? ({ ...(row as unknown as CounterValues), since: row.since, openConnections: row.openConnections }) : undefined;
         const step = counterStep(prev, p.reading);
         const e = entry(row.gatewayId, p.endpoint);
         e.delta = addCounters(e.delta, step.delta);
