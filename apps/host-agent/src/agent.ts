@@ -27,6 +27,7 @@ import {
   validateHostPatchShape,
 } from '@natplane/nftables';
 import { ApiClient } from './api-client';
+import { observeApply, observeReport } from './agent-metrics';
 import { Backend } from './backend';
 import { Logger, errorMessage } from './log';
 import { ReplyRouting } from './reply-routing';
@@ -249,6 +250,7 @@ export class Agent {
         const message = `apply of generation ${doc.generation} failed: ${errorMessage(e)}`;
         this.problems.set('apply', message);
         this.o.log.error('apply failed', { generation: doc.generation, source, error: errorMessage(e) });
+        observeApply(mode, 'failed', elapsedMs(started));
         this.scheduleReport();
         return problem(500, 'apply-failed', 'Apply failed', message, applied === null ? {} : { appliedGeneration: applied });
       }
@@ -260,6 +262,7 @@ export class Agent {
       this.warnings = documentWarnings(doc);
       this.afterApply(prev ? releasedBetween(prev, doc) : []);
       this.o.log.info('applied', { generation: doc.generation, source, mode, ms: elapsedMs(started), endpoints: this.model.endpointCount });
+      observeApply(mode, 'ok', elapsedMs(started), { generation: doc.generation, endpoints: this.model.endpointCount });
       return this.ok();
     });
   }
@@ -288,6 +291,7 @@ export class Agent {
         const message = `patch to generation ${patch.generation} failed: ${errorMessage(e)}`;
         this.problems.set('apply', message);
         this.o.log.error('patch failed', { generation: patch.generation, error: errorMessage(e) });
+        observeApply('patch', 'failed', elapsedMs(started));
         this.scheduleReport();
         return problem(500, 'apply-failed', 'Apply failed', message, { appliedGeneration: applied });
       }
@@ -296,6 +300,7 @@ export class Agent {
       if ((patch.putGateways ?? []).length > 0 || (patch.deleteGateways ?? []).length > 0) this.warnings = documentWarnings(model.toDocument());
       this.afterApply(plan.released);
       this.o.log.info('applied', { generation: patch.generation, source: 'patch', mode: 'patch', ms: elapsedMs(started) });
+      observeApply('patch', 'ok', elapsedMs(started), { generation: patch.generation, endpoints: model.endpointCount });
       return this.ok();
     });
   }
@@ -401,9 +406,14 @@ export class Agent {
     const run = this.buildReport()
       .then((r) => this.o.api.postReport(r))
       .then((ack) => {
+        observeReport('ok');
         // the API wants a newer generation than the one applied (a lost push, or the generation
         // it moved to past this host's): pull it now
         if (ack.desiredGeneration !== undefined && ack.desiredGeneration > (this.model?.generation ?? -1)) this.pullNow();
+      })
+      .catch((e: unknown) => {
+        observeReport('failed');
+        throw e;
       })
       .finally(() => {
         this.reporting = null;

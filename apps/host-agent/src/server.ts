@@ -5,6 +5,7 @@
  *   GET   /v1/status        host, backend, uplink, applied generation, errors (no secrets, no document);
  *                           with `Authorization: Bearer <the host token>` only
  *   GET   /healthz          process up
+ *   GET   /metrics          Prometheus text (agent-metrics.ts); NATPLANE_METRICS_TOKEN, when set, as a bearer token
  * Errors are application/problem+json.
  *
  * A push is judged by its headers before its body is read: an unsigned or stale push (401) or
@@ -17,6 +18,7 @@ import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '@natplane/contracts';
 import { Agent, PROBLEM_BASE } from './agent';
 import { DEFAULT_MAX_DOCUMENT_BYTES } from './config';
+import { agentRegistry, metricsAuthorized } from './agent-metrics';
 import { Logger, errorMessage } from './log';
 
 export { DEFAULT_MAX_DOCUMENT_BYTES } from './config';
@@ -98,6 +100,15 @@ export function createAgentServer(agent: Agent, log: Logger, opts: AgentServerOp
     if (path === '/v1/status' && req.method === 'GET') {
       if (!bearerIs(req, hostToken)) return sendProblem(res, 401, 'unauthenticated', 'Unauthenticated', 'GET /v1/status needs Authorization: Bearer <the host token this agent runs with>');
       return send(res, 200, agent.status());
+    }
+    if (path === '/metrics' && req.method === 'GET') {
+      if (!metricsAuthorized(process.env.NATPLANE_METRICS_TOKEN || undefined, header(req, 'authorization'))) {
+        return sendProblem(res, 401, 'unauthenticated', 'Unauthenticated', 'GET /metrics needs the bearer token NATPLANE_METRICS_TOKEN');
+      }
+      const text = await agentRegistry.metrics();
+      res.writeHead(200, { 'content-type': agentRegistry.contentType, 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
     }
     if (path !== '/v1/programming') return sendProblem(res, 404, 'not-found', 'Not found', `no route ${req.method ?? ''} ${path}`);
     if (req.method !== 'PUT' && req.method !== 'PATCH') {
