@@ -246,6 +246,42 @@ describeBrowser('web console, through a browser', () => {
     await shot('09b-gateway-quarantine');
   });
 
+  it("draws the gateway's traffic: ports in use against allocated, drops by reason (from a host's report)", async () => {
+    const admin = createNatplaneClient(base, token);
+    const vm1 = await ok(admin.GET('/v1/projects/{project}/endpoints/{name}', { params: { path: { project: PROJECT, name: 'vm-1' } } }));
+    const since = new Date(Date.now() - 60_000).toISOString();
+    const figures = (oor: number) => ({
+      endpoint: vm1.id,
+      ruleNumber: -1,
+      since,
+      newConnections: 140,
+      openConnections: 128,
+      sentPackets: 1400,
+      sentBytes: 140_000,
+      receivedPackets: 1300,
+      receivedBytes: 130_000,
+      droppedSentPackets: { OUT_OF_RESOURCES: oor, ENDPOINT_INDEPENDENT_CONFLICT: 0, UNTRANSLATABLE_FRAGMENT: null, UNTRANSLATABLE_PROTOCOL: 0 },
+    });
+    for (const oor of [0, 12]) {
+      await stack!.api.must('POST', `/v1/hosts/${HOST}/reports`, 200, {
+        appliedGeneration: 0,
+        errors: [],
+        usage: [{ endpoint: vm1.id, ruleNumber: -1, portsInUse: 128 }],
+        counters: { readAt: new Date().toISOString(), complete: true, endpoints: [figures(oor)], host: { since, droppedReceivedUnsolicited: null, droppedReceivedFragments: null } },
+      });
+    }
+    await page.getByTestId('dropped-oor').filter({ hasText: /^12$/ }).waitFor({ timeout: 20_000 });
+    await page.getByTestId('chart-ports').waitFor();
+    await page.getByTestId('chart-drops').waitFor();
+    expect(await page.getByTestId('chart-drops').locator('figcaption').textContent()).toBe('Packets dropped by reason, per minute');
+    expect(await page.getByTestId('chart-drops').locator('canvas').count()).toBe(1);
+    expect(await page.locator('[data-testid="mapping-vm-1"] td:nth-child(10)').textContent()).toBe('12');
+    // the worker samples the gateway's allocated ports every 15 s: wait for the line, then the picture
+    await page.getByTestId('traffic-now').getByText(/^128 \/ 256$/).waitFor({ timeout: 20_000 });
+    await page.getByRole('heading', { name: 'Traffic and drops' }).scrollIntoViewIfNeeded();
+    await shot('09c-gateway-traffic');
+  });
+
   it('looks up who held a NAT IP and port', async () => {
     const range = (await page.locator('[data-testid="mapping-vm-1"] td:nth-child(4)').textContent()) ?? '';
     const m = /^([\d.]+):(\d+)-(\d+)$/.exec(range.trim());

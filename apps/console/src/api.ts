@@ -20,6 +20,7 @@ import {
   type NatMapping,
   type NatplaneClient,
   type NatStatus,
+  type TimeSeries,
   type Network,
   type NetworkInput,
   type NetworkPatch,
@@ -119,6 +120,12 @@ export class Api {
 
   gatewayStatus(name: string): Promise<NatStatus> {
     return ok(this.client.GET('/v1/projects/{project}/natGateways/{name}/status', { params: { path: this.one(name) } }));
+  }
+
+  /** The gateway's time series over the last `hours` hours (docs/observability.md "Time series"). */
+  gatewayTimeSeries(name: string, hours: number): Promise<TimeSeries> {
+    const startTime = new Date(Date.now() - hours * 3600_000).toISOString();
+    return ok(this.client.GET('/v1/projects/{project}/natGateways/{name}/timeSeries', { params: { path: this.one(name), query: { startTime } } }));
   }
 
   gatewayMappings(name: string): Promise<NatMapping[]> {

@@ -179,8 +179,8 @@ export class GatewayInsightsService {
       endpointId = await this.natMetrics.endpointId(p.id, q.endpoint);
       if (!endpointId) throw new NotFoundError('endpoint', q.endpoint);
     }
-    // 1-minute buckets are kept 6 hours
-    const resolutionSec = Date.now() - start.getTime() <= 6 * 3600_000 ? 60 : 3600;
+    // 1-minute buckets are kept 6 hours (pruned every 10 minutes: a few minutes' slack)
+    const resolutionSec = Date.now() - start.getTime() <= 6 * 3600_000 + 5 * 60_000 ? 60 : 3600;
     const points = await this.natMetrics.series(g.id, endpointId, start, end, resolutionSec);
     return { resolutionSec, startTime: start.toISOString(), endTime: end.toISOString(), points: points.map(pointView) };
   }

@@ -1,14 +1,16 @@
 /**
  * One NAT gateway: its state and hosts programmed (the resource's status), its NAT status
  * (GET .../status: minExtraNatIpsNeeded, endpoints with and without mappings, rules), the port
- * space of each NAT IP, and the mappings with a search by endpoint. Refreshed every 2 s.
+ * space of each NAT IP, its traffic (ports in use against allocated, drops by reason: charts of the
+ * time series), and the mappings with a search by endpoint. Refreshed every 2 s.
  */
 import { useCallback, useEffect, useState } from 'react';
-import type { NatGateway, NatMapping, NatStatus } from '@natplane/sdk';
+import type { NatGateway, NatMapping, NatStatus, TimeSeries } from '@natplane/sdk';
 import type { Api } from '../api';
 import { navigate } from '../App';
 import { ErrorBanner, Loading, StateBadge } from '../ui';
 import { PortSpace } from './PortSpace';
+import { TrafficCharts } from './TrafficCharts';
 
 const REFRESH_MS = 2000;
 
@@ -16,14 +18,16 @@ export function GatewayPage({ api, name }: { api: Api; name: string }) {
   const [gw, setGw] = useState<NatGateway | undefined>();
   const [status, setStatus] = useState<NatStatus | undefined>();
   const [mappings, setMappings] = useState<NatMapping[] | undefined>();
+  const [series, setSeries] = useState<TimeSeries | undefined>();
   const [error, setError] = useState<unknown>();
   const [search, setSearch] = useState('');
   const [confirming, setConfirming] = useState(false);
 
   const load = useCallback(async () => {
     try {
-      const [g, s, m] = await Promise.all([api.natGateways.get(name), api.gatewayStatus(name), api.gatewayMappings(name)]);
+      const [g, s, m, ts] = await Promise.all([api.natGateways.get(name), api.gatewayStatus(name), api.gatewayMappings(name), api.gatewayTimeSeries(name, 6)]);
       setGw(g);
+      setSeries(ts);
       setStatus(s);
       setMappings(m);
       setError(undefined);
@@ -148,6 +152,11 @@ export function GatewayPage({ api, name }: { api: Api; name: string }) {
         <PortSpace status={status} mappings={mappings} />
       </section>
 
+      <section aria-labelledby="traffic-title" className="card">
+        <h2 id="traffic-title">Traffic and drops</h2>
+        {series && <TrafficCharts series={series} traffic={status.traffic} />}
+      </section>
+
       <section aria-labelledby="mappings-title" className="card">
         <h2 id="mappings-title">Mappings</h2>
         <label htmlFor="mapping-search">Search mappings by endpoint</label>
@@ -165,6 +174,9 @@ export function GatewayPage({ api, name }: { api: Api; name: string }) {
               <th scope="col">Ports</th>
               <th scope="col">Draining</th>
               <th scope="col">Rules</th>
+              <th scope="col">In use</th>
+              <th scope="col">Open</th>
+              <th scope="col">Dropped</th>
             </tr>
           </thead>
           <tbody>
@@ -180,6 +192,9 @@ export function GatewayPage({ api, name }: { api: Api; name: string }) {
                 <td>{m.numTotalNatPorts}</td>
                 <td>{m.drainNatIpPortRanges.join(', ') || '—'}</td>
                 <td>{m.ruleMappings.map((r) => `${r.ruleNumber}: ${r.natIpPortRanges.join(', ') || 'none'}`).join('; ') || '—'}</td>
+                <td>{m.traffic.portsInUse}</td>
+                <td>{m.traffic.openConnections ?? '—'}</td>
+                <td>{m.traffic.droppedSentPackets.OUT_OF_RESOURCES ?? '—'}</td>
               </tr>
             ))}
           </tbody>
