@@ -115,6 +115,7 @@ export async function startTestAgent(apiUrl: string, over: Partial<AgentConfig> 
     reportIntervalMs: 3_600_000,
     maxDocumentBytes: DEFAULT_MAX_DOCUMENT_BYTES,
     netns: undefined,
+    natLog: { path: join(stateDir, 'nat-flows.log'), ratePerSec: 100, maxBytes: 1 << 20 },
     ...over,
   };
   const logs: Record<string, unknown>[] = [];

@@ -433,7 +433,16 @@ export class Agent {
         this.problems.set('usage', `counting ports in use failed: ${errorMessage(e)}`);
       }
     }
-    return { appliedGeneration: this.model?.generation ?? 0, usage, errors: this.errors() };
+    const report: HostReport = { appliedGeneration: this.model?.generation ?? 0, usage, errors: this.errors() };
+    if (this.model && this.o.backend.counters) {
+      try {
+        const counters = await this.o.backend.counters();
+        if (counters) report.counters = counters;
+      } catch (e) {
+        this.o.log.warn('counters not measured', { error: errorMessage(e) });
+      }
+    }
+    return report;
   }
 
   /**

@@ -4,11 +4,12 @@
  */
 import { mkdirSync, renameSync, writeFileSync, accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { HostDocument, HostReport } from '@natplane/contracts';
+import { HostCounters, HostDocument, HostReport } from '@natplane/contracts';
 import { BlockIndex, ReleasedRange, renderFull } from '@natplane/nftables';
 import { ConntrackEntry, countUsage, deleteArgs, leftovers, parseConntrack } from './conntrack';
 import { Logger, errorMessage } from './log';
 import { NftSession, runCommand } from './nft-session';
+import { NftObserver } from './observe/observer';
 
 export interface Backend {
   readonly kind: 'nftables' | 'dry-run';
@@ -18,6 +19,8 @@ export interface Backend {
   apply(script: string, doc: () => HostDocument): Promise<void>;
   /** Ports in use per endpoint and rule; null when this backend cannot count. */
   usage(index: BlockIndex): Promise<HostReport['usage'] | null>;
+  /** Data-plane counters (docs/observability.md), read after usage(); null when this backend measures none. */
+  counters?(): Promise<HostCounters | null>;
   /** Deletes the connections left on released ports; returns how many. */
   release(ranges: ReleasedRange[]): Promise<number>;
   close(): Promise<void>;
@@ -26,12 +29,30 @@ export interface Backend {
 export class NftablesBackend implements Backend {
   readonly kind = 'nftables' as const;
   private readonly session: NftSession;
+  /** Counters and NAT logs (observe/observer.ts); null until started, or when it cannot run. */
+  private observer: NftObserver | null = null;
+  private lastListing: ConntrackEntry[] = [];
 
   constructor(
     private readonly netns: string | undefined,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     this.session = new NftSession(netns, log);
+  }
+
+  /** Starts measuring counters (and writing NAT logs); without it the backend reports ports in use only. */
+  async observe(observer: NftObserver): Promise<void> {
+    try {
+      await observer.start();
+      this.observer = observer;
+    } catch (e) {
+      this.log.warn('counters are not measured on this host', { reason: errorMessage(e) });
+      await observer.close();
+    }
+  }
+
+  get observerError(): string | null {
+    return this.observer?.error ?? null;
   }
 
   /** Whether nft runs here with the privileges it needs (root or CAP_NET_ADMIN), and if not why. */
@@ -44,12 +65,14 @@ export class NftablesBackend implements Backend {
     }
   }
 
-  async load(script: string): Promise<void> {
+  async load(script: string, doc: () => HostDocument): Promise<void> {
     await this.session.oneShot(script);
+    this.observer?.documentChanged(doc);
   }
 
-  async apply(script: string): Promise<void> {
+  async apply(script: string, doc: () => HostDocument): Promise<void> {
     await this.session.run(script);
+    this.observer?.documentChanged(doc);
   }
 
   private async conntrack(): Promise<ConntrackEntry[]> {
@@ -59,7 +82,12 @@ export class NftablesBackend implements Backend {
   }
 
   async usage(index: BlockIndex): Promise<HostReport['usage']> {
-    return countUsage(await this.conntrack(), index);
+    this.lastListing = await this.conntrack();
+    return countUsage(this.lastListing, index);
+  }
+
+  async counters(): Promise<HostCounters | null> {
+    return this.observer ? this.observer.measure(this.lastListing) : null;
   }
 
   async release(ranges: ReleasedRange[]): Promise<number> {
@@ -79,6 +107,7 @@ export class NftablesBackend implements Backend {
   }
 
   async close(): Promise<void> {
+    await this.observer?.close();
     await this.session.close();
   }
 }

@@ -18,6 +18,7 @@ describe('loadConfig', () => {
       reportIntervalMs: 5000,
       maxDocumentBytes: 16 * 1024 * 1024,
       netns: undefined,
+      natLog: { path: '/srv/.natplane/agent-host-a/nat-flows.log', ratePerSec: 100, maxBytes: 100 * 1024 * 1024 },
     });
   });
   it('says what is missing or wrong', () => {

@@ -30,6 +30,8 @@ export interface AgentConfig {
   maxDocumentBytes: number;
   /** Run nft and conntrack inside this network namespace (tests and benchmarks). */
   netns: string | undefined;
+  /** NAT logs (docs/observability.md): the file, records a second at most, size before it is renamed .1. */
+  natLog: { path: string; ratePerSec: number; maxBytes: number };
 }
 
 export class ConfigError extends Error {}
@@ -82,5 +84,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): AgentConfig {
     reportIntervalMs: positiveInt(env, 'AGENT_REPORT_INTERVAL_MS', 5_000),
     maxDocumentBytes: positiveInt(env, 'AGENT_MAX_DOCUMENT_BYTES', DEFAULT_MAX_DOCUMENT_BYTES, 'bytes'),
     netns: env.AGENT_NETNS || undefined,
+    natLog: {
+      path: env.AGENT_NAT_LOG || `${env.AGENT_STATE_DIR || `${cwd}/.natplane/agent-${host}`}/nat-flows.log`,
+      ratePerSec: positiveInt(env, 'AGENT_NAT_LOG_RATE', 100),
+      maxBytes: positiveInt(env, 'AGENT_NAT_LOG_MAX_BYTES', 100 * 1024 * 1024),
+    },
   };
 }

@@ -24,6 +24,8 @@ export interface ConntrackEntry {
   replyPort: number;
   /** The original direction's conntrack zone (a named device's, see libs/nftables interfaces.ts); absent: 0. */
   origZone?: number;
+  /** With conntrack accounting on (nf_conntrack_acct): packets and bytes of each direction. */
+  acct?: { origPackets: number; origBytes: number; replyPackets: number; replyBytes: number };
 }
 
 /** Parses `conntrack -L` text; lines it does not understand are skipped. */
@@ -51,13 +53,17 @@ export function parseConntrack(text: string): ConntrackEntry[] {
     const [o, r] = tuples;
     const zone = /(?:^|\s)zone-orig=(\d+)(?:\s|$)/.exec(line) ?? /(?:^|\s)zone=(\d+)(?:\s|$)/.exec(line);
     const origZone = zone && zone[1] !== '0' ? { origZone: Number(zone[1]) } : {};
+    const acct =
+      o.packets !== undefined && r.packets !== undefined
+        ? { acct: { origPackets: Number(o.packets), origBytes: Number(o.bytes ?? 0), replyPackets: Number(r.packets), replyBytes: Number(r.bytes ?? 0) } }
+        : {};
     if (!o.src || !o.dst || !r.dst) continue;
     if (proto === 'icmp') {
       if (o.id === undefined || r.id === undefined) continue;
-      out.push({ proto, origSrc: o.src, origDst: o.dst, icmp: { type: Number(o.type), code: Number(o.code), id: Number(o.id) }, replyDst: r.dst, replyPort: Number(r.id), ...origZone });
+      out.push({ proto, origSrc: o.src, origDst: o.dst, icmp: { type: Number(o.type), code: Number(o.code), id: Number(o.id) }, replyDst: r.dst, replyPort: Number(r.id), ...origZone, ...acct });
     } else {
       if (o.sport === undefined || o.dport === undefined || r.dport === undefined) continue;
-      out.push({ proto, origSrc: o.src, origDst: o.dst, origSport: Number(o.sport), origDport: Number(o.dport), replyDst: r.dst, replyPort: Number(r.dport), ...origZone });
+      out.push({ proto, origSrc: o.src, origDst: o.dst, origSport: Number(o.sport), origDport: Number(o.dport), replyDst: r.dst, replyPort: Number(r.dport), ...origZone, ...acct });
     }
   }
   return out;

@@ -12,6 +12,10 @@ import { ReplyRouting } from './reply-routing';
 import { AgentConfig, ConfigError, loadConfig } from './config';
 import { Logger, errorMessage, jsonLogger } from './log';
 import { runCommand } from './nft-session';
+import { NatLogWriter } from './nat-log';
+import { NftObserver } from './observe/observer';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createAgentServer } from './server';
 
 export class StartupError extends Error {}
@@ -65,7 +69,19 @@ export async function chooseBackend(config: AgentConfig, log: Logger): Promise<{
     const ct = await runCommand(config.netns, 'conntrack', ['--version']).catch((e: unknown) => ({ code: -1, stderr: errorMessage(e) }));
     if (ct.code !== 0) log.warn('conntrack-tools is missing: ports in use cannot be counted nor released ports cleaned', { reason: ct.stderr.trim() });
   }
-  return { backend: kind === 'nftables' ? new NftablesBackend(config.netns, log) : new DryRunBackend(config.stateDir, uplink), uplink };
+  if (kind === 'nftables') {
+    const backend = new NftablesBackend(config.netns, log);
+    let natLog: NatLogWriter | null = null;
+    try {
+      mkdirSync(dirname(config.natLog.path), { recursive: true });
+      natLog = new NatLogWriter(config.natLog.path, config.natLog);
+    } catch (e) {
+      log.warn('NAT logs cannot be written', { path: config.natLog.path, reason: errorMessage(e) });
+    }
+    await backend.observe(new NftObserver(config.netns, log, uplink, config.host, natLog));
+    return { backend, uplink };
+  }
+  return { backend: new DryRunBackend(config.stateDir, uplink), uplink };
 }
 
 export async function startAgent(config: AgentConfig, log: Logger): Promise<{ agent: Agent; server: Server; stop: () => Promise<void> }> {

@@ -8,3 +8,4 @@ export * from './blocks';
 export * from './host-model';
 export * from './warnings';
 export * from './interfaces';
+export * from './observe';
