@@ -116,6 +116,7 @@ export async function startTestAgent(apiUrl: string, over: Partial<AgentConfig> 
     maxDocumentBytes: DEFAULT_MAX_DOCUMENT_BYTES,
     netns: undefined,
     natLog: { path: join(stateDir, 'nat-flows.log'), ratePerSec: 100, maxBytes: 1 << 20 },
+    counters: true,
     ...over,
   };
   const logs: Record<string, unknown>[] = [];

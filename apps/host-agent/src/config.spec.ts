@@ -19,6 +19,7 @@ describe('loadConfig', () => {
       maxDocumentBytes: 16 * 1024 * 1024,
       netns: undefined,
       natLog: { path: '/srv/.natplane/agent-host-a/nat-flows.log', ratePerSec: 100, maxBytes: 100 * 1024 * 1024 },
+      counters: true,
     });
   });
   it('says what is missing or wrong', () => {

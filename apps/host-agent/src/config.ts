@@ -32,6 +32,8 @@ export interface AgentConfig {
   netns: string | undefined;
   /** NAT logs (docs/observability.md): the file, records a second at most, size before it is renamed .1. */
   natLog: { path: string; ratePerSec: number; maxBytes: number };
+  /** AGENT_COUNTERS (default on): the nftables backend measures counters and writes NAT logs. */
+  counters: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -70,6 +72,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): AgentConfig {
   const uplink = env.AGENT_UPLINK || undefined;
   if (uplink !== undefined && !isValidInterfaceName(uplink)) throw new ConfigError(`AGENT_UPLINK is not an interface name: ${JSON.stringify(uplink)}`);
   const listen = parseListen(env.AGENT_LISTEN || '0.0.0.0:8081');
+  const counters = env.AGENT_COUNTERS || 'on';
+  if (counters !== 'on' && counters !== 'off') throw new ConfigError(`AGENT_COUNTERS must be on or off, got ${JSON.stringify(counters)}`);
   return {
     apiUrl,
     host,
@@ -89,5 +93,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): AgentConfig {
       ratePerSec: positiveInt(env, 'AGENT_NAT_LOG_RATE', 100),
       maxBytes: positiveInt(env, 'AGENT_NAT_LOG_MAX_BYTES', 100 * 1024 * 1024),
     },
+    counters: counters === 'on',
   };
 }

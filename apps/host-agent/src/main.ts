@@ -71,6 +71,7 @@ export async function chooseBackend(config: AgentConfig, log: Logger): Promise<{
   }
   if (kind === 'nftables') {
     const backend = new NftablesBackend(config.netns, log);
+    if (!config.counters) return { backend, uplink };
     let natLog: NatLogWriter | null = null;
     try {
       mkdirSync(dirname(config.natLog.path), { recursive: true });
