@@ -200,5 +200,6 @@ it(`SIGKILL of the only worker while ${ENDPOINTS} endpoints are created: the sup
   expect(workers).toHaveLength(2);
   expect(alive(firstWorker)).toBe(false);
   expect(alive(workers[1])).toBe(true);
-  expect(lines.some((l) => /worker exited \(signal SIGKILL\): starting it again in 0.5 s/.test(l))).toBe(true);
+  // "at once" when the kill came within the supervisor's early-exit window of the worker's start (a slow start under load).
+  expect(lines.some((l) => /worker exited( at once)? \(signal SIGKILL\): starting it again in 0.5 s/.test(l))).toBe(true);
 });
