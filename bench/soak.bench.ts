@@ -10,8 +10,9 @@
  *   partition excepted (it grows by design: the rows per hour are reported);
  * - rows of attribution history per hour;
  * - endpoint create latency (201), p50 and p99 in the first and last SOAK_WARMUP minutes;
- * - warn and error log lines per minute (api, worker, agent), push refusals (the agent's 409s and
- *   the worker's failed pushes), 5xx answers.
+ * - warn and error log lines per minute (api, worker, agent), push refusals (the agent's
+ *   natplane_agent_push_refusals_total and the worker's natplane_worker_host_pushes_total with
+ *   outcome refused, read off their /metrics at the end; and any log line about one), 5xx answers.
  * Vacuum: with autovacuum on, nothing is done. With it off (CI machines) the bench turns it on for
  * the run (ALTER SYSTEM, reloaded, restored at the end) when SOAK_AUTOVACUUM=on, else it runs a
  * VACUUM (ANALYZE) of the database every minute in its place; the table says which.
@@ -122,6 +123,19 @@ function slope(points: [number, number][]): number {
   return den === 0 ? 0 : num / den;
 }
 
+/** The sum of the samples of a Prometheus text page whose line matches `line` (NaN: not read). */
+async function metricSum(url: string, line: RegExp): Promise<number> {
+  try {
+    const text = await (await fetch(url, { signal: AbortSignal.timeout(5000) })).text();
+    return text
+      .split('\n')
+      .filter((l) => line.test(l))
+      .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+  } catch {
+    return NaN;
+  }
+}
+
 async function waitReady(url: string, proc: Proc): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -163,7 +177,8 @@ const bench: Benchmark = {
       procs.push(api);
       const base = `http://127.0.0.1:${apiPort}`;
       await waitReady(`${base}/readyz`, api);
-      procs.push(startProc('worker', 'apps/worker/src/main.js', env));
+      const workerMetricsPort = await freePort();
+      procs.push(startProc('worker', 'apps/worker/src/main.js', { ...env, WORKER_METRICS_LISTEN: `127.0.0.1:${workerMetricsPort}` }));
       const admin = <T = Record<string, unknown>>(method: string, path: string, body?: unknown) => call<T>(base, ADMIN_TOKEN, method, path, body);
 
       const agentPort = await freePort();
@@ -312,8 +327,21 @@ const bench: Benchmark = {
       const [p50a, p99a, p50b, p99b] = [median(first), percentile(first, 99), median(last), percentile(last, 99)];
       rows.push({ benchmark: BENCH, metric: `create p50, last ${WARMUP} min vs first`, value: p50b, unit: 'ms', target: `<= 1.5 x first (${(1.5 * p50a).toFixed(1)} ms)`, pass: p50b <= 1.5 * p50a, details: { first_p50: p50a, creates: creates.length, other_4xx: other } });
       rows.push({ benchmark: BENCH, metric: `create p99, last ${WARMUP} min vs first`, value: p99b, unit: 'ms', target: `<= 1.5 x first (${(1.5 * p99a).toFixed(1)} ms)`, pass: p99b <= 1.5 * p99a, details: { first_p99: p99a } });
-      const refusals = procs.reduce((a, q) => a + q.refusals, 0);
-      rows.push({ benchmark: BENCH, metric: 'push refusals', value: refusals, unit: '', target: '0', pass: refusals === 0, details: Object.fromEntries(procs.map((q) => [q.name, q.refusals])) });
+      const counted = {
+        agent: await metricSum(`http://127.0.0.1:${agentPort}/metrics`, /^natplane_agent_push_refusals_total\b/),
+        worker: await metricSum(`http://127.0.0.1:${workerMetricsPort}/metrics`, /^natplane_worker_host_pushes_total\{[^}]*outcome="refused"/),
+      };
+      const logged = procs.reduce((a, q) => a + q.refusals, 0);
+      const refusals = counted.agent + counted.worker + logged;
+      rows.push({
+        benchmark: BENCH,
+        metric: 'push refusals',
+        value: refusals,
+        unit: '',
+        target: '0',
+        pass: refusals === 0,
+        details: { agent_counted: counted.agent, worker_counted: counted.worker, ...Object.fromEntries(procs.map((q) => [`logged_${q.name}`, q.refusals])) },
+      });
       rows.push({ benchmark: BENCH, metric: '5xx answers', value: fiveXx, unit: '', target: '0', pass: fiveXx === 0 });
       const warnPerMin = procs.reduce((a, q) => a + q.warnLines.filter((t) => t >= start).length, 0) / MINUTES;
       rows.push({ benchmark: BENCH, metric: 'warn + error log lines per minute', value: warnPerMin, unit: '/min', target: '< 10', pass: warnPerMin < 10, details: Object.fromEntries(procs.map((q) => [q.name, q.warnLines.filter((t) => t >= start).length])) });

@@ -10,7 +10,10 @@ import { DEFAULT_RULE, HostDocument, HostDocumentPatch, applyHostPatch, diffHost
 import { renderFull } from '@natplane/nftables';
 import { exampleDocument } from '../../libs/nftables/src/testing/fixtures';
 import { deleteNamespaces, kernelTestsUnavailable, listTable, makeNamespace, nft } from '../../libs/nftables/src/testing/netns';
+import { DEFAULT_PUSH_QUIET_MS } from '../../apps/host-agent/src/agent';
 import { FakeApi, HOST, SECRET, TestAgent, eventually, push, startFakeApi, startTestAgent } from './support';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const unavailable = kernelTestsUnavailable();
 if (unavailable) console.warn(`push.test: the nftables backend cases are skipped: ${unavailable}`);
@@ -224,6 +227,28 @@ describe.each(cases)('push handler, $name backend', ({ setup }) => {
     });
     expect((await push(agent.url, shared)).status).toBe(200);
     expect((await agent.agent.buildReport()).errors.filter((e) => e.includes('collide'))).toEqual([]);
+  });
+
+  it('a pull does not cross pushes: a report answered ahead waits until pushes are quiet, and pulls only if still behind', async () => {
+    // pushes are coming (generation 13), and a report is answered with 14: a push is on its way
+    expect((await push(agent.url, doc(13))).status).toBe(200);
+    api.document = doc(14);
+    const pulls = api.pulls.length;
+    await agent.agent.report();
+    await sleep(500);
+    expect(api.pulls.length).toBe(pulls);
+    // the push arrives: nothing left to pull, even once pushes are quiet
+    expect((await push(agent.url, doc(14))).status).toBe(200);
+    await sleep(DEFAULT_PUSH_QUIET_MS + 500);
+    expect(api.pulls.length).toBe(pulls);
+    // a push that never comes: the pull follows once pushes have been quiet
+    expect((await push(agent.url, doc(15))).status).toBe(200);
+    const lastPush = Date.now();
+    api.document = doc(16, moveE2);
+    await agent.agent.report();
+    await eventually(() => agent.agent.appliedGeneration === 16, 'the pull once pushes are quiet');
+    expect(Date.now() - lastPush).toBeGreaterThanOrEqual(DEFAULT_PUSH_QUIET_MS - 100);
+    expect(api.pulls.length).toBe(pulls + 1);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * The host agent's Prometheus registry, served at GET /metrics on AGENT_LISTEN
  * (docs/observability.md "Agent"): applies and failures by mode, apply duration, the applied
- * document generation, endpoints programmed, reports sent, NAT log records written and suppressed.
+ * document generation, endpoints programmed, reports sent, pushes refused, NAT log records written
+ * and suppressed.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -36,8 +37,18 @@ export const natLogRecords = new Counter({
   registers: [agentRegistry],
 });
 export const natLogSuppressed = new Counter({ name: 'natplane_agent_nat_log_suppressed_total', help: 'NAT log records not written because of the rate limit', registers: [agentRegistry] });
+const pushRefusals = new Counter({
+  name: 'natplane_agent_push_refusals_total',
+  help: 'Pushes this agent refused, by method, HTTP status and reason (the problem type: older-generation, base-generation-mismatch, bad-signature, ...)',
+  labelNames: ['method', 'status', 'reason'] as const,
+  registers: [agentRegistry],
+});
 generation.set(0);
 endpoints.set(0);
+
+export function observeRefusal(method: string, status: number, reason: string): void {
+  pushRefusals.inc({ method, status: String(status), reason });
+}
 
 export function observeApply(mode: ApplyMode, outcome: 'ok' | 'failed', ms: number, state?: { generation: number; endpoints?: number }): void {
   applies.inc({ mode, outcome });

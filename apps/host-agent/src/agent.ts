@@ -10,6 +10,9 @@
  * - A generation older than the applied one is refused; the same one is acknowledged unchanged.
  * - Ports released by a change have their leftover connections removed from conntrack after the
  *   commit; reports go out every few seconds and right after an apply.
+ * - Pulls are the safety net for pushes that did not come, so they wait while pushes are coming
+ *   (one within the last pushQuietMs): a document pulled behind the pusher's back would make its
+ *   next patch miss its base, and be refused (docs/host-protocol.md, "Pushes and pulls").
  */
 import { HostDocument, HostDocumentPatch, HostReport, SignatureCheck, applyHostPatch, checkPushHeaders, verifyPush } from '@natplane/contracts';
 import {
@@ -66,7 +69,12 @@ export interface AgentOptions {
    */
   interfaceIds?: () => Promise<[string, number][]>;
   routing?: ReplyRouting;
+  /** How long after a push a pull waits (DEFAULT_PUSH_QUIET_MS). */
+  pushQuietMs?: number;
 }
+
+/** A pull waits until no push has come for this long (pushes keep the host current meanwhile). */
+export const DEFAULT_PUSH_QUIET_MS = 2000;
 
 function problem(status: 400 | 401 | 409 | 500 | 503, slug: string, title: string, detail: string, extra: Partial<Problem> = {}): Refusal {
   return { status, body: { type: PROBLEM_BASE + slug, title, status, detail, ...extra } };
@@ -87,6 +95,9 @@ export class Agent {
   private reporting: Promise<void> | null = null;
   private reportQueued: Promise<void> | null = null;
   private pullInFlight: Promise<void> | null = null;
+  /** When the last authenticated push came (ms since the epoch; 0: none yet). */
+  private lastPushAt = 0;
+  private pullDeferred: NodeJS.Timeout | null = null;
   private releasing = new Set<Promise<unknown>>();
   private pendingReleases: ReleasedRange[] = [];
   private releaseTimer: NodeJS.Timeout | null = null;
@@ -191,6 +202,7 @@ export class Agent {
   async push(body: string, headers: { timestamp?: string; signature?: string }): Promise<Outcome> {
     const denied = this.authenticate(body, headers);
     if (denied) return denied;
+    this.lastPushAt = Date.now();
     const parsed = this.parse(body);
     if (!parsed.ok) return parsed.outcome;
     const v = validateHostDocument(parsed.value, { collisions: 'exclude' });
@@ -202,6 +214,7 @@ export class Agent {
   async patch(body: string, headers: { timestamp?: string; signature?: string }): Promise<Outcome> {
     const denied = this.authenticate(body, headers);
     if (denied) return denied;
+    this.lastPushAt = Date.now();
     const parsed = this.parse(body);
     if (!parsed.ok) return parsed.outcome;
     const v = validateHostPatchShape(parsed.value);
@@ -359,6 +372,25 @@ export class Agent {
       });
   }
 
+  /** How long until pushes count as quiet (0: they are now). */
+  private untilQuiet(): number {
+    return Math.max(0, this.lastPushAt + (this.o.pushQuietMs ?? DEFAULT_PUSH_QUIET_MS) - Date.now());
+  }
+
+  /**
+   * Pulls once no push has come for pushQuietMs, if the applied generation is still below
+   * `wanted` then (pushes that kept coming have usually brought it there).
+   */
+  private pullWhenQuiet(wanted: number): void {
+    if (this.stopped || this.pullDeferred) return;
+    const wait = this.untilQuiet();
+    if (wait === 0) return this.pullNow();
+    this.pullDeferred = setTimeout(() => {
+      this.pullDeferred = null;
+      if ((this.model?.generation ?? -1) < wanted) this.pullWhenQuiet(wanted);
+    }, wait);
+  }
+
   /** GET the document from the API; applies it when newer. */
   async pull(): Promise<void> {
     const etag = this.model && !this.dirty ? this.etag : undefined;
@@ -409,7 +441,7 @@ export class Agent {
         observeReport('ok');
         // the API wants a newer generation than the one applied (a lost push, or the generation
         // it moved to past this host's): pull it now
-        if (ack.desiredGeneration !== undefined && ack.desiredGeneration > (this.model?.generation ?? -1)) this.pullNow();
+        if (ack.desiredGeneration !== undefined && ack.desiredGeneration > (this.model?.generation ?? -1)) this.pullWhenQuiet(ack.desiredGeneration);
       })
       .catch((e: unknown) => {
         observeReport('failed');
@@ -463,6 +495,8 @@ export class Agent {
     let backoff = 1000;
     const pullLoop = () => {
       if (this.stopped) return;
+      // Pushes are coming: they keep the host current, and a pull now would cross them.
+      if (this.lastPushAt > 0 && this.untilQuiet() > 0) return this.after(this.o.pullIntervalMs, pullLoop);
       this.pull()
         .then(() => {
           backoff = 1000;
@@ -505,6 +539,7 @@ export class Agent {
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
     if (this.reportSoon) clearTimeout(this.reportSoon);
+    if (this.pullDeferred) clearTimeout(this.pullDeferred);
     await this.tail;
     this.flushReleases();
     await Promise.allSettled([...this.releasing, this.reporting, this.reportQueued, this.pullInFlight]);

@@ -16,9 +16,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '@natplane/contracts';
-import { Agent, PROBLEM_BASE } from './agent';
+import { Agent, PROBLEM_BASE, type Refusal } from './agent';
 import { DEFAULT_MAX_DOCUMENT_BYTES } from './config';
-import { agentRegistry, metricsAuthorized } from './agent-metrics';
+import { agentRegistry, metricsAuthorized, observeRefusal } from './agent-metrics';
 import { Logger, errorMessage } from './log';
 
 export { DEFAULT_MAX_DOCUMENT_BYTES } from './config';
@@ -90,7 +90,43 @@ function bearerIs(req: IncomingMessage, token: Buffer): boolean {
   return b.length === token.length && timingSafeEqual(b, token);
 }
 
+/** How often at most a kind of refusal that means something is wrong is logged (the rest are counted). */
+export const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * Refused pushes: every one is counted (natplane_agent_push_refusals_total). A 409 (another
+ * generation or base: pushes crossing, which the pusher absorbs by sending the whole document) is
+ * logged at debug only. Any other (a bad signature, a document this host cannot take) means
+ * something is wrong: logged at warn, but at most once a minute per status and reason, with how
+ * many more there were since, so a flood of bad pushes cannot bury the log.
+ */
+export class RefusalLog {
+  private readonly last = new Map<string, { at: number; since: number }>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  note(method: string, refusal: Refusal): void {
+    const reason = refusal.body.type.startsWith(PROBLEM_BASE) ? refusal.body.type.slice(PROBLEM_BASE.length) : refusal.body.type;
+    observeRefusal(method, refusal.status, reason);
+    const fields = { method, status: refusal.status, reason, detail: refusal.body.detail };
+    if (refusal.status === 409) return this.log.debug('push refused', fields);
+    const key = `${refusal.status} ${reason}`;
+    const seen = this.last.get(key);
+    const t = this.now();
+    if (seen && t - seen.at < REFUSAL_LOG_INTERVAL_MS) {
+      seen.since++;
+      return;
+    }
+    this.last.set(key, { at: t, since: 0 });
+    this.log.warn('push refused', seen?.since ? { ...fields, alsoRefusedSinceLastLine: seen.since } : fields);
+  }
+}
+
 export function createAgentServer(agent: Agent, log: Logger, opts: AgentServerOptions): Server {
+  const refusals = new RefusalLog(log);
   const max = opts.maxDocumentBytes ?? DEFAULT_MAX_DOCUMENT_BYTES;
   const budget = new BodyBudget(2 * max);
   const hostToken = Buffer.from(opts.hostToken);
@@ -119,7 +155,7 @@ export function createAgentServer(agent: Agent, log: Logger, opts: AgentServerOp
     // Headers first: nothing of a push refused here is read.
     const refused = agent.checkHeaders(headers);
     if (refused) {
-      log.warn('push refused', { method: req.method, status: refused.status, detail: refused.body.detail });
+      refusals.note(req.method ?? '', refused);
       return send(res, refused.status, refused.body);
     }
     const declared = Number(header(req, 'content-length') ?? NaN);
@@ -135,7 +171,7 @@ export function createAgentServer(agent: Agent, log: Logger, opts: AgentServerOp
       throw e;
     }
     const outcome = req.method === 'PUT' ? await agent.push(body, headers) : await agent.patch(body, headers);
-    if (outcome.status !== 200) log.warn('push refused', { method: req.method, status: outcome.status, detail: outcome.body.detail });
+    if (outcome.status !== 200) refusals.note(req.method ?? '', outcome);
     send(res, outcome.status, outcome.body);
   };
   const server = createServer((req, res) => {

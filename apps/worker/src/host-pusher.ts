@@ -63,11 +63,22 @@ export type PushOutcome = { kind: 'applied'; applied: number } | { kind: 'movedP
  * they acknowledged. It keeps the document each agent last acknowledged from this worker, so
  * that a change goes out as the difference (PATCH, natplane.host/v1 patch) rather than the whole
  * table; the agent answers 409 when its base differs, and the whole document follows (PUT).
+ *
+ * One push per host at a time (per worker): the reconciler's section patches and program-host's
+ * documents for one host run one after the other, and each looks at what the agent acknowledged
+ * last only once its turn comes. So a patch never goes out on a base the agent has left, and a
+ * document never goes out older than one the agent acknowledged: with one worker, an agent in
+ * steady state never refuses a push (before, two pushes to one host raced, and the loser was
+ * refused: about 1.4 refusals a second in the soak bench). With several workers, a refusal can
+ * still happen; it is absorbed (the whole document follows) and counted
+ * (natplane_worker_host_pushes_total{outcome="refused"}), not logged.
  */
 @Injectable()
 export class HostPusher {
   private readonly log = new Logger('program-host');
   private readonly sent = new Map<string, HostDocument>();
+  /** Per host, the end of the chain of pushes waiting their turn (absent: none). */
+  private readonly turns = new Map<string, Promise<void>>();
 
   constructor(
     private readonly programming: HostProgrammingRepository,
@@ -81,8 +92,18 @@ export class HostPusher {
    * if any) and thrown (the job retries with backoff, then the sweeper). A 409 "older
    * generation" to the whole document is never an acknowledgement (see PushOutcome).
    */
-  async pushDocument(host: PushTarget, doc: HostDocument): Promise<PushOutcome> {
+  pushDocument(host: PushTarget, doc: HostDocument): Promise<PushOutcome> {
+    return this.inTurn(host.id, () => this.pushDocumentNow(host, doc));
+  }
+
+  private async pushDocumentNow(host: PushTarget, doc: HostDocument): Promise<PushOutcome> {
     const base = this.sent.get(host.id);
+    if (base && base.generation >= doc.generation) {
+      // The agent acknowledged this generation or a newer one while this push waited (a section
+      // patch of this worker): nothing to send; record it again in case that record failed.
+      await this.acknowledged(host.id, base.generation);
+      return { kind: 'applied', applied: doc.generation };
+    }
     try {
       let applied: number | undefined;
       if (base && base.generation < doc.generation) {
@@ -124,7 +145,11 @@ export class HostPusher {
    * with no job and no read of the host's document. Returns false when it did not go out (no or
    * another base, the push failed or was refused): a program-host job then pushes the document.
    */
-  async pushSection(host: PushTarget, generation: number, gatewayId: string, section: HostGateway | undefined): Promise<boolean> {
+  pushSection(host: PushTarget, generation: number, gatewayId: string, section: HostGateway | undefined): Promise<boolean> {
+    return this.inTurn(host.id, () => this.pushSectionNow(host, generation, gatewayId, section));
+  }
+
+  private async pushSectionNow(host: PushTarget, generation: number, gatewayId: string, section: HostGateway | undefined): Promise<boolean> {
     const base = this.sent.get(host.id);
     if (!base || base.generation !== generation - 1) return false;
     const patch = gatewaySectionPatch(base, generation, gatewayId, section);
@@ -140,6 +165,21 @@ export class HostPusher {
     return true;
   }
 
+  /** Runs `push` once every push to `hostId` queued before it has finished (whatever its outcome). */
+  private inTurn<T>(hostId: string, push: () => Promise<T>): Promise<T> {
+    const before = this.turns.get(hostId);
+    const run = before ? before.then(push) : push();
+    const end = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.turns.set(hostId, end);
+    void end.then(() => {
+      if (this.turns.get(hostId) === end) this.turns.delete(hostId);
+    });
+    return run;
+  }
+
   /** Records the generation the agent holds; VMs that moved to this host can now leave their old hosts. */
   private async acknowledged(hostId: string, applied: number): Promise<void> {
     const waiting = await this.programming.acknowledged(hostId, applied);
@@ -148,7 +188,7 @@ export class HostPusher {
 
   /** One signed request, timed and counted (natplane_worker_host_pushes_total). */
   private send(host: PushTarget, method: 'PUT' | 'PATCH', body: string): Promise<number> {
-    return observePush(method, () => this.sendOnce(host, method, body));
+    return observePush(method, () => this.sendOnce(host, method, body), (e) => e instanceof PushError && e.status === 409);
   }
 
   /** One signed request; resolves to the generation the agent holds. */

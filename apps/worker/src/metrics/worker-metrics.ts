@@ -21,7 +21,7 @@ export const jobDuration = new Histogram({
 
 export const pushes = new Counter({
   name: 'natplane_worker_host_pushes_total',
-  help: 'Pushes of host documents to agents, by method (PUT whole, PATCH difference) and outcome (acknowledged, failed)',
+  help: 'Pushes of host documents to agents, by method (PUT whole, PATCH difference) and outcome (acknowledged; refused: the agent answered 409, holding another generation or base; failed)',
   labelNames: ['method', 'outcome'] as const,
   registers: [workerRegistry],
 });
@@ -48,14 +48,14 @@ export async function observeJob<T>(job: string, run: () => Promise<T>): Promise
 }
 
 /** Times and counts one push. */
-export async function observePush<T>(method: 'PUT' | 'PATCH', run: () => Promise<T>): Promise<T> {
+export async function observePush<T>(method: 'PUT' | 'PATCH', run: () => Promise<T>, refused: (e: unknown) => boolean = () => false): Promise<T> {
   const end = pushDuration.startTimer({ method });
   try {
     const r = await run();
     pushes.inc({ method, outcome: 'acknowledged' });
     return r;
   } catch (e) {
-    pushes.inc({ method, outcome: 'failed' });
+    pushes.inc({ method, outcome: refused(e) ? 'refused' : 'failed' });
     throw e;
   } finally {
     end();
