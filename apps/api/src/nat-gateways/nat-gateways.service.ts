@@ -54,7 +54,7 @@ export class NatGatewaysService {
         region: spec.region,
         spec,
       });
-      await this.gateways.setAddresses(id, refs.addresses);
+      await this.gateways.setAddresses(id, refs.addresses, false);
       await this.gateways.setSubnets(id, refs.subnetIds);
       this.changes.enqueueGateways([{ id, generation: 1 }]);
       return (await this.gateways.getById(id))!;
@@ -84,7 +84,7 @@ export class NatGatewaysService {
         ...(specChanged ? { generation: cur.generation + 1, state: 'PROVISIONING' as const } : {}),
       });
       if (specChanged) {
-        await this.gateways.setAddresses(cur.id, refs.addresses);
+        await this.gateways.setAddresses(cur.id, refs.addresses, spec.natIpAllocateOption === 'AUTO_ONLY');
         await this.gateways.setSubnets(cur.id, refs.subnetIds);
         this.changes.enqueueGateways([{ id: cur.id, generation: cur.generation + 1 }]);
       }
@@ -95,6 +95,8 @@ export class NatGatewaysService {
   async delete(p: ProjectScope, name: string, ifMatch?: string): Promise<void> {
     await this.db.transaction(async () => {
       const cur = await this.lockInNetwork(p, name, ifMatch, 'delete');
+      // Its AUTO_ONLY addresses go back to the pools with it (as a tenant's address may be deleted once its gateway is).
+      await this.gateways.releaseAutoAddresses(cur.id);
       await this.gateways.delete(cur.id);
       // The reconciler finds the gateway gone: its blocks go to quarantine and its hosts are reprogrammed.
       this.changes.enqueueGateways([{ id: cur.id, generation: cur.generation + 1 }]);

@@ -54,9 +54,22 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
     });
   }
 
-  /** Replaces the gateway's address uses. An address used by another gateway -> 409. */
-  async setAddresses(gatewayId: string, entries: GatewayAddressEntry[]): Promise<void> {
-    await this.db.query('DELETE FROM gateway_addresses WHERE gateway_id = $1', [gatewayId]);
+  /**
+   * Replaces the gateway's address uses (the tenant's: natIps, drainNatIps, rules' IPs). An
+   * address used by another gateway -> 409. The addresses the gateway took itself from the pools
+   * (AUTO_ONLY, taken by the reconciler) stay while `keepAuto` (the gateway is still AUTO_ONLY:
+   * a PATCH of its timeouts must not change its NAT IPs); otherwise they go back to the pools.
+   */
+  async setAddresses(gatewayId: string, entries: GatewayAddressEntry[], keepAuto: boolean): Promise<void> {
+    if (keepAuto) {
+      await this.db.query(
+        `DELETE FROM gateway_addresses ga USING addresses a WHERE ga.gateway_id = $1 AND a.id = ga.address_id AND NOT a.auto_allocated`,
+        [gatewayId],
+      );
+    } else {
+      await this.releaseAutoAddresses(gatewayId);
+      await this.db.query('DELETE FROM gateway_addresses WHERE gateway_id = $1', [gatewayId]);
+    }
     if (entries.length === 0) return;
     try {
       await this.db.query(
@@ -68,6 +81,23 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
       if (pgCode(e) === PG_UNIQUE_VIOLATION) throw new ConflictError('an address is already used by another gateway');
       throw e;
     }
+  }
+
+  /**
+   * Gives back to the pools the addresses the gateway took itself (AUTO_ONLY): they are deleted
+   * with their use, so the next gateway can take them. Called when the gateway is deleted or
+   * stops being AUTO_ONLY. Returns their names.
+   */
+  async releaseAutoAddresses(gatewayId: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ name: string }>(
+      `WITH uses AS (
+         DELETE FROM gateway_addresses ga USING addresses a
+         WHERE ga.gateway_id = $1 AND a.id = ga.address_id AND a.auto_allocated
+         RETURNING ga.address_id)
+       DELETE FROM addresses a USING uses WHERE a.id = uses.address_id AND a.auto_allocated RETURNING a.name`,
+      [gatewayId],
+    );
+    return rows.map((r) => r.name);
   }
 
   async setSubnets(gatewayId: string, subnetIds: string[]): Promise<void> {
