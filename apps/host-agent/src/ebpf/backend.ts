@@ -88,7 +88,12 @@ export class EbpfBackend implements Backend {
   /** Problems of the sweep, for the report's errors. */
   error: string | null = null;
 
-  constructor(netns: string | undefined, pinDir: string, uplink: string, log: Logger) {
+  constructor(
+    private readonly netns: string | undefined,
+    pinDir: string,
+    uplink: string,
+    log: Logger,
+  ) {
     this.client = new LoaderClient(netns, pinDir, uplink, log);
   }
 
@@ -164,8 +169,22 @@ export class EbpfBackend implements Backend {
     for (const name of names) {
       if (!fresh && this.ifindexes.has(name)) continue;
       const r = await this.client.request([`i ${name}`]);
-      this.ifindexes.set(name, r.last.startsWith('ok') ? Number(r.last.slice(3)) : -1);
+      const ifindex = r.last.startsWith('ok') ? Number(r.last.slice(3)) : -1;
+      this.ifindexes.set(name, ifindex);
+      if (ifindex > 0) await this.looseReversePath(name);
     }
+  }
+
+  /**
+   * A named device's VM address may be routed to another device (two networks share it), so
+   * strict reverse-path filtering would drop its packets: loose (2) on such a device, as the
+   * nftables backend's reply routing does (the device's value wins over `all` when higher).
+   */
+  private async looseReversePath(dev: string): Promise<void> {
+    const keys = ['net/ipv4/conf/all/rp_filter', `net/ipv4/conf/${dev}/rp_filter`];
+    const r = await runCommand(this.netns, 'sysctl', ['-n', ...keys]);
+    const values = r.stdout.trim().split('\n').map(Number);
+    if (r.code === 0 && Math.max(...values) === 1) await runCommand(this.netns, 'sysctl', ['-qw', `${keys[1]}=2`]);
   }
 
   private endpointOwnerEntries(gatewayId: string, e: HostEndpoint): Entry[] {
