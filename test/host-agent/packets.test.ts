@@ -270,6 +270,19 @@ describeKernel.each(BACKENDS)('packets through the programmed host, %s backend (
     expect(ports[0]).toMatch(/^203\.0\.113\.5:10[0-8]\d$/);
   });
 
+  it('endpoint-independent mapping: unsolicited inbound to the mapped NAT port is dropped, the answer passes', async () => {
+    const before = (await lastReport()).counters?.host.droppedReceivedUnsolicited ?? 0;
+    const listening = client<{ got: string[] }>(dir, vm1, 'listen', EXT, 'eim-listen', 2500);
+    const seen = () => server.seen.filter((x) => x.proto === 'udp' && x.tag === 'eim-listen');
+    await eventually(() => seen().length === 1, 'the mapping made');
+    const mapped = seen()[0];
+    // from a port of ext the VM never sent to
+    const send = `const u=require('dgram').createSocket('udp4');u.bind(7777,'${EXT}',()=>u.send('unsolicited',${mapped.port},'${mapped.peer}',()=>u.close()));`;
+    execFileSync('ip', ['netns', 'exec', ext, process.execPath, '-e', send]);
+    expect((await listening).got).toEqual([`${EXT}:9090 ok eim-listen`]);
+    if (backend === 'ebpf') expect((await lastReport()).counters?.host.droppedReceivedUnsolicited).toBe(before + 1);
+  });
+
   it('without the gateway, traffic is no longer translated', async () => {
     expect((await push(agent.url, { ...first, generation: 8, gateways: [] })).status).toBe(200);
     expect(await probe(vm1, EXT, 'vm1-nogw', 1)).toEqual({ tcpOk: 0, udpOk: 0 });

@@ -6,7 +6,8 @@
  * socket towards two destinations; `hold`: one TCP connection kept open, echoing stdin lines;
  * `pair`: one UDP exchange from port 40000 and one TCP exchange from port 40001 at a given
  * instant, reporting the answers, so that two VMs can send identical tuples at once; `many`: n UDP
- * flows at once; `big`: a UDP answer larger than the MTU; `bulk`: n bytes through the TCP echo).
+ * flows at once; `big`: a UDP answer larger than the MTU; `bulk`: n bytes through the TCP echo;
+ * `listen`: one UDP socket that says what reached it).
  *
  * A probe tags its traffic (`<tag>-<i>` in UDP payloads, `<tag>-t<i>` as the first TCP data), so
  * the server's log says which flow came from which VM. Only addresses inside the caller's
@@ -98,6 +99,13 @@ function udp(i) { return new Promise((res) => { const u = dgram.createSocket('ud
       u.send(tag + '-' + i, 9090, dst);
     }
     setTimeout(() => { socks.forEach((u) => u.close()); out({ udpOk: got }); }, 2000);
+  } else if (mode === 'listen') {
+    // one socket on port 40000: sends one datagram to dst:9090, then prints every datagram it gets for n ms
+    const u = dgram.createSocket('udp4');
+    const got = [];
+    u.on('message', (m, r) => got.push(r.address + ':' + r.port + ' ' + m.toString()));
+    u.bind(40000, () => u.send(tag, 9090, dst));
+    setTimeout(() => { u.close(); out({ got }); }, Number(n));
   } else if (mode === 'big') {
     // one datagram to :9092, answered with 4000 bytes (fragmented on the way back)
     const u = dgram.createSocket('udp4');
@@ -229,8 +237,8 @@ export async function probeEim(dir: string, ns: string, dst: string, tag: string
   return JSON.parse(stdout) as { udpOk: number };
 }
 
-/** The client script in one of its other modes (`many`, `big`, `bulk`), parsed from its one line of output. */
-export async function client<T>(dir: string, ns: string, mode: 'many' | 'big' | 'bulk', dst: string, tag: string, n: number): Promise<T> {
+/** The client script in one of its other modes (`many`, `big`, `bulk`, `listen`), parsed from its one line of output. */
+export async function client<T>(dir: string, ns: string, mode: 'many' | 'big' | 'bulk' | 'listen', dst: string, tag: string, n: number): Promise<T> {
   const { stdout } = await run('ip', ['netns', 'exec', ns, process.execPath, join(dir, 'client.js'), mode, dst, tag, String(n)], { maxBuffer: 1 << 20 });
   return JSON.parse(stdout) as T;
 }
