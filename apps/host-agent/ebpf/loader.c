@@ -36,13 +36,21 @@ static int map_fd(const char *name, struct bpf_map **out)
 	return bpf_map__fd(m);
 }
 
+static int nibble(char c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
 static int hex_to_bytes(const char *hex, unsigned char *out, size_t n)
 {
 	if (strlen(hex) != n * 2) return -1;
 	for (size_t i = 0; i < n; i++) {
-		unsigned int b;
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1) return -1;
-		out[i] = (unsigned char)b;
+		int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0) return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return 0;
 }
@@ -220,9 +228,22 @@ static size_t live_cap;
 static __u64 hash_pk(const struct np_port_key *k) { return ((__u64)k->nat_ip * 2654435761u) ^ ((__u64)k->nat_port << 8 | k->proto) * 40503u; }
 static void live_add(const struct np_port_key *k)
 {
+	/* entries created after the count: grow (rare) */
+	static size_t n;
+	if (k == NULL) { n = 0; return; }
+	if (2 * (n + 1) > live_cap) {
+		struct np_port_key *old = live;
+		size_t oc = live_cap;
+		live_cap *= 2;
+		live = calloc(live_cap, sizeof(*live));
+		n = 0;
+		for (size_t j = 0; j < oc; j++) if (old[j].proto) live_add(&old[j]);
+		free(old);
+	}
 	size_t i = hash_pk(k) & (live_cap - 1);
 	while (live[i].proto) { if (!memcmp(&live[i], k, sizeof(*k))) return; i = (i + 1) & (live_cap - 1); }
 	live[i] = *k;
+	n++;
 }
 static int live_has(const struct np_port_key *k)
 {
@@ -268,12 +289,20 @@ static void cmd_sweep(void)
 {
 	int rfd = map_fd("np_rev", NULL), pfd = map_fd("np_port", NULL), bfd = map_fd("np_blk", NULL), frfd = map_fd("np_frag", NULL);
 	__u64 now = mono_ns();
-	struct bpf_map *pm;
-	map_fd("np_port", &pm);
+	/* the set of ports some live conversation uses, sized by the conversations there are */
+	struct bpf_map *rm;
+	map_fd("np_rev", &rm);
+	size_t nrev = 0;
+	{
+		struct np_rev_key k, n;
+		int f = 1;
+		while (bpf_map_get_next_key(rfd, f ? NULL : &k, &n) == 0) { f = 0; k = n; nrev++; }
+	}
 	size_t want = 1024;
-	while (want < 2 * (size_t)bpf_map__max_entries(pm) && want < (1u << 22)) want <<= 1;
+	while (want < 2 * nrev + 64) want <<= 1;
 	if (live_cap != want) { free(live); live_cap = want; live = calloc(live_cap, sizeof(*live)); }
 	else memset(live, 0, live_cap * sizeof(*live));
+	live_add(NULL);
 	int revs = 0, ports = 0, frags = 0, first = 1;
 	struct np_rev_key rk, rn, *cand = NULL;
 	struct np_rev_val rv;

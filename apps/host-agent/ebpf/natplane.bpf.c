@@ -45,7 +45,8 @@ struct { __uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(max_entries, 65536);
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 524288); __uint(map_flags, BPF_F_NO_PREALLOC);
 	 __type(key, struct np_ids_key); __type(value, struct np_ids_val); PINNED; } np_ids SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 65536); __type(key, __u32); __type(value, __u32); PINNED; } np_natip SEC(".maps");
-struct { __uint(type, BPF_MAP_TYPE_PERCPU_HASH); __uint(max_entries, 262144); __uint(map_flags, BPF_F_NO_PREALLOC);
+/* preallocated: per-CPU elements allocated one by one ran out of memory at ~45,000 here */
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_HASH); __uint(max_entries, 131072);
 	 __type(key, struct np_blk_key); __type(value, struct np_cnt_val); PINNED; } np_cnt SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 2); __type(key, __u32); __type(value, __u64); PINNED; } np_host SEC(".maps");
 

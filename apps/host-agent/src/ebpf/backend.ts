@@ -239,21 +239,18 @@ export class EbpfBackend implements Backend {
     for (const g of doc.gateways) for (const e of g.endpoints) if (e.hostInterface !== undefined) names.add(e.hostInterface);
     await this.resolveInterfaces(names, true);
     // what the maps hold now: after a restart, the previous agent's entries
-    const kernel = new Map<string, string>();
-    for (const m of MAP_ORDER) for (const [k, v] of await this.client.dump(m)) kernel.set(`${m} ${k}`, v);
+    const kernel = new Map<Entry['map'], Map<string, string>>();
+    for (const m of MAP_ORDER) kernel.set(m, new Map(await this.client.dump(m)));
     this.table = new EntryTable();
     const scratch = new OpList();
     this.table.set(HOST_OWNER, [{ map: 'np_ids', key: idKey(HOST_OWNER), value: idValue(0, this.hostSinceMs) }], scratch);
     this.setDocument(doc, scratch, []);
     const ops = new OpList();
     for (const e of this.table.entries()) {
-      const now = kernel.get(`${e.map} ${e.key}`);
+      const now = kernel.get(e.map)?.get(e.key);
       if (now === undefined || (e.value !== null && now !== e.value)) ops.write(e);
     }
-    for (const k of kernel.keys()) {
-      const [map, key] = k.split(' ') as [Entry['map'], string];
-      if (!this.table.has(map, key)) ops.remove(map, key);
-    }
+    for (const [map, keys] of kernel) for (const key of keys.keys()) if (!this.table.has(map, key)) ops.remove(map, key);
     await this.client.batch(ops.ops().map(opLine));
   }
 

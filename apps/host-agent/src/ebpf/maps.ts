@@ -147,14 +147,11 @@ export function gatewayEntries(g: HostGatewaySettings, gw: number): Entry[] {
  */
 export class EntryTable {
   private readonly owners = new Map<string, Entry[]>();
-  private readonly present = new Map<string, { entry: Entry; refs: number }>();
-
-  get size(): number {
-    return this.present.size;
-  }
+  /** Per map: key -> the entry and how many owners hold it. */
+  private readonly present = new Map<MapName, Map<string, { entry: Entry; refs: number }>>(MAP_ORDER.map((m) => [m, new Map()]));
 
   has(map: MapName, key: string): boolean {
-    return this.present.has(`${map} ${key}`);
+    return (this.present.get(map) as Map<string, unknown>).has(key);
   }
 
   ownerEntries(owner: string): Entry[] | undefined {
@@ -162,19 +159,21 @@ export class EntryTable {
   }
 
   entries(): Entry[] {
-    return [...this.present.values()].map((p) => p.entry);
+    const out: Entry[] = [];
+    for (const m of this.present.values()) for (const p of m.values()) out.push(p.entry);
+    return out;
   }
 
   /** Replaces an owner's entries (null: the owner goes); appends the operations to `ops`. */
   set(owner: string, next: Entry[] | null, ops: OpList): void {
-    const prev = this.owners.get(owner) ?? [];
+    const prev = this.owners.get(owner);
     if (next) this.owners.set(owner, next);
     else this.owners.delete(owner);
     for (const e of next ?? []) {
-      const k = `${e.map} ${e.key}`;
-      const p = this.present.get(k);
+      const m = this.present.get(e.map) as Map<string, { entry: Entry; refs: number }>;
+      const p = m.get(e.key);
       if (!p) {
-        this.present.set(k, { entry: e, refs: 1 });
+        m.set(e.key, { entry: e, refs: 1 });
         ops.write(e);
       } else {
         p.refs++;
@@ -184,12 +183,12 @@ export class EntryTable {
         }
       }
     }
-    for (const e of prev) {
-      const k = `${e.map} ${e.key}`;
-      const p = this.present.get(k);
+    for (const e of prev ?? []) {
+      const m = this.present.get(e.map) as Map<string, { entry: Entry; refs: number }>;
+      const p = m.get(e.key);
       if (!p) continue;
       if (--p.refs === 0) {
-        this.present.delete(k);
+        m.delete(e.key);
         ops.remove(e.map, e.key);
       }
     }
