@@ -27,44 +27,40 @@ import {
   opLine,
   ownerOfEndpoint,
   ownerOfGateway,
+  parseBlkKey,
   parseBlkSince,
   parseIdValue,
 } from './maps';
 
 const SWEEP_MS = 1000;
 
+/**
+ * Numbers for owners (endpoint slots, gateway numbers), never given twice while the agent runs: a
+ * slot freed by one endpoint and taken by another in the same batch would hand it the first one's
+ * counters. Numbers found in the maps at start stay with their owners.
+ */
 class Numbers {
   private readonly byOwner = new Map<string, number>();
-  private readonly used = new Set<number>();
-  private next = 1;
-  /** Numbers the maps held at start: kept for their owners, never given to another. */
-  private readonly reserved: Set<number>;
+  private next: number;
 
   constructor(private readonly recovered: Map<string, number>) {
-    this.reserved = new Set(recovered.values());
+    this.next = Math.max(0, ...recovered.values()) + 1;
   }
 
   of(owner: string): number {
     let n = this.byOwner.get(owner);
     if (n !== undefined) return n;
-    const old = this.recovered.get(idKey(owner));
-    if (old !== undefined && !this.used.has(old)) n = old;
-    else {
-      while (this.used.has(this.next) || this.reserved.has(this.next)) this.next++;
-      n = this.next++;
-    }
+    n = this.recovered.get(idKey(owner)) ?? this.next++;
+    this.recovered.delete(idKey(owner));
     this.byOwner.set(owner, n);
-    this.used.add(n);
     return n;
   }
 
-  free(owner: string): void {
+  /** Forgets an owner; returns its number. */
+  free(owner: string): number | undefined {
     const n = this.byOwner.get(owner);
-    if (n === undefined) return;
     this.byOwner.delete(owner);
-    this.used.delete(n);
-    this.reserved.delete(n);
-    if (n < this.next) this.next = n;
+    return n;
   }
 }
 
@@ -124,10 +120,6 @@ export class EbpfBackend implements Backend {
       // slots and gateway numbers live in one map, in two spaces: the owners' prefixes tell them apart
       this.slots = new Numbers(ids);
       this.gws = new Numbers(ids);
-      for (const [k, v] of await this.client.dump('np_blk')) {
-        const s = parseBlkSince(v);
-        if (s > 0) this.since.set(k, s);
-      }
       this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
       this.sweepTimer.unref();
     })();
@@ -155,15 +147,18 @@ export class EbpfBackend implements Backend {
     return (await this.client.simple('w')).last;
   }
 
+  /** When a (slot, rule)'s counters started: kept while its counters live (in the table, or in the maps at a load). */
   private sinceOf = (slot: number, rule: number): number => {
     const k = blkKey(slot, rule);
-    let s = this.since.get(k);
-    if (s === undefined) {
-      s = Date.now();
-      this.since.set(k, s);
-    }
+    const known = this.since.get(k);
+    if (known !== undefined && this.table.has('np_cnt', k)) return known;
+    const s = this.kernelSince.get(k) ?? Date.now();
+    this.since.set(k, s);
     return s;
   };
+
+  /** During a full load: the counters' start of the pairs whose counters the maps hold. */
+  private kernelSince = new Map<string, number>();
 
   private async resolveInterfaces(names: Iterable<string>, fresh: boolean): Promise<void> {
     for (const name of names) {
@@ -207,8 +202,14 @@ export class EbpfBackend implements Backend {
 
   private dropOwner(owner: string, ops: OpList): void {
     this.table.set(owner, null, ops);
-    if (owner.startsWith('e\0')) this.slots.free(owner);
-    else this.gws.free(owner);
+    if (!owner.startsWith('e\0')) {
+      this.gws.free(owner);
+      return;
+    }
+    const slot = this.slots.free(owner);
+    if (slot === undefined) return;
+    this.slotOwners.delete(slot);
+    for (const k of [...this.since.keys()]) if (parseBlkKey(k).slot === slot) this.since.delete(k);
   }
 
   /** Sets every owner of `doc` in the table; owners it no longer has go. */
@@ -241,6 +242,8 @@ export class EbpfBackend implements Backend {
     // what the maps hold now: after a restart, the previous agent's entries
     const kernel = new Map<Entry['map'], Map<string, string>>();
     for (const m of MAP_ORDER) kernel.set(m, new Map(await this.client.dump(m)));
+    const counted = kernel.get('np_cnt') as Map<string, string>;
+    this.kernelSince = new Map([...(kernel.get('np_blk') as Map<string, string>)].filter(([k]) => counted.has(k)).map(([k, v]) => [k, parseBlkSince(v)]));
     this.table = new EntryTable();
     const scratch = new OpList();
     this.table.set(HOST_OWNER, [{ map: 'np_ids', key: idKey(HOST_OWNER), value: idValue(0, this.hostSinceMs) }], scratch);
@@ -251,6 +254,7 @@ export class EbpfBackend implements Backend {
       if (now === undefined || (e.value !== null && now !== e.value)) ops.write(e);
     }
     for (const [map, keys] of kernel) for (const key of keys.keys()) if (!this.table.has(map, key)) ops.remove(map, key);
+    this.kernelSince = new Map();
     await this.client.batch(ops.ops().map(opLine));
   }
 

@@ -66,6 +66,10 @@ export function parseIdValue(hex: string): { num: number; sinceMs: number } {
 }
 
 export const blkKey = (slot: number, rule: number) => u32(slot) + s32(rule);
+export function parseBlkKey(hex: string): { slot: number; rule: number } {
+  const b = Buffer.from(hex, 'hex');
+  return { slot: b.readUInt32LE(0), rule: b.readInt32LE(4) };
+}
 export function parseBlkSince(valueHex: string): number {
   return Number(Buffer.from(valueHex, 'hex').readBigUInt64LE(32));
 }
