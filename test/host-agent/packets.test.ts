@@ -149,6 +149,12 @@ describeKernel.each(BACKENDS)('packets through the programmed host, %s backend (
     expect(r.stdout).toMatch(/2 received/);
   });
 
+  it('an ICMP error about a VM flow reaches the VM (port unreachable: the connected socket is refused)', () => {
+    const script = `const u=require('dgram').createSocket('udp4');u.on('error',(e)=>{console.log(e.code);process.exit(0)});u.connect(9999,'${EXT}',()=>{u.send('x');setTimeout(()=>u.send('y'),300)});setTimeout(()=>{console.log('no error');process.exit(0)},2000);`;
+    const r = spawnSync('ip', ['netns', 'exec', vm1, process.execPath, '-e', script], { encoding: 'utf8' });
+    expect(r.stdout.trim()).toBe('ECONNREFUSED');
+  });
+
   it('a UDP answer larger than the MTU reaches the VM in fragments', async () => {
     expect(await client(dir, vm1, 'big', EXT, 'vm1-big', 0)).toEqual({ bytes: 4000 });
   });

@@ -269,6 +269,49 @@ static __always_inline void host_count(__u32 i)
 	if (v) *v += 1;
 }
 
+/*
+ * An ICMP error to a NAT IP (destination unreachable, time exceeded, parameter problem) about a
+ * packet a VM sent: the quoted packet's source is the NAT IP and port; it goes to the VM with its
+ * outer destination, the quoted source address and port, the quoted IP checksum and the ICMP
+ * checksum (which covers the quote) rewritten. Not about a conversation: the host's.
+ */
+static __always_inline int icmp_error_in(struct __sk_buff *skb, __u32 off, __u32 daddr, __u64 now)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct icmphdr *c = data + off;
+	if ((void *)(c + 1) > end) return TC_ACT_OK;
+	if (c->type != 3 && c->type != 11 && c->type != 12) return TC_ACT_OK;
+	__u32 in_off = off + sizeof(struct icmphdr);
+	struct iphdr *in = data + in_off;
+	if ((void *)(in + 1) > end || in->ihl != 5 || in->saddr != daddr) return TC_ACT_OK;
+	__u32 in_l4 = in_off + 20;
+	__u16 *ports = data + in_l4;
+	if ((void *)(ports + 2) > end) return TC_ACT_OK;
+	__u8 iproto = in->protocol;
+	struct np_rev_key rk = { .nat_ip = in->saddr, .raddr = in->daddr, .nat_port = ports[0], .rport = ports[1], .proto = iproto };
+	if (iproto != IPPROTO_TCP && iproto != IPPROTO_UDP) return TC_ACT_OK;
+	struct np_rev_val *rv = bpf_map_lookup_elem(&np_rev, &rk);
+	if (!rv) return TC_ACT_OK;
+	rv->last_seen = now;
+	__u32 vaddr = rv->vaddr, ifkey = rv->ifkey, nat_ip = in->saddr;
+	__u16 vport = rv->vport, nat_port = ports[0], old_check = in->check;
+	__u32 icsum = off + 2;
+	/* the quoted source port */
+	if (bpf_l4_csum_replace(skb, icsum, nat_port, vport, 2)) return TC_ACT_SHOT;
+	if (bpf_skb_store_bytes(skb, in_l4, &vport, 2, 0)) return TC_ACT_SHOT;
+	/* the quoted source address, and the quoted IP checksum that covers it */
+	if (bpf_l3_csum_replace(skb, in_off + offsetof(struct iphdr, check), nat_ip, vaddr, 4)) return TC_ACT_SHOT;
+	if (bpf_l4_csum_replace(skb, icsum, nat_ip, vaddr, 4)) return TC_ACT_SHOT;
+	if (bpf_skb_store_bytes(skb, in_off + offsetof(struct iphdr, saddr), &vaddr, 4, 0)) return TC_ACT_SHOT;
+	__u16 new_check;
+	if (bpf_skb_load_bytes(skb, in_off + offsetof(struct iphdr, check), &new_check, 2)) return TC_ACT_SHOT;
+	if (bpf_l4_csum_replace(skb, icsum, old_check, new_check, 2)) return TC_ACT_SHOT;
+	/* the outer destination */
+	if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), daddr, vaddr, 4)) return TC_ACT_SHOT;
+	if (bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, daddr), &vaddr, 4, 0)) return TC_ACT_SHOT;
+	return ifkey ? bpf_redirect_neigh(ifkey, NULL, 0, 0) : TC_ACT_OK;
+}
+
 SEC("tc")
 int np_ingress(struct __sk_buff *skb)
 {
@@ -296,7 +339,10 @@ int np_ingress(struct __sk_buff *skb)
 	struct l4 l = {};
 	__u32 l4off = ETH_HLEN + ip->ihl * 4;
 	if (parse_l4(skb, ip, end, l4off, 0, &l) < 0) return TC_ACT_SHOT;
-	if (!l.ok) return TC_ACT_OK; /* not a translated protocol: the host's */
+	if (!l.ok) {
+		if (proto == IPPROTO_ICMP) return icmp_error_in(skb, l4off, daddr, now);
+		return TC_ACT_OK; /* not a translated protocol: the host's */
+	}
 	struct np_rev_key rk = { .nat_ip = daddr, .raddr = saddr, .nat_port = l.dport, .rport = l.sport, .proto = proto };
 	struct np_rev_val *rv = bpf_map_lookup_elem(&np_rev, &rk);
 	if (!rv) { host_count(0); return TC_ACT_SHOT; } /* unsolicited */
