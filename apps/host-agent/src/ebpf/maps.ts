@@ -25,33 +25,25 @@ export interface Entry {
 
 export type Op = { op: 'u'; map: MapName; key: string; value: string } | { op: 'z'; map: MapName; key: string } | { op: 'd'; map: MapName; key: string };
 
+// hex by table lookup: a full load encodes a few hundred thousand fields (Buffer per field was GC-bound)
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n >>> 0);
-  return b.toString('hex');
+  const v = n >>> 0;
+  return HEX[v & 255] + HEX[(v >>> 8) & 255] + HEX[(v >>> 16) & 255] + HEX[v >>> 24];
 };
-const s32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(n);
-  return b.toString('hex');
-};
-const u16 = (n: number) => {
-  const b = Buffer.alloc(2);
-  b.writeUInt16LE(n);
-  return b.toString('hex');
-};
+const s32 = (n: number) => u32(n | 0);
+const u16 = (n: number) => HEX[n & 255] + HEX[(n >>> 8) & 255];
 const u64 = (n: number) => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(Math.max(0, Math.floor(n))));
-  return b.toString('hex');
+  const v = Math.max(0, Math.floor(n));
+  return u32(v % 0x100000000) + u32(Math.floor(v / 0x100000000));
 };
+/** An IPv4 address number in network order. */
+const be32 = (v: number) => HEX[v >>> 24] + HEX[(v >>> 16) & 255] + HEX[(v >>> 8) & 255] + HEX[v & 255];
 /** An IPv4 address in network order. */
 export const ip4 = (text: string) => {
   const n = parseIpv4(text);
   if (n === null) throw new Error(`not an IPv4 address: ${text}`);
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b.toString('hex');
+  return be32(n >>> 0);
 };
 
 export const ownerOfEndpoint = (gatewayId: string, endpointId: string) => `e\0${gatewayId}\0${endpointId}`;
@@ -96,9 +88,7 @@ export function endpointEntries(e: HostEndpoint, c: EndpointContext): Entry[] {
   for (const s of sources) {
     const cidr = parseCidr(s, true);
     if (!cidr) continue;
-    const addr = Buffer.alloc(4);
-    addr.writeUInt32BE(cidr.start);
-    out.push({ map: 'np_src', key: u32(32 + cidr.prefixLength) + u32(ifkey) + addr.toString('hex'), value: srcValue });
+    out.push({ map: 'np_src', key: u32(32 + cidr.prefixLength) + u32(ifkey) + be32(cidr.start), value: srcValue });
   }
   if (c.ifkey > 0) out.push({ map: 'np_named', key: u32(c.ifkey), value: u32(1) });
   const eim = c.settings.mapping === 'ENDPOINT_INDEPENDENT' ? 1 : 0;
@@ -138,9 +128,7 @@ export function gatewayEntries(g: HostGatewaySettings, gw: number): Entry[] {
   for (const p of list) {
     let rule = p.rule;
     for (const q of list) if (q.rule < rule && contains(q, p)) rule = q.rule;
-    const addr = Buffer.alloc(4);
-    addr.writeUInt32BE(p.start);
-    out.push({ map: 'np_dst', key: u32(32 + p.len) + u32(gw) + addr.toString('hex'), value: s32(rule) });
+    out.push({ map: 'np_dst', key: u32(32 + p.len) + u32(gw) + be32(p.start), value: s32(rule) });
   }
   return out;
 }
