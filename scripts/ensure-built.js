@@ -6,6 +6,7 @@ const lib = require('./lib');
 try {
   lib.ensureDeps();
   lib.ensureBuilt();
+  lib.ensureEbpfBuilt();
 } catch (e) {
   lib.fail(e instanceof Error ? e.message : String(e));
 }

@@ -190,6 +190,57 @@ function ensureBuilt() {
   return true;
 }
 
+// ---------------------------------------------------------------- eBPF datapath
+
+const EBPF_SRC = path.join('apps', 'host-agent', 'ebpf');
+const EBPF_OUT = path.join(DIST, 'ebpf');
+
+/** The Debian packages the eBPF build needs that are missing here. */
+function missingEbpfTools() {
+  const out = [];
+  if (!has('clang')) out.push('clang');
+  if (!has('llvm-strip') && !has('llc')) out.push('llvm');
+  if (!fs.existsSync('/usr/include/bpf/libbpf.h')) out.push('libbpf-dev');
+  if (!has('bpftool') && !fs.existsSync('/usr/sbin/bpftool')) out.push('bpftool');
+  return out;
+}
+
+/**
+ * Builds the eBPF datapath (AGENT_BACKEND=ebpf) into dist/ebpf when its sources are newer:
+ * vmlinux.h from the running kernel's BTF (never committed), the programs with clang (CO-RE),
+ * the loader against libbpf. Without the toolchain or BTF it says what is missing and goes on:
+ * the other backends do not need it, and the agent refuses AGENT_BACKEND=ebpf with the same words.
+ */
+function ensureEbpfBuilt() {
+  const src = path.join(ROOT, EBPF_SRC);
+  if (!fs.existsSync(src)) return false;
+  const sources = fs.readdirSync(src).filter((f) => /\.(c|h)$/.test(f)).map((f) => path.join(src, f));
+  const outputs = [path.join(EBPF_OUT, 'natplane.bpf.o'), path.join(EBPF_OUT, 'natplane-ebpf-loader')];
+  const builtAt = Math.min(...outputs.map((o) => mtime(o) ?? 0));
+  if (builtAt > 0 && sources.every((f) => (mtime(f) ?? 0) < builtAt)) return false;
+  const missing = missingEbpfTools();
+  if (missing.length) {
+    log(`eBPF datapath not built: install ${missing.join(' ')} (apt-get install -y ${missing.join(' ')}); AGENT_BACKEND=ebpf needs it`);
+    return false;
+  }
+  if (!fs.existsSync('/sys/kernel/btf/vmlinux')) {
+    log('eBPF datapath not built: the kernel has no BTF (/sys/kernel/btf/vmlinux)');
+    return false;
+  }
+  fs.mkdirSync(EBPF_OUT, { recursive: true });
+  const vmlinux = path.join(EBPF_OUT, 'vmlinux.h');
+  const bpftool = has('bpftool') ? 'bpftool' : '/usr/sbin/bpftool';
+  const dump = spawnSync(bpftool, ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c'], { maxBuffer: 1 << 28 });
+  if (dump.status !== 0) throw new Error(`bpftool btf dump failed: ${String(dump.stderr)}`);
+  fs.writeFileSync(vmlinux, dump.stdout);
+  const arch = { x64: 'x86', arm64: 'arm64' }[process.arch] ?? process.arch;
+  const multiarch = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch] ?? '';
+  run('clang', ['-O2', '-g', '-target', 'bpf', '-mcpu=v3', `-D__TARGET_ARCH_${arch}`, `-I${EBPF_OUT}`, `-I/usr/include/${multiarch}`, '-c', path.join(src, 'natplane.bpf.c'), '-o', outputs[0]]);
+  run('clang', ['-O2', '-Wall', '-Werror', `-I${EBPF_OUT}`, '-o', outputs[1], path.join(src, 'loader.c'), '-lbpf']);
+  log('eBPF datapath built (dist/ebpf)');
+  return true;
+}
+
 // ---------------------------------------------------------------- services
 
 function endpointOf(url, defaultPort) {
@@ -323,6 +374,8 @@ module.exports = {
   sourceFiles,
   buildReason,
   ensureBuilt,
+  ensureEbpfBuilt,
+  missingEbpfTools,
   tcpReachable,
   waitUntil,
   ensureServices,

@@ -38,12 +38,17 @@ import type { Json } from '../support/control-loop/api-client';
 import { ADMIN_TOKEN, ChildProc, FatalError, ROOT, Stack, eventually, freePort } from '../support/control-loop/stack';
 import { byEndpoint, parseRange } from '../support/control-loop/world';
 import { Reaper } from '../support/netns/reaper';
+import { ebpfProblem } from '../../apps/host-agent/src/ebpf/loader-client';
 import { AgentProc } from '../support/netns/agent-proc';
 import { HeldConnection, TrafficServer, probe, writeTrafficScripts, type Seen } from '../support/netns/traffic';
 
 const unavailable = kernelTestsUnavailable(['nft', 'ip']);
 const describeKernel = unavailable ? describe.skip : describe;
 if (unavailable) console.warn(`nat.e2e.test skipped: ${unavailable} (it needs root and nftables to build network namespaces and program them)`);
+const noEbpf = ebpfProblem();
+if (!unavailable && noEbpf) console.warn(`the eBPF backend is not tested: ${noEbpf}`);
+/** Each case runs once per backend: nftables, and eBPF where it is built (docs/ebpf-backend.md). */
+const BACKENDS: ('nftables' | 'ebpf')[] = noEbpf ? ['nftables'] : ['nftables', 'ebpf'];
 
 jest.setTimeout(60_000);
 
@@ -86,7 +91,7 @@ const VMS: VmSpec[] = [
   { name: 'vm-b2', ip: '10.99.0.5', host: 'host-b' },
 ];
 
-describeKernel('natplane end to end: api, worker, two agents, real packets', () => {
+describeKernel.each(BACKENDS)('natplane end to end: api, worker, two agents, real packets, %s backend', (backend) => {
   const suffix = randomBytes(3).toString('hex');
   const bridge = `npe2e-${suffix}`;
   const rootLinks = [bridge, ...HOSTS.map((h) => `npe2${h.name.slice(-1)}-${suffix}`)];
@@ -322,7 +327,8 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
         NATPLANE_HOST_TOKEN: created.hostToken,
         NATPLANE_PUSH_SECRET: created.pushSecret,
         AGENT_LISTEN: `${h.ctlIp}:${AGENT_PORT}`,
-        AGENT_BACKEND: 'nftables',
+        AGENT_BACKEND: backend,
+        AGENT_EBPF_PIN_DIR: `/sys/fs/bpf/natplane-e2e-${suffix}-${h.name}`,
         AGENT_UPLINK: 'up0',
         AGENT_STATE_DIR: join(dir, `state-${h.name}`),
         AGENT_REPORT_INTERVAL_MS: '1000',
@@ -337,7 +343,7 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
     for (const agent of agents.values()) {
       await eventually(`agent ${agent.host} up`, async () => {
         if (!agent.running) throw new FatalError(`it exited:\n${agent.tail()}`);
-        return (await agent.status()).backend === 'nftables';
+        return (await agent.status()).backend === backend;
       }, 20_000, 100);
     }
 
@@ -380,6 +386,7 @@ describeKernel('natplane end to end: api, worker, two agents, real packets', () 
     await stack?.close();
     deleteNamespaces();
     for (const l of rootLinks) spawnSync('ip', ['link', 'del', l], { stdio: 'ignore' });
+    spawnSync('sh', ['-c', `rm -rf /sys/fs/bpf/natplane-e2e-${suffix}-*`], { stdio: 'ignore' });
     reaper?.done();
     if (dir && !process.env.E2E_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
   });

@@ -117,6 +117,7 @@ export async function startTestAgent(apiUrl: string, over: Partial<AgentConfig> 
     netns: undefined,
     natLog: { path: join(stateDir, 'nat-flows.log'), ratePerSec: 100, maxBytes: 1 << 20 },
     counters: true,
+    ebpfPinDir: `/sys/fs/bpf/natplane-test-${stateDir.split('-').pop()}`,
     ...over,
   };
   const logs: Record<string, unknown>[] = [];

@@ -24,8 +24,6 @@ import {
   documentWarnings,
   namedInterfaces,
   releasedBetween,
-  renderDiff,
-  renderFull,
   validateHostDocument,
   validateHostPatchShape,
 } from '@natplane/nftables';
@@ -246,18 +244,17 @@ export class Agent {
       const prev = this.model && !this.dirty ? this.model.toDocument() : null;
       let mode: 'full' | 'diff' = prev ? 'diff' : 'full';
       const interfaces = await this.interfaceIds();
-      const opts = { uplink: this.o.uplink, interfaces };
+      const uplink = this.o.uplink;
       try {
         if (prev) {
-          const script = renderDiff(prev, doc, opts);
           try {
-            if (script) await this.o.backend.apply(script, () => doc);
+            await this.o.backend.apply({ kind: 'diff', uplink, interfaces, before: () => prev, after: () => doc });
           } catch (e) {
             this.o.log.warn('diff refused, loading the table whole', { generation: doc.generation, error: errorMessage(e) });
             mode = 'full';
-            await this.o.backend.load(renderFull(doc, opts), () => doc);
+            await this.o.backend.load({ doc, uplink, interfaces });
           }
-        } else await this.o.backend.load(renderFull(doc, opts), () => doc);
+        } else await this.o.backend.load({ doc, uplink, interfaces });
       } catch (e) {
         this.dirty = true;
         const message = `apply of generation ${doc.generation} failed: ${errorMessage(e)}`;
@@ -297,7 +294,15 @@ export class Agent {
       if (!planned.ok) return problem(400, 'invalid-argument', 'Invalid argument', 'the patch does not fit the applied document', { errors: planned.errors });
       const { plan } = planned;
       try {
-        if (plan.script) await this.o.backend.apply(plan.script, () => applyHostPatch(model.toDocument(), patch));
+        await this.o.backend.apply({
+          kind: 'patch',
+          uplink: this.o.uplink,
+          interfaces: model.interfaces,
+          before: () => model.toDocument(),
+          after: () => applyHostPatch(model.toDocument(), patch),
+          patch,
+          plan,
+        });
       } catch (e) {
         plan.abandon();
         this.dirty = true;

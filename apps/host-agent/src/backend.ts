@@ -1,22 +1,55 @@
 /**
  * Data-plane backends: `nftables` programs table `ip natplane` and reads conntrack; `dry-run`
  * writes the ruleset it would load to AGENT_STATE_DIR/ruleset.nft (laptops, CI without root).
+ *
+ * The seam is the desired host state, not a data plane's language: a backend is given the whole
+ * document to load, or the change to apply (the documents before and after, and the patch when the
+ * change came as one), and renders it into its own data plane (nft scripts here; maps in ebpf/).
  */
 import { mkdirSync, renameSync, writeFileSync, accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { HostCounters, HostDocument, HostReport } from '@natplane/contracts';
-import { BlockIndex, ReleasedRange, renderFull } from '@natplane/nftables';
+import { HostCounters, HostDocument, HostDocumentPatch, HostReport } from '@natplane/contracts';
+import { BlockIndex, InterfaceIds, PatchPlan, ReleasedRange, renderDiff, renderFull } from '@natplane/nftables';
 import { ConntrackEntry, countUsage, deleteArgs, leftovers, parseConntrack } from './conntrack';
 import { Logger, errorMessage } from './log';
 import { NftSession, runCommand } from './nft-session';
 import { NftObserver } from './observe/observer';
 
+/** The whole desired state of the host's data plane. */
+export interface DesiredState {
+  /** A validated document (validateHostDocument). */
+  doc: HostDocument;
+  /** The interface towards the outside. */
+  uplink: string;
+  /** The ids (zones, marks) of the devices endpoints name, kept by the agent for the data plane's life. */
+  interfaces: InterfaceIds;
+}
+
+/**
+ * A change of the desired state, from the applied document to the next. `before` and `after` are
+ * thunks: building a whole document costs O(endpoints), which a one-endpoint patch must not pay
+ * unless its backend needs it.
+ */
+export type StateChange =
+  | { kind: 'diff'; uplink: string; interfaces: InterfaceIds; before: () => HostDocument; after: () => HostDocument }
+  | {
+      kind: 'patch';
+      uplink: string;
+      interfaces: InterfaceIds;
+      before: () => HostDocument;
+      after: () => HostDocument;
+      /** The validated patch, on top of `before`. */
+      patch: HostDocumentPatch;
+      /** The applied model's plan of it (HostModel.planPatch): its nft script, its released ports. */
+      plan: PatchPlan;
+    };
+
 export interface Backend {
-  readonly kind: 'nftables' | 'dry-run';
-  /** Replaces the table whole (one transaction). `doc` is the document the script renders. */
-  load(script: string, doc: () => HostDocument): Promise<void>;
-  /** Applies a difference (one transaction). `doc` is the document after it. */
-  apply(script: string, doc: () => HostDocument): Promise<void>;
+  readonly kind: 'nftables' | 'dry-run' | 'ebpf';
+  /** Replaces the data plane's state whole (atomically where the data plane can). */
+  load(state: DesiredState): Promise<void>;
+  /** Applies a change to the applied state (one transaction where the data plane has them). */
+  apply(change: StateChange): Promise<void>;
   /** Ports in use per endpoint and rule; null when this backend cannot count. */
   usage(index: BlockIndex): Promise<HostReport['usage'] | null>;
   /** Data-plane counters (docs/observability.md), read after usage(); null when this backend measures none. */
@@ -65,14 +98,16 @@ export class NftablesBackend implements Backend {
     }
   }
 
-  async load(script: string, doc: () => HostDocument): Promise<void> {
-    await this.session.oneShot(script);
-    this.observer?.documentChanged(doc);
+  async load(state: DesiredState): Promise<void> {
+    await this.session.oneShot(renderFull(state.doc, { uplink: state.uplink, interfaces: state.interfaces }));
+    this.observer?.documentChanged(() => state.doc);
   }
 
-  async apply(script: string, doc: () => HostDocument): Promise<void> {
+  async apply(change: StateChange): Promise<void> {
+    const script = nftScript(change);
+    if (!script) return;
     await this.session.run(script);
-    this.observer?.documentChanged(doc);
+    this.observer?.documentChanged(change.after);
   }
 
   private async conntrack(): Promise<ConntrackEntry[]> {
@@ -141,13 +176,15 @@ export class DryRunBackend implements Backend {
     renameSync(tmp, join(this.dir, name));
   }
 
-  async load(script: string): Promise<void> {
-    this.write('ruleset.nft', script);
+  async load(state: DesiredState): Promise<void> {
+    this.write('ruleset.nft', renderFull(state.doc, { uplink: state.uplink, interfaces: state.interfaces }));
   }
 
-  async apply(script: string, doc: () => HostDocument): Promise<void> {
+  async apply(change: StateChange): Promise<void> {
+    const script = nftScript(change);
+    if (!script) return;
     this.write('last-diff.nft', script);
-    this.write('ruleset.nft', renderFull(doc(), { uplink: this.uplink }));
+    this.write('ruleset.nft', renderFull(change.after(), { uplink: this.uplink }));
   }
 
   async usage(): Promise<null> {
@@ -159,4 +196,10 @@ export class DryRunBackend implements Backend {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The nft script of a change: the patch's planned script, or the difference of the two documents ('' when none). */
+function nftScript(change: StateChange): string {
+  if (change.kind === 'patch') return change.plan.script;
+  return renderDiff(change.before(), change.after(), { uplink: change.uplink, interfaces: change.interfaces });
 }

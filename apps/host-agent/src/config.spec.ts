@@ -20,11 +20,12 @@ describe('loadConfig', () => {
       netns: undefined,
       natLog: { path: '/srv/.natplane/agent-host-a/nat-flows.log', ratePerSec: 100, maxBytes: 100 * 1024 * 1024 },
       counters: true,
+      ebpfPinDir: '/sys/fs/bpf/natplane/host-a',
     });
   });
   it('says what is missing or wrong', () => {
     expect(() => loadConfig({}, '/')).toThrow(new ConfigError('missing environment: NATPLANE_API_URL, NATPLANE_HOST'));
-    expect(() => loadConfig({ ...base, AGENT_BACKEND: 'ebpf' }, '/')).toThrow(/AGENT_BACKEND must be nftables or dry-run/);
+    expect(() => loadConfig({ ...base, AGENT_BACKEND: 'xdp' }, '/')).toThrow(/AGENT_BACKEND must be nftables, ebpf or dry-run/);
     expect(() => loadConfig({ ...base, AGENT_UPLINK: 'eth0; flush ruleset' }, '/')).toThrow(/AGENT_UPLINK/);
     expect(() => loadConfig({ ...base, NATPLANE_API_URL: 'ftp://x' }, '/')).toThrow(/NATPLANE_API_URL/);
     expect(() => loadConfig({ ...base, AGENT_REPORT_INTERVAL_MS: '0' }, '/')).toThrow(/AGENT_REPORT_INTERVAL_MS/);

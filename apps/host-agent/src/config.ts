@@ -10,7 +10,7 @@ import { isValidInterfaceName } from '@natplane/nftables';
  */
 export const DEFAULT_MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 
-export type BackendKind = 'nftables' | 'dry-run';
+export type BackendKind = 'nftables' | 'dry-run' | 'ebpf';
 
 export interface AgentConfig {
   apiUrl: string;
@@ -34,6 +34,8 @@ export interface AgentConfig {
   natLog: { path: string; ratePerSec: number; maxBytes: number };
   /** AGENT_COUNTERS (default on): the nftables backend measures counters and writes NAT logs. */
   counters: boolean;
+  /** AGENT_EBPF_PIN_DIR: the eBPF backend's maps and links in bpffs (default /sys/fs/bpf/natplane/HOST). */
+  ebpfPinDir: string;
 }
 
 export class ConfigError extends Error {}
@@ -66,8 +68,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): AgentConfig {
   const host = env.NATPLANE_HOST as string;
   if (!/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/.test(host)) throw new ConfigError(`NATPLANE_HOST must be a host name (RFC 1035), got ${JSON.stringify(host)}`);
   const backend = env.AGENT_BACKEND || undefined;
-  if (backend !== undefined && backend !== 'nftables' && backend !== 'dry-run') {
-    throw new ConfigError(`AGENT_BACKEND must be nftables or dry-run, got ${JSON.stringify(backend)}`);
+  if (backend !== undefined && backend !== 'nftables' && backend !== 'dry-run' && backend !== 'ebpf') {
+    throw new ConfigError(`AGENT_BACKEND must be nftables, ebpf or dry-run, got ${JSON.stringify(backend)}`);
   }
   const uplink = env.AGENT_UPLINK || undefined;
   if (uplink !== undefined && !isValidInterfaceName(uplink)) throw new ConfigError(`AGENT_UPLINK is not an interface name: ${JSON.stringify(uplink)}`);
@@ -94,5 +96,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): AgentConfig {
       maxBytes: positiveInt(env, 'AGENT_NAT_LOG_MAX_BYTES', 100 * 1024 * 1024),
     },
     counters: counters === 'on',
+    ebpfPinDir: env.AGENT_EBPF_PIN_DIR || `/sys/fs/bpf/natplane/${host}`,
   };
 }

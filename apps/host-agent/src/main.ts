@@ -7,6 +7,7 @@ import { Server } from 'node:http';
 import { HttpApiClient } from './api-client';
 import { Agent } from './agent';
 import { Backend, DryRunBackend, NftablesBackend } from './backend';
+import { EbpfBackend } from './ebpf/backend';
 import { readInterfaceIds } from './interface-ids';
 import { ReplyRouting } from './reply-routing';
 import { AgentConfig, ConfigError, loadConfig } from './config';
@@ -34,6 +35,7 @@ export async function defaultRouteInterface(netns: string | undefined): Promise<
 }
 
 export async function chooseBackend(config: AgentConfig, log: Logger): Promise<{ backend: Backend; uplink: string }> {
+  if (config.backend === 'ebpf') return chooseEbpf(config, log);
   let kind = config.backend;
   let nftProblem: string | null = null;
   if (kind !== 'dry-run') {
@@ -83,6 +85,26 @@ export async function chooseBackend(config: AgentConfig, log: Logger): Promise<{
     return { backend, uplink };
   }
   return { backend: new DryRunBackend(config.stateDir, uplink), uplink };
+}
+
+/** AGENT_BACKEND=ebpf: the programs built, the uplink known, the loader started; else a StartupError saying what to do. */
+async function chooseEbpf(config: AgentConfig, log: Logger): Promise<{ backend: Backend; uplink: string }> {
+  const problem = EbpfBackend.probe();
+  if (problem) throw new StartupError(`AGENT_BACKEND=ebpf but ${problem}`);
+  let uplink = config.uplink;
+  if (!uplink) {
+    const found = await defaultRouteInterface(config.netns);
+    if (!('dev' in found)) throw new StartupError(`cannot find the uplink: ${found.error}. Set AGENT_UPLINK to the interface towards the outside.`);
+    uplink = found.dev;
+  }
+  const backend = new EbpfBackend(config.netns, config.ebpfPinDir, uplink, log);
+  try {
+    await backend.start();
+  } catch (e) {
+    await backend.close().catch(() => undefined);
+    throw new StartupError(`AGENT_BACKEND=ebpf but the programs cannot be loaded and attached at ${uplink}: ${errorMessage(e)}`);
+  }
+  return { backend, uplink };
 }
 
 export async function startAgent(config: AgentConfig, log: Logger): Promise<{ agent: Agent; server: Server; stop: () => Promise<void> }> {

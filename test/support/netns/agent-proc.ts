@@ -10,7 +10,7 @@ import { ROOT } from '../control-loop/stack';
 
 const AGENT_MAIN = join(ROOT, 'dist/apps/host-agent/src/main.js');
 
-/** A real agent inside its host's namespace (`ip netns exec` keeps the pid: it execs node). */
+/** A real agent inside its host's namespace (`ip netns exec` and nsenter keep the pid: they exec node). */
 export class AgentProc {
   private child?: ChildProcess;
   private out?: WriteStream;
@@ -38,7 +38,11 @@ export class AgentProc {
     // node resolves the link, so main.js still runs as the main module
     const main = join(this.dir, `agent-${this.host}.js`);
     if (!existsSync(main)) symlinkSync(AGENT_MAIN, main);
-    const child = spawn('ip', ['netns', 'exec', this.ns, process.execPath, main], { cwd: ROOT, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // the eBPF backend pins its maps and links in the host's bpffs, which `ip netns exec` hides
+    // (it mounts a /sys of its own): nsenter enters the network namespace only
+    const [cmd, args] =
+      this.env.AGENT_BACKEND === 'ebpf' ? ['nsenter', [`--net=/run/netns/${this.ns}`, process.execPath, main]] : ['ip', ['netns', 'exec', this.ns, process.execPath, main]];
+    const child = spawn(cmd, args, { cwd: ROOT, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.pipe(this.out, { end: false });
     child.stderr.pipe(this.out, { end: false });
     this.child = child;

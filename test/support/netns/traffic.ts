@@ -5,7 +5,9 @@
  * inside a VM namespace (`probe`: n TCP connections and n UDP request/replies; `eim`: one UDP
  * socket towards two destinations; `hold`: one TCP connection kept open, echoing stdin lines;
  * `pair`: one UDP exchange from port 40000 and one TCP exchange from port 40001 at a given
- * instant, reporting the answers, so that two VMs can send identical tuples at once).
+ * instant, reporting the answers, so that two VMs can send identical tuples at once; `many`: n UDP
+ * flows at once; `big`: a UDP answer larger than the MTU; `bulk`: n bytes through the TCP echo;
+ * `listen`: one UDP socket that says what reached it).
  *
  * A probe tags its traffic (`<tag>-<i>` in UDP payloads, `<tag>-t<i>` as the first TCP data), so
  * the server's log says which flow came from which VM. Only addresses inside the caller's
@@ -40,6 +42,10 @@ for (const addr of process.argv.slice(2)) {
   const v = dgram.createSocket('udp4');
   v.on('message', (m, r) => { log({ proto: 'udp', local: addr + ':9091', peer: r.address, port: r.port, tag: m.toString() }); v.send('ok', r.port, r.address); });
   v.bind(9091, addr);
+  // an answer larger than the MTU: it leaves in IPv4 fragments
+  const w = dgram.createSocket('udp4');
+  w.on('message', (m, r) => { log({ proto: 'udp', local: addr + ':9092', peer: r.address, port: r.port, tag: m.toString() }); w.send(Buffer.alloc(4000, 'x'), r.port, r.address); });
+  w.bind(9092, addr);
 }
 `;
 
@@ -82,6 +88,41 @@ function udp(i) { return new Promise((res) => { const u = dgram.createSocket('ud
       const [u, t] = await Promise.all([udp, tcp]);
       out({ udp: u, tcp: t });
     }, Math.max(0, Number(n) - Date.now()));
+  } else if (mode === 'many') {
+    // n UDP flows at once (one socket each, one datagram each): how many got an answer
+    let got = 0;
+    const socks = [];
+    for (let i = 0; i < Number(n); i++) {
+      const u = dgram.createSocket('udp4');
+      socks.push(u);
+      u.on('message', () => { if (++got === Number(n)) { socks.forEach((x) => x.close()); out({ udpOk: got }); process.exit(0); } });
+      u.send(tag + '-' + i, 9090, dst);
+    }
+    setTimeout(() => { socks.forEach((u) => u.close()); out({ udpOk: got }); }, 2000);
+  } else if (mode === 'listen') {
+    // one socket on port 40000: sends one datagram to dst:9090, then prints every datagram it gets for n ms
+    const u = dgram.createSocket('udp4');
+    const got = [];
+    u.on('message', (m, r) => got.push(r.address + ':' + r.port + ' ' + m.toString()));
+    u.bind(40000, () => u.send(tag, 9090, dst));
+    setTimeout(() => { u.close(); out({ got }); }, Number(n));
+  } else if (mode === 'big') {
+    // one datagram to :9092, answered with 4000 bytes (fragmented on the way back)
+    const u = dgram.createSocket('udp4');
+    const t = setTimeout(() => { u.close(); out({ bytes: 0 }); }, 2000);
+    u.on('message', (m) => { clearTimeout(t); u.close(); out({ bytes: m.length }); });
+    u.send(tag, 9092, dst);
+  } else if (mode === 'bulk') {
+    // n bytes through the echo server and back, checked byte for byte
+    const size = Number(n), chunk = Buffer.alloc(65536);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 7 + 3) & 255;
+    let sent = 0, got = 0, bad = 0;
+    const s = net.connect({ host: dst, port: 8080 }, () => {
+      const pump = () => { while (sent < size) { const c = chunk.subarray(0, Math.min(chunk.length, size - sent)); sent += c.length; if (!s.write(c)) return s.once('drain', pump); } };
+      pump();
+    });
+    s.on('data', (d) => { for (let i = 0; i < d.length; i++) if (d[i] !== chunk[(got + i) % 65536]) bad++; got += d.length; if (got >= size) { s.destroy(); out({ bytes: got, bad }); } });
+    s.on('error', (e) => out({ bytes: got, bad, error: e.message }));
   } else if (mode === 'probe') {
     let tcpOk = 0, udpOk = 0;
     for (let i = 0; i < Number(n); i++) { if (await tcp(i)) tcpOk++; if (await udp(i)) udpOk++; }
@@ -194,6 +235,12 @@ export async function pairAtOnce(dir: string, flows: { ns: string; tag: string }
 export async function probeEim(dir: string, ns: string, dst: string, tag: string): Promise<{ udpOk: number }> {
   const { stdout } = await run('ip', ['netns', 'exec', ns, process.execPath, join(dir, 'client.js'), 'eim', dst, tag, '0']);
   return JSON.parse(stdout) as { udpOk: number };
+}
+
+/** The client script in one of its other modes (`many`, `big`, `bulk`, `listen`), parsed from its one line of output. */
+export async function client<T>(dir: string, ns: string, mode: 'many' | 'big' | 'bulk' | 'listen', dst: string, tag: string, n: number): Promise<T> {
+  const { stdout } = await run('ip', ['netns', 'exec', ns, process.execPath, join(dir, 'client.js'), mode, dst, tag, String(n)], { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout) as T;
 }
 
 /** A TCP connection from `ns` to `dst`:8080 held open; `send` writes a line the server echoes. */

@@ -1,0 +1,173 @@
+/**
+ * The long-lived eBPF loader (apps/host-agent/ebpf/loader.c), driven over its stdin/stdout: one
+ * command a line, answers by line (docs/ebpf-backend.md "The loader's protocol"). Map writes are
+ * sent in a batch closed by `s`, which answers once for the batch: a block update is one pipe
+ * write and one read, microseconds, not a process.
+ *
+ * Commands are answered in order, so requests are queued and matched to answers first in, first out.
+ */
+import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Logger } from '../log';
+
+/** Where prepare.js puts the built object and loader: dist/ebpf of the repository. */
+export function ebpfArtifacts(): { object: string; loader: string } {
+  let dir = resolve(__dirname);
+  for (let i = 0; i < 8; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'apps'))) break;
+    dir = dirname(dir);
+  }
+  const base = process.env.AGENT_EBPF_DIR || join(dir, 'dist', 'ebpf');
+  return { object: join(base, 'natplane.bpf.o'), loader: join(base, 'natplane-ebpf-loader') };
+}
+
+/**
+ * Why the eBPF backend cannot run here (null: it can): the build left no loader because a tool or
+ * library was missing, or the kernel has no BTF.
+ */
+export function ebpfProblem(): string | null {
+  const { object, loader } = ebpfArtifacts();
+  if (!existsSync('/sys/kernel/btf/vmlinux')) return 'the kernel has no BTF (/sys/kernel/btf/vmlinux): the eBPF backend needs a kernel built with CONFIG_DEBUG_INFO_BTF';
+  if (!existsSync(object) || !existsSync(loader)) {
+    const missing = missingBuildTools();
+    const pkgs = missing.length ? missing.join(' ') : 'clang llvm libbpf-dev bpftool';
+    return `the eBPF programs are not built (${existsSync(object) ? loader : object} is missing): install ${pkgs} (apt-get install -y ${pkgs}) and run node scripts/prepare.js`;
+  }
+  return null;
+}
+
+/** The Debian packages the eBPF build needs that are missing here. */
+export function missingBuildTools(): string[] {
+  const out: string[] = [];
+  const onPath = (cmd: string) => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, cmd)));
+  if (!onPath('clang')) out.push('clang');
+  if (!onPath('llvm-strip') && !existsSync('/usr/bin/llvm-strip') && !onPath('llc')) out.push('llvm');
+  if (!existsSync('/usr/include/bpf/libbpf.h')) out.push('libbpf-dev');
+  if (!onPath('bpftool') && !existsSync('/usr/sbin/bpftool')) out.push('bpftool');
+  return out;
+}
+
+interface Waiter {
+  /** Lines a command answers with before its final `ok`/`err` line. */
+  lines: string[];
+  resolve: (r: { lines: string[]; last: string }) => void;
+  reject: (e: Error) => void;
+}
+
+export class LoaderError extends Error {}
+
+export class LoaderClient {
+  private proc: ChildProcessWithoutNullStreams | null = null;
+  private buffer = '';
+  private readonly waiters: Waiter[] = [];
+  private stderr = '';
+  private closed = false;
+  ifindex = 0;
+
+  constructor(
+    private readonly netns: string | undefined,
+    private readonly pinDir: string,
+    private readonly uplink: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts the loader: loads the programs, reuses the pinned maps, attaches (or swaps) the programs. */
+  async start(): Promise<void> {
+    const { object, loader } = ebpfArtifacts();
+    const args = [object, this.pinDir, this.uplink];
+    // nsenter, not `ip netns exec`: the latter mounts a new /sys and hides /sys/fs/bpf
+    const [file, argv] = this.netns ? ['nsenter', [`--net=/run/netns/${this.netns}`, loader, ...args]] : [loader, args];
+    const proc = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc = proc;
+    proc.stderr.on('data', (b: Buffer) => {
+      this.stderr = (this.stderr + b.toString()).slice(-4000);
+    });
+    proc.stdin.on('error', () => undefined);
+    const ready = new Promise<void>((resolveReady, rejectReady) => {
+      const onData = (b: Buffer) => {
+        this.buffer += b.toString();
+        const nl = this.buffer.indexOf('\n');
+        if (nl < 0) return;
+        const first = this.buffer.slice(0, nl);
+        this.buffer = this.buffer.slice(nl + 1);
+        proc.stdout.off('data', onData);
+        proc.stdout.on('data', (d: Buffer) => this.onData(d));
+        const m = /^ready (\d+) (\d+)$/.exec(first);
+        if (!m) return rejectReady(new LoaderError(`the eBPF loader said ${JSON.stringify(first)}`));
+        this.ifindex = Number(m[1]);
+        resolveReady();
+      };
+      proc.stdout.on('data', onData);
+      proc.on('exit', (code, signal) => {
+        this.closed = true;
+        const why = new LoaderError(`the eBPF loader exited (${signal ?? `code ${code}`}): ${this.stderr.trim().split('\n').slice(-3).join('; ')}`);
+        rejectReady(why);
+        for (const w of this.waiters.splice(0)) w.reject(why);
+      });
+      proc.on('error', (e) => rejectReady(new LoaderError(`the eBPF loader cannot be run: ${e.message}`)));
+    });
+    await ready;
+  }
+
+  private onData(b: Buffer): void {
+    this.buffer += b.toString();
+    for (let nl = this.buffer.indexOf('\n'); nl >= 0; nl = this.buffer.indexOf('\n')) {
+      const line = this.buffer.slice(0, nl);
+      this.buffer = this.buffer.slice(nl + 1);
+      const w = this.waiters[0];
+      if (!w) {
+        this.log.warn('the eBPF loader said something unasked', { line });
+        continue;
+      }
+      if (line.startsWith('ok') || line.startsWith('err')) {
+        this.waiters.shift();
+        w.resolve({ lines: w.lines, last: line });
+      } else w.lines.push(line);
+    }
+  }
+
+  /** Sends lines; the last must be a command that answers (the others are batched writes). */
+  request(lines: string[]): Promise<{ lines: string[]; last: string }> {
+    if (!this.proc || this.closed) return Promise.reject(new LoaderError('the eBPF loader is not running'));
+    const p = new Promise<{ lines: string[]; last: string }>((resolveReq, rejectReq) => this.waiters.push({ lines: [], resolve: resolveReq, reject: rejectReq }));
+    this.proc.stdin.write(lines.join('\n') + '\n');
+    return p;
+  }
+
+  /** Sends map writes and deletes as one batch; throws with the first error. */
+  async batch(lines: string[]): Promise<void> {
+    const CHUNK = 20_000;
+    for (let i = 0; i < lines.length || i === 0; i += CHUNK) {
+      const r = await this.request([...lines.slice(i, i + CHUNK), 's']);
+      if (r.last.startsWith('err')) throw new LoaderError(`eBPF map update failed: ${r.last.replace(/^err \d+ \d+ /, '')}`);
+      if (lines.length === 0) break;
+    }
+  }
+
+  /** Every key and value of a map. */
+  async dump(map: string): Promise<[string, string][]> {
+    const r = await this.request([`k ${map}`]);
+    if (r.last.startsWith('err')) throw new LoaderError(r.last);
+    return r.lines.map((l) => {
+      const [, k, v] = l.split(' ');
+      return [k, v];
+    });
+  }
+
+  async simple(line: string): Promise<{ lines: string[]; last: string }> {
+    const r = await this.request([line]);
+    if (r.last.startsWith('err')) throw new LoaderError(`eBPF loader: ${r.last.slice(4)}`);
+    return r;
+  }
+
+  async close(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || this.closed) return;
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    proc.stdin.end('q\n');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
