@@ -199,20 +199,30 @@ export class ReconcileRepository {
    * new spec and generation; nothing ended: an empty list and the gateway as given.
    */
   async endDrains(gw: LockedGateway): Promise<{ ended: EndedDrain[]; spec: NatGatewaySpec; generation: number }> {
-    const { rows } = await this.db.query<EndedDrain & { addressId: string }>(
-      `SELECT ga.address_id AS "addressId", a.name, host(a.address) AS ip, ga.rule_number AS "ruleNumber"
-       FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id JOIN nat_gateways g ON g.id = ga.gateway_id
-       WHERE ga.gateway_id = $1 AND ga.draining AND coalesce((g.spec->>'maxDrainDurationSec')::int, 0) > 0
-         AND ga.drain_since + make_interval(secs => (g.spec->>'maxDrainDurationSec')::int) <= now()
-       ORDER BY a.address`,
+    const due = () =>
+      this.db.query<EndedDrain & { addressId: string }>(
+        `SELECT ga.address_id AS "addressId", a.name, host(a.address) AS ip, ga.rule_number AS "ruleNumber"
+         FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id JOIN nat_gateways g ON g.id = ga.gateway_id
+         WHERE ga.gateway_id = $1 AND ga.draining AND coalesce((g.spec->>'maxDrainDurationSec')::int, 0) > 0
+           AND ga.drain_since + make_interval(secs => (g.spec->>'maxDrainDurationSec')::int) <= now()
+         ORDER BY a.address`,
+        [gw.id],
+      );
+    // The usual case, nothing due: no row lock (the api's generation bumps never wait for us).
+    if ((await due()).rows.length === 0) return { ended: [], spec: gw.spec, generation: gw.generation };
+    // The spec is rewritten from the row as it is now, under the lock every api write of the
+    // gateway takes: a PATCH committed since lockGateway's read is kept, never overwritten.
+    const cur = (await this.db.one<{ spec: NatGatewaySpec; generation: number }>(
+      'SELECT spec, generation::float8 AS generation FROM nat_gateways WHERE id = $1 FOR NO KEY UPDATE',
       [gw.id],
-    );
-    if (rows.length === 0) return { ended: [], spec: gw.spec, generation: gw.generation };
+    ))!;
+    const { rows } = await due();
+    if (rows.length === 0) return { ended: [], spec: cur.spec, generation: cur.generation };
     const gone = (ruleNumber: number) => new Set(rows.filter((r) => r.ruleNumber === ruleNumber).map((r) => r.name));
     const spec: NatGatewaySpec = {
-      ...gw.spec,
-      drainNatIps: gw.spec.drainNatIps.filter((n) => !gone(-1).has(n)),
-      rules: gw.spec.rules.map((r) => ({ ...r, action: { ...r.action, sourceNatDrainIps: r.action.sourceNatDrainIps.filter((n) => !gone(r.ruleNumber).has(n)) } })),
+      ...cur.spec,
+      drainNatIps: cur.spec.drainNatIps.filter((n) => !gone(-1).has(n)),
+      rules: cur.spec.rules.map((r) => ({ ...r, action: { ...r.action, sourceNatDrainIps: r.action.sourceNatDrainIps.filter((n) => !gone(r.ruleNumber).has(n)) } })),
     };
     await this.db.query('DELETE FROM gateway_addresses WHERE gateway_id = $1 AND address_id = ANY($2::uuid[])', [gw.id, rows.map((r) => r.addressId)]);
     const row = await this.db.one<{ generation: number }>(
