@@ -7,6 +7,7 @@ import { HistoryPartitions1765020000000 } from './1765020000000-history-partitio
 import { IdempotencyWithoutSecrets1765100000000 } from './1765100000000-idempotency-without-secrets';
 import { HostPushStatus1765100000001 } from './1765100000001-host-push-status';
 import { Observability1765400000000 } from './1765400000000-observability';
+import { DrainDeadlines1766200000000 } from './1766200000000-drain-deadlines';
 
 /** Every migration, in order. A new one is added here by hand after review. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -20,4 +21,5 @@ export const MIGRATIONS: Function[] = [
   IdempotencyWithoutSecrets1765100000000,
   HostPushStatus1765100000001,
   Observability1765400000000,
+  DrainDeadlines1766200000000,
 ];

@@ -657,6 +657,7 @@ describe('natGateways: valid final states, drains, defaults, references', () => 
           natIpAllocateOption: 'AUTO_ONLY',
           natIps: [],
           drainNatIps: [],
+          maxDrainDurationSec: 0,
           sourceSubnetworkIpRangesToNat: 'ALL_SUBNETWORKS_ALL_IP_RANGES',
           subnetworks: [],
           minPortsPerVm: 64,
@@ -993,5 +994,68 @@ describe('errors are problem+json', () => {
     const r = await api.get('/v1/nothing-here', { token: ADMIN_TOKEN });
     expect(r.status).toBe(404);
     expect(r.contentType.startsWith(PROBLEM_JSON)).toBe(true);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+describe('natGateways: drains that end by themselves (maxDrainDurationSec)', () => {
+  it.each([-1, 1.5, 86401, '60', true, { s: 1 }])('maxDrainDurationSec %p -> 400 naming the field (create and PATCH)', async (value) => {
+    const { net } = await world({ subnet: false });
+    const a = await addr();
+    expect400(await gw({ network: net, natIps: [a], maxDrainDurationSec: value }), 'maxDrainDurationSec');
+    const g = await api.gateway(P, uniq('gw'), { network: net, natIps: [a] });
+    expect400(await api.patch(`${base}/natGateways/${g.name}`, { maxDrainDurationSec: value }), 'maxDrainDurationSec');
+  });
+
+  it('merge patch: set, kept by other changes, null back to the default 0; If-Match on it', async () => {
+    const { net } = await world({ subnet: false });
+    const [a, b] = [await addr(), await addr()];
+    const g = expectOk(await gw({ network: net, natIps: [a, b], maxDrainDurationSec: 350 }), 201);
+    expect(g.maxDrainDurationSec).toBe(350);
+    const path = `${base}/natGateways/${g.name}`;
+    const v = expectOk(await api.patch(path, { udpIdleTimeoutSec: 40 }, { headers: { 'if-match': g.etag } }));
+    expect(v.maxDrainDurationSec).toBe(350);
+    // the etag of before the last change is stale
+    expectProblem(await api.patch(path, { maxDrainDurationSec: 60 }, { headers: { 'if-match': g.etag } }), 412);
+    expect((await api.get(path)).body.maxDrainDurationSec).toBe(350);
+    const w = expectOk(await api.patch(path, { maxDrainDurationSec: 60 }, { headers: { 'if-match': v.etag } }));
+    expect(w.maxDrainDurationSec).toBe(60);
+    expect(w.generation).toBe(v.generation + 1);
+    expect(expectOk(await api.patch(path, { maxDrainDurationSec: null })).maxDrainDurationSec).toBe(0);
+  });
+
+  it("status: each drain with its start and deadline; the start stays while the address drains; without a maximum, no deadline", async () => {
+    const { net } = await world({ subnet: false });
+    const [a, b, c, d] = [await addr(), await addr(), await addr(), await addr()];
+    const g = await api.gateway(P, uniq('gw'), { network: net, natIps: [a, b], rules: [matchRule(3, [c, d])] });
+    const path = `${base}/natGateways/${g.name}`;
+    const ipOf = async (n: string) => (await api.get(`${base}/addresses/${n}`)).body.address as string;
+    const t0 = Date.now();
+    expectOk(await api.patch(path, { natIps: [b], drainNatIps: [a], rules: [{ ruleNumber: 3, match: "destination.ip == '192.0.2.7'", action: { sourceNatActiveIps: [d], sourceNatDrainIps: [c] } }] }));
+    const st = expectOk(await api.get(`${path}/status`));
+    expect(st.drains).toEqual([
+      { natIp: await ipOf(a), address: a, ruleNumber: -1, drainStartTime: expect.any(String), drainDeadline: null },
+      { natIp: await ipOf(c), address: c, ruleNumber: 3, drainStartTime: expect.any(String), drainDeadline: null },
+    ]);
+    const start = Date.parse(st.drains[0].drainStartTime as string);
+    expect(Math.abs(start - t0)).toBeLessThan(10_000);
+
+    // a maximum set later counts from each drain's start, which later changes do not move
+    expectOk(await api.patch(path, { maxDrainDurationSec: 600 }));
+    expectOk(await api.patch(path, { udpIdleTimeoutSec: 45 }));
+    const later = expectOk(await api.get(`${path}/status`));
+    expect(later.drains.map((x: { drainStartTime: string; drainDeadline: string }) => [x.drainStartTime, Date.parse(x.drainDeadline) - Date.parse(x.drainStartTime)])).toEqual(
+      st.drains.map((x: { drainStartTime: string }) => [x.drainStartTime, 600_000]),
+    );
+    // the preview of a change shows the deadlines it would give
+    const pv = expectOk(await api.post(`${path}/preview`, { maxDrainDurationSec: 60 }));
+    expect(pv.status.drains.map((x: { drainStartTime: string; drainDeadline: string }) => Date.parse(x.drainDeadline) - Date.parse(x.drainStartTime))).toEqual([60_000, 60_000]);
+    // an address active again, then drained again, starts a new drain
+    expectOk(await api.patch(path, { natIps: [a, b], drainNatIps: [] }));
+    expect(expectOk(await api.get(`${path}/status`)).drains).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 20));
+    expectOk(await api.patch(path, { natIps: [b], drainNatIps: [a] }));
+    const again = expectOk(await api.get(`${path}/status`)).drains.find((x: { address: string }) => x.address === a);
+    expect(Date.parse(again.drainStartTime)).toBeGreaterThan(start);
   });
 });

@@ -296,4 +296,31 @@ describeBrowser('web console, through a browser', () => {
     expect(await result.textContent()).toContain(range.trim());
     await shot('10-attribution');
   });
+
+  it('drains an address with a deadline: the form sets maxDrainDurationSec, the page shows each drain and when it ends', async () => {
+    const admin = createNatplaneClient(base, token);
+    await ok(admin.POST('/v1/projects/{project}/addresses', { params: { path: { project: PROJECT } }, body: { name: 'nat-ip-2', region: REGION } }));
+    await nav('NAT gateways');
+    await page.getByRole('link', { name: 'gw-1', exact: true }).click();
+    await page.getByRole('heading', { name: /NAT gateway gw-1/, level: 1 }).waitFor();
+    await page.getByRole('link', { name: 'Edit', exact: true }).click();
+    await page.getByRole('heading', { name: 'Edit NAT gateway gw-1', level: 1 }).waitFor();
+    await field('Max drain duration (s)').fill('-5');
+    await page.getByRole('button', { name: /^Save/ }).first().click();
+    await fieldErrors('maxDrainDurationSec').waitFor();
+    expect(await fieldErrors('maxDrainDurationSec').textContent()).toMatch(/0 \(no deadline\) to 86400/);
+    await field('NAT IPs (addresses)').fill('nat-ip-2');
+    await field('Draining NAT IPs').fill('nat-ip-1');
+    await field('Max drain duration (s)').fill('600');
+    await page.getByRole('button', { name: /^Save/ }).first().click();
+    await page.getByTestId('max-drain').filter({ hasText: '600 s' }).waitFor();
+    const drains = page.getByTestId('drains');
+    await drains.getByText('nat-ip-1', { exact: true }).waitFor();
+    const st = await ok(admin.GET('/v1/projects/{project}/natGateways/{name}/status', { params: { path: { project: PROJECT, name: 'gw-1' } } }));
+    expect(st.drains).toHaveLength(1);
+    expect(Date.parse(st.drains[0].drainDeadline!) - Date.parse(st.drains[0].drainStartTime)).toBe(600_000);
+    expect(await drains.textContent()).toContain(st.drains[0].natIp);
+    expect(await drains.textContent()).not.toContain('no deadline');
+    await shot('11-gateway-drain-deadline');
+  });
 });

@@ -28,7 +28,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deleteNamespaces, kernelTestsUnavailable, makeNamespace } from '../../libs/nftables/src/testing/netns';
@@ -480,6 +480,67 @@ describeKernel.each(BACKENDS)('natplane end to end: api, worker, two agents, rea
       ...VMS.filter((v) => v.name !== moved).map((vm) => expectTranslated(vm.name, SERVER, mappingsRange(mappings.get(vm.name)), `s4-${vm.name}`, 1)),
     ]);
     await held!.echo('after-move');
+  });
+
+  it('4b. a drain with a deadline: its last connection lives until the deadline the status shows, then it is cut and the address can be deleted', async () => {
+    const statusOf = () => ok(api.GET('/v1/projects/{project}/natGateways/{name}/status', { params: { path: gwPath } }));
+    const [drainName] = (await getGateway()).drainNatIps;
+    expect(drainName).toBeDefined();
+    const heldSeen = server!.seen.find((s) => s.proto === 'tcp-data' && s.tag === 'before-drain')!;
+    const start = Date.parse((await statusOf()).drains.find((d) => d.address === drainName)!.drainStartTime);
+    // a deadline a few seconds ahead of now, counted from the drain's start (test 2)
+    const maxSec = Math.ceil((Date.now() - start) / 1000) + 6;
+    const patched = await ok(api.PATCH('/v1/projects/{project}/natGateways/{name}', { params: { path: gwPath }, body: { maxDrainDurationSec: maxSec } }));
+    expect(patched.maxDrainDurationSec).toBe(maxSec);
+    await converged('the max drain duration', patched.generation);
+    const [d] = (await statusOf()).drains;
+    expect(d).toEqual(expect.objectContaining({ address: drainName, natIp: heldSeen.peer, ruleNumber: -1 }));
+    const deadline = Date.parse(d.drainDeadline!);
+    expect(deadline).toBe(start + maxSec * 1000);
+    // before the deadline: the drained IP's last connection still carries data; the address is the gateway's
+    await held!.echo('before-deadline');
+    expect(Date.now()).toBeLessThan(deadline);
+    expect((await api.DELETE('/v1/projects/{project}/addresses/{name}', { params: { path: { project: P, name: drainName } } })).response.status).toBe(409);
+
+    // nothing else happens: the drain ends by itself at the deadline
+    const heldAgent = agents.get(vmHost.get('vm-b1')!)!;
+    const cleanups = () => readFileSync(heldAgent.logFile, 'utf8').split('removed leftover connections of released ports').length - 1;
+    const cleanupsBefore = cleanups();
+    const t0 = Date.now();
+    const ended = await eventually(
+      'the drain ended by itself',
+      async () => {
+        const g = await getGateway();
+        if (g.drainNatIps.length) throw new Error(`drainNatIps still ${g.drainNatIps.join(', ')}`);
+        return g;
+      },
+      30_000,
+      200,
+    );
+    expect(Date.now()).toBeGreaterThanOrEqual(deadline);
+    mappings = await converged('the drain ended', ended.generation);
+    timings.push(`drain deadline to convergence: ${Date.now() - Math.max(t0, deadline)} ms`);
+    const st = await statusOf();
+    expect({ drains: st.drains, drain: st.drainUserAllocatedNatIps }).toEqual({ drains: [], drain: [] });
+    for (const vm of VMS) expect({ vm: vm.name, drain: mappings.get(vm.name).drainNatIpPortRanges }).toEqual({ vm: vm.name, drain: [] });
+    // no host keeps a block on the drained IP any more (its ports stay quarantined in the api)
+    for (const h of HOSTS) {
+      const doc: HostDocument = await ok(createNatplaneClient(stack!.api.baseUrl, hostTokens.get(h.name)).GET('/v1/hosts/{host}/programming', { params: { path: { host: h.name } } }));
+      const onIt = doc.gateways.flatMap((g) => g.endpoints.flatMap((e) => e.mappings.flatMap((m) => [...(m.active ? [m.active] : []), ...m.drain]))).filter((b) => b.natIp === heldSeen.peer);
+      expect({ host: h.name, onIt }).toEqual({ host: h.name, onIt: [] });
+    }
+    // the last connection on the drained IP is cut at the host (its conntrack entries removed just
+    // after the apply): ext still routes that block back to its host (its route is removed only
+    // below), yet its data no longer reaches the server
+    await eventually('the agent removed the connections of the ended drain', async () => cleanups() > cleanupsBefore, 10_000, 100);
+    await expect(held!.echo('after-deadline', 4_000)).rejects.toThrow();
+    expect(server!.seen.filter((s) => s.tag === 'after-deadline' && s.peer === heldSeen.peer && s.port === heldSeen.port)).toEqual([]);
+    held!.close();
+    held = undefined;
+    routeBlocks(mappings);
+    // the address is free to delete; new flows leave as before
+    expect((await api.DELETE('/v1/projects/{project}/addresses/{name}', { params: { path: { project: P, name: drainName } } })).response.status).toBe(204);
+    await Promise.all(VMS.map((vm) => expectTranslated(vm.name, SERVER, mappingsRange(mappings.get(vm.name)), `s4b-${vm.name}`, 1)));
   });
 
   it('5. delete the gateway: the VMs traffic is no longer translated (it reaches the server with the VM address, no answer comes back)', async () => {

@@ -176,11 +176,19 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       this.snapshots.delete(data.gatewayId);
       return { outcome: await this.releaseGone(data.gatewayId, now) };
     }
+    // Drains past the gateway's maxDrainDurationSec end here: the addresses leave the spec (a new
+    // generation) and the allocator cuts their blocks.
+    const drains = await this.repo.endDrains(gw);
+    if (drains.ended.length > 0) {
+      gw.spec = drains.spec;
+      gw.generation = drains.generation;
+      this.log.log(`natGateway ${gw.projectName}/${gw.name}: drain ended at its deadline for ${drains.ended.map((d) => d.name).join(', ')}`);
+    }
     // A job for a generation already computed (a burst of changes coalesces into one run);
     // usage reports and hosts' acknowledgements recompute without a new generation.
     if (gw.observedGeneration >= gw.generation && data.reason === undefined) return { outcome: NOTHING };
 
-    const run = await this.full(gw, now);
+    const run = await this.full(gw, now, drains.ended.map((d) => ({ natIp: d.ip, ruleNumber: d.ruleNumber })));
     const { plan } = run;
     const d = await this.derive(gw, run);
     const { next, removed, added, byId, history } = d;
@@ -407,9 +415,9 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     return { plan, ips: prior.ips, incremental: { prior, hosts, before, changed: ids } };
   }
 
-  private async full(gw: LockedGateway, now: Date): Promise<Run> {
+  private async full(gw: LockedGateway, now: Date, endedDrains: { natIp: string; ruleNumber: number }[] = []): Promise<Run> {
     let ips = await this.natIps(gw);
-    let plan = await planGateway(this.repo, { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips }, now);
+    let plan = await planGateway(this.repo, { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips, endedDrains }, now);
     if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) {
       if (await this.takeAutoAddresses(gw, Math.min(plan.result.status.autoIpsToAdd, MAX_AUTO_PER_RUN))) {
         ips = await this.natIps(gw);
@@ -474,6 +482,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const held = [];
     for (const b of blocks) {
       if (!HELD.has(b.state)) continue;
+      if (b.state === 'QUARANTINE' && b.cut === true) continue; // its connections were cut: the holder translates on it no more
       const e = endpoints.get(b.endpointId);
       if (!e) continue;
       held.push({ natIp: b.natIp, portLo: b.portLo, portHi: b.portHi, endpointId: e.id, endpointName: e.name, ruleNumber: b.ruleNumber, hostName: e.hostName, sourceIp: e.networkIp, state: b.state });
@@ -604,6 +613,7 @@ function hostSections(gw: LockedGateway, blocks: StoredBlock[], endpoints: Map<s
       portLo: b.portLo,
       portHi: b.portHi,
       state: b.state,
+      ...(b.cut === true ? { cut: true } : {}),
     };
     const list = rows.get(e.hostId);
     if (list) list.push(row);
@@ -638,9 +648,9 @@ function blockKey(b: { natIp: string; portLo: number }): number {
   return n * 65536 + b.portLo;
 }
 
-/** Same place (compared by the caller), holder, size, state and quarantine end. */
-function sameBlock(a: { endpointId: string; ruleNumber: number; state: string }, aSize: number, aUntil: number | undefined, b: Block): boolean {
-  return a.endpointId === b.endpointId && a.ruleNumber === b.ruleNumber && aSize === b.size && a.state === b.state && aUntil === b.until;
+/** Same place (compared by the caller), holder, size, state, quarantine end and cut. */
+function sameBlock(a: { endpointId: string; ruleNumber: number; state: string; cut?: boolean }, aSize: number, aUntil: number | undefined, b: Block): boolean {
+  return a.endpointId === b.endpointId && a.ruleNumber === b.ruleNumber && aSize === b.size && a.state === b.state && aUntil === b.until && (a.cut === true) === (b.cut === true);
 }
 
 /**

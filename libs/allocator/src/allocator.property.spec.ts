@@ -39,6 +39,8 @@ interface Model {
   now: number;
   nextEp: number;
   nextIp: number;
+  /** Drains ended by their deadline in the step being run (AllocatorInput.endedDrains). */
+  ended: { natIp: string; ruleNumber: number }[];
 }
 
 type Op =
@@ -48,6 +50,7 @@ type Op =
   | { t: 'drainIp'; rule: number; i: number }
   | { t: 'undrainIp'; rule: number; i: number }
   | { t: 'rmIp'; rule: number; i: number; drain: boolean }
+  | { t: 'endDrain'; rule: number; i: number }
   | { t: 'min'; v: number }
   | { t: 'max'; v: number }
   | { t: 'dyn' }
@@ -64,6 +67,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant('drainIp' as const), rule: ruleArb, i: fc.nat(5) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('undrainIp' as const), rule: ruleArb, i: fc.nat(5) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('rmIp' as const), rule: ruleArb, i: fc.nat(5), drain: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('endDrain' as const), rule: ruleArb, i: fc.nat(5) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('min' as const), v: fc.constantFrom(50, 1024, 2048, 4096, 8192, 16384, 32768) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('max' as const), v: fc.constantFrom(4096, 8192, 16384, 32768, 65536) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('dyn' as const) }) },
@@ -96,7 +100,7 @@ function specOf(m: Model): AllocatorSpec {
 /** Applies an op to the model; returns the endpoint/rule whose usage was reported, if any. */
 function apply(m: Model, op: Op, last: AllocationResult | undefined): void {
   const newIp = () => `10.${m.nextIp >> 8}.${m.nextIp++ & 255}.1`;
-  const r = m.rules.get(op.t === 'addIp' || op.t === 'drainIp' || op.t === 'undrainIp' || op.t === 'rmIp' ? op.rule : DEFAULT_RULE);
+  const r = m.rules.get(op.t === 'addIp' || op.t === 'drainIp' || op.t === 'undrainIp' || op.t === 'rmIp' || op.t === 'endDrain' ? op.rule : DEFAULT_RULE);
   switch (op.t) {
     case 'addEp':
       m.endpoints.push({ id: `ep-${String(m.nextEp++).padStart(3, '0')}`, aliasRangesNated: op.alias });
@@ -124,6 +128,13 @@ function apply(m: Model, op: Op, last: AllocationResult | undefined): void {
       if (!r) break;
       if (op.drain && r.drain.length) r.drain.splice(op.i % r.drain.length, 1);
       else if (!op.drain && r.active.length > 1) r.active.splice(op.i % r.active.length, 1);
+      break;
+    case 'endDrain':
+      // the drain's deadline passed: the IP leaves the drain list, its blocks are cut
+      if (r && r.drain.length) {
+        const [ip] = r.drain.splice(op.i % r.drain.length, 1);
+        m.ended.push({ natIp: ip, ruleNumber: op.rule });
+      }
       break;
     case 'min':
       m.min = op.v;
@@ -167,6 +178,7 @@ function inputOf(m: Model, previous: Block[]): AllocatorInput {
     foreign: m.foreign.map((f) => ({ ...f })),
     usage: m.usage.map((u) => ({ ...u })),
     now: m.now,
+    ...(m.ended.length ? { endedDrains: m.ended.map((d) => ({ ...d })) } : {}),
   };
 }
 
@@ -241,6 +253,22 @@ function checkTransition(op: Op, pin: AllocatorInput, pout: AllocationResult, ci
       }
     }
   }
+  // drains ended by their deadline: their blocks are cut (hosts drop them) yet quarantined; no
+  // other block is ever cut, and a cut block stays cut
+  const ended = new Set((cin.endedDrains ?? []).map((d) => `${d.ruleNumber}|${d.natIp}`));
+  const prevCut = new Set(pout.blocks.filter((b) => b.cut).map((b) => `${b.endpointId}|${b.natIp}|${b.portLo}`));
+  for (const b of cout.blocks) {
+    if (!b.cut) continue;
+    if (b.state !== 'QUARANTINE') bad.push(`cut: ${b.state} block ${b.natIp}:${b.portLo} marked cut`);
+    const within = pout.blocks.some((p) => p.cut && p.endpointId === b.endpointId && p.natIp === b.natIp && p.portLo <= b.portLo && b.portLo < p.portLo + p.size);
+    if (!ended.has(`${b.ruleNumber}|${b.natIp}`) && !prevCut.has(`${b.endpointId}|${b.natIp}|${b.portLo}`) && !within) bad.push(`cut: ${b.natIp}:${b.portLo} cut without an ended drain`);
+  }
+  for (const b of pout.blocks) {
+    if (b.state !== 'DRAIN' || !ended.has(`${b.ruleNumber}|${b.natIp}`)) continue;
+    const c = cout.blocks.find((x) => x.endpointId === b.endpointId && same(x, b));
+    if (!c || c.state !== 'QUARANTINE' || !c.cut) bad.push(`cut: drain block ${b.natIp}:${b.portLo} of ended drain not cut (${c ? c.state : 'gone'})`);
+  }
+
   // 8: a new quarantine lasts exactly the cool-down; an old one keeps its end
   const prevQ = new Set(pout.blocks.filter((b) => b.state === 'QUARANTINE').map((b) => `${b.endpointId}|${b.natIp}|${b.portLo}|${b.size}|${b.until}`));
   for (const b of cout.blocks) {
@@ -304,6 +332,7 @@ describe('allocator properties over random operation sequences', () => {
           now: 1_800_000_000_000,
           nextEp: 0,
           nextIp: 0,
+          ended: [],
         };
         for (let i = 0; i < start.ips; i++) apply(m, { t: 'addIp', rule: DEFAULT_RULE, foreign: 0 }, undefined);
         for (let i = 0; i < start.eps; i++) apply(m, { t: 'addEp', alias: i % 3 === 2 }, undefined);
@@ -319,6 +348,7 @@ describe('allocator properties over random operation sequences', () => {
           if (op.t === 'usage' && m.endpoints.length) reported = `${m.endpoints[op.i % m.endpoints.length].id}|${op.rule}`;
           apply(m, op, pout);
           const cin = inputOf(m, pout.blocks);
+          m.ended = [];
           const cout = allocate(cin);
           const bad = [...verifyAllocation(cin, cout), ...checkTransition(op, pin, pout, cin, cout, reported)];
           if (!m.auto || step === ops.length - 1) bad.push(...checkShortage(cin, cout));

@@ -167,6 +167,42 @@ describe('draining (invariant 7) and IP removal', () => {
     expect(removed.changes.every((c) => c.kind === 'RELEASED' && c.breaksConnections)).toBe(true);
   });
 
+  it('a drain that reached its deadline: its blocks go to quarantine marked cut, and stay so until it ends', () => {
+    const before = run({ spec: spec({ natIps: ips(1) }), endpoints: eps(3) });
+    const drained = run({ spec: spec({ natIps: ['203.0.113.2'], drainNatIps: ['203.0.113.1'] }), endpoints: eps(3), previous: before.blocks, now: T0 + 1000 });
+    // the deadline: the IP leaves the drain list, named in endedDrains
+    const ended = run({
+      spec: spec({ natIps: ['203.0.113.2'] }),
+      endpoints: eps(3),
+      previous: drained.blocks,
+      endedDrains: [{ natIp: '203.0.113.1', ruleNumber: DEFAULT_RULE }],
+      now: T0 + 5000,
+    });
+    const cut = ended.blocks.filter((b) => b.natIp === '203.0.113.1');
+    expect(cut).toHaveLength(3);
+    expect(cut.every((b) => b.state === 'QUARANTINE' && b.cut === true && b.until === T0 + 5000 + 1200 * 1000)).toBe(true);
+    expect(ended.changes.every((c) => c.kind === 'RELEASED' && c.breaksConnections)).toBe(true);
+    // the active blocks did not move
+    expect(active(ended).map(at)).toEqual(active(drained).map(at));
+    // a later run keeps them cut, and they end with their quarantine
+    const later = run({ spec: spec({ natIps: ['203.0.113.2'] }), endpoints: eps(3), previous: ended.blocks, now: T0 + 6000 });
+    expect(later.blocks.filter((b) => b.natIp === '203.0.113.1').every((b) => b.cut === true)).toBe(true);
+    const over = run({ spec: spec({ natIps: ['203.0.113.2'] }), endpoints: eps(3), previous: later.blocks, now: T0 + 5000 + 1200 * 1000 });
+    expect(over.blocks.filter((b) => b.natIp === '203.0.113.1')).toHaveLength(0);
+    // a drain removed by hand (no deadline) is released as before: not cut
+    const byHand = run({ spec: spec({ natIps: ['203.0.113.2'] }), endpoints: eps(3), previous: drained.blocks, now: T0 + 5000 });
+    expect(byHand.blocks.filter((b) => b.natIp === '203.0.113.1').every((b) => b.state === 'QUARANTINE' && b.cut === undefined)).toBe(true);
+    // only the named rule's drain is cut
+    const other = run({
+      spec: spec({ natIps: ['203.0.113.2'] }),
+      endpoints: eps(3),
+      previous: drained.blocks,
+      endedDrains: [{ natIp: '203.0.113.1', ruleNumber: 7 }],
+      now: T0 + 5000,
+    });
+    expect(other.blocks.some((b) => b.cut === true)).toBe(false);
+  });
+
   it('an IP removed without draining: blocks quarantined, endpoints moved, connections broken', () => {
     const before = run({ spec: spec({ natIps: ips(2) }), endpoints: eps(1010) });
     const after = run({ spec: spec({ natIps: ['203.0.113.2'] }), endpoints: eps(1010), previous: before.blocks, now: T0 + 1 });

@@ -77,6 +77,8 @@ interface Held {
   state: 'DRAIN' | 'QUARANTINE';
   since: number;
   until: number;
+  /** QUARANTINE: the holder's connections were cut (Block.cut). */
+  cut: boolean;
   /** Taken back as (part of) an ACTIVE block by its endpoint, or released: not in the output. */
   dead: boolean;
 }
@@ -130,12 +132,15 @@ export class Allocator {
   private ownQuarantine = new Map<string, number[]>();
   /** Changes decided while loading (releases of blocks of deleted endpoints, rules, IPs). */
   private loadChanges: AllocationChange[] = [];
+  /** `${ruleNumber}/${natIp}` of the drains that ended by their deadline in this run. */
+  private readonly endedDrains: Set<string>;
 
   private readonly usage = new Map<number, UsageSample[]>();
 
   constructor(private readonly input: AllocatorInput) {
     const { spec, now } = input;
     this.now = now;
+    this.endedDrains = new Set((input.endedDrains ?? []).map((d) => `${d.ruleNumber}/${d.natIp}`));
     this.quarantineMs = quarantineMs(spec.idleTimeoutsSec);
     this.bounds = sizeBounds(spec);
     this.manual = spec.natIpAllocateOption !== 'AUTO_ONLY';
@@ -332,23 +337,25 @@ export class Allocator {
         if (b.state === 'QUARANTINE') {
           const until = b.until ?? now + this.quarantineMs; // no end given: it starts now
           if (now >= until) continue; // over: the ports are free again
-          if (!this.keepHeld(b, ip, off, order, 'QUARANTINE', b.since, until)) clean = false;
+          if (!this.keepHeld(b, ip, off, order, 'QUARANTINE', b.since, until, b.cut === true)) clean = false;
           continue;
         }
         const e = this.epIndex.get(b.endpointId);
         const r = this.ruleIndex.get(b.ruleNumber);
         const ipState = r === undefined || ip < 0 ? IP_NONE : this.rules[r].ipState[ip];
         const slot = e === undefined || r === undefined ? -1 : e * this.R + r;
+        // a drain that reached its deadline: its connections are cut, not left to the quarantine
+        const cut = ipState === IP_NONE && this.endedDrains.has(`${b.ruleNumber}/${b.natIp}`);
         if (slot >= 0 && b.state === 'ACTIVE' && ipState === IP_NONE && !this.prevActive.has(slot)) {
           // IP removed from the rule: the endpoint needs a new block (MOVED or UNMAPPED)
           this.prevActive.set(slot, b);
-          if (!this.keepHeld(b, ip, off, order, 'QUARANTINE', now, now + this.quarantineMs)) clean = false;
+          if (!this.keepHeld(b, ip, off, order, 'QUARANTINE', now, now + this.quarantineMs, cut)) clean = false;
           continue;
         }
         if (slot < 0 || ipState === IP_NONE) {
           // endpoint left the scope, rule deleted, or IP removed from the rule: connections break
           this.loadChanges.push(change(b, 'RELEASED', b, undefined, true));
-          if (!this.keepHeld(b, ip, off, order, 'QUARANTINE', now, now + this.quarantineMs)) clean = false;
+          if (!this.keepHeld(b, ip, off, order, 'QUARANTINE', now, now + this.quarantineMs, cut)) clean = false;
           continue;
         }
         if (b.state === 'DRAIN') {
@@ -394,8 +401,9 @@ export class Allocator {
     state: 'DRAIN' | 'QUARANTINE',
     since: number,
     until: number,
+    cut = false,
   ): boolean {
-    const base = { endpointId: b.endpointId, ruleNumber: b.ruleNumber, natIp: b.natIp, ip, state, since, until, dead: false };
+    const base = { endpointId: b.endpointId, ruleNumber: b.ruleNumber, natIp: b.natIp, ip, state, since, until, cut: state === 'QUARANTINE' && cut, dead: false };
     if (ip < 0 || this.pools[ip].tryReserve(off, order)) {
       this.pushHeld({ ...base, off, order });
       return true;
@@ -425,6 +433,7 @@ export class Allocator {
       state: 'QUARANTINE',
       since: this.now,
       until: this.now + this.quarantineMs,
+      cut: false,
       dead: false,
     });
   }
@@ -811,7 +820,10 @@ function blockOf(h: Held): Block {
     state: h.state,
     since: h.since,
   };
-  if (h.state === 'QUARANTINE') b.until = h.until;
+  if (h.state === 'QUARANTINE') {
+    b.until = h.until;
+    if (h.cut) b.cut = true;
+  }
   return b;
 }
 

@@ -53,6 +53,11 @@ export interface Block {
   since: number;
   /** QUARANTINE only: ms epoch from which it may be handed to another endpoint. */
   until?: number;
+  /**
+   * QUARANTINE only: the holder's connections on the block were cut (its drain reached the
+   * gateway's deadline), so hosts drop it at once; nobody else gets it before `until` all the same.
+   */
+  cut?: true;
 }
 
 /** A block on one of this gateway's IPs held elsewhere (another gateway's drain or quarantine). */
@@ -80,6 +85,11 @@ export interface AllocatorInput {
   usage: UsageSample[];
   /** ms epoch */
   now: number;
+  /**
+   * Drains that reached the gateway's max drain duration in this run (the IPs are gone from the
+   * rules' lists): the DRAIN blocks on them go to QUARANTINE with `cut`, their connections end.
+   */
+  endedDrains?: { natIp: string; ruleNumber: number }[];
 }
 
 export type ChangeKind = 'ADDED' | 'MOVED' | 'RESIZED' | 'DRAINED' | 'RELEASED' | 'UNMAPPED';

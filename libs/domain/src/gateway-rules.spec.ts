@@ -47,6 +47,7 @@ describe('withGatewayDefaults', () => {
       natIpAllocateOption: 'AUTO_ONLY',
       natIps: [],
       drainNatIps: [],
+      maxDrainDurationSec: 0,
       sourceSubnetworkIpRangesToNat: 'ALL_SUBNETWORKS_ALL_IP_RANGES',
       subnetworks: [],
       minPortsPerVm: 64,
@@ -94,6 +95,7 @@ describe('withGatewayDefaults', () => {
     const full: NatGatewaySpec = {
       ...manual(),
       drainNatIps: ['ip-c'],
+      maxDrainDurationSec: 350,
       sourceSubnetworkIpRangesToNat: 'LIST_OF_SUBNETWORKS',
       subnetworks: [{ name: 's', sourceIpRangesToNat: ['LIST_OF_SECONDARY_IP_RANGES'], secondaryIpRangeNames: ['pods'] }],
       minPortsPerVm: 128,
@@ -265,6 +267,13 @@ describe('validateGatewaySpec: timeouts and logging', () => {
       }
     },
   );
+
+  it('maxDrainDurationSec: 0 (no deadline) to a day, whole seconds', () => {
+    for (const value of [0, 1, 350, 86400]) expectValid(untyped({ ...auto(), maxDrainDurationSec: value }));
+    for (const value of [-1, 1.5, 86401, '30', null]) {
+      expectOnly(untyped({ ...auto(), maxDrainDurationSec: value }), undefined, 'maxDrainDurationSec', 'must be an integer number of seconds from 0 (no deadline) to 86400');
+    }
+  });
 
   it('checks logConfig', () => {
     expectOnly(untyped({ ...auto(), logConfig: { enable: true, filter: 'SOME' } }), undefined, 'logConfig.filter', /must be one of ALL, ERRORS_ONLY/);

@@ -29,6 +29,7 @@ export interface NatGatewayInput {
   natIpAllocateOption?: NatIpAllocateOption;
   natIps?: string[];
   drainNatIps?: string[];
+  maxDrainDurationSec?: number;
   sourceSubnetworkIpRangesToNat?: SourceSubnetworkIpRangesToNat;
   subnetworks?: Array<{ name: string; sourceIpRangesToNat?: SourceIpRangesToNat[]; secondaryIpRangeNames?: string[] }>;
   minPortsPerVm?: number;
@@ -62,6 +63,7 @@ export const GATEWAY_DEFAULTS = Object.freeze({
   type: 'PUBLIC' as const,
   natIps: Object.freeze([] as string[]),
   drainNatIps: Object.freeze([] as string[]),
+  maxDrainDurationSec: 0,
   sourceSubnetworkIpRangesToNat: 'ALL_SUBNETWORKS_ALL_IP_RANGES' as const,
   subnetworks: Object.freeze([] as GatewaySubnetwork[]),
   subnetworkSourceIpRangesToNat: Object.freeze(['ALL_IP_RANGES'] as SourceIpRangesToNat[]),
@@ -98,6 +100,7 @@ export function withGatewayDefaults(input: NatGatewayInput): NatGatewaySpec {
     natIpAllocateOption: input.natIpAllocateOption ?? (Array.isArray(natIps) && natIps.length > 0 ? 'MANUAL_ONLY' : 'AUTO_ONLY'),
     natIps,
     drainNatIps: list(input.drainNatIps, d.drainNatIps),
+    maxDrainDurationSec: input.maxDrainDurationSec ?? d.maxDrainDurationSec,
     sourceSubnetworkIpRangesToNat: input.sourceSubnetworkIpRangesToNat ?? d.sourceSubnetworkIpRangesToNat,
     subnetworks: listOf(input.subnetworks, (s) => ({
       name: s.name,
@@ -165,6 +168,7 @@ export const GATEWAY_LIMITS = Object.freeze({
   minPortsDynamic: { min: 32, max: 32768 },
   maxPorts: { min: 64, max: 65536 },
   timeoutSec: { min: 1, max: 86400 },
+  maxDrainDurationSec: { min: 0, max: 86400 },
   ruleNumber: { min: 0, max: 65000 },
   addressesPerList: 300,
 });
@@ -251,6 +255,11 @@ export function validateGatewaySpec(next: NatGatewaySpec, previous: NatGatewaySp
         add(ip.field, `'${ip.name}' was neither active nor draining before this change; only an address in natIps can be drained`);
       }
     }
+  }
+
+  const { maxDrainDurationSec: drainRange } = GATEWAY_LIMITS;
+  if (!Number.isInteger(spec.maxDrainDurationSec) || !inRange(spec.maxDrainDurationSec, drainRange)) {
+    add('maxDrainDurationSec', `must be an integer number of seconds from ${drainRange.min} (no deadline) to ${drainRange.max}`);
   }
 
   // Subnetworks.

@@ -31,6 +31,12 @@ export interface NatGatewaySpec {
   natIpAllocateOption: NatIpAllocateOption;
   natIps: string[];
   drainNatIps: string[];
+  /**
+   * How long an address may stay in drainNatIps (or a rule's sourceNatDrainIps) before its drain
+   * ends by itself (AWS's MaxDrainDurationSeconds): its remaining drain blocks are released, their
+   * connections cut, and the address leaves the gateway. 0: no deadline (the default).
+   */
+  maxDrainDurationSec: number;
   sourceSubnetworkIpRangesToNat: SourceSubnetworkIpRangesToNat;
   subnetworks: GatewaySubnetwork[];
   minPortsPerVm: number;

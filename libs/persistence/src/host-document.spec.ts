@@ -60,3 +60,26 @@ describe('buildHostDocument on a host shared by networks', () => {
     expect(buildHostDocument('', 0, [a, b]).gateways[0].endpoints.map((e) => e.id)).toEqual(['e1', 'e2']);
   });
 });
+
+describe('buildHostDocument and drains that ended by their deadline', () => {
+  it('keeps DRAIN and QUARANTINE blocks as drain blocks, but not a cut QUARANTINE block', () => {
+    const doc = buildHostDocument('h', 1, [
+      row('g1', 'e1', {}),
+      row('g1', 'e1', { natIp: '192.0.2.9', state: 'DRAIN' }),
+      row('g1', 'e1', { natIp: '192.0.2.9', portLo: 1088, portHi: 1151, state: 'QUARANTINE' }),
+      row('g1', 'e1', { natIp: '192.0.2.8', state: 'QUARANTINE', cut: true }),
+    ]);
+    const [m] = doc.gateways[0].endpoints[0].mappings;
+    expect(m.active).toEqual({ natIp: '192.0.2.1', portLo: 1024, portHi: 1087 });
+    expect(m.drain).toEqual([
+      { natIp: '192.0.2.9', portLo: 1024, portHi: 1087 },
+      { natIp: '192.0.2.9', portLo: 1088, portHi: 1151 },
+    ]);
+    expect(validateHostDocument(doc).ok).toBe(true);
+  });
+
+  it('an endpoint left with cut blocks only is not in the document', () => {
+    const doc = buildHostDocument('h', 1, [row('g1', 'e1', {}), row('g1', 'e2', { networkIp: '10.0.0.3', natIp: '192.0.2.8', state: 'QUARANTINE', cut: true })]);
+    expect(doc.gateways[0].endpoints.map((e) => e.id)).toEqual(['e1']);
+  });
+});

@@ -5,12 +5,15 @@ import type { HostBlockRow } from './repositories/host-programming.repository';
 /**
  * The host's whole desired state (natplane.host/v1) from its blocks: per gateway its mapping
  * mode, timeouts, rules and, per endpoint on the host, one ACTIVE block per rule plus drain
- * blocks (DRAIN and QUARANTINE: existing flows live on, no new ones).
+ * blocks (DRAIN and QUARANTINE: existing flows live on, no new ones), but not a QUARANTINE block
+ * that was cut (its drain reached the gateway's maxDrainDurationSec).
  */
 export function buildHostDocument(host: string, generation: number, rows: HostBlockRow[]): HostDocument {
   const gateways = new Map<string, HostGateway>();
   const endpoints = new Map<string, HostEndpoint>();
   for (const r of rows) {
+    // A drain that reached its deadline: its connections are cut, so hosts no longer keep it.
+    if (r.state === 'QUARANTINE' && r.cut === true) continue;
     let gw = gateways.get(r.gatewayId);
     if (!gw) {
       const s = r.spec;

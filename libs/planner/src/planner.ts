@@ -16,6 +16,8 @@ export interface PlanTarget {
   region: string;
   spec: NatGatewaySpec;
   ips: IpUse[];
+  /** Drains that reached the gateway's maxDrainDurationSec in this run (AllocatorInput.endedDrains). */
+  endedDrains?: { natIp: string; ruleNumber: number }[];
 }
 
 export interface GatewayPlan {
@@ -84,6 +86,7 @@ export function planWith(
     foreign: inputs.foreign.map((f) => ({ natIp: f.natIp, portLo: f.portLo, size: f.portHi - f.portLo + 1, until: f.until ? f.until.getTime() : undefined })),
     usage: inputs.usage.map((u) => ({ endpointId: u.endpointId, ruleNumber: u.ruleNumber, portsInUse: u.portsInUse, at: u.reportedAt.getTime() })),
     now: now.getTime(),
+    ...(t.endedDrains?.length ? { endedDrains: t.endedDrains } : {}),
   };
   return {
     candidates: inputs.candidates,
@@ -211,6 +214,7 @@ export function toBlock(b: StoredBlock): Block {
     state: b.state,
     since: b.since.getTime(),
     until: b.until ? b.until.getTime() : undefined,
+    ...(b.state === 'QUARANTINE' && b.cut === true ? { cut: true as const } : {}),
   };
 }
 
@@ -224,5 +228,6 @@ export function fromBlock(b: Block): StoredBlock {
     state: b.state,
     since: new Date(b.since),
     until: b.until !== undefined ? new Date(b.until) : null,
+    ...(b.cut === true ? { cut: true } : {}),
   };
 }

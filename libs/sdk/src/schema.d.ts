@@ -1198,6 +1198,13 @@ export interface components {
              * @default []
              */
             drainNatIps?: string[];
+            /**
+             * @description How long an address may drain (in drainNatIps or a rule's sourceNatDrainIps) before the drain
+             *     ends by itself, as AWS's MaxDrainDurationSeconds: its remaining connections are cut, its ports
+             *     go to quarantine and the address leaves the gateway (free to delete). 0: no deadline.
+             * @default 0
+             */
+            maxDrainDurationSec?: number;
             /** @default ALL_SUBNETWORKS_ALL_IP_RANGES */
             sourceSubnetworkIpRangesToNat?: components["schemas"]["SourceSubnetworkIpRangesToNat"];
             /**
@@ -1302,6 +1309,8 @@ export interface components {
             /** @enum {string} */
             type: "PUBLIC";
             natIpAllocateOption: components["schemas"]["NatIpAllocateOption"];
+            /** @description Seconds a drain lasts before it ends by itself; 0: no deadline. */
+            maxDrainDurationSec: number;
             sourceSubnetworkIpRangesToNat: components["schemas"]["SourceSubnetworkIpRangesToNat"];
             subnetworks: components["schemas"]["GatewaySubnetworkDto"][];
             rules: components["schemas"]["GatewayRuleDto"][];
@@ -1368,6 +1377,7 @@ export interface components {
             natIpAllocateOption?: "AUTO_ONLY" | "MANUAL_ONLY" | null;
             natIps?: string[] | null;
             drainNatIps?: string[] | null;
+            maxDrainDurationSec?: number | null;
             /** @enum {string|null} */
             sourceSubnetworkIpRangesToNat?: "ALL_SUBNETWORKS_ALL_IP_RANGES" | "ALL_SUBNETWORKS_ALL_PRIMARY_IP_RANGES" | "LIST_OF_SUBNETWORKS" | null;
             subnetworks?: components["schemas"]["GatewaySubnetworkInputDto"][] | null;
@@ -1454,6 +1464,21 @@ export interface components {
             /** @description Empty on the last page. */
             nextPageToken: string;
         };
+        DrainStatusDto: {
+            /** @description -1: the gateway's drainNatIps, else the rule whose sourceNatDrainIps list it. */
+            ruleNumber: number;
+            /**
+             * @description RFC 3339: drainStartTime + the gateway's maxDrainDurationSec, when its remaining connections are
+             *     cut and the address leaves the gateway; null without a maxDrainDurationSec.
+             */
+            drainDeadline: string | null;
+            /** @description The address's IP. */
+            natIp: string;
+            /** @description The address (bare name). */
+            address: string;
+            /** @description RFC 3339: when the address entered its drain list. */
+            drainStartTime: string;
+        };
         RuleStatusDto: {
             ruleNumber: number;
             activeNatIps: string[];
@@ -1493,6 +1518,8 @@ export interface components {
             quarantineRanges: components["schemas"]["QuarantineRangeDto"][];
         };
         NatStatusDto: {
+            /** @description Every drained address (drainNatIps and the rules' sourceNatDrainIps) with its deadline. */
+            drains: components["schemas"]["DrainStatusDto"][];
             autoAllocatedNatIps: string[];
             drainAutoAllocatedNatIps: string[];
             userAllocatedNatIps: string[];

@@ -57,6 +57,25 @@ export class RuleStatusDto {
   numVmEndpointsWithoutNatMappings!: number;
 }
 
+/** A drained address of the gateway: since when, and when its drain ends by itself. */
+export class DrainStatusDto {
+  /** The address's IP. */
+  natIp!: string;
+  /** The address (bare name). */
+  address!: string;
+  /** -1: the gateway's drainNatIps, else the rule whose sourceNatDrainIps list it. */
+  @ApiProperty({ type: 'integer', minimum: -1, maximum: 65000 })
+  ruleNumber!: number;
+  /** RFC 3339: when the address entered its drain list. */
+  drainStartTime!: string;
+  /**
+   * RFC 3339: drainStartTime + the gateway's maxDrainDurationSec, when its remaining connections are
+   * cut and the address leaves the gateway; null without a maxDrainDurationSec.
+   */
+  @ApiProperty({ type: 'string', nullable: true })
+  drainDeadline!: string | null;
+}
+
 /** A block of the gateway in quarantine: released, not handed out again before `until`. */
 export class QuarantineRangeDto {
   /** "ip:lo-hi", inclusive. @example "203.0.113.7:1088-1151" */
@@ -98,6 +117,9 @@ export class NatStatusDto {
   numVmEndpointsWithNatMappings!: number;
   numVmEndpointsWithoutNatMappings!: number;
   ruleStatus!: RuleStatusDto[];
+  /** Every drained address (drainNatIps and the rules' sourceNatDrainIps) with its deadline. */
+  @ApiProperty({ type: [DrainStatusDto] })
+  drains!: DrainStatusDto[];
   portUtilization!: PortUtilizationDto[];
   /** The gateway generation these figures belong to (0: not computed yet). */
   observedGeneration!: number;

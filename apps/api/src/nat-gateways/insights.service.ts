@@ -64,7 +64,7 @@ export class GatewayInsightsService {
   async status(p: ProjectScope, name: string): Promise<NatStatusDto> {
     const g = await this.gateway(p, name);
     const quarantine = (await this.insights.quarantine(g.id)).map((q) => ({ natIp: q.natIp, portLo: q.portLo, portHi: q.portHi, ruleNumber: q.ruleNumber, until: q.until.toISOString() }));
-    const status = await this.statusView(p, g.spec, g.natStatus as AllocationStatus | null, g.observedGeneration, quarantine, g.id);
+    const status = await this.statusView(p, g.spec, g.natStatus as AllocationStatus | null, g.observedGeneration, quarantine, g.id, await this.gateways.drains(g.id));
     return { ...status, traffic: trafficView(await this.natMetrics.gatewayFigures(g.id)) };
   }
 
@@ -74,9 +74,26 @@ export class GatewayInsightsService {
     st: AllocationStatus | null,
     observedGeneration: number,
     quarantine: QuarantineBlock[],
-    gatewayId?: string,
+    gatewayId: string | undefined,
+    drainsNow: { address: string; ruleNumber: number; drainStartTime: Date }[],
   ): Promise<NatStatusDto> {
     const addrs = await this.insights.addressIps(p.id);
+    // Each drain of the spec with its start (a drain that starts with this change: now) and deadline.
+    const now = new Date();
+    const drains = [
+      ...spec.drainNatIps.map((n) => ({ address: n, ruleNumber: DEFAULT_RULE })),
+      ...spec.rules.flatMap((r) => r.action.sourceNatDrainIps.map((n) => ({ address: n, ruleNumber: r.ruleNumber }))),
+    ].map((d) => {
+      const start = drainsNow.find((x) => x.address === d.address && x.ruleNumber === d.ruleNumber)?.drainStartTime ?? now;
+      const max = spec.maxDrainDurationSec ?? 0;
+      return {
+        natIp: addrs.get(d.address)?.ip ?? d.address,
+        address: d.address,
+        ruleNumber: d.ruleNumber,
+        drainStartTime: start.toISOString(),
+        drainDeadline: max > 0 ? new Date(start.getTime() + max * 1000).toISOString() : null,
+      };
+    });
     const auto = gatewayId && spec.natIpAllocateOption === 'AUTO_ONLY' ? await this.insights.autoIps(gatewayId) : [];
     const ips = (names: string[], auto: boolean) => names.map((n) => addrs.get(n)).filter((a) => a !== undefined && a.autoAllocated === auto).map((a) => a!.ip);
     const ruleStatus = spec.rules.map((r) => {
@@ -99,6 +116,7 @@ export class GatewayInsightsService {
       numVmEndpointsWithNatMappings: st?.endpointsWithMappings ?? 0,
       numVmEndpointsWithoutNatMappings: st?.endpointsWithoutMappings ?? 0,
       ruleStatus,
+      drains,
       portUtilization: (st?.portUtilization ?? []).map((u) => ({
         natIp: u.natIp,
         ruleNumber: u.ruleNumber,
@@ -142,7 +160,7 @@ export class GatewayInsightsService {
       const count = (k: ChurnKind) => new Set(all.filter((c) => c.kind === k).map((c) => c.endpoint)).size;
       const broken = all.filter((c) => c.breaksConnections);
       return {
-        status: await this.statusView(p, proposal.spec, plan.result.status, 0, quarantineOf(plan.result.blocks)),
+        status: await this.statusView(p, proposal.spec, plan.result.status, 0, quarantineOf(plan.result.blocks), undefined, proposal.id ? await this.gateways.drains(proposal.id) : []),
         churn: {
           endpointsAdded: count(ChurnKind.ADDED),
           endpointsMoved: count(ChurnKind.MOVED),

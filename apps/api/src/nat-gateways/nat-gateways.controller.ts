@@ -97,6 +97,7 @@ export function gatewayView(r: GatewayRecord, p: ProjectScope, base: string): Na
     natIpAllocateOption: s.natIpAllocateOption as NatIpAllocateOption,
     natIps: s.natIps,
     drainNatIps: s.drainNatIps,
+    maxDrainDurationSec: s.maxDrainDurationSec ?? 0,
     sourceSubnetworkIpRangesToNat: s.sourceSubnetworkIpRangesToNat as SourceSubnetworkIpRangesToNat,
     subnetworks: s.subnetworks.map((x) => ({ name: x.name, sourceIpRangesToNat: x.sourceIpRangesToNat as SourceIpRangesToNat[], secondaryIpRangeNames: x.secondaryIpRangeNames })),
     minPortsPerVm: s.minPortsPerVm,

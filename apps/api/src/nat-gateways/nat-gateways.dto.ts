@@ -135,6 +135,16 @@ export class NatGatewayInputDto extends ResourceInputDto {
   @ApiPropertyOptional({ default: [], maxItems: 300 })
   drainNatIps?: string[];
 
+  /**
+   * How long an address may drain (in drainNatIps or a rule's sourceNatDrainIps) before the drain
+   * ends by itself, as AWS's MaxDrainDurationSeconds: its remaining connections are cut, its ports
+   * go to quarantine and the address leaves the gateway (free to delete). 0: no deadline.
+   */
+  @IsOptional()
+  @IsInt()
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 86400, default: 0 })
+  maxDrainDurationSec?: number;
+
   @IsOptional()
   @IsEnum(SourceSubnetworkIpRangesToNat)
   @ApiPropertyOptional({ enum: SourceSubnetworkIpRangesToNat, enumName: 'SourceSubnetworkIpRangesToNat', default: SourceSubnetworkIpRangesToNat.ALL_SUBNETWORKS_ALL_IP_RANGES })
@@ -272,6 +282,8 @@ export class NatGatewayPatchDto extends ResourcePatchDto {
   natIps?: string[] | null;
   @ApiPropertyOptional({ type: 'array', nullable: true, items: { type: 'string' }, maxItems: 300 })
   drainNatIps?: string[] | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0, maximum: 86400 })
+  maxDrainDurationSec?: number | null;
   @ApiPropertyOptional({ enum: [...Object.values(SourceSubnetworkIpRangesToNat), null] })
   sourceSubnetworkIpRangesToNat?: SourceSubnetworkIpRangesToNat | null;
   @ApiPropertyOptional({ type: 'array', nullable: true, items: { $ref: getSchemaPath(GatewaySubnetworkInputDto) } })
@@ -321,6 +333,9 @@ export class NatGatewayDto extends ResourceDto {
   natIpAllocateOption!: NatIpAllocateOption;
   natIps!: string[];
   drainNatIps!: string[];
+  /** Seconds a drain lasts before it ends by itself; 0: no deadline. */
+  @ApiProperty({ type: 'integer' })
+  maxDrainDurationSec!: number;
   @ApiProperty({ enum: SourceSubnetworkIpRangesToNat, enumName: 'SourceSubnetworkIpRangesToNat' })
   sourceSubnetworkIpRangesToNat!: SourceSubnetworkIpRangesToNat;
   @ApiProperty({ type: [GatewaySubnetworkDto] })

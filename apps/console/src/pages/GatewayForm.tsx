@@ -36,6 +36,7 @@ interface GatewayFormState {
   natIpAllocateOption: string;
   natIps: string;
   drainNatIps: string;
+  maxDrainDurationSec: string;
   sourceSubnetworkIpRangesToNat: string;
   subnetworks: SubnetworkForm[];
   minPortsPerVm: string;
@@ -70,6 +71,7 @@ const EMPTY: GatewayFormState = {
   natIpAllocateOption: 'MANUAL_ONLY',
   natIps: '',
   drainNatIps: '',
+  maxDrainDurationSec: '',
   sourceSubnetworkIpRangesToNat: 'ALL_SUBNETWORKS_ALL_IP_RANGES',
   subnetworks: [],
   minPortsPerVm: '',
@@ -99,6 +101,7 @@ function formOf(g: NatGateway): GatewayFormState {
     natIpAllocateOption: g.natIpAllocateOption,
     natIps: g.natIps.join(', '),
     drainNatIps: g.drainNatIps.join(', '),
+    maxDrainDurationSec: String(g.maxDrainDurationSec),
     sourceSubnetworkIpRangesToNat: g.sourceSubnetworkIpRangesToNat,
     subnetworks: g.subnetworks.map((s) => ({
       name: s.name,
@@ -169,7 +172,7 @@ function bodyOf(f: GatewayFormState): NatGatewayInput {
       action: { sourceNatActiveIps: splitList(r.activeIps), sourceNatDrainIps: splitList(r.drainIps) },
     })),
   };
-  for (const k of ['minPortsPerVm', 'maxPortsPerVm', ...TIMEOUTS.map((t) => t[0])] as const) {
+  for (const k of ['minPortsPerVm', 'maxPortsPerVm', 'maxDrainDurationSec', ...TIMEOUTS.map((t) => t[0])] as const) {
     const v = num(f[k]);
     if (v !== undefined) body[k] = v;
   }
@@ -397,6 +400,10 @@ export function GatewayForm({ api, name }: { api: Api; name?: string }) {
           </Field>
           {text('natIps', 'NAT IPs (addresses)', { hint: 'Address names, comma separated. MANUAL_ONLY only.', list: 'gw-addresses' })}
           {text('drainNatIps', 'Draining NAT IPs', { hint: 'Addresses moved out of NAT IPs: existing connections live on, new ones go elsewhere.' })}
+          {text('maxDrainDurationSec', 'Max drain duration (s)', {
+            inputMode: 'numeric',
+            hint: 'A drain ends by itself this long after it began: its last connections are cut and the address leaves the gateway. 0 or empty: no deadline.',
+          })}
         </fieldset>
 
         <fieldset>

@@ -145,6 +145,31 @@ export function GatewayPage({ api, name }: { api: Api; name: string }) {
             </tbody>
           </table>
         )}
+        {status.drains.length > 0 && (
+          <table data-testid="drains">
+            <caption>Drains</caption>
+            <thead>
+              <tr>
+                <th scope="col">Address</th>
+                <th scope="col">NAT IP</th>
+                <th scope="col">Rule</th>
+                <th scope="col">Draining since</th>
+                <th scope="col">Ends by itself at</th>
+              </tr>
+            </thead>
+            <tbody>
+              {status.drains.map((d) => (
+                <tr key={`${d.ruleNumber}/${d.address}`}>
+                  <td>{d.address}</td>
+                  <td>{d.natIp}</td>
+                  <td>{d.ruleNumber === -1 ? 'default' : d.ruleNumber}</td>
+                  <td>{new Date(d.drainStartTime).toLocaleString()}</td>
+                  <td>{d.drainDeadline ? new Date(d.drainDeadline).toLocaleString() : 'no deadline (maxDrainDurationSec 0)'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
       </section>
 
       <section aria-labelledby="ports-title" className="card">
@@ -210,6 +235,8 @@ export function GatewayPage({ api, name }: { api: Api; name: string }) {
           </dd>
           <dt>NAT IP allocation</dt>
           <dd>{gw.natIpAllocateOption}</dd>
+          <dt>Max drain duration</dt>
+          <dd data-testid="max-drain">{gw.maxDrainDurationSec > 0 ? `${gw.maxDrainDurationSec} s` : 'no deadline'}</dd>
           <dt>Source ranges</dt>
           <dd>{gw.sourceSubnetworkIpRangesToNat}</dd>
           <dt>Ports per VM</dt>

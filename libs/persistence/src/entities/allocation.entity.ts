@@ -47,4 +47,11 @@ export class AllocationRow {
   /** QUARANTINE: nobody else may get the block before this instant. */
   @Column('timestamptz', { nullable: true })
   until!: Date | null;
+
+  /**
+   * QUARANTINE: the holder's connections were cut (its drain reached the gateway's
+   * maxDrainDurationSec), so hosts no longer keep the block as a drain block.
+   */
+  @Column('boolean', { default: false })
+  cut!: boolean;
 }

@@ -23,4 +23,8 @@ export class GatewayAddressRow {
 
   @Column('boolean')
   draining!: boolean;
+
+  /** When the address entered its drain list (kept while it stays draining there); null when active. */
+  @Column('timestamptz', { nullable: true })
+  drainSince!: Date | null;
 }

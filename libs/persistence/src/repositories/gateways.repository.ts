@@ -59,23 +59,37 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
    * address used by another gateway -> 409. The addresses the gateway took itself from the pools
    * (AUTO_ONLY, taken by the reconciler) stay while `keepAuto` (the gateway is still AUTO_ONLY:
    * a PATCH of its timeouts must not change its NAT IPs); otherwise they go back to the pools.
+   * A drain keeps its start while the address stays draining in the same place (its deadline
+   * counts from there); an address that starts draining now starts its drain now.
    */
   async setAddresses(gatewayId: string, entries: GatewayAddressEntry[], keepAuto: boolean): Promise<void> {
+    let before: { addressId: string; ruleNumber: number; drainSince: Date | null }[];
     if (keepAuto) {
-      await this.db.query(
-        `DELETE FROM gateway_addresses ga USING addresses a WHERE ga.gateway_id = $1 AND a.id = ga.address_id AND NOT a.auto_allocated`,
+      ({ rows: before } = await this.db.query<{ addressId: string; ruleNumber: number; drainSince: Date | null }>(
+        `DELETE FROM gateway_addresses ga USING addresses a WHERE ga.gateway_id = $1 AND a.id = ga.address_id AND NOT a.auto_allocated
+         RETURNING ga.address_id AS "addressId", ga.rule_number AS "ruleNumber", ga.drain_since AS "drainSince"`,
         [gatewayId],
-      );
+      ));
     } else {
       await this.releaseAutoAddresses(gatewayId);
-      await this.db.query('DELETE FROM gateway_addresses WHERE gateway_id = $1', [gatewayId]);
+      ({ rows: before } = await this.db.query<{ addressId: string; ruleNumber: number; drainSince: Date | null }>(
+        `DELETE FROM gateway_addresses WHERE gateway_id = $1 RETURNING address_id AS "addressId", rule_number AS "ruleNumber", drain_since AS "drainSince"`,
+        [gatewayId],
+      ));
     }
     if (entries.length === 0) return;
+    const since = new Map(before.filter((b) => b.drainSince !== null).map((b) => [`${b.addressId}/${b.ruleNumber}`, b.drainSince]));
     try {
       await this.db.query(
-        `INSERT INTO gateway_addresses (address_id, gateway_id, rule_number, draining)
-         SELECT a, $1, r, d FROM unnest($2::uuid[], $3::int[], $4::bool[]) AS x(a, r, d)`,
-        [gatewayId, entries.map((e) => e.addressId), entries.map((e) => e.ruleNumber), entries.map((e) => e.draining)],
+        `INSERT INTO gateway_addresses (address_id, gateway_id, rule_number, draining, drain_since)
+         SELECT a, $1, r, d, CASE WHEN d THEN coalesce(s, now()) END FROM unnest($2::uuid[], $3::int[], $4::bool[], $5::timestamptz[]) AS x(a, r, d, s)`,
+        [
+          gatewayId,
+          entries.map((e) => e.addressId),
+          entries.map((e) => e.ruleNumber),
+          entries.map((e) => e.draining),
+          entries.map((e) => (e.draining ? (since.get(`${e.addressId}/${e.ruleNumber}`) ?? null) : null)),
+        ],
       );
     } catch (e) {
       if (pgCode(e) === PG_UNIQUE_VIOLATION) throw new ConflictError('an address is already used by another gateway');
@@ -98,6 +112,22 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
       [gatewayId],
     );
     return rows.map((r) => r.name);
+  }
+
+  /**
+   * The gateway's drains: each drained address (by name), its rule, when it started draining and,
+   * with a maxDrainDurationSec, when its drain ends by itself.
+   */
+  async drains(gatewayId: string): Promise<{ address: string; ruleNumber: number; drainStartTime: Date; drainDeadline: Date | null }[]> {
+    const { rows } = await this.db.query<{ address: string; ruleNumber: number; drainStartTime: Date; drainDeadline: Date | null }>(
+      `SELECT a.name AS "address", ga.rule_number AS "ruleNumber", ga.drain_since AS "drainStartTime",
+              CASE WHEN coalesce((g.spec->>'maxDrainDurationSec')::int, 0) > 0
+                   THEN ga.drain_since + make_interval(secs => (g.spec->>'maxDrainDurationSec')::int) END AS "drainDeadline"
+       FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id JOIN nat_gateways g ON g.id = ga.gateway_id
+       WHERE ga.gateway_id = $1 AND ga.draining ORDER BY ga.rule_number, a.name`,
+      [gatewayId],
+    );
+    return rows;
   }
 
   async setSubnets(gatewayId: string, subnetIds: string[]): Promise<void> {

@@ -22,6 +22,8 @@ export interface HostBlockRow {
   portLo: number;
   portHi: number;
   state: BlockState;
+  /** QUARANTINE whose holder's connections were cut (a drain past its deadline): not in the document. */
+  cut?: boolean;
 }
 
 export interface HostTarget {
@@ -34,7 +36,7 @@ export interface HostTarget {
 
 const BLOCK_ROW = `a.gateway_id AS "gatewayId", g.name AS "gatewayName", p.name AS "projectName", g.spec,
   e.id AS "endpointId", e.name AS "endpointName", e.host_interface AS "hostInterface", e.created_at AS "endpointCreatedAt", host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", s.name AS "subnetName",
-  a.rule_number AS "ruleNumber", host(a.nat_ip) AS "natIp", a.port_lo AS "portLo", a.port_hi AS "portHi", a.state`;
+  a.rule_number AS "ruleNumber", host(a.nat_ip) AS "natIp", a.port_lo AS "portLo", a.port_hi AS "portHi", a.state, a.cut`;
 const BLOCKS_OF_HOST = `allocations a
   JOIN endpoints e ON e.id = a.endpoint_id
   JOIN subnets s ON s.id = e.subnet_id

@@ -40,6 +40,15 @@ export interface StoredBlock {
   until: Date | null;
   /** The gateway's quarantine length (s) when written; 120 when not given. */
   quarantineSec?: number;
+  /** QUARANTINE: the holder's connections were cut (a drain reached its deadline); hosts drop the block. */
+  cut?: boolean;
+}
+
+/** A drain that reached the gateway's maxDrainDurationSec. */
+export interface EndedDrain {
+  name: string;
+  ip: string;
+  ruleNumber: number;
 }
 
 export interface GatewayHostState {
@@ -85,7 +94,7 @@ export interface BumpedHost {
 }
 
 const BLOCK_COLUMNS = `host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", endpoint_id AS "endpointId",
-  rule_number AS "ruleNumber", state, since, until, quarantine_sec AS "quarantineSec"`;
+  rule_number AS "ruleNumber", state, since, until, quarantine_sec AS "quarantineSec", cut`;
 
 /** A statement's parameters, built with its text: `$(v)` appends v and returns its placeholder. */
 type Param = (v: unknown) => string;
@@ -98,12 +107,12 @@ function parameters(): { values: unknown[]; $: Param } {
 /** INSERT of the gateway's blocks (one array parameter per column); `guard`: an SQL condition for writing at all. */
 function insertBlocks($: Param, gatewayId: string, blocks: StoredBlock[], guard = 'true'): string {
   const col = <T>(f: (b: StoredBlock) => T) => $(blocks.map(f));
-  return `INSERT INTO allocations (nat_ip, port_lo, port_hi, gateway_id, endpoint_id, rule_number, state, since, until, quarantine_sec)
-    SELECT ip::inet, lo, hi, ${$(gatewayId)}, ep, rn, st, si, un, qs
+  return `INSERT INTO allocations (nat_ip, port_lo, port_hi, gateway_id, endpoint_id, rule_number, state, since, until, quarantine_sec, cut)
+    SELECT ip::inet, lo, hi, ${$(gatewayId)}, ep, rn, st, si, un, qs, cu
     FROM unnest(${col((b) => b.natIp)}::text[], ${col((b) => b.portLo)}::int[], ${col((b) => b.portHi)}::int[], ${col((b) => b.endpointId)}::uuid[],
                 ${col((b) => b.ruleNumber)}::int[], ${col((b) => b.state)}::text[], ${col((b) => b.since)}::timestamptz[], ${col((b) => b.until)}::timestamptz[],
-                ${col((b) => b.quarantineSec ?? 120)}::int[])
-      AS b(ip, lo, hi, ep, rn, st, si, un, qs)
+                ${col((b) => b.quarantineSec ?? 120)}::int[], ${col((b) => b.cut === true)}::bool[])
+      AS b(ip, lo, hi, ep, rn, st, si, un, qs, cu)
     WHERE ${guard}`;
 }
 
@@ -181,6 +190,47 @@ export class ReconcileRepository {
       [gatewayId],
     );
     return rows;
+  }
+
+  /**
+   * Ends the gateway's drains that reached its maxDrainDurationSec (under the gateway's lock, in
+   * the computation's transaction): the addresses leave the spec's drain lists and the gateway's
+   * addresses (free to delete), and the gateway gets a new generation. Returns what ended and the
+   * new spec and generation; nothing ended: an empty list and the gateway as given.
+   */
+  async endDrains(gw: LockedGateway): Promise<{ ended: EndedDrain[]; spec: NatGatewaySpec; generation: number }> {
+    const due = () =>
+      this.db.query<EndedDrain & { addressId: string }>(
+        `SELECT ga.address_id AS "addressId", a.name, host(a.address) AS ip, ga.rule_number AS "ruleNumber"
+         FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id JOIN nat_gateways g ON g.id = ga.gateway_id
+         WHERE ga.gateway_id = $1 AND ga.draining AND coalesce((g.spec->>'maxDrainDurationSec')::int, 0) > 0
+           AND ga.drain_since + make_interval(secs => (g.spec->>'maxDrainDurationSec')::int) <= now()
+         ORDER BY a.address`,
+        [gw.id],
+      );
+    // The usual case, nothing due: no row lock (the api's generation bumps never wait for us).
+    if ((await due()).rows.length === 0) return { ended: [], spec: gw.spec, generation: gw.generation };
+    // The spec is rewritten from the row as it is now, under the lock every api write of the
+    // gateway takes: a PATCH committed since lockGateway's read is kept, never overwritten.
+    const cur = (await this.db.one<{ spec: NatGatewaySpec; generation: number }>(
+      'SELECT spec, generation::float8 AS generation FROM nat_gateways WHERE id = $1 FOR NO KEY UPDATE',
+      [gw.id],
+    ))!;
+    const { rows } = await due();
+    if (rows.length === 0) return { ended: [], spec: cur.spec, generation: cur.generation };
+    const gone = (ruleNumber: number) => new Set(rows.filter((r) => r.ruleNumber === ruleNumber).map((r) => r.name));
+    const spec: NatGatewaySpec = {
+      ...cur.spec,
+      drainNatIps: cur.spec.drainNatIps.filter((n) => !gone(-1).has(n)),
+      rules: cur.spec.rules.map((r) => ({ ...r, action: { ...r.action, sourceNatDrainIps: r.action.sourceNatDrainIps.filter((n) => !gone(r.ruleNumber).has(n)) } })),
+    };
+    await this.db.query('DELETE FROM gateway_addresses WHERE gateway_id = $1 AND address_id = ANY($2::uuid[])', [gw.id, rows.map((r) => r.addressId)]);
+    const row = await this.db.one<{ generation: number }>(
+      `UPDATE nat_gateways SET spec = $2, generation = generation + 1, state = 'PROVISIONING', version = version + 1, updated_at = now()
+       WHERE id = $1 RETURNING generation::float8 AS generation`,
+      [gw.id, JSON.stringify(spec)],
+    );
+    return { ended: rows.map(({ addressId: _a, ...r }) => r), spec, generation: row!.generation };
   }
 
   /** Endpoints of the network's subnets in the region (the caller applies the gateway's range rules). */

@@ -13,7 +13,8 @@ export class SweeperRepository {
   /**
    * Gateways to reconcile: behind their generation; gone while still holding blocks that are not
    * quarantined or whose quarantine ended; holding a quarantine that has ended; waiting on a host
-   * that has now applied what a moved VM needed. The last three carry a negative pseudo
+   * that has now applied what a moved VM needed; with a drain past its deadline (a pseudo
+   * generation per second, so the job is not taken for the minute's). The last four carry a negative pseudo
    * generation (the minute, or the host's applied generation) so each gets a fresh job id.
    */
   async unconvergedGateways(limit = 1000): Promise<{ id: string; generation: number; followUp: boolean }[]> {
@@ -25,6 +26,10 @@ export class SweeperRepository {
        UNION
        SELECT DISTINCT a.gateway_id, -extract(epoch FROM date_trunc('minute', now()))::float8 FROM allocations a
        WHERE a.state = 'QUARANTINE' AND a.until < now()
+       UNION
+       SELECT DISTINCT ga.gateway_id, -(floor(extract(epoch FROM now())) * 10 + 1)::float8 FROM gateway_addresses ga JOIN nat_gateways g ON g.id = ga.gateway_id
+       WHERE ga.draining AND coalesce((g.spec->>'maxDrainDurationSec')::int, 0) > 0
+         AND ga.drain_since + make_interval(secs => (g.spec->>'maxDrainDurationSec')::int) <= now()
        UNION
        SELECT DISTINCT gh.gateway_id, -h.applied_generation::float8 FROM gateway_hosts gh JOIN hosts h ON h.id = gh.wait_host_id
        WHERE h.applied_generation >= gh.wait_generation

@@ -26,6 +26,10 @@ export const natGateway = projectResource({
     nat_ip_allocate_option: str('AUTO_ONLY (natplane allocates addresses) or MANUAL_ONLY (`nat_ips`). Default: MANUAL_ONLY when `nat_ips` is set, else AUTO_ONLY.', optComputed),
     nat_ips: strSet('Addresses (natplane_address names, paths or selfLinks) to NAT to, with MANUAL_ONLY.', { optional: true, reference: true, absentIs: [] }),
     drain_nat_ips: strSet('Addresses being drained: no new port blocks, existing ones kept until released. Only on update, and only addresses that were active or draining.', { optional: true, reference: true, absentIs: [] }),
+    max_drain_duration_sec: num(
+      'Seconds an address may drain before its drain ends by itself (as AWS MaxDrainDurationSeconds): its last connections are cut and it leaves `drain_nat_ips` (and the rules\' `source_nat_drain_ips`), free to delete. 0 (default): no deadline. Remove the address from your configuration once its drain ended.',
+      optComputed,
+    ),
     source_subnetwork_ip_ranges_to_nat: str('ALL_SUBNETWORKS_ALL_IP_RANGES (default), ALL_SUBNETWORKS_ALL_PRIMARY_IP_RANGES or LIST_OF_SUBNETWORKS (`subnetwork` blocks).', optComputed),
     subnetwork: blockList('A subnet to NAT, with LIST_OF_SUBNETWORKS.', {
       name: str('The subnet (name, path or selfLink).', { required: true, reference: true }),
