@@ -5,34 +5,24 @@
  * victim runs again from its start and both apply exactly once (and a replayed attempt's
  * afterCommit never runs); without it, the victim's error reaches the caller.
  */
-import { basename } from 'node:path';
 import type { DataSource } from 'typeorm';
 import type * as Persistence from '../../libs/persistence/src';
-import { dropDatabase } from '../support/databases';
+import { scratchDatabase, type ScratchDatabase } from '../support/databases';
 import { nativeRequire } from '../support/native-require';
 
-const { createDataSource, Db, ensureDatabase, pgCode } = nativeRequire<typeof Persistence>('libs/persistence/src/index.ts');
+const { Db, pgCode } = nativeRequire<typeof Persistence>('libs/persistence/src/index.ts');
 
 let ds: DataSource;
-let adminUrl: string;
-const name = `natplane_test_${basename(__filename).replace(/\W/g, '_')}_${process.pid}`.slice(0, 63).toLowerCase();
+let db: ScratchDatabase | undefined;
 
 beforeAll(async () => {
-  const base = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  base.pathname = '/postgres';
-  adminUrl = base.toString();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  await dropDatabase(adminUrl, name);
-  await ensureDatabase(url.toString());
-  ds = createDataSource(url.toString(), 6);
-  await ds.initialize();
+  db = await scratchDatabase(__filename, 6, false);
+  ds = db.ds;
   await ds.query('CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL)');
 });
 
 afterAll(async () => {
-  await ds?.destroy();
-  await dropDatabase(adminUrl, name);
+  await db?.drop();
 });
 
 beforeEach(async () => {

@@ -5,34 +5,24 @@
  * computation's copy is stale), and the drain start of an address that stays draining survives
  * the api's rewrite of the gateway's addresses.
  */
-import { basename } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type * as Persistence from '../../libs/persistence/src';
 import type * as Domain from '../../libs/domain/src';
-import { dropDatabase } from '../support/databases';
+import { scratchDatabase, type ScratchDatabase } from '../support/databases';
 import { nativeRequire } from '../support/native-require';
 
-const { createDataSource, Db, ensureDatabase, runMigrations, ReconcileRepository, GatewaysRepository } = nativeRequire<typeof Persistence>('libs/persistence/src/index.ts');
+const { Db, ReconcileRepository, GatewaysRepository } = nativeRequire<typeof Persistence>('libs/persistence/src/index.ts');
 const { withGatewayDefaults } = nativeRequire<typeof Domain>('libs/domain/src/index.ts');
 
 let ds: DataSource;
-let adminUrl: string;
-const name = `natplane_test_${basename(__filename).replace(/\W/g, '_')}_${process.pid}`.slice(0, 63).toLowerCase();
+let db: ScratchDatabase | undefined;
 const ids = { project: randomUUID(), network: randomUUID(), pool: randomUUID(), gateway: randomUUID() };
 const addr = new Map<string, { id: string; ip: string }>();
 
 beforeAll(async () => {
-  const base = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  base.pathname = '/postgres';
-  adminUrl = base.toString();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  await dropDatabase(adminUrl, name);
-  await ensureDatabase(url.toString());
-  ds = createDataSource(url.toString(), 4);
-  await ds.initialize();
-  await runMigrations(ds);
+  db = await scratchDatabase(__filename, 4, true);
+  ds = db.ds;
   await ds.query(`INSERT INTO projects (id, name) VALUES ($1, 'p')`, [ids.project]);
   await ds.query(`INSERT INTO networks (id, name, project_id) VALUES ($1, 'n', $2)`, [ids.network, ids.project]);
   await ds.query(`INSERT INTO address_pools (id, name, region, cidrs) VALUES ($1, 'pool', 'r1', '{198.18.0.0/24}')`, [ids.pool]);
@@ -44,8 +34,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await ds?.destroy();
-  await dropDatabase(adminUrl, name);
+  await db?.drop();
 });
 
 it('ends the due drains only, from the spec as it is now; keeps drain starts across address rewrites', async () => {

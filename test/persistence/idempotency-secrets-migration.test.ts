@@ -3,35 +3,20 @@
  * the api stopped storing secrets lose their token, hostToken and pushSecret; other responses and
  * in-flight claims are left as they are.
  */
-import { basename } from 'node:path';
 import type { DataSource } from 'typeorm';
-import type * as Persistence from '../../libs/persistence/src';
 import { IdempotencyWithoutSecrets1765100000000 } from '../../migrations/1765100000000-idempotency-without-secrets';
-import { dropDatabase } from '../support/databases';
-import { nativeRequire } from '../support/native-require';
-
-const { createDataSource, ensureDatabase, runMigrations } = nativeRequire<typeof Persistence>('libs/persistence/src/index.ts');
+import { scratchDatabase, type ScratchDatabase } from '../support/databases';
 
 let ds: DataSource;
-let adminUrl: string;
-const name = `natplane_test_${basename(__filename).replace(/\W/g, '_')}_${process.pid}`.slice(0, 63).toLowerCase();
+let db: ScratchDatabase | undefined;
 
 beforeAll(async () => {
-  const base = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  base.pathname = '/postgres';
-  adminUrl = base.toString();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  await dropDatabase(adminUrl, name);
-  await ensureDatabase(url.toString());
-  ds = createDataSource(url.toString(), 2);
-  await ds.initialize();
-  await runMigrations(ds);
+  db = await scratchDatabase(__filename, 2, true);
+  ds = db.ds;
 });
 
 afterAll(async () => {
-  await ds?.destroy();
-  await dropDatabase(adminUrl, name);
+  await db?.drop();
 });
 
 it('removes the secrets of stored responses, and nothing else', async () => {
