@@ -26,10 +26,10 @@ export class ProgramHostHandler implements JobHandler<JobName.ProgramHost> {
     for (let attempt = 0; attempt < 2; attempt++) {
       const found = await this.programming.document(data.hostId);
       if (!found) return {};
-      const { host } = found;
+      const { host, blocks } = found;
       // Jobs of a host coalesce: a follow-up may find its generation pushed already.
-      if (host.appliedGeneration >= host.desiredGeneration) return { applied: host.appliedGeneration };
-      const outcome = await this.pusher.pushDocument(host, buildHostDocument(host.name, host.desiredGeneration, found.blocks));
+      if (!blocks) return { applied: host.appliedGeneration };
+      const outcome = await this.pusher.pushDocument(host, buildHostDocument(host.name, host.desiredGeneration, blocks));
       if (outcome.kind === 'applied') return { applied: outcome.applied };
       if (outcome.kind === 'superseded') return { held: outcome.held };
     }
