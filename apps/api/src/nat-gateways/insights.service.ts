@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DEFAULT_RULE, type AllocationStatus, type Block } from '@natplane/allocator';
 import { HistoryExpiredError, InvalidArgumentError, NotFoundError, parseIpv4, type NatGatewaySpec } from '@natplane/domain';
-import { Db, GatewaysRepository, HistoryRepository, InsightsRepository, NatMetricsRepository, ReconcileRepository, type GatewayRecord, type MappingBlockRow } from '@natplane/persistence';
+import { Db, GatewaysRepository, InsightsRepository, NatMetricsRepository, ReconcileRepository, type GatewayRecord, type MappingBlockRow } from '@natplane/persistence';
 import { ipUsesInSpecOrder, planGateway } from '@natplane/planner';
 import type { ProjectScope } from '../common/auth';
 import { pageToken, parsePaging } from '../common/paging';
@@ -40,7 +40,6 @@ export class GatewayInsightsService {
     private readonly insights: InsightsRepository,
     private readonly reconcile: ReconcileRepository,
     private readonly gatewaysService: NatGatewaysService,
-    private readonly history: HistoryRepository,
     private readonly natMetrics: NatMetricsRepository,
   ) {}
 
@@ -212,9 +211,8 @@ export class GatewayInsightsService {
     const at = q.time === undefined ? new Date() : new Date(q.time);
     if (q.time !== undefined && (!/^\d{4}-\d{2}-\d{2}T/.test(q.time) || Number.isNaN(at.getTime()))) errors.push({ field: 'time', message: 'must be an RFC 3339 instant' });
     if (errors.length) throw new InvalidArgumentError(errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors);
-    const r = await this.insights.attribution(q.natIp, port, at, project?.id);
+    const { held: r, kept } = await this.insights.attribution(q.natIp, port, at, project?.id);
     if (!r) {
-      const kept = await this.history.retention();
       if (at < kept.keptFrom) throw new HistoryExpiredError(`${q.natIp}:${port}`, at, kept.keptFrom, kept.retentionDays);
       throw new NotFoundError('attribution', `${q.natIp}:${port} at ${at.toISOString()}`);
     }

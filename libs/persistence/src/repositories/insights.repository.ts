@@ -1,6 +1,7 @@
 import type { Db } from '../db';
 import { PG_UNDEFINED_TABLE, pgCode } from '../db';
-import { OPEN_HISTORY, closedPartition } from './history.sql';
+import { HISTORY_RETENTION, OPEN_HISTORY, closedPartition } from './history.sql';
+import type { HistoryRetention } from './history.repository';
 import type { AliasIpRange, BlockState } from '../entities';
 
 export interface MappingBlockRow {
@@ -26,6 +27,12 @@ export interface AttributionRow {
   portHi: number;
   validFrom: Date;
   validTo: Date | null;
+}
+
+/** Who held a NAT IP and port at an instant (undefined: nobody), and the history's retention. */
+export interface Attribution {
+  held: AttributionRow | undefined;
+  kept: HistoryRetention;
 }
 
 export interface QuarantineBlockRow {
@@ -74,12 +81,14 @@ export class InsightsRepository {
   }
 
   /**
-   * Who held natIp:port at `at` (optionally within one project): at most one row (quarantine).
-   * Two index probes: the rows held now, and the closed rows of the one day partition that holds
-   * `at` (a closed row is stored once per day it spans), named directly so that planning never
-   * walks the months of partitions (a day past the retention has no partition: nobody).
+   * Who held natIp:port at `at` (optionally within one project): at most one row (quarantine),
+   * and how far back the history is kept (what a miss before it means). One statement, so a
+   * lookup is one round trip hit or miss: two index probes, the rows held now and the closed
+   * rows of the one day partition that holds `at` (a closed row is stored once per day it
+   * spans), named directly so that planning never walks the months of partitions (a day past
+   * the retention has no partition: nobody), beside the retention's one row.
    */
-  async attribution(natIp: string, port: number, at: Date, projectId: string | undefined): Promise<AttributionRow | undefined> {
+  async attribution(natIp: string, port: number, at: Date, projectId: string | undefined): Promise<Attribution> {
     const cols = `project_name AS "projectName", gateway_name AS "gatewayName", endpoint_name AS "endpointName", host_name AS "hostName",
               host(source_ip) AS "sourceIp", host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", valid_from AS "validFrom"`;
     const params = [natIp, port, at, projectId ?? null];
@@ -89,12 +98,18 @@ export class InsightsRepository {
     const closed = `SELECT ${cols}, valid_to AS "validTo" FROM ${closedPartition(at)}
          WHERE nat_ip = $1::inet AND int4range(port_lo, port_hi, '[]') @> $2::int AND tstzrange(piece_from, piece_to, '[)') @> $3::timestamptz
            AND ($4::uuid IS NULL OR project_id = $4)`;
+    const withRetention = (held: string) =>
+      `SELECT k.kept_from AS "keptFrom", k.retention_days AS "retentionDays", h.* FROM ${HISTORY_RETENTION} k LEFT JOIN LATERAL (${held}) h ON true`;
+    let r: (AttributionRow & HistoryRetention) | undefined;
     try {
-      return await this.db.one<AttributionRow & Record<string, unknown>>(`(${open}) UNION ALL (${closed}) ORDER BY "validFrom" DESC LIMIT 1`, params);
+      r = await this.db.one(withRetention(`(${open}) UNION ALL (${closed}) ORDER BY "validFrom" DESC LIMIT 1`), params);
     } catch (e) {
       if (pgCode(e) !== PG_UNDEFINED_TABLE) throw e;
-      return this.db.one<AttributionRow & Record<string, unknown>>(`${open} ORDER BY valid_from DESC LIMIT 1`, params);
+      r = await this.db.one(withRetention(`${open} ORDER BY valid_from DESC LIMIT 1`), params);
     }
+    if (!r) throw new Error(`${HISTORY_RETENTION} has no row: run the migrations`);
+    const { keptFrom, retentionDays, ...held } = r;
+    return { held: held.projectName === null ? undefined : held, kept: { keptFrom, retentionDays } };
   }
 
   /** Address name -> IP of a project's addresses (for status and preview). */
