@@ -1,7 +1,7 @@
 import type { HostDocument } from '@natplane/contracts';
 import { BlockIndex } from '@natplane/nftables';
 import type { ConntrackEntry } from '../conntrack';
-import { computeCounters, ratchet, type Tally } from './counters';
+import { computeCounters, forgetLeftEndpoints, ratchet, type Tally } from './counters';
 import { SourceIndex } from './sources';
 import { parseTraceLine } from './trace';
 
@@ -94,6 +94,24 @@ describe('computeCounters (nftables)', () => {
     const [b] = computeCounters({ ...base, tally: new Map([['e1|-1', { confirmed: 4, ended: { origPackets: 1, origBytes: 1, replyPackets: 1, replyBytes: 1 } }]]), live: [], attempts: [], translated: [] });
     const [r] = ratchet(new Map([['e1|-1', a]]), [b]);
     expect([r.newConnections, r.sentPackets]).toEqual([5, 9]);
+  });
+});
+
+describe('forgetLeftEndpoints', () => {
+  it("keeps the tallies of the document's endpoints only, every rule of each", () => {
+    const t = (): Tally => ({ confirmed: 1, ended: { origPackets: 0, origBytes: 0, replyPackets: 0, replyBytes: 0 } });
+    const tally = new Map<string, Tally>([
+      ['e1|-1', t()],
+      ['e1|100', t()],
+      ['e2|-1', t()],
+      ['gone|-1', t()],
+      ['gone|100', t()],
+      ['e1x|-1', t()],
+    ]);
+    forgetLeftEndpoints(tally, doc);
+    expect([...tally.keys()]).toEqual(['e1|-1', 'e1|100', 'e2|-1']);
+    forgetLeftEndpoints(tally, { ...doc, gateways: [] });
+    expect(tally.size).toBe(0);
   });
 });
 

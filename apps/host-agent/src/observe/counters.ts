@@ -5,7 +5,7 @@
  * far), and the observation table's set counters (attempts before SNAT, translations after it).
  * Pure: the observer reads, this computes.
  */
-import type { HostEndpointCounters } from '@natplane/contracts';
+import type { HostDocument, HostEndpointCounters } from '@natplane/contracts';
 import type { BlockIndex, SetCounter } from '@natplane/nftables';
 import type { ConntrackEntry } from '../conntrack';
 import { SourceIndex, ruleOfNatIp } from './sources';
@@ -39,6 +39,17 @@ export interface CounterInputs {
 
 export const pairKey = (endpoint: string, rule: number) => `${endpoint}|${rule}`;
 const TRANSLATED_PROTOCOLS = new Set(['tcp', 'udp', 'icmp', 6, 17, 1]);
+
+/**
+ * Forgets the tallies of endpoints the document no longer holds: their events can no longer be
+ * told to them (their blocks left the document), and an agent runs for months under endpoint
+ * churn, so what it keeps per endpoint is bounded by the endpoints it programs.
+ */
+export function forgetLeftEndpoints(tally: Map<string, Tally>, doc: HostDocument): void {
+  const held = new Set<string>();
+  for (const g of doc.gateways) for (const e of g.endpoints) held.add(e.id);
+  for (const k of tally.keys()) if (!held.has(k.slice(0, k.lastIndexOf('|')))) tally.delete(k);
+}
 
 /**
  * One entry per (endpoint, rule) with anything to say. Dropped for lack of ports

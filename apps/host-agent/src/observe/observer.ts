@@ -13,7 +13,7 @@ import { parseConntrack, type ConntrackEntry } from '../conntrack';
 import { Logger, errorMessage } from '../log';
 import { NatLogWriter, logs, natLogRecord, protocolNumber } from '../nat-log';
 import { commandIn, runCommand } from '../nft-session';
-import { computeCounters, pairKey, ratchet, type Tally } from './counters';
+import { computeCounters, forgetLeftEndpoints, pairKey, ratchet, type Tally } from './counters';
 import { SourceIndex } from './sources';
 import { parseTraceLine, type TraceLine } from './trace';
 
@@ -21,6 +21,8 @@ import { parseTraceLine, type TraceLine } from './trace';
 const EVENT_GRACE_MS = 150;
 /** A traced new flow without a NEW event after this long was dropped. */
 const DROP_VERDICT_MS = 400;
+/** How long a NEW event's tuple is remembered for the verdict on a traced flow. */
+const RECENT_NEW_MS = 5000;
 
 export class NftObserver {
   private since = new Date().toISOString();
@@ -33,8 +35,12 @@ export class NftObserver {
   private events: ChildProcessWithoutNullStreams | null = null;
   private tracer: ChildProcessWithoutNullStreams | null = null;
   private tracing = false;
-  /** Original tuples of recent NEW events (for telling traced flows that made it from dropped ones). */
+  /**
+   * Original tuples of recent NEW events, while flows are traced (for telling traced flows that
+   * made it from dropped ones); kept RECENT_NEW_MS, and not at all while nothing is traced.
+   */
   private readonly recentNew = new Map<string, number>();
+  private prunedAt = 0;
   private readonly traced = new Map<string, { lines: TraceLine[]; at: number }>();
   private problem: string | null = null;
   private closed = false;
@@ -102,6 +108,7 @@ export class NftObserver {
 
   private async setDocument(doc: HostDocument): Promise<void> {
     this.doc = doc;
+    forgetLeftEndpoints(this.tally, doc);
     this.sources = new SourceIndex(doc);
     this.blocks = new BlockIndex(doc);
     const trace = doc.gateways.some((g) => logs(g, 'DROPPED'));
@@ -117,6 +124,7 @@ export class NftObserver {
     if (!trace && this.tracer) {
       this.tracer.kill();
       this.tracer = null;
+      this.recentNew.clear();
     }
   }
 
@@ -128,7 +136,7 @@ export class NftObserver {
     if (!entry) return;
     const owner = this.blocks.lookup(entry.replyDst, entry.replyPort);
     if (m[1] === 'NEW') {
-      this.recentNew.set(tupleKey(entry.proto, entry.origSrc, entry.origSport ?? entry.icmp?.id ?? 0, entry.origDst, entry.origDport ?? 0), Date.now());
+      if (this.tracing) this.rememberNew(tupleKey(entry.proto, entry.origSrc, entry.origSport ?? entry.icmp?.id ?? 0, entry.origDst, entry.origDport ?? 0));
       if (!owner) return;
       this.tallyOf(owner.endpointId, owner.ruleNumber).confirmed++;
       this.logTranslation(owner.gatewayId, owner.endpointId, owner.ruleNumber, entry);
@@ -139,6 +147,14 @@ export class NftObserver {
       t.replyPackets += entry.acct.replyPackets;
       t.replyBytes += entry.acct.replyBytes;
     }
+  }
+
+  private rememberNew(tuple: string): void {
+    const now = Date.now();
+    this.recentNew.set(tuple, now);
+    if (now - this.prunedAt < RECENT_NEW_MS) return;
+    this.prunedAt = now;
+    for (const [k, at] of this.recentNew) if (now - at > RECENT_NEW_MS) this.recentNew.delete(k);
   }
 
   private tallyOf(endpoint: string, rule: number): Tally {
@@ -182,14 +198,14 @@ export class NftObserver {
     const flow = this.traced.get(id);
     this.traced.delete(id);
     const now = Date.now();
-    for (const [k, at] of this.recentNew) if (now - at > 5000) this.recentNew.delete(k);
     if (!flow || !this.natLog) return;
     const before = flow.lines.find((l) => l.kind === 'packet' && l.table === 'natplane_obs' && l.chain === 'before_nat');
     if (!before?.iif || !before.saddr || !before.daddr || !before.proto) return;
     const owner = this.sources.lookup(before.iif, before.saddr);
     if (!owner || !logs(owner.gateway, 'DROPPED')) return;
     const droppedByRule = flow.lines.some((l) => l.kind === 'verdict' && l.table === 'natplane' && l.verdict === 'drop');
-    const confirmed = this.recentNew.has(tupleKey(before.proto, before.saddr, before.sport ?? 0, before.daddr, before.dport ?? 0));
+    const seen = this.recentNew.get(tupleKey(before.proto, before.saddr, before.sport ?? 0, before.daddr, before.dport ?? 0));
+    const confirmed = seen !== undefined && now - seen <= RECENT_NEW_MS;
     if (!droppedByRule && confirmed) return;
     const after = flow.lines.find((l) => l.kind === 'packet' && l.chain === 'after_nat');
     const rule = after?.saddr ? (owner.endpoint.mappings.find((m) => m.active?.natIp === after.saddr)?.ruleNumber ?? -1) : (owner.endpoint.mappings.find((m) => !m.active)?.ruleNumber ?? -1);
