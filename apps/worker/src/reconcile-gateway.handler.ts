@@ -8,18 +8,29 @@ import {
   Db,
   HostsRepository,
   ReconcileRepository,
-  type GatewayHostState,
-  type HistoryRow,
-  type NewHistoryRow,
   type HostBlockRow,
   type EndpointChange,
+} from '@natplane/persistence';
+import { DEFAULT_RULE, quarantineMs, type Block } from '@natplane/allocator';
+import type { HostGateway } from '@natplane/contracts';
+import {
+  fromBlock,
+  ipUsesInSpecOrder,
+  keptScope,
+  planGateway,
+  planWith,
+  updateKeptScope,
+  type GatewayHostState,
+  type GatewayPlan,
+  type HistoryRow,
+  type IpUse,
+  type KeptScope,
   type LockedGateway,
+  type NewHistoryRow,
+  type PlanInputs,
   type ScopeEndpoint,
   type StoredBlock,
-} from '@natplane/persistence';
-import { quarantineMs, type Block } from '@natplane/allocator';
-import type { HostGateway } from '@natplane/contracts';
-import { fromBlock, ipUsesInSpecOrder, keptScope, planGateway, planWith, updateKeptScope, type GatewayPlan, type IpUse, type KeptScope, type PlanInputs } from '@natplane/planner';
+} from '@natplane/planner';
 import { HostPusher } from './host-pusher';
 import type { JobHandler } from './job-handler';
 
@@ -429,7 +440,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
 
   private async natIps(gw: LockedGateway): Promise<IpUse[]> {
     if (gw.spec.natIpAllocateOption === 'AUTO_ONLY') {
-      return (await this.repo.autoAddresses(gw.id)).map((a) => ({ ip: a.ip, ruleNumber: -1, draining: false }));
+      return (await this.repo.autoAddresses(gw.id)).map((a) => ({ ip: a.ip, ruleNumber: DEFAULT_RULE, draining: false }));
     }
     const named = new Map((await this.repo.gatewayIps(gw.id)).map((i) => [i.name, i.ip]));
     return ipUsesInSpecOrder(gw.spec, (n) => named.get(n));

@@ -3,8 +3,8 @@
  * data out. The same input always gives the same output.
  */
 
-/** Rule number of the gateway's default IP set (natIps / drainNatIps). */
-export const DEFAULT_RULE = -1;
+/** Rule number of the gateway's default IP set (natIps / drainNatIps): libs/domain's. */
+export { DEFAULT_RULE } from '@natplane/domain';
 export const PORT_MIN = 1024;
 export const PORT_MAX = 65535;
 export const PORTS_PER_IP = PORT_MAX - PORT_MIN + 1; // 64,512
@@ -36,7 +36,8 @@ export interface AllocatorEndpoint {
   aliasRangesNated: boolean;
 }
 
-export type BlockState = 'ACTIVE' | 'DRAIN' | 'QUARANTINE';
+import type { BlockState } from '@natplane/domain';
+export type { BlockState };
 
 /** One port block. `size` is a power of two and portLo - PORT_MIN is a multiple of size. */
 export interface Block {

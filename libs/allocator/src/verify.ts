@@ -5,7 +5,7 @@
  * in the worker as a guard before writing an allocation.
  */
 import { isValidBlock, sizeBounds } from './ports';
-import type { AllocationResult, AllocatorInput, Block } from './types';
+import { DEFAULT_RULE, type AllocationResult, type AllocatorInput, type Block } from './types';
 
 export function verifyAllocation(input: AllocatorInput, result: AllocationResult): string[] {
   const bad: string[] = [];
@@ -92,7 +92,7 @@ export function verifyAllocation(input: AllocatorInput, result: AllocationResult
     }
     if (rs.endpointsWithMappings + rs.endpointsWithoutMappings !== nEps) bad.push(`9: rule ${rs.ruleNumber} counts do not add up`);
   }
-  const def = st.rules.find((r) => r.ruleNumber === -1);
+  const def = st.rules.find((r) => r.ruleNumber === DEFAULT_RULE);
   if (st.minExtraNatIpsNeeded !== (def?.minExtraIpsNeeded ?? 0)) bad.push('9: minExtraNatIpsNeeded is not the default rule figure');
   if (spec.natIpAllocateOption === 'AUTO_ONLY' && st.autoIpsToAdd !== st.minExtraNatIpsNeeded) bad.push('9: autoIpsToAdd');
   return bad;

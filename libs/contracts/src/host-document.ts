@@ -8,7 +8,7 @@
  * other value is the ruleNumber of one of the gateway's rules.
  */
 export const HOST_DOCUMENT_API_VERSION = 'natplane.host/v1' as const;
-export const DEFAULT_RULE = -1;
+export { DEFAULT_RULE } from '@natplane/domain';
 
 export type MappingMode = 'ENDPOINT_INDEPENDENT' | 'ENDPOINT_DEPENDENT';
 

@@ -17,6 +17,16 @@ export interface GatewaySubnetwork {
   secondaryIpRangeNames: string[];
 }
 
+/**
+ * The rule number of a gateway's default IP set (natIps / drainNatIps); every other rule number
+ * is one of the gateway's rules. The one definition: the allocator, the host document and the
+ * api take it from here.
+ */
+export const DEFAULT_RULE = -1;
+
+/** A port block's state: ACTIVE (new flows), DRAIN (existing flows only), QUARANTINE (cooling down). */
+export type BlockState = 'ACTIVE' | 'DRAIN' | 'QUARANTINE';
+
 export interface GatewayRule {
   ruleNumber: number;
   description: string;

@@ -1,1 +1,2 @@
 export * from './planner';
+export * from './types';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { withGatewayDefaults, type NatGatewayInput } from '@natplane/domain';
-import type { ScopeEndpoint } from '@natplane/persistence';
+import type { ScopeEndpoint } from './types';
 import { keptScope, planWith, updateKeptScope, type PlanTarget } from './planner';
 
 /** Endpoint ids as uuids sort (the allocator's order), from a small set so that writes hit the same ones. */

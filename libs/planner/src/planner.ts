@@ -1,6 +1,6 @@
 import { allocate, DEFAULT_RULE, type AllocationResult, type AllocatorEndpoint, type AllocatorInput, type AllocatorRule, type Block } from '@natplane/allocator';
 import { endpointNatScope, type EndpointNatScope, type NatGatewaySpec } from '@natplane/domain';
-import type { ReconcileRepository, ScopeEndpoint, StoredBlock } from '@natplane/persistence';
+import type { ScopeEndpoint, StoredBlock, UsageRow } from './types';
 
 /** A gateway's NAT IP uses, as stored in gateway_addresses or derived from a proposed spec. */
 export interface IpUse {
@@ -42,11 +42,19 @@ export interface PlanInputs {
   usage: UsageRow[];
 }
 
-export interface UsageRow {
-  endpointId: string;
-  ruleNumber: number;
-  portsInUse: number;
-  reportedAt: Date;
+/**
+ * The reads planGateway makes (ReconcileRepository in libs/persistence has them). An interface
+ * here, so that the planner depends on no persistence: the caller passes its repository.
+ */
+export interface PlanReads {
+  /** Every endpoint of the network's subnets in the region, sorted by id. */
+  candidateEndpoints(networkId: string, region: string): Promise<ScopeEndpoint[]>;
+  /** The gateway's stored blocks. */
+  blocks(gatewayId: string): Promise<StoredBlock[]>;
+  /** Other gateways' blocks on these NAT IPs (every gateway but `gatewayId`). */
+  foreign(ips: string[], gatewayId: string): Promise<StoredBlock[]>;
+  /** The latest usage reports of these endpoints. */
+  usage(endpointIds: string[]): Promise<UsageRow[]>;
 }
 
 /**
@@ -54,7 +62,7 @@ export interface UsageRow {
  * gateways' blocks on its IPs, usage) and runs it. The worker commits the result; a preview
  * only reports it. Pure but for the repository reads.
  */
-export async function planGateway(repo: ReconcileRepository, t: PlanTarget, now: Date): Promise<GatewayPlan> {
+export async function planGateway(repo: PlanReads, t: PlanTarget, now: Date): Promise<GatewayPlan> {
   const candidates = await repo.candidateEndpoints(t.networkId, t.region);
   const previous = t.id ? await repo.blocks(t.id) : [];
   const foreign = await repo.foreign(

@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { DEFAULT_RULE, type AllocationStatus, type Block } from '@natplane/allocator';
-import { HistoryExpiredError, InvalidArgumentError, NotFoundError, parseIpv4, type NatGatewaySpec } from '@natplane/domain';
+import { DEFAULT_RULE, HistoryExpiredError, InvalidArgumentError, NotFoundError, parseIpv4, type NatGatewaySpec } from '@natplane/domain';
 import { Db, GatewaysRepository, InsightsRepository, NatMetricsRepository, ReconcileRepository, type GatewayRecord, type MappingBlockRow } from '@natplane/persistence';
-import { ipUsesInSpecOrder, planGateway } from '@natplane/planner';
+import { ipUsesInSpecOrder, planGateway, type AllocationStatus, type Block } from '@natplane/planner';
 import type { ProjectScope } from '../common/auth';
 import { pageToken, parsePaging } from '../common/paging';
 import type { AttributionDto, ChurnChangeDto, TimeSeriesDto, NatGatewayPreviewDto, NatMappingDto, NatMappingListDto, NatStatusDto, RuleMappingDto } from './insights.dto';

@@ -12,7 +12,7 @@ import {
   type NatGatewayInput,
   type NatGatewaySpec,
 } from '@natplane/domain';
-import { DEFAULT_RULE } from '@natplane/contracts';
+import { DEFAULT_RULE } from '@natplane/domain';
 import { AddressesRepository, Db, GatewaysRepository, NetworksRepository, SubnetsRepository, type GatewayRecord, type Page } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';

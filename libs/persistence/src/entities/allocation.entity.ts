@@ -1,6 +1,7 @@
 import { Column, Entity, Exclusion, Index, PrimaryColumn } from 'typeorm';
 
-export type BlockState = 'ACTIVE' | 'DRAIN' | 'QUARANTINE';
+import type { BlockState } from '@natplane/domain';
+export type { BlockState };
 
 /**
  * The current port blocks of every gateway (active, draining, in quarantine). The exclusion

@@ -12,7 +12,7 @@
  * The view `allocation_history` shows whole rows (open, and closed ones by their first kept
  * piece) for people and tests. These are the only statements that write history.
  */
-import type { NewHistoryRow } from './reconcile.repository';
+import type { NewHistoryRow } from '@natplane/planner';
 
 type Param = (v: unknown) => string;
 

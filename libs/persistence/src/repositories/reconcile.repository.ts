@@ -1,48 +1,7 @@
 import type { NatGatewaySpec } from '@natplane/domain';
 import type { Db } from '../db';
 import { SELECT_OPEN_HISTORY, closeHistoryCte, insertOpenHistory } from './history.sql';
-import type { AliasIpRange, BlockState } from '../entities';
-
-export interface LockedGateway {
-  id: string;
-  name: string;
-  projectId: string;
-  projectName: string;
-  networkId: string;
-  region: string;
-  spec: NatGatewaySpec;
-  generation: number;
-  observedGeneration: number;
-  /** Reconciler commits so far (see NatGatewayRow.reconcileSeq). */
-  reconcileSeq: number;
-}
-
-export interface ScopeEndpoint {
-  id: string;
-  name: string;
-  /** The host-side device of its NIC (null: none named). */
-  hostInterface: string | null;
-  networkIp: string;
-  aliasIpRanges: AliasIpRange[];
-  hostId: string;
-  hostName: string;
-  subnetName: string;
-}
-
-export interface StoredBlock {
-  natIp: string;
-  portLo: number;
-  portHi: number;
-  endpointId: string;
-  ruleNumber: number;
-  state: BlockState;
-  since: Date;
-  until: Date | null;
-  /** The gateway's quarantine length (s) when written; 120 when not given. */
-  quarantineSec?: number;
-  /** QUARANTINE: the holder's connections were cut (a drain reached its deadline); hosts drop the block. */
-  cut?: boolean;
-}
+import type { GatewayHostState, HistoryRow, LockedGateway, NewHistoryRow, ScopeEndpoint, StoredBlock, UsageRow } from '@natplane/planner';
 
 /** A drain that reached the gateway's maxDrainDurationSec. */
 export interface EndedDrain {
@@ -50,28 +9,6 @@ export interface EndedDrain {
   ip: string;
   ruleNumber: number;
 }
-
-export interface GatewayHostState {
-  hostId: string;
-  requiredGeneration: number;
-  fingerprint: string;
-  waitHostId: string | null;
-  waitGeneration: number | null;
-}
-
-export interface HistoryRow {
-  id: string;
-  endpointId: string;
-  ruleNumber: number;
-  natIp: string;
-  portLo: number;
-  portHi: number;
-  hostName: string;
-  sourceIp: string;
-  state: string;
-}
-
-export type NewHistoryRow = Omit<HistoryRow, 'id'> & { projectId: string; projectName: string; gatewayId: string; gatewayName: string; endpointName: string };
 
 const GATEWAY_SELECT = `SELECT g.id, g.name, g.project_id AS "projectId", p.name AS "projectName", g.network_id AS "networkId", g.region, g.spec,
               g.generation::float8 AS generation, g.observed_generation::float8 AS "observedGeneration",
@@ -254,7 +191,7 @@ export class ReconcileRepository {
     return (await this.db.query<StoredBlock>(`SELECT ${BLOCK_COLUMNS} FROM allocations WHERE nat_ip = ANY($1::inet[]) AND gateway_id <> $2`, [ips, gatewayId])).rows;
   }
 
-  async usage(endpointIds: string[]): Promise<{ endpointId: string; ruleNumber: number; portsInUse: number; reportedAt: Date }[]> {
+  async usage(endpointIds: string[]): Promise<UsageRow[]> {
     if (endpointIds.length === 0) return [];
     const { rows } = await this.db.query<{ endpointId: string; ruleNumber: number; portsInUse: number; reportedAt: Date }>(
       `SELECT endpoint_id AS "endpointId", rule_number AS "ruleNumber", ports_in_use AS "portsInUse", reported_at AS "reportedAt"
