@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { JobName, type JobData } from '@natplane/jobs';
-import { buildHostDocument, HostProgrammingRepository } from '@natplane/persistence';
+import { buildHostDocument } from '@natplane/contracts';
+import { HostProgrammingRepository } from '@natplane/persistence';
 import { HostPusher } from './host-pusher';
 import type { JobHandler } from './job-handler';
 

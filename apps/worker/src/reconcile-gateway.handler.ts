@@ -4,15 +4,14 @@ import { JobName, JobQueue, type JobData } from '@natplane/jobs';
 import {
   AddressesRepository,
   AddressPoolsRepository,
-  buildHostDocument,
   Db,
   HostsRepository,
   ReconcileRepository,
-  type HostBlockRow,
   type EndpointChange,
 } from '@natplane/persistence';
 import { DEFAULT_RULE, quarantineMs, type Block } from '@natplane/allocator';
-import type { HostGateway } from '@natplane/contracts';
+import { buildHostDocument, type HostGateway } from '@natplane/contracts';
+import type { HostBlockRow } from '@natplane/domain';
 import {
   fromBlock,
   ipUsesInSpecOrder,

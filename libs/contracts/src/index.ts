@@ -1,3 +1,4 @@
 export * from './host-document';
+export * from './build-host-document';
 export * from './signature';
 export * from './host-document-patch';

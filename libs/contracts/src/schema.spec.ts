@@ -15,13 +15,13 @@ import fc from 'fast-check';
 import ts from 'typescript';
 import { GATEWAY_LIMITS, withGatewayDefaults, type NatGatewayInput } from '@natplane/domain';
 import { PORT_MAX, PORT_MIN, validateHostDocument, validateHostPatchShape } from '@natplane/nftables';
-import type { HostBlockRow } from '@natplane/persistence';
+import type { HostBlockRow } from '@natplane/domain';
 // Deep imports: the pure document builder without the database layer, the fixtures and random
 // documents of the nftables renderer, and the API's report DTO (what the API really accepts).
 import { HostReportAckDto, HostReportDto } from '../../../apps/api/src/host-agent/host-agent.dto';
 import { documentAndChangeArb, documentArb } from '../../nftables/src/testing/arbitraries';
 import { exampleDocument, gateway } from '../../nftables/src/testing/fixtures';
-import { buildHostDocument } from '../../persistence/src/host-document';
+import { buildHostDocument } from './build-host-document';
 import {
   DEFAULT_RULE,
   HOST_DOCUMENT_API_VERSION,

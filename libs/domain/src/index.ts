@@ -9,4 +9,5 @@ export * from './gateway-rules';
 export * from './list-filter';
 export * from './gateway-conflicts';
 export * from './scope';
+export * from './host-block-row';
 export * from './counters';

@@ -7,6 +7,5 @@ export * from './naming';
 export * from './repositories';
 export * from './resource-table';
 export * from './persistence.module';
-export * from './host-document';
 export * from './server-check';
 export * from './auth-changes';

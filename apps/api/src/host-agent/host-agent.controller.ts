@@ -2,7 +2,8 @@ import { Body, Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/com
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { readingOf } from '@natplane/domain';
-import { buildHostDocument, HostProgrammingRepository, HostsRepository, NatMetricsRepository } from '@natplane/persistence';
+import { buildHostDocument } from '@natplane/contracts';
+import { HostProgrammingRepository, HostsRepository, NatMetricsRepository } from '@natplane/persistence';
 import { Access, HostScope, type HostScopeInfo } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
 import { ApiIdempotencyKey, ApiProblems } from '../common/problem.dto';

@@ -1,8 +1,6 @@
-import { DEFAULT_RULE } from '@natplane/contracts';
-import { withGatewayDefaults } from '@natplane/domain';
+import { DEFAULT_RULE, withGatewayDefaults, type HostBlockRow } from '@natplane/domain';
 import { validateHostDocument } from '../../nftables/src/validate';
-import { buildHostDocument } from './host-document';
-import type { HostBlockRow } from './repositories/host-programming.repository';
+import { buildHostDocument } from './build-host-document';
 
 const spec = withGatewayDefaults({ network: 'net-1', region: 'r1', natIps: ['nat-1'] });
 

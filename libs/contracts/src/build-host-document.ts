@@ -1,6 +1,5 @@
-import { DEFAULT_RULE, HOST_DOCUMENT_API_VERSION, type HostDocument, type HostEndpoint, type HostGateway } from '@natplane/contracts';
-import { cidr, cidrContains, cidrsOverlap, endpointNatScope, parseIpv4, parseRuleMatch, type Cidr } from '@natplane/domain';
-import type { HostBlockRow } from './repositories/host-programming.repository';
+import { DEFAULT_RULE, HOST_DOCUMENT_API_VERSION, type HostDocument, type HostEndpoint, type HostGateway } from './host-document';
+import { cidr, cidrContains, cidrsOverlap, endpointNatScope, parseIpv4, parseRuleMatch, type Cidr, type HostBlockRow } from '@natplane/domain';
 
 /**
  * The host's whole desired state (natplane.host/v1) from its blocks: per gateway its mapping
