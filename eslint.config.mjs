@@ -21,4 +21,17 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
     },
   },
+  // Dependency arrows the design forbids (DESIGN.md "Layout"): the planner is pure (no
+  // persistence), persistence holds SQL and not the host document's contract, and the api reaches
+  // allocation only through the planner. Relative paths into another lib are caught too.
+  ...[
+    { files: ['libs/planner/**/*.ts'], lib: 'persistence', why: 'libs/planner is pure: it takes what persistence reads as plain data (see PlanReads)' },
+    { files: ['libs/persistence/**/*.ts'], lib: 'contracts', why: 'libs/persistence holds SQL; the host document and its builder live in libs/contracts' },
+    { files: ['apps/api/**/*.ts'], lib: 'allocator', why: 'the api reaches the allocator through libs/planner' },
+  ].map(({ files, lib, why }) => ({
+    files,
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: [`@natplane/${lib}`, `@natplane/${lib}/*`, `**/libs/${lib}/**`, `**/${lib}/src`, `**/${lib}/src/**`], message: why }] }],
+    },
+  })),
 );
