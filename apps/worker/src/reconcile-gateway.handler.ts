@@ -11,7 +11,7 @@ import {
 } from '@natplane/persistence';
 import { DEFAULT_RULE, quarantineMs, type Block } from '@natplane/allocator';
 import { buildHostDocument, type HostGateway } from '@natplane/contracts';
-import type { HostBlockRow } from '@natplane/domain';
+import { parseIpv4, type HostBlockRow } from '@natplane/domain';
 import {
   fromBlock,
   ipUsesInSpecOrder,
@@ -647,11 +647,18 @@ function partition<T>(items: T[], test: (t: T) => boolean): [T[], T[]] {
 
 const ipNumbers = new Map<string, number>();
 
+/** A stored NAT IP as a number (stored addresses are valid: a malformed one is a bug). */
+function ipv4Value(ip: string): number {
+  const parsed = parseIpv4(ip);
+  if (!parsed.ok) throw new RangeError(parsed.message);
+  return parsed.value;
+}
+
 /** A block's place as a number: its NAT IP (as an integer) and first port. */
 function blockKey(b: { natIp: string; portLo: number }): number {
   let n = ipNumbers.get(b.natIp);
   if (n === undefined) {
-    n = b.natIp.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+    n = ipv4Value(b.natIp);
     if (ipNumbers.size > 100_000) ipNumbers.clear();
     ipNumbers.set(b.natIp, n);
   }

@@ -10,4 +10,5 @@ export * from './list-filter';
 export * from './gateway-conflicts';
 export * from './scope';
 export * from './host-block-row';
+export * from './address-uses';
 export * from './counters';

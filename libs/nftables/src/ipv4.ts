@@ -1,17 +1,13 @@
 /** Strict IPv4 and CIDR text helpers (no I/O). Addresses are unsigned 32-bit numbers. */
+import { parseIpv4 as parseStrictIpv4 } from '@natplane/domain';
 
-const OCTET = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-
-/** `a.b.c.d` with decimal octets and no leading zeros, else null. */
+/**
+ * `a.b.c.d` with decimal octets and no leading zeros, else null: libs/domain's parser (the one
+ * IPv4 parser), as a number or null for the renderer and the agent's hot paths.
+ */
 export function parseIpv4(text: string): number | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  let n = 0;
-  for (const p of parts) {
-    if (!OCTET.test(p)) return null;
-    n = n * 256 + Number(p);
-  }
-  return n;
+  const parsed = parseStrictIpv4(text);
+  return parsed.ok ? parsed.value : null;
 }
 
 export function formatIpv4(n: number): string {

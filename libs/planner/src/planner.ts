@@ -1,5 +1,5 @@
 import { allocate, DEFAULT_RULE, type AllocationResult, type AllocatorEndpoint, type AllocatorInput, type AllocatorRule, type Block } from '@natplane/allocator';
-import { endpointNatScope, type EndpointNatScope, type NatGatewaySpec } from '@natplane/domain';
+import { endpointNatScope, gatewayAddressUses, type EndpointNatScope, type NatGatewaySpec } from '@natplane/domain';
 import type { ScopeEndpoint, StoredBlock, UsageRow } from './types';
 
 /** A gateway's NAT IP uses, as stored in gateway_addresses or derived from a proposed spec. */
@@ -197,17 +197,9 @@ export function allocatorSpec(s: NatGatewaySpec, ips: IpUse[]): AllocatorInput['
 /** Orders IP uses as the spec lists them (placement fills IPs in listed order). */
 export function ipUsesInSpecOrder(spec: NatGatewaySpec, addressIp: (name: string) => string | undefined): IpUse[] {
   const out: IpUse[] = [];
-  const push = (names: string[], ruleNumber: number, draining: boolean) => {
-    for (const n of names) {
-      const ip = addressIp(n);
-      if (ip) out.push({ ip, ruleNumber, draining });
-    }
-  };
-  push(spec.natIps, DEFAULT_RULE, false);
-  push(spec.drainNatIps, DEFAULT_RULE, true);
-  for (const r of spec.rules) {
-    push(r.action.sourceNatActiveIps, r.ruleNumber, false);
-    push(r.action.sourceNatDrainIps, r.ruleNumber, true);
+  for (const u of gatewayAddressUses(spec)) {
+    const ip = addressIp(u.name);
+    if (ip) out.push({ ip, ruleNumber: u.ruleNumber, draining: u.draining });
   }
   return out;
 }

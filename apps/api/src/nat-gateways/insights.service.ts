@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DEFAULT_RULE, HistoryExpiredError, InvalidArgumentError, NotFoundError, parseIpv4, type NatGatewaySpec } from '@natplane/domain';
+import { DEFAULT_RULE, gatewayAddressUses, HistoryExpiredError, InvalidArgumentError, NotFoundError, parseIpv4, type NatGatewaySpec } from '@natplane/domain';
 import { Db, GatewaysRepository, InsightsRepository, NatMetricsRepository, ReconcileRepository, type GatewayRecord, type MappingBlockRow } from '@natplane/persistence';
 import { ipUsesInSpecOrder, planGateway, type AllocationStatus, type Block } from '@natplane/planner';
 import type { ProjectScope } from '../common/auth';
@@ -78,10 +78,10 @@ export class GatewayInsightsService {
     const addrs = await this.insights.addressIps(p.id);
     // Each drain of the spec with its start (a drain that starts with this change: now) and deadline.
     const now = new Date();
-    const drains = [
-      ...spec.drainNatIps.map((n) => ({ address: n, ruleNumber: DEFAULT_RULE })),
-      ...spec.rules.flatMap((r) => r.action.sourceNatDrainIps.map((n) => ({ address: n, ruleNumber: r.ruleNumber }))),
-    ].map((d) => {
+    const drains = gatewayAddressUses(spec)
+      .filter((u) => u.draining)
+      .map((u) => ({ address: u.name, ruleNumber: u.ruleNumber }))
+      .map((d) => {
       const start = drainsNow.find((x) => x.address === d.address && x.ruleNumber === d.ruleNumber)?.drainStartTime ?? now;
       const max = spec.maxDrainDurationSec ?? 0;
       return {

@@ -12,7 +12,7 @@ import {
   type NatGatewayInput,
   type NatGatewaySpec,
 } from '@natplane/domain';
-import { DEFAULT_RULE } from '@natplane/domain';
+import { gatewayAddressUses } from '@natplane/domain';
 import { AddressesRepository, Db, GatewaysRepository, NetworksRepository, SubnetsRepository, type GatewayRecord, type Page } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
@@ -179,14 +179,7 @@ export class NatGatewaysService {
     selfId: string | undefined,
   ): Promise<{ addresses: { addressId: string; ruleNumber: number; draining: boolean }[]; subnetIds: string[] }> {
     const errors: FieldError[] = [];
-    const uses: { name: string; ruleNumber: number; draining: boolean; field: string }[] = [
-      ...spec.natIps.map((a, i) => ({ name: a, ruleNumber: DEFAULT_RULE, draining: false, field: `natIps[${i}]` })),
-      ...spec.drainNatIps.map((a, i) => ({ name: a, ruleNumber: DEFAULT_RULE, draining: true, field: `drainNatIps[${i}]` })),
-      ...spec.rules.flatMap((r, i) => [
-        ...r.action.sourceNatActiveIps.map((a, j) => ({ name: a, ruleNumber: r.ruleNumber, draining: false, field: `rules[${i}].action.sourceNatActiveIps[${j}]` })),
-        ...r.action.sourceNatDrainIps.map((a, j) => ({ name: a, ruleNumber: r.ruleNumber, draining: true, field: `rules[${i}].action.sourceNatDrainIps[${j}]` })),
-      ]),
-    ];
+    const uses = gatewayAddressUses(spec);
     const found = new Map((await this.addresses.byNames(p.id, uses.map((u) => u.name))).map((a) => [a.name, a]));
     const conflicts: FieldError[] = [];
     for (const u of uses) {
