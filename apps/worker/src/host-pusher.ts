@@ -11,7 +11,7 @@ import {
   type HostDocument,
   type HostGateway,
 } from '@natplane/contracts';
-import { JobName, JobQueue } from '@natplane/jobs';
+import { JobQueue, Jobs } from '@natplane/jobs';
 import { aheadMessage, HostProgrammingRepository, HostsRepository } from '@natplane/persistence';
 import { observePush } from './metrics/worker-metrics';
 
@@ -183,7 +183,7 @@ export class HostPusher {
   /** Records the generation the agent holds; VMs that moved to this host can now leave their old hosts. */
   private async acknowledged(hostId: string, applied: number): Promise<void> {
     const waiting = await this.programming.acknowledged(hostId, applied);
-    await this.jobs.addAll(waiting.map((gatewayId) => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation: applied, reason: 'host-applied' as const } })));
+    await this.jobs.addAll(waiting.map((gatewayId) => Jobs.hostApplied(gatewayId, applied)));
   }
 
   /** One signed request, timed and counted (natplane_worker_host_pushes_total). */

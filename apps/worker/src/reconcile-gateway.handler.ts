@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { JobName, JobQueue, type JobData } from '@natplane/jobs';
+import { JobName, JobQueue, Jobs, type JobData } from '@natplane/jobs';
 import {
   AddressesRepository,
   AddressPoolsRepository,
@@ -292,7 +292,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
   }
 
   private async programLater(hostIds: string[], generations: number[]): Promise<void> {
-    await this.jobs.addAll(hostIds.map((hostId, i) => ({ name: JobName.ProgramHost, data: { hostId, generation: generations[i] } })));
+    await this.jobs.addAll(hostIds.map((hostId, i) => Jobs.programHost(hostId, generations[i])));
   }
 
   /** What a computation writes: the block difference, the history changes and the gateway's status. */

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { JobName, JobQueue } from '@natplane/jobs';
+import { JobQueue, Jobs } from '@natplane/jobs';
 import { Db, SweeperRepository } from '@natplane/persistence';
 
 export const SWEEP_INTERVAL_MS = 2000;
@@ -41,11 +41,8 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
       });
       if (!found) return 0;
       await this.jobs.addAll([
-        ...found.gateways.map((g) => ({
-          name: JobName.ReconcileGateway as const,
-          data: { gatewayId: g.id, generation: g.generation, ...(g.followUp ? { reason: 'host-applied' as const } : {}) },
-        })),
-        ...found.hosts.map((h) => ({ name: JobName.ProgramHost as const, data: { hostId: h.id, generation: h.generation } })),
+        ...found.gateways.map((g) => (g.followUp ? Jobs.hostApplied(g.id, g.generation) : Jobs.reconcile(g.id, g.generation))),
+        ...found.hosts.map((h) => Jobs.programHost(h.id, h.generation)),
       ]);
       return found.gateways.length + found.hosts.length;
     } catch (e) {

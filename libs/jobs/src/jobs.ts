@@ -19,6 +19,21 @@ export type JobPayload =
   | { name: JobName.ReconcileGateway; data: { gatewayId: string; generation: number; reason?: 'usage' | 'host-applied' } }
   | { name: JobName.ProgramHost; data: { hostId: string; generation: number } };
 
+/**
+ * The jobs' constructors: every payload is made here, so its shape and its reason are written
+ * once (jobOptions() reads them).
+ */
+export const Jobs = {
+  /** Compute a gateway (coalesces with its other jobs; the handler reads the latest generation). */
+  reconcile: (gatewayId: string, generation: number): JobPayload => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation } }),
+  /** Recompute a gateway in full for reported usage (dynamic port allocation). */
+  usage: (gatewayId: string): JobPayload => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation: 0, reason: 'usage' } }),
+  /** Recompute a gateway in full: a host applied `generation`, which may release a moved VM's old host. */
+  hostApplied: (gatewayId: string, generation: number): JobPayload => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation, reason: 'host-applied' } }),
+  /** Push a host its document of at least `generation`. */
+  programHost: (hostId: string, generation: number): JobPayload => ({ name: JobName.ProgramHost, data: { hostId, generation } }),
+};
+
 export type JobData<N extends JobName> = Extract<JobPayload, { name: N }>['data'];
 
 export const JOB_QUEUE: Record<JobName, QueueName> = {

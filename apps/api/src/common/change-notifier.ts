@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { JobName, JobQueue } from '@natplane/jobs';
+import { JobQueue, Jobs } from '@natplane/jobs';
 import { Db, GatewaysRepository, HostsRepository, ReconcileRepository } from '@natplane/persistence';
 
 /**
@@ -32,31 +32,31 @@ export class ChangeNotifier {
   enqueueGateways(gateways: { id: string; generation: number }[]): void {
     if (gateways.length === 0) return;
     this.db.afterCommit(() => {
-      void this.jobs.addAll(gateways.map((g) => ({ name: JobName.ReconcileGateway, data: { gatewayId: g.id, generation: g.generation } })));
+      void this.jobs.addAll(gateways.map((g) => Jobs.reconcile(g.id, g.generation)));
     });
   }
 
   /** Usage reports of dynamic-allocation gateways: recompute (rate-limited per gateway by the job id). */
   usageReported(gatewayIds: string[]): void {
     if (gatewayIds.length === 0) return;
-    void this.jobs.addAll(gatewayIds.map((id) => ({ name: JobName.ReconcileGateway, data: { gatewayId: id, generation: 0, reason: 'usage' as const } })));
+    void this.jobs.addAll(gatewayIds.map((id) => Jobs.usage(id)));
   }
 
   /** A host applied a generation: gateways holding a moved VM's old host for it can release it. */
   async hostApplied(hostId: string, applied: number): Promise<void> {
     const waiting = await this.reconcile.gatewaysWaitingOn(hostId, applied);
-    void this.jobs.addAll(waiting.map((gatewayId) => ({ name: JobName.ReconcileGateway, data: { gatewayId, generation: applied, reason: 'host-applied' as const } })));
+    void this.jobs.addAll(waiting.map((gatewayId) => Jobs.hostApplied(gatewayId, applied)));
   }
 
   /** A host's generation moved past what its agent holds (HostsRepository.recordReport): push it. */
   hostMovedPast(hostId: string, generation: number): void {
-    this.db.afterCommit(() => void this.jobs.add({ name: JobName.ProgramHost, data: { hostId, generation } }));
+    this.db.afterCommit(() => void this.jobs.add(Jobs.programHost(hostId, generation)));
   }
 
   async hostsChanged(ids: string[]): Promise<void> {
     const bumped = await this.hosts.bumpDesired(ids);
     this.db.afterCommit(() => {
-      void this.jobs.addAll(bumped.map((h) => ({ name: JobName.ProgramHost, data: { hostId: h.id, generation: h.desiredGeneration } })));
+      void this.jobs.addAll(bumped.map((h) => Jobs.programHost(h.id, h.desiredGeneration)));
     });
   }
 }
