@@ -1,2 +1,3 @@
 export * from './planner';
 export * from './types';
+export * from './block-diff';
