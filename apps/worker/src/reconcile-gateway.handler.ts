@@ -1,5 +1,4 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { JobName, JobQueue, Jobs, type JobData } from '@natplane/jobs';
 import {
   AddressesRepository,
@@ -10,10 +9,10 @@ import {
   type EndpointChange,
 } from '@natplane/persistence';
 import { DEFAULT_RULE, quarantineMs, type Block } from '@natplane/allocator';
-import { buildHostDocument, type HostGateway } from '@natplane/contracts';
-import type { HostBlockRow } from '@natplane/domain';
 import {
   blockDiff,
+  historyChanges,
+  hostSections,
   fromBlock,
   ipUsesInSpecOrder,
   keptScope,
@@ -23,11 +22,11 @@ import {
   updateKeptScope,
   type GatewayHostState,
   type GatewayPlan,
+  type HistoryChanges,
   type HistoryRow,
   type IpUse,
   type KeptScope,
   type LockedGateway,
-  type NewHistoryRow,
   type PlanInputs,
   type ScopeEndpoint,
   type StoredBlock,
@@ -35,13 +34,6 @@ import {
 import { HostPusher } from './host-pusher';
 import type { JobHandler } from './job-handler';
 
-/**
- * History rows stay open while the holder can still translate on the block: ACTIVE, DRAIN, and
- * QUARANTINE of an endpoint that still exists (its host keeps the block as a drain block, so
- * its established connections go on until the quarantine ends). A deleted endpoint's block leaves
- * its host's document at once (the host removes the leftover connections), so its row closes.
- */
-const HELD = new Set(['ACTIVE', 'DRAIN', 'QUARANTINE']);
 /** AUTO_ONLY: at most this many addresses taken in one run (the next run takes more if needed). */
 const MAX_AUTO_PER_RUN = 16;
 
@@ -114,7 +106,7 @@ interface Derived {
   byId: Map<string, ScopeEndpoint>;
   /** Incremental: the blocks of the endpoints written or changed, and of those on the affected hosts. */
   blocksOfInterest?: StoredBlock[];
-  history: Awaited<ReturnType<ReconcileGatewayHandler['historyChanges']>>;
+  history: HistoryChanges;
   finish: FinishArgs;
 }
 
@@ -311,7 +303,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const byId = inc?.prior.candidates ?? new Map(plan.candidates.map((e) => [e.id, e]));
     let history: Derived['history'];
     let blocksOfInterest: StoredBlock[] | undefined;
-    if (!inc) history = await this.historyChanges(gw, next, byId);
+    if (!inc) history = historyChanges(gw, next, byId, await this.repo.openHistory(gw.id));
     else {
       // Hosts of VMs whose blocks changed (quarantines ending, say) are affected too.
       for (const b of diff) {
@@ -333,7 +325,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       const touched = new Set([...inc.changed, ...diff.map((b) => b.endpointId)]);
       const wanted = new Set(touched);
       for (const h of inc.hosts) for (const id of inc.prior.onHost.get(h) ?? []) wanted.add(id);
-      history = await this.historyChanges(gw, blocksOfIds(touched), byId, { prior: inc.prior.history, touched });
+      history = historyChanges(gw, blocksOfIds(touched), byId, [...touched].flatMap((id) => inc.prior.history.get(id) ?? []), { prior: inc.prior.history, touched });
       blocksOfInterest = blocksOfIds(wanted);
     }
     const st = result.status;
@@ -477,49 +469,6 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
   }
 
   /**
-   * One open history row per held block, holder, host and source address: which rows to close
-   * and to open, the VMs whose host changed (endpoint id -> the host it left), and, given the
-   * rows opened, the open rows afterwards by endpoint. `blocks`: the gateway's blocks; with
-   * `known` (the open rows by endpoint, kept, and the endpoints `touched`), only those endpoints can
-   * have changed (an endpoint whose blocks and row are unchanged keeps its rows) and `blocks` are theirs.
-   */
-  private async historyChanges(
-    gw: LockedGateway,
-    blocks: StoredBlock[],
-    endpoints: Map<string, ScopeEndpoint>,
-    known?: { prior: Map<string, HistoryRow[]>; touched: Set<string> },
-  ): Promise<{ moves: Map<string, string>; close: string[]; open: NewHistoryRow[]; after: (opened: HistoryRow[]) => Map<string, HistoryRow[]> }> {
-    const key = (r: { endpointId: string; ruleNumber: number; natIp: string; portLo: number; portHi: number; hostName: string; sourceIp: string; state: string }) =>
-      `${r.endpointId}|${r.ruleNumber}|${r.natIp}|${r.portLo}|${r.portHi}|${r.hostName}|${r.sourceIp}|${r.state}`;
-    const held = [];
-    for (const b of blocks) {
-      if (!HELD.has(b.state)) continue;
-      if (b.state === 'QUARANTINE' && b.cut === true) continue; // its connections were cut: the holder translates on it no more
-      const e = endpoints.get(b.endpointId);
-      if (!e) continue;
-      held.push({ natIp: b.natIp, portLo: b.portLo, portHi: b.portHi, endpointId: e.id, endpointName: e.name, ruleNumber: b.ruleNumber, hostName: e.hostName, sourceIp: e.networkIp, state: b.state });
-    }
-    const open = known ? [...known.touched].flatMap((id) => known.prior.get(id) ?? []) : await this.repo.openHistory(gw.id);
-    const moves = new Map<string, string>();
-    for (const o of open) {
-      const e = endpoints.get(o.endpointId);
-      if (e && e.hostName !== o.hostName) moves.set(e.id, o.hostName);
-    }
-    const heldKeys = new Set(held.map(key));
-    const openKeys = new Set(open.map(key));
-    const [kept, closed] = partition(open, (o) => heldKeys.has(key(o)));
-    const toOpen = held.filter((h) => !openKeys.has(key(h))).map((h) => ({ ...h, projectId: gw.projectId, projectName: gw.projectName, gatewayId: gw.id, gatewayName: gw.name }));
-    const after = (opened: HistoryRow[]) => {
-      // Incremental: the kept rows, updated in place (a failed run drops the whole kept result).
-      const out = known?.prior ?? new Map<string, HistoryRow[]>();
-      if (known) for (const id of known.touched) out.delete(id);
-      for (const r of kept.concat(opened)) pushTo(out, r.endpointId, r);
-      return out;
-    };
-    return { moves, close: closed.map((o) => o.id), open: toOpen, after };
-  }
-
-  /**
    * New document generations for the hosts whose section of this gateway changed, and the
    * generations each host must reach for the gateway to be READY, for every host of the gateway.
    * `prior`: the gateway's host states, when known.
@@ -596,55 +545,6 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const bumped = await this.hosts.bumpDesired(hostIds);
     return { hostIds: bumped.map((b) => b.id), hostGenerations: bumped.map((b) => b.desiredGeneration) };
   }
-}
-
-/**
- * Per host, this gateway's section of the host document and a hash of it, built by the same
- * code as the document itself (buildHostDocument), so "changed" means exactly "the host would
- * get different programming for this gateway", and the section is what the host gets.
- */
-function hostSections(gw: LockedGateway, blocks: StoredBlock[], endpoints: Map<string, ScopeEndpoint>, only?: Set<string>): Map<string, { fingerprint: string; section: HostGateway }> {
-  const rows = new Map<string, HostBlockRow[]>();
-  for (const b of blocks) {
-    const e = endpoints.get(b.endpointId);
-    if (!e) continue; // a deleted endpoint: on no host any more
-    if (only && !only.has(e.hostId)) continue;
-    const row: HostBlockRow = {
-      gatewayId: gw.id,
-      gatewayName: gw.name,
-      projectName: gw.projectName,
-      spec: gw.spec,
-      endpointId: e.id,
-      endpointName: e.name,
-      hostInterface: e.hostInterface,
-      networkIp: e.networkIp,
-      aliasIpRanges: e.aliasIpRanges,
-      subnetName: e.subnetName,
-      ruleNumber: b.ruleNumber,
-      natIp: b.natIp,
-      portLo: b.portLo,
-      portHi: b.portHi,
-      state: b.state,
-      ...(b.cut === true ? { cut: true } : {}),
-    };
-    const list = rows.get(e.hostId);
-    if (list) list.push(row);
-    else rows.set(e.hostId, [row]);
-  }
-  const out = new Map<string, { fingerprint: string; section: HostGateway }>();
-  for (const [host, rs] of rows) {
-    rs.sort((a, b) => (a.endpointId < b.endpointId ? -1 : a.endpointId > b.endpointId ? 1 : a.ruleNumber - b.ruleNumber || a.natIp.localeCompare(b.natIp) || a.portLo - b.portLo));
-    const section = buildHostDocument('', 0, rs).gateways[0];
-    out.set(host, { fingerprint: createHash('sha256').update(JSON.stringify(section)).digest('base64url'), section });
-  }
-  return out;
-}
-
-function partition<T>(items: T[], test: (t: T) => boolean): [T[], T[]] {
-  const yes: T[] = [];
-  const no: T[] = [];
-  for (const t of items) (test(t) ? yes : no).push(t);
-  return [yes, no];
 }
 
 function addTo(index: Map<string, Set<string>>, key: string, value: string): void {

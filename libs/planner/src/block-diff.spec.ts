@@ -39,7 +39,7 @@ describe('block difference', () => {
   it('from the kept prior (reuseUnchanged) equals the one from what is stored (blockDiff), and applying it gives the new blocks', () => {
     fc.assert(
       fc.property(blocksArb, blocksArb, (prior, next) => {
-        const stored = prior.map((b) => ({ ...fromBlock(b), quarantineSec: Q }));
+        const stored: StoredBlock[] = prior.map((b) => ({ ...fromBlock(b), quarantineSec: Q }));
         const scratch = blockDiff(stored, next, Q);
         const kept = reuseUnchanged(prior, stored, next, Q);
         expect(sorted(kept.removed)).toEqual(sorted(scratch.removed));

@@ -1,3 +1,5 @@
 export * from './planner';
 export * from './types';
 export * from './block-diff';
+export * from './history';
+export * from './host-sections';
