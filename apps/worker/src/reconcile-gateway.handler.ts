@@ -1,33 +1,21 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { JobName, JobQueue, Jobs, type JobData } from '@natplane/jobs';
+import { AddressesRepository, AddressPoolsRepository, Db, HostsRepository, ReconcileRepository } from '@natplane/persistence';
+import { DEFAULT_RULE } from '@natplane/allocator';
 import {
-  AddressesRepository,
-  AddressPoolsRepository,
-  Db,
-  HostsRepository,
-  ReconcileRepository,
-  type EndpointChange,
-} from '@natplane/persistence';
-import { DEFAULT_RULE, quarantineMs, type Block } from '@natplane/allocator';
-import {
-  blockDiff,
-  historyChanges,
+  advance,
+  decide,
   hostSections,
-  fromBlock,
   ipUsesInSpecOrder,
-  keptScope,
+  keptOf,
   planGateway,
-  planWith,
-  reuseUnchanged,
-  updateKeptScope,
+  type Decision,
   type GatewayHostState,
   type GatewayPlan,
-  type HistoryChanges,
-  type HistoryRow,
   type IpUse,
-  type KeptScope,
+  type KeptGateway,
   type LockedGateway,
-  type PlanInputs,
+  type Run,
   type ScopeEndpoint,
   type StoredBlock,
 } from '@natplane/planner';
@@ -47,72 +35,9 @@ const NOTHING: Outcome = { hostIds: [], hostGenerations: [] };
 /** Gateways whose last result a worker keeps in memory (bounded; a miss means a full computation). */
 const SNAPSHOTS_MAX = 1000;
 
-/**
- * What a worker keeps of a gateway's last committed computation: its inputs and what it wrote.
- * Valid while the gateway's reconcile_seq is still `seq` (no other worker committed since).
- */
-interface Snapshot {
-  seq: number;
-  observedGeneration: number;
-  specJson: string;
-  ips: IpUse[];
-  /** Endpoints of the network's subnets in the region, by id (in id order: kept.candidates). */
-  candidates: Map<string, ScopeEndpoint>;
-  inputs: Omit<PlanInputs, 'candidates'>;
-  /** `inputs.previous` as the allocator's blocks (its last output). */
-  blocks: Block[];
-  /** The candidates in id order, their scopes, the endpoints in scope and the allocator's list of them. */
-  kept: KeptScope;
-  /** `inputs.previous` by endpoint (the same objects). */
-  blocksOf: Map<string, StoredBlock[]>;
-  /** Open allocation_history rows, by endpoint. */
-  history: Map<string, HistoryRow[]>;
-  hosts: Map<string, GatewayHostState>;
-  /** The candidate endpoints on each host, by host id. */
-  onHost: Map<string, Set<string>>;
-}
-
-/** The base of one computation: the plan, and what was committed before (from memory, or read). */
-interface Run {
-  plan: GatewayPlan;
-  ips: IpUse[];
-  /** An incremental computation's: what it started from. */
-  incremental?: IncrementalBase;
-}
-
-interface IncrementalBase {
-  /** The kept result, updated in place by the computation (a failed or abandoned one drops it). */
-  prior: Snapshot;
-  /** Hosts whose VMs changed (their section is recomputed, the others are kept). */
-  hosts: Set<string>;
-  /** The endpoints before this run, for those that changed. */
-  before: Map<string, ScopeEndpoint>;
-  /** The endpoints written since the kept result. */
-  changed: string[];
-}
-
-interface FinishArgs {
-  seq: number;
-  observedGeneration: number;
-  state: 'READY' | 'DEGRADED';
-  message: string;
-  natStatus: unknown;
-}
-
-interface Derived {
-  next: StoredBlock[];
-  removed: StoredBlock[];
-  added: StoredBlock[];
-  byId: Map<string, ScopeEndpoint>;
-  /** Incremental: the blocks of the endpoints written or changed, and of those on the affected hosts. */
-  blocksOfInterest?: StoredBlock[];
-  history: HistoryChanges;
-  finish: FinishArgs;
-}
-
 interface Computed {
   outcome: Outcome;
-  snapshot?: Snapshot;
+  snapshot?: KeptGateway;
 }
 
 /**
@@ -134,7 +59,7 @@ interface Computed {
 export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGateway> {
   readonly name = JobName.ReconcileGateway;
   private readonly log = new Logger('reconcile-gateway');
-  private readonly snapshots = new Map<string, Snapshot>();
+  private readonly snapshots = new Map<string, KeptGateway>();
 
   constructor(
     private readonly db: Db,
@@ -194,16 +119,16 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
 
     const run = await this.full(gw, now, drains.ended.map((d) => ({ natIp: d.ip, ruleNumber: d.ruleNumber })));
     const { plan } = run;
-    const d = await this.derive(gw, run);
+    const d = decide(gw, run, await this.repo.openHistory(gw.id));
     const { next, removed, added, byId, history } = d;
     // Removed blocks go first (the exclusion constraint sees the final state only); then new
     // blocks and the history in one statement.
     await this.repo.applyBlockDiff(gw.id, removed, []);
     const opened = await this.repo.writeAllocations(gw.id, added, history.close, history.open, now);
     const hosts = await this.programHosts(gw, plan, next, byId, history.moves);
-    const seq = await this.repo.finish(gw.id, d.finish.seq, d.finish.observedGeneration, d.finish.state, d.finish.message, d.finish.natStatus);
+    const seq = await this.repo.finish(gw.id, d.status.seq, d.status.observedGeneration, d.status.state, d.status.message, d.status.natStatus);
     this.logRun(gw, data.reason, run, d, hosts.outcome.hostIds.length, t0);
-    return { outcome: hosts.outcome, snapshot: this.snapshotOf(gw, run, d, seq, history.after(opened), hosts.states) };
+    return { outcome: hosts.outcome, snapshot: keptOf(gw, run, d, seq, history.after(opened), hosts.states) };
   }
 
   /**
@@ -215,16 +140,19 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
    * document, and a program-host job otherwise. Undefined when a full computation is needed
    * instead (nothing is written then).
    */
-  private async incrementalRun(gatewayId: string, prior: Snapshot): Promise<Outcome | undefined> {
+  private async incrementalRun(gatewayId: string, prior: KeptGateway): Promise<Outcome | undefined> {
     const now = new Date();
     const t0 = performance.now();
     const gw = await this.repo.readIncremental(gatewayId, prior.observedGeneration);
     if (!gw) return undefined;
     if (gw.observedGeneration >= gw.generation) return NOTHING;
-    const run = this.incremental(gw, prior, gw.changes, now);
-    if (!run) return undefined;
+    const run = advance(gw, prior, gw.changes, now);
+    if (!run) {
+      this.snapshots.delete(gw.id); // advance may have updated it before giving up
+      return undefined;
+    }
     const affected = run.incremental.hosts;
-    const d = await this.derive(gw, run);
+    const d = decide(gw, run);
     // A VM whose host changed is the full computation's (its old host waits for the new one).
     // The kept result was updated in place by incremental(): drop it.
     if (d.history.moves.size > 0) {
@@ -261,7 +189,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
         { removed: d.removed, added: d.added },
         { close: d.history.close, open: d.history.open, at: now },
         { bump, states: written, drop },
-        d.finish,
+        d.status,
       );
     } catch (e) {
       this.snapshots.delete(gw.id);
@@ -276,7 +204,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const states = old; // the kept map, updated in place (a failed run drops the whole snapshot)
     for (const h of drop) states.delete(h);
     for (const w of written) states.set(w.hostId, { hostId: w.hostId, requiredGeneration: c.required.get(w.hostId) ?? 0, fingerprint: w.fingerprint, waitHostId: null, waitGeneration: null });
-    this.remember(gw.id, this.snapshotOf(gw, run, d, c.seq, d.history.after(c.opened), states));
+    this.remember(gw.id, keptOf(gw, run, d, c.seq, d.history.after(c.opened), states));
     this.logRun(gw, undefined, run, d, c.bumped.length, t0);
 
     const late = await Promise.all(c.bumped.map(async (h) => ((await this.pusher.pushSection(h, h.desiredGeneration, gw.id, sections.get(h.id)?.section)) ? undefined : h)));
@@ -289,134 +217,10 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     await this.jobs.addAll(hostIds.map((hostId, i) => Jobs.programHost(hostId, generations[i])));
   }
 
-  /** What a computation writes: the block difference, the history changes and the gateway's status. */
-  private async derive(gw: LockedGateway, run: Run): Promise<Derived> {
-    const { plan } = run;
-    const { result } = plan;
-    const quarantineSec = quarantineMs(plan.input.spec.idleTimeoutsSec) / 1000;
-    const inc = run.incremental;
-    const { next, removed, added } = inc
-      ? reuseUnchanged(inc.prior.blocks, plan.previous, result.blocks, quarantineSec)
-      : { next: result.blocks.map((b) => ({ ...fromBlock(b), quarantineSec })), ...blockDiff(plan.previous, result.blocks, quarantineSec) };
-    const diff = [...removed, ...added];
-
-    const byId = inc?.prior.candidates ?? new Map(plan.candidates.map((e) => [e.id, e]));
-    let history: Derived['history'];
-    let blocksOfInterest: StoredBlock[] | undefined;
-    if (!inc) history = historyChanges(gw, next, byId, await this.repo.openHistory(gw.id));
-    else {
-      // Hosts of VMs whose blocks changed (quarantines ending, say) are affected too.
-      for (const b of diff) {
-        const e = byId.get(b.endpointId) ?? inc.before.get(b.endpointId);
-        if (e) inc.hosts.add(e.hostId);
-      }
-      // The kept blocks by endpoint become the new ones. Only endpoints written since, or whose
-      // blocks changed, can have other history rows; only the affected hosts get a new section:
-      // their blocks are read from that index, the rest of the gateway is kept.
-      const index = inc.prior.blocksOf;
-      for (const b of removed) {
-        const list = index.get(b.endpointId) ?? [];
-        const at = list.indexOf(b);
-        if (at >= 0) list.splice(at, 1);
-        if (list.length === 0) index.delete(b.endpointId);
-      }
-      for (const b of added) pushTo(index, b.endpointId, b);
-      const blocksOfIds = (ids: Iterable<string>) => [...ids].flatMap((id) => index.get(id) ?? []);
-      const touched = new Set([...inc.changed, ...diff.map((b) => b.endpointId)]);
-      const wanted = new Set(touched);
-      for (const h of inc.hosts) for (const id of inc.prior.onHost.get(h) ?? []) wanted.add(id);
-      history = historyChanges(gw, blocksOfIds(touched), byId, [...touched].flatMap((id) => inc.prior.history.get(id) ?? []), { prior: inc.prior.history, touched });
-      blocksOfInterest = blocksOfIds(wanted);
-    }
-    const st = result.status;
-    const shortage = st.endpointsWithoutMappings > 0;
-    return {
-      next,
-      removed,
-      added,
-      byId,
-      blocksOfInterest,
-      history,
-      finish: {
-        seq: gw.reconcileSeq,
-        observedGeneration: gw.generation,
-        state: shortage ? 'DEGRADED' : 'READY',
-        message: shortage ? `${st.endpointsWithoutMappings} endpoint(s) have no NAT mapping: ${st.minExtraNatIpsNeeded} more NAT IP(s) needed` : '',
-        natStatus: st,
-      },
-    };
-  }
-
-  private snapshotOf(gw: LockedGateway, run: Run, d: Derived, seq: number, history: Map<string, HistoryRow[]>, hosts: Map<string, GatewayHostState>): Snapshot {
-    const { plan } = run;
-    return {
-      seq,
-      observedGeneration: gw.generation,
-      specJson: JSON.stringify(gw.spec),
-      ips: run.ips,
-      candidates: d.byId,
-      inputs: { previous: d.next, foreign: plan.foreign, usage: plan.usageRows },
-      blocks: plan.result.blocks,
-      kept: run.incremental?.prior.kept ?? keptScope(plan),
-      blocksOf: run.incremental?.prior.blocksOf ?? groupBy(d.next, (b) => b.endpointId),
-      history,
-      hosts,
-      onHost: run.incremental?.prior.onHost ?? hostIndex(plan.candidates),
-    };
-  }
-
-  private logRun(gw: LockedGateway, reason: string | undefined, run: Run, d: Derived, hostsToProgram: number, t0: number): void {
+  private logRun(gw: LockedGateway, reason: string | undefined, run: Run, d: Decision, hostsToProgram: number, t0: number): void {
     this.log.log(
       `gateway ${gw.projectName}/${gw.name} generation ${gw.generation} (${run.incremental ? 'incremental' : 'full'}${reason ? `, ${reason}` : ''}): ${d.next.length} blocks, ${run.plan.result.changes.length} changes, ${hostsToProgram} hosts to program, ${(performance.now() - t0).toFixed(1)} ms`,
     );
-  }
-
-  /**
-   * The last result this worker committed, updated for the endpoints written since, when nothing
-   * else changed: the same result as a full computation (the allocator's input differs only in
-   * where it was read from), without reading the whole gateway again. Undefined when a full
-   * computation is needed: no result kept, another worker committed since, a change other than
-   * endpoint writes (one gateway_endpoint_changes row per generation, or it was something else),
-   * dynamic port allocation (usage moves blocks), a VM that moved to another host (its ordering
-   * is the full computation's), or AUTO_ONLY addresses to take.
-   */
-  private incremental(gw: LockedGateway, prior: Snapshot, changes: EndpointChange[], now: Date): (Run & { incremental: IncrementalBase }) | undefined {
-    if (prior.seq !== gw.reconcileSeq || gw.spec.enableDynamicPortAllocation || prior.specJson !== JSON.stringify(gw.spec)) return undefined;
-    if (changes.length !== gw.generation - prior.observedGeneration) return undefined;
-    const ids = [...new Set(changes.map((c) => c.endpointId))];
-    const fresh = new Map(changes.flatMap((c) => (c.endpoint ? [[c.endpointId, c.endpoint] as const] : [])));
-    for (const id of ids) {
-      const was = prior.candidates.get(id);
-      const is = fresh.get(id);
-      if (was && is && was.hostId !== is.hostId) return undefined;
-    }
-    // From here the kept result is updated in place (candidates, scopes, the host index): this
-    // run's result is kept next, and any run that fails or gives up drops it.
-    const { candidates, kept, onHost } = prior;
-    const before = new Map<string, ScopeEndpoint>();
-    const hosts = new Set<string>();
-    for (const id of ids) {
-      const was = candidates.get(id);
-      const is = fresh.get(id);
-      if (was) {
-        before.set(id, was);
-        hosts.add(was.hostId);
-        onHost.get(was.hostId)?.delete(id);
-      }
-      if (is) {
-        hosts.add(is.hostId);
-        candidates.set(id, is);
-        addTo(onHost, is.hostId, id);
-      } else candidates.delete(id);
-      updateKeptScope(gw.spec, kept, id, is);
-    }
-    const target = { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips: prior.ips };
-    const plan = planWith(target, { candidates: kept.candidates, ...prior.inputs }, now, kept.inScope, { scope: kept.scope, previous: prior.blocks, endpoints: kept.endpoints });
-    if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) {
-      this.snapshots.delete(gw.id);
-      return undefined;
-    }
-    return { plan, ips: prior.ips, incremental: { prior, hosts, before, changed: ids } };
   }
 
   private async full(gw: LockedGateway, now: Date, endedDrains: { natIp: string; ruleNumber: number }[] = []): Promise<Run> {
@@ -439,7 +243,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     return ipUsesInSpecOrder(gw.spec, (n) => named.get(n));
   }
 
-  private remember(gatewayId: string, snapshot: Snapshot): void {
+  private remember(gatewayId: string, snapshot: KeptGateway): void {
     this.snapshots.delete(gatewayId);
     if (this.snapshots.size >= SNAPSHOTS_MAX) this.snapshots.delete(this.snapshots.keys().next().value!);
     this.snapshots.set(gatewayId, snapshot);
@@ -547,28 +351,3 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
   }
 }
 
-function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
-  const set = index.get(key);
-  if (set) set.add(value);
-  else index.set(key, new Set([value]));
-}
-
-/** The endpoints on each host, by host id. */
-function hostIndex(endpoints: ScopeEndpoint[]): Map<string, Set<string>> {
-  const index = new Map<string, Set<string>>();
-  for (const e of endpoints) addTo(index, e.hostId, e.id);
-  return index;
-}
-
-function pushTo<T>(index: Map<string, T[]>, key: string, value: T): void {
-  const list = index.get(key);
-  if (list) list.push(value);
-  else index.set(key, [value]);
-}
-
-/** Items grouped by a key, in their order. */
-function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const t of items) pushTo(out, key(t), t);
-  return out;
-}

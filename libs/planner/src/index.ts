@@ -3,3 +3,4 @@ export * from './types';
 export * from './block-diff';
 export * from './history';
 export * from './host-sections';
+export * from './decide';

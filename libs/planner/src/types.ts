@@ -77,3 +77,10 @@ export interface UsageRow {
   portsInUse: number;
   reportedAt: Date;
 }
+
+/** An endpoint write behind one generation of a gateway, with the endpoint as it is when read, not as written (null: gone from its network and region). */
+export interface EndpointChange {
+  generation: number;
+  endpointId: string;
+  endpoint: ScopeEndpoint | null;
+}

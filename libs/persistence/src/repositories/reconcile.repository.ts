@@ -1,7 +1,7 @@
 import type { NatGatewaySpec } from '@natplane/domain';
 import type { Db } from '../db';
 import { SELECT_OPEN_HISTORY, closeHistoryCte, insertOpenHistory } from './history.sql';
-import type { GatewayHostState, HistoryRow, LockedGateway, NewHistoryRow, ScopeEndpoint, StoredBlock, UsageRow } from '@natplane/planner';
+import type { EndpointChange, GatewayHostState, HistoryRow, LockedGateway, NewHistoryRow, ScopeEndpoint, StoredBlock, UsageRow } from '@natplane/planner';
 
 /** A drain that reached the gateway's maxDrainDurationSec. */
 export interface EndedDrain {
@@ -13,13 +13,6 @@ export interface EndedDrain {
 const GATEWAY_SELECT = `SELECT g.id, g.name, g.project_id AS "projectId", p.name AS "projectName", g.network_id AS "networkId", g.region, g.spec,
               g.generation::float8 AS generation, g.observed_generation::float8 AS "observedGeneration",
               g.reconcile_seq::float8 AS "reconcileSeq"`;
-
-/** An endpoint write behind one generation of a gateway (null endpoint: gone from its network and region). */
-export interface EndpointChange {
-  generation: number;
-  endpointId: string;
-  endpoint: ScopeEndpoint | null;
-}
 
 /** A host whose document generation a commit raised, with what a push to it needs. */
 export interface BumpedHost {

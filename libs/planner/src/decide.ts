@@ -1,0 +1,231 @@
+/**
+ * The reconciler's decision, pure: from a gateway's plan (the allocator run on inputs loaded from
+ * PostgreSQL, or on the worker's kept result advanced by the endpoint writes since) to what one
+ * computation writes. The worker loads, decides, commits and pushes; nothing here reads or writes.
+ */
+import { quarantineMs, type Block } from '@natplane/allocator';
+import { blockDiff, reuseUnchanged } from './block-diff';
+import { historyChanges, type HistoryChanges } from './history';
+import { fromBlock, keptScope, planWith, updateKeptScope, type GatewayPlan, type IpUse, type KeptScope, type PlanInputs } from './planner';
+import type { EndpointChange, GatewayHostState, HistoryRow, LockedGateway, ScopeEndpoint, StoredBlock } from './types';
+
+/**
+ * What a worker keeps of a gateway's last committed computation: a cache of its loaded inputs and
+ * the allocator's state, never a second source of truth. Valid while the gateway's reconcile_seq is still `seq` (no other worker committed since).
+ */
+export interface KeptGateway {
+  seq: number;
+  observedGeneration: number;
+  specJson: string;
+  ips: IpUse[];
+  /** Endpoints of the network's subnets in the region, by id (in id order: kept.candidates). */
+  candidates: Map<string, ScopeEndpoint>;
+  inputs: Omit<PlanInputs, 'candidates'>;
+  /** `inputs.previous` as the allocator's blocks (its last output). */
+  blocks: Block[];
+  /** The candidates in id order, their scopes, the endpoints in scope and the allocator's list of them. */
+  kept: KeptScope;
+  /** `inputs.previous` by endpoint (the same objects). */
+  blocksOf: Map<string, StoredBlock[]>;
+  /** Open allocation_history rows, by endpoint. */
+  history: Map<string, HistoryRow[]>;
+  hosts: Map<string, GatewayHostState>;
+  /** The candidate endpoints on each host, by host id. */
+  onHost: Map<string, Set<string>>;
+}
+
+/** The base of one computation: the plan, and what was committed before (from memory, or read). */
+export interface Run {
+  plan: GatewayPlan;
+  ips: IpUse[];
+  /** An incremental computation's: what it started from. */
+  incremental?: IncrementalBase;
+}
+
+export interface IncrementalBase {
+  /** The kept result, updated in place by the computation (a failed or abandoned one drops it). */
+  prior: KeptGateway;
+  /** Hosts whose VMs changed (their section is recomputed, the others are kept). */
+  hosts: Set<string>;
+  /** The endpoints before this run, for those that changed. */
+  before: Map<string, ScopeEndpoint>;
+  /** The endpoints written since the kept result. */
+  changed: string[];
+}
+
+/** The gateway's status after the computation, and the reconcile_seq / generation it commits on. */
+export interface GatewayStatus {
+  seq: number;
+  observedGeneration: number;
+  state: 'READY' | 'DEGRADED';
+  message: string;
+  natStatus: unknown;
+}
+
+/** What one computation writes: the block difference, the history changes and the gateway's status. */
+export interface Decision {
+  next: StoredBlock[];
+  removed: StoredBlock[];
+  added: StoredBlock[];
+  byId: Map<string, ScopeEndpoint>;
+  /** Incremental: the blocks of the endpoints written or changed, and of those on the affected hosts. */
+  blocksOfInterest?: StoredBlock[];
+  history: HistoryChanges;
+  status: GatewayStatus;
+}
+
+/**
+ * What a computation writes, decided from its plan (pure): the block difference, the history
+ * rows to close and to open, the blocks the affected hosts' sections are built from, and the
+ * gateway's status. A full computation passes the gateway's open history rows (`open`); an
+ * incremental one (`run.incremental`) takes them from the kept result, which it updates in place.
+ */
+export function decide(gw: LockedGateway, run: Run, open?: HistoryRow[]): Decision {
+  const { plan } = run;
+  const { result } = plan;
+  const quarantineSec = quarantineMs(plan.input.spec.idleTimeoutsSec) / 1000;
+  const inc = run.incremental;
+  const { next, removed, added } = inc
+    ? reuseUnchanged(inc.prior.blocks, plan.previous, result.blocks, quarantineSec)
+    : { next: result.blocks.map((b) => ({ ...fromBlock(b), quarantineSec })), ...blockDiff(plan.previous, result.blocks, quarantineSec) };
+  const diff = [...removed, ...added];
+
+  const byId = inc?.prior.candidates ?? new Map(plan.candidates.map((e) => [e.id, e]));
+  let history: HistoryChanges;
+  let blocksOfInterest: StoredBlock[] | undefined;
+  if (!inc) {
+    if (!open) throw new Error('decide: a full computation needs the gateway\'s open history rows');
+    history = historyChanges(gw, next, byId, open);
+  }
+  else {
+    // Hosts of VMs whose blocks changed (quarantines ending, say) are affected too.
+    for (const b of diff) {
+      const e = byId.get(b.endpointId) ?? inc.before.get(b.endpointId);
+      if (e) inc.hosts.add(e.hostId);
+    }
+    // The kept blocks by endpoint become the new ones. Only endpoints written since, or whose
+    // blocks changed, can have other history rows; only the affected hosts get a new section:
+    // their blocks are read from that index, the rest of the gateway is kept.
+    const index = inc.prior.blocksOf;
+    for (const b of removed) {
+      const list = index.get(b.endpointId) ?? [];
+      const at = list.indexOf(b);
+      if (at >= 0) list.splice(at, 1);
+      if (list.length === 0) index.delete(b.endpointId);
+    }
+    for (const b of added) pushTo(index, b.endpointId, b);
+    const blocksOfIds = (ids: Iterable<string>) => [...ids].flatMap((id) => index.get(id) ?? []);
+    const touched = new Set([...inc.changed, ...diff.map((b) => b.endpointId)]);
+    const wanted = new Set(touched);
+    for (const h of inc.hosts) for (const id of inc.prior.onHost.get(h) ?? []) wanted.add(id);
+    history = historyChanges(gw, blocksOfIds(touched), byId, [...touched].flatMap((id) => inc.prior.history.get(id) ?? []), { prior: inc.prior.history, touched });
+    blocksOfInterest = blocksOfIds(wanted);
+  }
+  const st = result.status;
+  const shortage = st.endpointsWithoutMappings > 0;
+  return {
+    next,
+    removed,
+    added,
+    byId,
+    blocksOfInterest,
+    history,
+    status: {
+      seq: gw.reconcileSeq,
+      observedGeneration: gw.generation,
+      state: shortage ? 'DEGRADED' : 'READY',
+      message: shortage ? `${st.endpointsWithoutMappings} endpoint(s) have no NAT mapping: ${st.minExtraNatIpsNeeded} more NAT IP(s) needed` : '',
+      natStatus: st,
+    },
+  };
+}
+
+/**
+ * The last result this worker committed, updated for the endpoints written since, when nothing
+ * else changed: the same result as a full computation (the allocator's input differs only in
+ * where it was read from), without reading the whole gateway again. Undefined when a full
+ * computation is needed: no result kept, another worker committed since, a change other than
+ * endpoint writes (one gateway_endpoint_changes row per generation, or it was something else),
+ * dynamic port allocation (usage moves blocks), a VM that moved to another host (its ordering
+ * is the full computation's), or AUTO_ONLY addresses to take.
+ */
+export function advance(gw: LockedGateway, prior: KeptGateway, changes: EndpointChange[], now: Date): (Run & { incremental: IncrementalBase }) | undefined {
+  if (prior.seq !== gw.reconcileSeq || gw.spec.enableDynamicPortAllocation || prior.specJson !== JSON.stringify(gw.spec)) return undefined;
+  if (changes.length !== gw.generation - prior.observedGeneration) return undefined;
+  const ids = [...new Set(changes.map((c) => c.endpointId))];
+  const fresh = new Map(changes.flatMap((c) => (c.endpoint ? [[c.endpointId, c.endpoint] as const] : [])));
+  for (const id of ids) {
+    const was = prior.candidates.get(id);
+    const is = fresh.get(id);
+    if (was && is && was.hostId !== is.hostId) return undefined;
+  }
+  // From here the kept result is updated in place (candidates, scopes, the host index): this
+  // run's result is kept next, and any run that fails or gives up drops it.
+  const { candidates, kept, onHost } = prior;
+  const before = new Map<string, ScopeEndpoint>();
+  const hosts = new Set<string>();
+  for (const id of ids) {
+    const was = candidates.get(id);
+    const is = fresh.get(id);
+    if (was) {
+      before.set(id, was);
+      hosts.add(was.hostId);
+      onHost.get(was.hostId)?.delete(id);
+    }
+    if (is) {
+      hosts.add(is.hostId);
+      candidates.set(id, is);
+      addTo(onHost, is.hostId, id);
+    } else candidates.delete(id);
+    updateKeptScope(gw.spec, kept, id, is);
+  }
+  const target = { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips: prior.ips };
+  const plan = planWith(target, { candidates: kept.candidates, ...prior.inputs }, now, kept.inScope, { scope: kept.scope, previous: prior.blocks, endpoints: kept.endpoints });
+  if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) return undefined; // `prior` was updated: the caller drops it
+  return { plan, ips: prior.ips, incremental: { prior, hosts, before, changed: ids } };
+}
+
+/** What the worker keeps of a committed computation (`seq`: the reconcile_seq it committed). */
+export function keptOf(gw: LockedGateway, run: Run, d: Decision, seq: number, history: Map<string, HistoryRow[]>, hosts: Map<string, GatewayHostState>): KeptGateway {
+  const { plan } = run;
+  return {
+    seq,
+    observedGeneration: gw.generation,
+    specJson: JSON.stringify(gw.spec),
+    ips: run.ips,
+    candidates: d.byId,
+    inputs: { previous: d.next, foreign: plan.foreign, usage: plan.usageRows },
+    blocks: plan.result.blocks,
+    kept: run.incremental?.prior.kept ?? keptScope(plan),
+    blocksOf: run.incremental?.prior.blocksOf ?? groupBy(d.next, (b) => b.endpointId),
+    history,
+    hosts,
+    onHost: run.incremental?.prior.onHost ?? hostIndex(plan.candidates),
+  };
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
+  const set = index.get(key);
+  if (set) set.add(value);
+  else index.set(key, new Set([value]));
+}
+
+/** The endpoints on each host, by host id. */
+function hostIndex(endpoints: ScopeEndpoint[]): Map<string, Set<string>> {
+  const index = new Map<string, Set<string>>();
+  for (const e of endpoints) addTo(index, e.hostId, e.id);
+  return index;
+}
+
+function pushTo<T>(index: Map<string, T[]>, key: string, value: T): void {
+  const list = index.get(key);
+  if (list) list.push(value);
+  else index.set(key, [value]);
+}
+
+/** Items grouped by a key, in their order. */
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const t of items) pushTo(out, key(t), t);
+  return out;
+}
