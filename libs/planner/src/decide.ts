@@ -1,7 +1,10 @@
 /**
- * The reconciler's decision, pure: from a gateway's plan (the allocator run on inputs loaded from
+ * The reconciler's decision: from a gateway's plan (the allocator run on inputs loaded from
  * PostgreSQL, or on the worker's kept result advanced by the endpoint writes since) to what one
- * computation writes. The worker loads, decides, commits and pushes; nothing here reads or writes.
+ * computation writes. The worker loads, decides, commits and pushes; nothing here reads or writes
+ * PostgreSQL, Redis or a host. Deterministic; not free of effects on one thing: an incremental
+ * computation updates the kept result in place (advance, and decide's block index), to stay
+ * O(change) rather than O(gateway), so a computation that fails or gives up must drop it.
  */
 import { quarantineMs, type Block } from '@natplane/allocator';
 import { blockDiff, reuseUnchanged } from './block-diff';
@@ -11,7 +14,8 @@ import type { EndpointChange, GatewayHostState, HistoryRow, LockedGateway, Scope
 
 /**
  * What a worker keeps of a gateway's last committed computation: a cache of its loaded inputs and
- * the allocator's state, never a second source of truth. Valid while the gateway's reconcile_seq is still `seq` (no other worker committed since).
+ * the allocator's state, never a second source of truth. Valid while the gateway's reconcile_seq
+ * is still `seq` (no other worker committed since).
  */
 export interface KeptGateway {
   seq: number;
