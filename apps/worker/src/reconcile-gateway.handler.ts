@@ -5,6 +5,8 @@ import { DEFAULT_RULE } from '@natplane/allocator';
 import {
   advance,
   decide,
+  incrementalHosts,
+  keptHostStates,
   hostSections,
   ipUsesInSpecOrder,
   keptOf,
@@ -151,7 +153,6 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       this.snapshots.delete(gw.id); // advance may have updated it before giving up
       return undefined;
     }
-    const affected = run.incremental.hosts;
     const d = decide(gw, run);
     // A VM whose host changed is the full computation's (its old host waits for the new one).
     // The kept result was updated in place by incremental(): drop it.
@@ -160,35 +161,14 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       return undefined;
     }
 
-    const sections = hostSections(gw, d.blocksOfInterest!, d.byId, affected);
-    const { scope } = prior.kept;
-    const scopeHosts = new Set([...affected].filter((h) => [...(prior.onHost.get(h) ?? [])].some((id) => scope.get(id))));
-    const old = prior.hosts;
-    const bump: string[] = [];
-    const written: { hostId: string; requiredGeneration: number | null; fingerprint: string }[] = [];
-    const drop: string[] = [];
-    for (const h of affected) {
-      const section = sections.get(h)?.fingerprint ?? '';
-      const before = old.get(h);
-      // A changed section means a new document for the host, also when nothing is left there.
-      const changed = (before?.fingerprint ?? '') !== section;
-      if (changed) bump.push(h);
-      if (!scopeHosts.has(h) && section === '') {
-        if (before) drop.push(h); // nothing of this gateway there any more
-        continue;
-      }
-      if (changed || !before || before.waitHostId !== null) {
-        // null: the generation the host is bumped to, or (no change) the one it has now
-        written.push({ hostId: h, requiredGeneration: changed ? null : (before?.requiredGeneration ?? null), fingerprint: section });
-      }
-    }
+    const hosts = incrementalHosts(gw, run, d);
     let c: Awaited<ReturnType<ReconcileRepository['commitIncremental']>>;
     try {
       c = await this.repo.commitIncremental(
         gw.id,
         { removed: d.removed, added: d.added },
         { close: d.history.close, open: d.history.open, at: now },
-        { bump, states: written, drop },
+        { bump: hosts.bump, states: hosts.written, drop: hosts.drop },
         d.status,
       );
     } catch (e) {
@@ -201,13 +181,11 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
       this.snapshots.delete(gw.id);
       return undefined;
     }
-    const states = old; // the kept map, updated in place (a failed run drops the whole snapshot)
-    for (const h of drop) states.delete(h);
-    for (const w of written) states.set(w.hostId, { hostId: w.hostId, requiredGeneration: c.required.get(w.hostId) ?? 0, fingerprint: w.fingerprint, waitHostId: null, waitGeneration: null });
+    const states = keptHostStates(prior.hosts, hosts, c.required);
     this.remember(gw.id, keptOf(gw, run, d, c.seq, d.history.after(c.opened), states));
     this.logRun(gw, undefined, run, d, c.bumped.length, t0);
 
-    const late = await Promise.all(c.bumped.map(async (h) => ((await this.pusher.pushSection(h, h.desiredGeneration, gw.id, sections.get(h.id)?.section)) ? undefined : h)));
+    const late = await Promise.all(c.bumped.map(async (h) => ((await this.pusher.pushSection(h, h.desiredGeneration, gw.id, hosts.sections.get(h.id)?.section)) ? undefined : h)));
     const rest = late.filter((h) => h !== undefined);
     await this.programLater(rest.map((h) => h.id), rest.map((h) => h.desiredGeneration));
     return { hostIds: c.bumped.map((h) => h.id), hostGenerations: c.bumped.map((h) => h.desiredGeneration) };

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { withGatewayDefaults, type NatGatewayInput } from '@natplane/domain';
-import { advance, decide, keptOf, type Decision, type Run } from './decide';
+import { advance, decide, incrementalHosts, keptOf, type Decision, type Run } from './decide';
 import { hostSections } from './host-sections';
 import { planWith, type PlanTarget } from './planner';
 import type { EndpointChange, HistoryRow, LockedGateway, ScopeEndpoint, StoredBlock } from './types';
@@ -85,7 +85,8 @@ describe('decide', () => {
         const d0 = decide(gw0, run0, []);
         const opened0 = withIds(d0.history.open);
         const before = hostSections(gw0, d0.next, d0.byId);
-        const kept = keptOf(gw0, run0, d0, 1, d0.history.after(opened0), new Map());
+        const states = new Map([...before].map(([h, s]) => [h, { hostId: h, requiredGeneration: 7, fingerprint: s.fingerprint, waitHostId: null, waitGeneration: null }]));
+        const kept = keptOf(gw0, run0, d0, 1, d0.history.after(opened0), states);
 
         // Endpoint writes, one generation each.
         const current = new Map(initial.map((e) => [e.id, e]));
@@ -111,11 +112,14 @@ describe('decide', () => {
         // The affected hosts' sections are those from scratch; every other host's is unchanged.
         const affected = run1!.incremental.hosts;
         const now = hostSections(gw1, scratch.next, scratch.byId);
-        const kepts = hostSections(gw1, incremental.blocksOfInterest!, incremental.byId, affected);
+        const hosts = incrementalHosts(gw1, run1!, incremental);
         for (const h of ['h1', 'h2', 'h3']) {
-          if (affected.has(h)) expect(kepts.get(h)?.fingerprint).toEqual(now.get(h)?.fingerprint);
+          if (affected.has(h)) expect(hosts.sections.get(h)?.fingerprint).toEqual(now.get(h)?.fingerprint);
           else expect(now.get(h)?.fingerprint).toEqual(before.get(h)?.fingerprint);
         }
+        // A new generation for exactly the hosts whose section changed.
+        const changed = ['h1', 'h2', 'h3'].filter((h) => now.get(h)?.fingerprint !== before.get(h)?.fingerprint);
+        expect([...hosts.bump].sort()).toEqual(changed);
       }),
       { numRuns: 300 },
     );

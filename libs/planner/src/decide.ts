@@ -8,7 +8,9 @@
  */
 import { quarantineMs, type Block } from '@natplane/allocator';
 import { blockDiff, reuseUnchanged } from './block-diff';
+import type { HostGateway } from '@natplane/contracts';
 import { historyChanges, type HistoryChanges } from './history';
+import { hostSections } from './host-sections';
 import { fromBlock, keptScope, planWith, updateKeptScope, type GatewayPlan, type IpUse, type KeptScope, type PlanInputs } from './planner';
 import type { EndpointChange, GatewayHostState, HistoryRow, LockedGateway, ScopeEndpoint, StoredBlock } from './types';
 
@@ -187,6 +189,57 @@ export function advance(gw: LockedGateway, prior: KeptGateway, changes: Endpoint
   const plan = planWith(target, { candidates: kept.candidates, ...prior.inputs }, now, kept.inScope, { scope: kept.scope, previous: prior.blocks, endpoints: kept.endpoints });
   if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) return undefined; // `prior` was updated: the caller drops it
   return { plan, ips: prior.ips, incremental: { prior, hosts, before, changed: ids } };
+}
+
+/** An incremental computation's hosts: what each affected host gets, and what the commit writes for them. */
+export interface IncrementalHosts {
+  /** The gateway's section of each affected host's document, and its fingerprint. */
+  sections: Map<string, { fingerprint: string; section: HostGateway }>;
+  /** Hosts whose section changed: a new document generation. */
+  bump: string[];
+  /** Host states written (requiredGeneration null: the generation the host is bumped to, or, unchanged, the one it has now). */
+  written: { hostId: string; requiredGeneration: number | null; fingerprint: string }[];
+  /** Hosts with nothing of this gateway any more: their state goes. */
+  drop: string[];
+}
+
+/**
+ * For an incremental computation, the affected hosts' sections (from the blocks of interest) and,
+ * against the kept host states, which hosts get a new generation and which states are written or
+ * dropped. The other hosts' sections are unchanged (decide.spec.ts).
+ */
+export function incrementalHosts(gw: LockedGateway, run: Run & { incremental: IncrementalBase }, d: Decision): IncrementalHosts {
+  const { prior, hosts: affected } = run.incremental;
+  const sections = hostSections(gw, d.blocksOfInterest!, d.byId, affected);
+  const { scope } = prior.kept;
+  const scopeHosts = new Set([...affected].filter((h) => [...(prior.onHost.get(h) ?? [])].some((id) => scope.get(id))));
+  const old = prior.hosts;
+  const bump: string[] = [];
+  const written: IncrementalHosts['written'] = [];
+  const drop: string[] = [];
+  for (const h of affected) {
+    const section = sections.get(h)?.fingerprint ?? '';
+    const before = old.get(h);
+    // A changed section means a new document for the host, also when nothing is left there.
+    const changed = (before?.fingerprint ?? '') !== section;
+    if (changed) bump.push(h);
+    if (!scopeHosts.has(h) && section === '') {
+      if (before) drop.push(h); // nothing of this gateway there any more
+      continue;
+    }
+    if (changed || !before || before.waitHostId !== null) {
+      // null: the generation the host is bumped to, or (no change) the one it has now
+      written.push({ hostId: h, requiredGeneration: changed ? null : (before?.requiredGeneration ?? null), fingerprint: section });
+    }
+  }
+  return { sections, bump, written, drop };
+}
+
+/** The kept host states after an incremental commit (`required`: the generation each written host must reach), updated in place. */
+export function keptHostStates(states: Map<string, GatewayHostState>, hosts: IncrementalHosts, required: Map<string, number>): Map<string, GatewayHostState> {
+  for (const h of hosts.drop) states.delete(h);
+  for (const w of hosts.written) states.set(w.hostId, { hostId: w.hostId, requiredGeneration: required.get(w.hostId) ?? 0, fingerprint: w.fingerprint, waitHostId: null, waitGeneration: null });
+  return states;
 }
 
 /** What the worker keeps of a committed computation (`seq`: the reconcile_seq it committed). */
