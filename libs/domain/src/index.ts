@@ -10,3 +10,4 @@ export * from './list-filter';
 export * from './gateway-conflicts';
 export * from './scope';
 export * from './counters';
+export * from './source-rules';

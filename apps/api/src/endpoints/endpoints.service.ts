@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
-import { cidr, cidrContains, cidrContainsCidr, ConflictError, parseCidr, parseIpv4, type FieldError } from '@natplane/domain';
+import { cidr, cidrContains, cidrContainsCidr, ConflictError, forwardedRangeErrors, formatCidr, parseCidr, parseIpv4, type FieldError } from '@natplane/domain';
 import { Db, EndpointsRepository, HostSourceConflict, SubnetsRepository, type EndpointRecord, type Page, type SubnetRef } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
@@ -18,6 +18,8 @@ interface Resolved {
   subnet: SubnetRef;
   hostId: string;
   aliasIpRanges: { ipCidrRange: string; subnetworkRangeName: string }[];
+  canIpForward: boolean;
+  forwardedIpRanges: string[];
 }
 
 /**
@@ -76,6 +78,8 @@ export class EndpointsService {
           hostInterface: input.hostInterface ?? null,
           networkIp: input.networkIp,
           aliasIpRanges: r.aliasIpRanges,
+          canIpForward: r.canIpForward,
+          forwardedIpRanges: r.forwardedIpRanges,
         };
         const inserted = await this.endpoints.insertAndBumpGateways(p.id, values, r.refs);
         if (inserted) {
@@ -139,9 +143,15 @@ export class EndpointsService {
         hostInterface,
         networkIp: next.networkIp,
         aliasIpRanges: r.aliasIpRanges,
+        canIpForward: r.canIpForward,
+        forwardedIpRanges: r.forwardedIpRanges,
       });
       const hostsMatter =
-        r.hostId !== cur.hostId || hostInterface !== cur.hostInterface || next.networkIp !== cur.networkIp || !isDeepStrictEqual(r.aliasIpRanges, cur.aliasIpRanges);
+        r.hostId !== cur.hostId ||
+        hostInterface !== cur.hostInterface ||
+        next.networkIp !== cur.networkIp ||
+        !isDeepStrictEqual(r.aliasIpRanges, cur.aliasIpRanges) ||
+        !isDeepStrictEqual(r.forwardedIpRanges, cur.forwardedIpRanges);
       if (hostsMatter) await this.changes.endpointChanged(cur.subnetId, cur.id);
       return (await this.endpoints.getById(cur.id))!;
     }).catch(async (e: unknown) => {
@@ -180,8 +190,14 @@ export class EndpointsService {
       else if (c.ok && !cidrContainsCidr(cidr(parent), c.value)) errors.push({ field: `aliasIpRanges[${i}].ipCidrRange`, message: `is not inside ${parent}` });
       return { ipCidrRange: a.ipCidrRange, subnetworkRangeName: rangeName };
     });
+    const canIpForward = input.canIpForward ?? false;
+    const forwardedIpRanges = (input.forwardedIpRanges ?? []).map((text) => {
+      const c = parseCidr(text);
+      return c.ok ? formatCidr(c.value) : text;
+    });
+    errors.push(...forwardedRangeErrors(canIpForward, input.forwardedIpRanges ?? [], ip.ok ? ip.value : undefined, aliasIpRanges));
     if (errors.length) throw invalid(errors);
-    return { subnet, hostId: host.id, hostName, aliasIpRanges, refs: { subnet, host } };
+    return { subnet, hostId: host.id, hostName, aliasIpRanges, canIpForward, forwardedIpRanges, refs: { subnet, host } };
   }
 
   /**
@@ -224,5 +240,7 @@ function inputOf(r: EndpointRecord): EndpointInputDto {
     ...(r.hostInterface === null ? {} : { hostInterface: r.hostInterface }),
     networkIp: r.networkIp,
     aliasIpRanges: r.aliasIpRanges,
+    canIpForward: r.canIpForward,
+    forwardedIpRanges: r.forwardedIpRanges,
   };
 }

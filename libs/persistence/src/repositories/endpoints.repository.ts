@@ -24,6 +24,8 @@ export interface EndpointRecord extends ResourceRecord {
   hostInterface: string | null;
   networkIp: string;
   aliasIpRanges: AliasIpRange[];
+  canIpForward: boolean;
+  forwardedIpRanges: string[];
 }
 
 /**
@@ -53,7 +55,7 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
     super(db, {
       table: 'endpoints',
       scope: 'project_id',
-      columns: { subnetId: 'subnet_id', networkId: 'network_id', hostId: 'host_id', hostInterface: 'host_interface', networkIp: 'network_ip', aliasIpRanges: 'alias_ip_ranges' },
+      columns: { subnetId: 'subnet_id', networkId: 'network_id', hostId: 'host_id', hostInterface: 'host_interface', networkIp: 'network_ip', aliasIpRanges: 'alias_ip_ranges', canIpForward: 'can_ip_forward', forwardedIpRanges: 'forwarded_ip_ranges' },
       reads: { networkIp: 'host(t.network_ip)' },
       joined: { subnetName: 's.name', hostName: 'h.name' },
       joins: 'JOIN subnets s ON s.id = t.subnet_id JOIN hosts h ON h.id = t.host_id',
