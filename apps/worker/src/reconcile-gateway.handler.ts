@@ -607,6 +607,7 @@ function hostSections(gw: LockedGateway, blocks: StoredBlock[], endpoints: Map<s
       hostInterface: e.hostInterface,
       networkIp: e.networkIp,
       aliasIpRanges: e.aliasIpRanges,
+      forwardedIpRanges: e.forwardedIpRanges,
       subnetName: e.subnetName,
       ruleNumber: b.ruleNumber,
       natIp: b.natIp,

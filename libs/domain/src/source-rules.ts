@@ -32,7 +32,12 @@ export interface EndpointSources {
 export function intersectCidrs(a: readonly Cidr[], b: readonly Cidr[]): Cidr[] {
   const parts: Cidr[] = [];
   for (const x of a) for (const y of b) if (cidrsOverlap(x, y)) parts.push(x.prefix >= y.prefix ? x : y);
-  parts.sort((x, y) => x.network - y.network || x.prefix - y.prefix);
+  return disjointCidrs(parts);
+}
+
+/** The same addresses as disjoint CIDRs, sorted: a CIDR inside another is dropped (CIDRs nest or are apart). */
+export function disjointCidrs(list: readonly Cidr[]): Cidr[] {
+  const parts = [...list].sort((x, y) => x.network - y.network || x.prefix - y.prefix);
   const out: Cidr[] = [];
   for (const p of parts) {
     const last = out[out.length - 1];
