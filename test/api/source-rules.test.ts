@@ -161,7 +161,7 @@ describe('natGateways: source-based rules', () => {
         [router.name, 'ADDED', false],
       ].sort(),
     );
-    const bIp = (expectOk(await api.get(`${base}/addresses/${b}`)) as { address: string }).address;
+    const bIp = expectOk(await api.get(`${base}/addresses/${b}`)).address as string;
     expect(on50.every((c) => c.to !== null && c.to.startsWith(`${bIp}:`))).toBe(true);
     expect((pv.changes as { endpoint: string; ruleNumber: number }[]).some((c) => c.endpoint === plain.name && c.ruleNumber === 50)).toBe(false);
     // the rule's status counts only the endpoints it serves

@@ -135,6 +135,23 @@ export const RESOURCE_KINDS = {
             return range ? { ipCidrRange: cidr, subnetworkRangeName: range } : { ipCidrRange: cidr };
           }),
       },
+      {
+        key: 'canIpForward',
+        label: 'IP forwarding',
+        kind: 'text',
+        hint: 'true: the VM may send traffic from addresses that are not its own (a router, a VPN); default false.',
+        show: text,
+        // empty: the default (null in a merge patch); anything but true/false goes to the api as typed
+        parse: (s) => (s.trim() === '' ? null : s.trim() === 'true' ? true : s.trim() === 'false' ? false : s.trim()),
+      },
+      {
+        key: 'forwardedIpRanges',
+        label: 'Forwarded IP ranges',
+        kind: 'lines',
+        hint: 'One CIDR per line: ranges the VM forwards traffic from (with IP forwarding); source-based NAT rules can match them.',
+        show: (v) => ((v ?? []) as string[]).join('\n'),
+        parse: (s) => lines(s),
+      },
       descriptionField,
       labelsField,
     ],
@@ -144,6 +161,7 @@ export const RESOURCE_KINDS = {
       { label: 'Host', value: (r) => text(r.host) },
       { label: 'Device', value: (r) => text(r.hostInterface) },
       { label: 'IP', value: (r) => text(r.networkIp) },
+      { label: 'Forwards', value: (r) => (r.canIpForward === true ? ((r.forwardedIpRanges ?? []) as string[]).join(', ') || 'yes' : '') },
     ],
   },
   addresses: {
