@@ -52,7 +52,7 @@ const ROUTES: Route[] = [
     path: `/v1/projects/${P}/subnets`,
     existing: 'sub',
     valid: (name) => ({ name, network: 'net', region: 'r1', ipCidrRange: name === 'fuzz-valid' ? '10.1.0.0/24' : '10.2.0.0/24', secondaryIpRanges: [] }),
-    fields: { ...COMMON, network: 'string', region: 'string', ipCidrRange: 'string', secondaryIpRanges: 'array' },
+    fields: { ...COMMON, network: 'string', region: 'string', ipCidrRange: 'string', secondaryIpRanges: 'array', purpose: 'string' },
   },
   {
     path: `/v1/projects/${P}/endpoints`,

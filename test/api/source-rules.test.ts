@@ -170,3 +170,32 @@ describe('natGateways: source-based rules', () => {
     expect(pv.status.numVmEndpointsWithNatMappings).toBe(3);
   });
 });
+
+describe('subnets: purpose (Private NAT, first piece)', () => {
+  it('PRIVATE by default, PRIVATE_NAT accepted; returned on read', async () => {
+    const net = uniq('net');
+    await api.network(P, net);
+    const a = expectOk(await api.post(`${base}/subnets`, { name: uniq('sub'), network: net, region: 'r1', ipCidrRange: '10.0.0.0/24' }), 201);
+    expect(a.purpose).toBe('PRIVATE');
+    const b = expectOk(await api.post(`${base}/subnets`, { name: uniq('sub'), network: net, region: 'r1', ipCidrRange: '100.64.0.0/24', purpose: 'PRIVATE_NAT' }), 201);
+    expect(expectOk(await api.get(`${base}/subnets/${b.name}`)).purpose).toBe('PRIVATE_NAT');
+  });
+
+  it('a bad purpose -> 400 purpose; changing it -> 400 immutable; the same value is fine', async () => {
+    const net = uniq('net');
+    await api.network(P, net);
+    expect400(await api.post(`${base}/subnets`, { name: uniq('sub'), network: net, region: 'r1', ipCidrRange: '10.0.0.0/24', purpose: 'PUBLIC' }), 'purpose');
+    const s = expectOk(await api.post(`${base}/subnets`, { name: uniq('sub'), network: net, region: 'r1', ipCidrRange: '10.0.0.0/24' }), 201);
+    const p = expect400(await api.patch(`${base}/subnets/${s.name}`, { purpose: 'PRIVATE_NAT' }), 'purpose');
+    expect(p.errors!.find((e) => e.field === 'purpose')!.message).toBe('is immutable');
+    expectOk(await api.patch(`${base}/subnets/${s.name}`, { purpose: 'PRIVATE', description: 'same purpose' }));
+  });
+
+  it('an endpoint in a PRIVATE_NAT subnet -> 400 subnet', async () => {
+    const net = uniq('net');
+    await api.network(P, net);
+    const s = expectOk(await api.post(`${base}/subnets`, { name: uniq('sub'), network: net, region: 'r1', ipCidrRange: '100.64.1.0/24', purpose: 'PRIVATE_NAT' }), 201);
+    const p = expect400(await ep(s.name as string, '100.64.1.2'), 'subnet');
+    expect(p.errors!.find((e) => e.field === 'subnet')!.message).toMatch(/purpose PRIVATE_NAT/);
+  });
+});

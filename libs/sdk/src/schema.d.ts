@@ -834,6 +834,13 @@ export interface components {
                 [key: string]: string;
             };
             /**
+             * @description PRIVATE (default): VM interfaces live in it. PRIVATE_NAT: its ranges supply the NAT IPs of
+             *     Private NAT gateways (Cloud NAT's purpose); it holds no endpoint. Immutable.
+             * @default PRIVATE
+             * @enum {string}
+             */
+            purpose?: "PRIVATE" | "PRIVATE_NAT";
+            /**
              * @description The network: a name, `projects/{p}/networks/{n}` or a selfLink. Immutable.
              * @example default
              */
@@ -862,6 +869,8 @@ export interface components {
             labels: {
                 [key: string]: string;
             };
+            /** @enum {string} */
+            purpose: "PRIVATE" | "PRIVATE_NAT";
             network: string;
             region: string;
             ipCidrRange: string;
@@ -901,6 +910,11 @@ export interface components {
                 [key: string]: string | null;
             } | null;
             secondaryIpRanges?: components["schemas"]["SecondaryRangeDto"][] | null;
+            /**
+             * @description Immutable.
+             * @enum {string}
+             */
+            purpose?: "PRIVATE" | "PRIVATE_NAT";
             /** @description Immutable. */
             network?: string;
             /** @description Immutable. */

@@ -179,6 +179,9 @@ export class EndpointsService {
     if (!subnet) errors.push({ field: 'subnet', message: `subnet '${subnetName}' does not exist` });
     if (!host) errors.push({ field: 'host', message: `host '${hostName}' does not exist` });
     if (!subnet || !host) throw invalid(errors);
+    if (subnet.purpose === 'PRIVATE_NAT') {
+      errors.push({ field: 'subnet', message: `subnet '${subnetName}' has purpose PRIVATE_NAT: it supplies NAT IPs to Private NAT gateways and holds no endpoint` });
+    }
     if (host.region !== subnet.region) errors.push({ field: 'host', message: `host '${hostName}' is in region ${host.region}, the subnet in ${subnet.region}` });
     if (ip.ok && !cidrContains(cidr(subnet.ipCidrRange), ip.value)) errors.push({ field: 'networkIp', message: `is not in the subnet's primary range ${subnet.ipCidrRange}` });
     const aliasIpRanges = (input.aliasIpRanges ?? []).map((a, i) => {

@@ -94,6 +94,15 @@ export const RESOURCE_KINDS = {
         show: (v) => ((v ?? []) as { rangeName: string; ipCidrRange: string }[]).map((r) => `${r.rangeName}=${r.ipCidrRange}`).join('\n'),
         parse: (s) => lines(s).map((l) => ({ rangeName: l.split('=')[0].trim(), ipCidrRange: l.slice(l.indexOf('=') + 1).trim() })),
       },
+      {
+        key: 'purpose',
+        label: 'Purpose',
+        kind: 'text',
+        immutable: true,
+        hint: 'PRIVATE (default) holds VM interfaces; PRIVATE_NAT supplies NAT IPs to Private NAT gateways.',
+        show: text,
+        parse: optional,
+      },
       descriptionField,
       labelsField,
     ],
@@ -103,6 +112,7 @@ export const RESOURCE_KINDS = {
       { label: 'Region', value: (r) => text(r.region) },
       { label: 'Range', value: (r) => text(r.ipCidrRange) },
       { label: 'Secondary', value: (r) => ((r.secondaryIpRanges ?? []) as { rangeName: string; ipCidrRange: string }[]).map((x) => `${x.rangeName} ${x.ipCidrRange}`).join(', ') },
+      { label: 'Purpose', value: (r) => text(r.purpose) },
     ],
   },
   endpoints: {

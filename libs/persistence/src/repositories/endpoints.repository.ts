@@ -11,6 +11,8 @@ export interface SubnetRef {
   region: string;
   ipCidrRange: string;
   secondaryIpRanges: { rangeName: string; ipCidrRange: string }[];
+  /** PRIVATE_NAT subnets hold no endpoint (immutable, so a remembered value stays true). */
+  purpose: 'PRIVATE' | 'PRIVATE_NAT';
 }
 
 export interface EndpointRecord extends ResourceRecord {
@@ -138,7 +140,7 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
   async refs(projectId: string, subnetName: string, hostName: string): Promise<{ subnet?: SubnetRef; host?: { id: string; region: string } }> {
     const { rows } = await this.db.query<{ kind: string; row: Record<string, unknown> }>(
       `SELECT 'subnet' AS kind, json_build_object('id', id, 'name', name, 'networkId', network_id, 'region', region, 'ipCidrRange', ip_cidr_range::text,
-              'secondaryIpRanges', secondary_ip_ranges) AS row FROM subnets WHERE project_id = $1 AND name = $2
+              'secondaryIpRanges', secondary_ip_ranges, 'purpose', purpose) AS row FROM subnets WHERE project_id = $1 AND name = $2
        UNION ALL SELECT 'host', json_build_object('id', id, 'region', region) FROM hosts WHERE name = $3`,
       [projectId, subnetName, hostName],
     );
