@@ -8,6 +8,8 @@ import { IdempotencyWithoutSecrets1765100000000 } from './1765100000000-idempote
 import { HostPushStatus1765100000001 } from './1765100000001-host-push-status';
 import { Observability1765400000000 } from './1765400000000-observability';
 import { DrainDeadlines1766200000000 } from './1766200000000-drain-deadlines';
+import { SourceRules1767300000000 } from './1767300000000-source-rules';
+import { SubnetPurpose1767300000001 } from './1767300000001-subnet-purpose';
 
 /** Every migration, in order. A new one is added here by hand after review. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -22,4 +24,6 @@ export const MIGRATIONS: Function[] = [
   HostPushStatus1765100000001,
   Observability1765400000000,
   DrainDeadlines1766200000000,
+  SourceRules1767300000000,
+  SubnetPurpose1767300000001,
 ];

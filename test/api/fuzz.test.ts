@@ -11,7 +11,7 @@
  * 20,000 levels; every accepted number beyond the column it lands in.
  */
 import fc from 'fast-check';
-import { PROBLEM_JSON, TestApi, type ApiResponse } from '../support/api-harness';
+import { expectOk, PROBLEM_JSON, TestApi, type ApiResponse } from '../support/api-harness';
 
 let api: TestApi;
 let baseline: Record<string, string>;
@@ -52,13 +52,13 @@ const ROUTES: Route[] = [
     path: `/v1/projects/${P}/subnets`,
     existing: 'sub',
     valid: (name) => ({ name, network: 'net', region: 'r1', ipCidrRange: name === 'fuzz-valid' ? '10.1.0.0/24' : '10.2.0.0/24', secondaryIpRanges: [] }),
-    fields: { ...COMMON, network: 'string', region: 'string', ipCidrRange: 'string', secondaryIpRanges: 'array' },
+    fields: { ...COMMON, network: 'string', region: 'string', ipCidrRange: 'string', secondaryIpRanges: 'array', purpose: 'string' },
   },
   {
     path: `/v1/projects/${P}/endpoints`,
     existing: 'ep',
     valid: (name) => ({ name, subnet: 'sub', host: 'h1', networkIp: name === 'fuzz-valid' ? '10.0.0.3' : '10.0.0.4', aliasIpRanges: [] }),
-    fields: { ...COMMON, subnet: 'string', host: 'string', networkIp: 'string', aliasIpRanges: 'array' },
+    fields: { ...COMMON, subnet: 'string', host: 'string', networkIp: 'string', aliasIpRanges: 'array', canIpForward: 'bool', forwardedIpRanges: 'array' },
   },
   {
     path: `/v1/projects/${P}/addresses`,
@@ -305,6 +305,54 @@ describe('fuzz: POST and PATCH', () => {
       }),
       params(),
     );
+  });
+
+  it('forwarding fields of an endpoint (canIpForward, forwardedIpRanges): 200 or 400 naming one of them; never a 5xx', async () => {
+    const epRoute = ROUTES.find((r) => r.path.endsWith('/endpoints'))!;
+    const range = fc.oneof(
+      fc.constantFrom('192.168.1.0/24', '192.168.0.0/16', '10.0.0.0/24', '10.0.0.2/32', '0.0.0.0/0', '192.168.1.1/24', '10.4.0.0/16', '300.0.0.0/8', '', '/'),
+      fc.tuple(fc.nat(255), fc.nat(255), fc.integer({ min: 0, max: 33 })).map(([a, b, len]) => `172.${a}.${b}.0/${len}`),
+      anyText,
+      junk,
+    );
+    const body = fc.record({ canIpForward: fc.oneof(fc.boolean(), fc.constant(null), junk), forwardedIpRanges: fc.oneof(fc.array(range, { maxLength: 4 }), fc.constant(null), junk) }, { requiredKeys: [] });
+    await fc.assert(
+      fc.asyncProperty(body, async (b) => {
+        const r = await send({ method: 'PATCH', url: urlOf(epRoute, 'PATCH'), raw: JSON.stringify(b), contentType: 'application/json', headers: {} });
+        if (r.status === 200) return;
+        const fields = ((r.body?.errors ?? []) as { field: string }[]).map((e) => e.field);
+        expect({ b, status: r.status, problem: r.contentType.startsWith(PROBLEM_JSON), named: fields.length > 0 && fields.every((f) => /^(canIpForward|forwardedIpRanges)/.test(f)) }).toEqual({
+          b,
+          status: 400,
+          problem: true,
+          named: true,
+        });
+      }),
+      params(),
+    );
+    // leave the endpoint as it was for the other properties
+    expectOk(await api.patch(`${epRoute.path}/${epRoute.existing}`, { canIpForward: null, forwardedIpRanges: null }));
+  });
+
+  it('rule matches over source.ip, destination.ip or both: 200 or 400 naming the rule match; never a 5xx', async () => {
+    const gwRoute = ROUTES.find((r) => r.path.endsWith('/natGateways'))!;
+    const term = fc.oneof(
+      fc.tuple(fc.constantFrom('source', 'destination', 'sorce', 'source.ip'), fc.constantFrom('192.168.1.0/24', '10.0.0.2/32', '10.0.0.1/24', '1.2.3.4')).map(([s, c]) => `inIpRange(${s}.ip, '${c}')`),
+      fc.tuple(fc.constantFrom('source', 'destination'), fc.constantFrom('10.0.0.2', '192.0.2.1', '10.0.0.0/24')).map(([s, ip]) => `${s}.ip == '${ip}'`),
+      anyText,
+    );
+    const match = fc.array(term, { minLength: 1, maxLength: 3 }).map((ts) => ts.join(' || '));
+    await fc.assert(
+      fc.asyncProperty(match, async (m) => {
+        const body = { rules: [{ ruleNumber: 1, description: 'rule one', match: m, action: { sourceNatActiveIps: ['addr2'] } }] };
+        const r = await send({ method: 'PATCH', url: urlOf(gwRoute, 'PATCH'), raw: JSON.stringify(body), contentType: 'application/json', headers: {} });
+        if (r.status === 200) return;
+        const fields = ((r.body?.errors ?? []) as { field: string }[]).map((e) => e.field);
+        expect({ m, status: r.status, fields }).toEqual({ m, status: 400, fields: ['rules[0].match'] });
+      }),
+      params(),
+    );
+    expectOk(await api.patch(`${gwRoute.path}/${gwRoute.existing}`, { rules: [{ ruleNumber: 1, description: 'rule one', match: "destination.ip == '192.0.2.1'", action: { sourceNatActiveIps: ['addr2'] } }] }));
   });
 
   it('JSON that is not an object (null, numbers, strings, arrays) -> 4xx problem, nothing changes', async () => {

@@ -389,7 +389,7 @@ describe('natGateways: 400 rules', () => {
     expect(p.errors!.some((e) => e.field === 'rules[0].match')).toBe(false);
   });
 
-  it.each([["source.ip == '1.2.3.4'"], ["inIpRange(destination.ip, '10.0.0.0/33')"], ["destination.ip == '300.1.1.1'"], [''], ["destination.ip == '1.2.3.4' ||"]])(
+  it.each([["source.ip == '1.2.3.4' || destination.ip == '1.2.3.5'"], ["inIpRange(destination.ip, '10.0.0.0/33')"], ["destination.ip == '300.1.1.1'"], [''], ["destination.ip == '1.2.3.4' ||"]])(
     'match %j -> 400 rules[0].match',
     async (match) => {
       const { net } = await world({ subnet: false });

@@ -543,6 +543,60 @@ describeKernel.each(BACKENDS)('natplane end to end: api, worker, two agents, rea
     await Promise.all(VMS.map((vm) => expectTranslated(vm.name, SERVER, mappingsRange(mappings.get(vm.name)), `s4b-${vm.name}`, 1)));
   });
 
+  it("4c. a source-based rule: what a VM forwards from a range behind it leaves by the rule's IP in its block, the VM's own traffic by the default IPs", async () => {
+    // behind vm-a2 (host-a): a namespace in 192.168.77.0/24 routed through it, the VM forwarding
+    const forwarder = 'vm-a2';
+    const FWD_CIDR = '192.168.77.0/24';
+    const behind = ns('np-e2e-behind');
+    const vns = vmNs.get(forwarder)!;
+    ip('link', 'add', 'fwd0', 'netns', vns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', behind);
+    ip('-n', vns, 'addr', 'add', '192.168.77.1/24', 'dev', 'fwd0');
+    ip('-n', vns, 'link', 'set', 'fwd0', 'up');
+    inNs(vns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    ip('-n', behind, 'addr', 'add', '192.168.77.2/24', 'dev', 'eth0');
+    ip('-n', behind, 'link', 'set', 'eth0', 'up');
+    ip('-n', behind, 'route', 'add', 'default', 'via', '192.168.77.1');
+    // the provider's fabric routes the forwarded range to the VM (answers come back that way)
+    ip('-n', hostNs.get(vmHost.get(forwarder)!)!, 'route', 'add', FWD_CIDR, 'via', VMS.find((v) => v.name === forwarder)!.ip, 'dev', 'br-vms');
+
+    const project = { project: P };
+    const natS = '203.0.113.36';
+    await ok(api.POST('/v1/projects/{project}/addresses', { params: { path: project }, body: { name: 'nat-s', region: 'r1', address: natS } }));
+    const ep = await ok(
+      api.PATCH('/v1/projects/{project}/endpoints/{name}', { params: { path: { project: P, name: forwarder } }, body: { canIpForward: true, forwardedIpRanges: [FWD_CIDR] } }),
+    );
+    expect({ canIpForward: ep.canIpForward, forwardedIpRanges: ep.forwardedIpRanges }).toEqual({ canIpForward: true, forwardedIpRanges: [FWD_CIDR] });
+    const rules = (await getGateway()).rules;
+    const ruled = await ok(
+      api.PATCH('/v1/projects/{project}/natGateways/{name}', {
+        params: { path: gwPath },
+        body: { rules: [...rules, { ruleNumber: 200, description: 'what vm-a2 forwards', match: `inIpRange(source.ip, '${FWD_CIDR}')`, action: { sourceNatActiveIps: ['nat-s'] } }] },
+      }),
+    );
+    mappings = await converged('the source rule programmed', ruled.generation);
+    routeBlocks(mappings);
+    // only the forwarder has a mapping on the source rule
+    for (const vm of VMS) {
+      const r200 = (mappings.get(vm.name).ruleMappings as Json[]).find((r) => r.ruleNumber === 200);
+      expect({ vm: vm.name, on200: r200 ? parseRange(mappingsRange(mappings.get(vm.name), 200)).natIp : null }).toEqual({ vm: vm.name, on200: vm.name === forwarder ? natS : null });
+    }
+    const st = await ok(api.GET('/v1/projects/{project}/natGateways/{name}/status', { params: { path: gwPath } }));
+    expect(st.ruleStatus.find((r) => r.ruleNumber === 200)).toEqual(expect.objectContaining({ activeNatIps: [natS], minExtraIpsNeeded: 0 }));
+
+    const m = mappings.get(forwarder);
+    const ruleRange = mappingsRange(m, 200);
+    // forwarded: TCP and UDP from 192.168.77.2 answered, seen by the server inside the rule's block
+    expect(await probe(server!, dir, behind, SERVER, 's4c-fwd', 2)).toEqual({ tcpOk: 2, udpOk: 2 });
+    const flows = [...server!.udp('s4c-fwd'), ...server!.tcp('s4c-fwd')];
+    expect(flows).toHaveLength(4);
+    expect(flows.filter((s) => !inRange(s, ruleRange))).toEqual([]);
+    const via = ingress();
+    expect(flows.map((s) => via.get(`${s.peer}:${s.port}`))).toEqual(flows.map(() => hostSpec(vmHost.get(forwarder)!).extDev));
+    // the VM's own traffic keeps the default IPs, its rule-100 destination the rule's IP
+    await expectTranslated(forwarder, SERVER, mappingsRange(m), 's4c-own');
+    await expectTranslated(forwarder, RULE_DST, mappingsRange(m, 100), 's4c-own-rule', 1);
+  });
+
   it('5. delete the gateway: the VMs traffic is no longer translated (it reaches the server with the VM address, no answer comes back)', async () => {
     const t0 = Date.now();
     await ok(api.DELETE('/v1/projects/{project}/natGateways/{name}', { params: { path: gwPath } }));

@@ -28,6 +28,8 @@ struct { __uint(type, BPF_MAP_TYPE_LPM_TRIE); __uint(max_entries, 262144); __uin
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key, __u32); __type(value, __u32); PINNED; } np_named SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_LPM_TRIE); __uint(max_entries, 65536); __uint(map_flags, BPF_F_NO_PREALLOC);
 	 __type(key, struct np_dst_key); __type(value, __s32); PINNED; } np_dst SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_LPM_TRIE); __uint(max_entries, 65536); __uint(map_flags, BPF_F_NO_PREALLOC);
+	 __type(key, struct np_ssrc_key); __type(value, struct np_ssrc_val); PINNED; } np_ssrc SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 262144); __uint(map_flags, BPF_F_NO_PREALLOC);
 	 __type(key, struct np_blk_key); __type(value, struct np_blk_val); PINNED; } np_blk SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 524288); __uint(map_flags, BPF_F_NO_PREALLOC);
@@ -159,6 +161,11 @@ int np_egress(struct __sk_buff *skb)
 	struct np_dst_key dk = { .prefixlen = 64, .gw = src->gw, .addr = ip->daddr };
 	__s32 *rp = bpf_map_lookup_elem(&np_dst, &dk);
 	struct np_blk_key bk = { .slot = slot, .rule = rp ? *rp : DEFAULT_RULE };
+	/* source-based rules: the first rule in ascending order wins, whichever side it matches; a
+	 * forwarded source is translated by its source rule only */
+	struct np_ssrc_key ssk = { .prefixlen = 64, .slot = slot, .addr = ip->saddr };
+	struct np_ssrc_val *sv = bpf_map_lookup_elem(&np_ssrc, &ssk);
+	if (sv && (sv->fwd || !rp || sv->rule < *rp)) bk.rule = sv->rule;
 	struct np_cnt_val *cnt = bpf_map_lookup_elem(&np_cnt, &bk);
 	struct np_blk_val *blk = bpf_map_lookup_elem(&np_blk, &bk);
 	if (!blk) { count_drop(cnt, NP_DROP_OOR); return TC_ACT_SHOT; } /* no mapping on that rule: fail closed */

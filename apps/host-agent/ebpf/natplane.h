@@ -18,6 +18,13 @@ struct np_src_val { __u32 slot; __u32 gw; };
  * agent (each prefix carries the smallest rule number among the prefixes containing it). */
 struct np_dst_key { __u32 prefixlen; __u32 gw; __u32 addr; };
 
+/* np_ssrc (LPM): (endpoint slot, source) -> the first source-based rule that applies to that
+ * source of the endpoint, resolved by the agent like np_dst; fwd = 1: a range the VM forwards
+ * from, which only source rules translate (never a destination rule or the default IPs).
+ * prefixlen = 32 + CIDR length: the slot is always matched whole. */
+struct np_ssrc_key { __u32 prefixlen; __u32 slot; __u32 addr; };
+struct np_ssrc_val { __s32 rule; __u32 fwd; };
+
 /* np_blk: (slot, rule) -> the active block and the gateway's settings. */
 struct np_blk_key { __u32 slot; __s32 rule; };
 struct np_blk_val {

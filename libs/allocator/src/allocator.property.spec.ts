@@ -25,6 +25,8 @@ import {
 } from './index';
 
 const RULE = 5;
+/** A source-based rule: it serves only the endpoints whose sourceRules list it. */
+const SRC = 9;
 
 interface Model {
   rules: Map<number, { active: string[]; drain: string[] }>;
@@ -44,7 +46,9 @@ interface Model {
 }
 
 type Op =
-  | { t: 'addEp'; alias: boolean }
+  | { t: 'addEp'; alias: boolean; src?: boolean }
+  | { t: 'match'; i: number }
+  | { t: 'srcRule' }
   | { t: 'rmEp'; i: number }
   | { t: 'addIp'; rule: number; foreign: number }
   | { t: 'drainIp'; rule: number; i: number }
@@ -59,9 +63,11 @@ type Op =
   | { t: 'timeouts'; v: readonly number[] }
   | { t: 'rule' };
 
-const ruleArb = fc.constantFrom(DEFAULT_RULE, DEFAULT_RULE, RULE);
+const ruleArb = fc.constantFrom(DEFAULT_RULE, DEFAULT_RULE, RULE, SRC);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ t: fc.constant('addEp' as const), alias: fc.boolean() }) },
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('addEp' as const), alias: fc.boolean(), src: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('match' as const), i: fc.nat(20) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('srcRule' as const) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('rmEp' as const), i: fc.nat(20) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('addIp' as const), rule: ruleArb, foreign: fc.nat(3) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('drainIp' as const), rule: ruleArb, i: fc.nat(5) }) },
@@ -84,6 +90,7 @@ const startArb = fc.record({
   dynamic: fc.boolean(),
   auto: fc.boolean(),
   rule: fc.boolean(),
+  src: fc.boolean(),
 });
 
 function specOf(m: Model): AllocatorSpec {
@@ -93,7 +100,7 @@ function specOf(m: Model): AllocatorSpec {
     enableDynamicPortAllocation: m.dynamic,
     natIpAllocateOption: m.auto ? 'AUTO_ONLY' : 'MANUAL_ONLY',
     idleTimeoutsSec: m.timeouts,
-    rules: [...m.rules].map(([ruleNumber, r]) => ({ ruleNumber, activeIps: [...r.active], drainIps: [...r.drain] })),
+    rules: [...m.rules].map(([ruleNumber, r]) => ({ ruleNumber, activeIps: [...r.active], drainIps: [...r.drain], ...(ruleNumber === SRC ? { source: true } : {}) })),
   };
 }
 
@@ -103,7 +110,19 @@ function apply(m: Model, op: Op, last: AllocationResult | undefined): void {
   const r = m.rules.get(op.t === 'addIp' || op.t === 'drainIp' || op.t === 'undrainIp' || op.t === 'rmIp' || op.t === 'endDrain' ? op.rule : DEFAULT_RULE);
   switch (op.t) {
     case 'addEp':
-      m.endpoints.push({ id: `ep-${String(m.nextEp++).padStart(3, '0')}`, aliasRangesNated: op.alias });
+      m.endpoints.push({ id: `ep-${String(m.nextEp++).padStart(3, '0')}`, aliasRangesNated: op.alias, ...(op.src ? { sourceRules: [SRC] } : {}) });
+      break;
+    case 'match': {
+      // the endpoint's sources (its forwarded ranges, say) start or stop meeting the source rule
+      if (!m.endpoints.length) break;
+      const i = op.i % m.endpoints.length;
+      const e = m.endpoints[i];
+      m.endpoints[i] = e.sourceRules?.includes(SRC) ? { id: e.id, aliasRangesNated: e.aliasRangesNated } : { ...e, sourceRules: [SRC] };
+      break;
+    }
+    case 'srcRule':
+      if (m.rules.has(SRC)) m.rules.delete(SRC);
+      else m.rules.set(SRC, { active: [newIp()], drain: [] });
       break;
     case 'rmEp':
       if (m.endpoints.length) m.endpoints.splice(op.i % m.endpoints.length, 1);
@@ -173,7 +192,7 @@ function apply(m: Model, op: Op, last: AllocationResult | undefined): void {
 function inputOf(m: Model, previous: Block[]): AllocatorInput {
   return {
     spec: specOf(m),
-    endpoints: m.endpoints.map((e) => ({ ...e })),
+    endpoints: m.endpoints.map((e) => ({ ...e, ...(e.sourceRules ? { sourceRules: [...e.sourceRules] } : {}) })),
     previous,
     foreign: m.foreign.map((f) => ({ ...f })),
     usage: m.usage.map((u) => ({ ...u })),
@@ -192,6 +211,9 @@ function checkTransition(op: Op, pin: AllocatorInput, pout: AllocationResult, ci
   const q = quarantineMs(cin.spec.idleTimeoutsSec);
   const present = new Set(cin.endpoints.map((e) => e.id));
   const rules = new Map(cin.spec.rules.map((r) => [r.ruleNumber, r]));
+  const matched = new Set(cin.endpoints.flatMap((e) => (e.sourceRules ?? []).map((r) => `${e.id}|${r}`)));
+  /** The endpoint is in scope and the rule serves it (a source rule serves those it matches). */
+  const served = (b: Block) => present.has(b.endpointId) && (!rules.get(b.ruleNumber)?.source || matched.has(key(b)));
   const curActive = new Map(cout.blocks.filter((b) => b.state === 'ACTIVE').map((b) => [key(b), b]));
   const mine = new Map<string, Block[]>();
   for (const b of cout.blocks) {
@@ -213,10 +235,10 @@ function checkTransition(op: Op, pin: AllocatorInput, pout: AllocationResult, ci
     }
     const rule = rules.get(b.ruleNumber);
     // 7: blocks on a drained IP of a present endpoint stay, as DRAIN
-    if ((b.state === 'ACTIVE' || b.state === 'DRAIN') && present.has(b.endpointId) && rule?.drainIps.includes(b.natIp) && !rule.activeIps.includes(b.natIp)) {
+    if ((b.state === 'ACTIVE' || b.state === 'DRAIN') && served(b) && rule?.drainIps.includes(b.natIp) && !rule.activeIps.includes(b.natIp)) {
       if (!cout.blocks.some((c) => c.state === 'DRAIN' && c.endpointId === b.endpointId && same(b, c))) bad.push(`7: ${b.endpointId} lost drain block ${b.natIp}:${b.portLo}`);
     }
-    if (b.state !== 'ACTIVE' || !present.has(b.endpointId) || !rule?.activeIps.includes(b.natIp)) continue;
+    if (b.state !== 'ACTIVE' || !served(b) || !rule?.activeIps.includes(b.natIp)) continue;
     // 6: an endpoint keeps its block unless its size has to change
     const c = curActive.get(key(b));
     if (!c) {
@@ -337,6 +359,8 @@ describe('allocator properties over random operation sequences', () => {
         for (let i = 0; i < start.ips; i++) apply(m, { t: 'addIp', rule: DEFAULT_RULE, foreign: 0 }, undefined);
         for (let i = 0; i < start.eps; i++) apply(m, { t: 'addEp', alias: i % 3 === 2 }, undefined);
         if (start.rule) apply(m, { t: 'rule' }, undefined);
+        if (start.src) apply(m, { t: 'srcRule' }, undefined);
+        for (let i = 0; i < start.eps; i += 2) apply(m, { t: 'match', i }, undefined);
 
         let pin = inputOf(m, []);
         let pout = allocate(pin);

@@ -493,3 +493,34 @@ describe('Allocator (incremental)', () => {
     expect(again.blocks).toEqual(r.blocks);
   });
 });
+
+describe('source-based rules', () => {
+  const src: AllocatorRule = { ruleNumber: 10, activeIps: ['198.51.100.1'], drainIps: [], source: true };
+
+  it('serve only the endpoints they match; status counts only those', () => {
+    const [a, b] = eps(2);
+    const r = run({ spec: spec({ extraRules: [src] }), endpoints: [{ ...a, sourceRules: [10] }, b] });
+    expect(active(r, 10).map((x) => x.endpointId)).toEqual([a.id]);
+    expect(active(r).map((x) => x.endpointId)).toEqual([a.id, b.id]);
+    expect(r.status.endpointsWithMappings).toBe(2);
+    const st = r.status.rules.find((x) => x.ruleNumber === 10)!;
+    expect(st).toMatchObject({ source: true, endpointsWithMappings: 1, endpointsWithoutMappings: 0, minExtraIpsNeeded: 0 });
+  });
+
+  it('an endpoint the rule stops matching releases its block (quarantined), the others stay put', () => {
+    const [a, b] = eps(2);
+    const first = run({ spec: spec({ extraRules: [src] }), endpoints: [{ ...a, sourceRules: [10] }, { ...b, sourceRules: [10] }] });
+    const next = run({ spec: spec({ extraRules: [src] }), endpoints: [a, { ...b, sourceRules: [10] }], previous: first.blocks, now: T0 + 1000 });
+    expect(of(next, a.id).filter((x) => x.ruleNumber === 10).map((x) => x.state)).toEqual(['QUARANTINE']);
+    expect(next.changes).toContainEqual(expect.objectContaining({ endpointId: a.id, ruleNumber: 10, kind: 'RELEASED', breaksConnections: true }));
+    expect(active(next, 10).map(at)).toEqual(active(first, 10).filter((x) => x.endpointId === b.id).map(at));
+  });
+
+  it('Allocator.addEndpoint places only on the rules that serve it', () => {
+    const al = new Allocator({ spec: spec({ extraRules: [src] }), endpoints: [], previous: [], foreign: [], usage: [], now: T0 });
+    expect(al.addEndpoint({ id: 'x', aliasRangesNated: false })).toBe(true);
+    expect(al.blocksOf('x').map((x) => x.ruleNumber)).toEqual([DEFAULT_RULE]);
+    expect(al.addEndpoint({ id: 'y', aliasRangesNated: false, sourceRules: [10] })).toBe(true);
+    expect(al.blocksOf('y').map((x) => x.ruleNumber)).toEqual([DEFAULT_RULE, 10]);
+  });
+});

@@ -53,6 +53,8 @@ const IP_DRAIN = 2;
 
 interface RuleState {
   ruleNumber: number;
+  /** Source-based: serves only the endpoints that list it (AllocatorEndpoint.sourceRules). */
+  source: boolean;
   activeIpNames: string[];
   drainIpNames: string[];
   /** Pool indexes of the active IPs, in listed order. */
@@ -112,6 +114,8 @@ export class Allocator {
   // endpoints (index = position; the constructor's endpoints are sorted by id)
   private ids: string[] = [];
   private alias = new Uint8Array(0);
+  /** Per slot (endpoint * R + rule): 1 when the rule serves the endpoint (always, but for source rules). */
+  private serves = new Uint8Array(0);
   private present = new Uint8Array(0);
   /** endpoint id -> index, built on first use (a from-scratch run never needs it). */
   private epIndexMap: Map<string, number> | undefined;
@@ -157,6 +161,7 @@ export class Allocator {
       }
       this.rules.push({
         ruleNumber: r.ruleNumber,
+        source: r.source === true,
         activeIpNames: r.activeIps,
         drainIpNames: r.drainIps,
         active: [],
@@ -241,6 +246,7 @@ export class Allocator {
       last = ep.id;
       ids[e] = ep.id;
       this.alias[e] = ep.aliasRangesNated ? 1 : 0;
+      this.setServes(e, ep);
       this.present[e] = 1;
       e++;
     }
@@ -248,6 +254,14 @@ export class Allocator {
     this.ids = ids;
     this.count = e;
     this.sortedCount = e;
+  }
+
+  private setServes(e: number, ep: AllocatorEndpoint): void {
+    const matched = ep.sourceRules && ep.sourceRules.length > 0 ? new Set(ep.sourceRules) : undefined;
+    for (let r = 0; r < this.R; r++) {
+      const rs = this.rules[r];
+      this.serves[e * this.R + r] = !rs.source || matched?.has(rs.ruleNumber) ? 1 : 0;
+    }
   }
 
   private ensureCapacity(n: number): void {
@@ -262,6 +276,7 @@ export class Allocator {
     };
     this.alias = grow(this.alias, cap);
     this.present = grow(this.present, cap);
+    this.serves = grow(this.serves, cap * R);
     this.actIp = grow(this.actIp, cap * R, -1);
     this.actOff = grow(this.actOff, cap * R);
     this.actOrder = grow(this.actOrder, cap * R);
@@ -343,7 +358,8 @@ export class Allocator {
         const e = this.epIndex.get(b.endpointId);
         const r = this.ruleIndex.get(b.ruleNumber);
         const ipState = r === undefined || ip < 0 ? IP_NONE : this.rules[r].ipState[ip];
-        const slot = e === undefined || r === undefined ? -1 : e * this.R + r;
+        // a source rule that no longer matches the endpoint: as if it had left the rule's scope
+        const slot = e === undefined || r === undefined || !this.serves[e * this.R + r] ? -1 : e * this.R + r;
         // a drain that reached its deadline: its connections are cut, not left to the quarantine
         const cut = ipState === IP_NONE && this.endedDrains.has(`${b.ruleNumber}/${b.natIp}`);
         if (slot >= 0 && b.state === 'ACTIVE' && ipState === IP_NONE && !this.prevActive.has(slot)) {
@@ -452,6 +468,7 @@ export class Allocator {
       const hi = this.hi(e);
       for (let r = 0; r < R; r++) {
         const slot = e * R + r;
+        if (!this.serves[slot]) continue;
         const ip = this.actIp[slot];
         if (ip < 0) {
           queue[lo].push(slot);
@@ -599,10 +616,11 @@ export class Allocator {
       this.epIndex.set(ep.id, e);
     }
     this.alias[e] = ep.aliasRangesNated ? 1 : 0;
+    this.setServes(e, ep);
     this.present[e] = 1;
     const lo = this.lo(e);
     let all = true;
-    for (let r = 0; r < this.R; r++) all = this.place(e * this.R + r, lo) && all;
+    for (let r = 0; r < this.R; r++) if (this.serves[e * this.R + r]) all = this.place(e * this.R + r, lo) && all;
     return all;
   }
 
@@ -695,6 +713,7 @@ export class Allocator {
           if (prev) changes.push(change(prev, 'RELEASED', prev, undefined, true));
           continue;
         }
+        if (!this.serves[slot]) continue;
         const st = ruleStats[r];
         const lo = this.lo(e);
         if (!cur) {
@@ -750,6 +769,7 @@ export class Allocator {
 
     const rules: RuleStatus[] = this.rules.map((rs, r) => ({
       ruleNumber: rs.ruleNumber,
+      ...(rs.source ? { source: true } : {}),
       activeIps: rs.active.map((i) => this.ipNames[i]),
       drainIps: rs.drain.map((i) => this.ipNames[i]),
       minExtraIpsNeeded: freshIpsNeeded(ruleStats[r].need),

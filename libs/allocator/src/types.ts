@@ -16,6 +16,12 @@ export interface AllocatorRule {
   ruleNumber: number;
   activeIps: string[];
   drainIps: string[];
+  /**
+   * A source-based rule: only the endpoints that list it in their `sourceRules` (the rule matches
+   * one of their sources) take part in it. Other rules (the default IPs, destination rules) serve
+   * every endpoint in scope.
+   */
+  source?: boolean;
 }
 
 export interface AllocatorSpec {
@@ -34,6 +40,8 @@ export interface AllocatorEndpoint {
   id: string;
   /** True when the endpoint's alias ranges are NATed: static allocation then gives >= 1,024 ports. */
   aliasRangesNated: boolean;
+  /** The ruleNumbers of the source-based rules that match one of its sources (own or forwarded). */
+  sourceRules?: number[];
 }
 
 import type { BlockState } from '@natplane/domain';
@@ -112,9 +120,11 @@ export interface AllocationChange {
 
 export interface RuleStatus {
   ruleNumber: number;
+  /** A source-based rule (its figures count only the endpoints it matches). */
+  source?: boolean;
   activeIps: string[];
   drainIps: string[];
-  /** Smallest number of extra IPs with which every endpoint in scope would get a block on this rule. */
+  /** Smallest number of extra IPs with which every endpoint this rule serves would get a block on it. */
   minExtraIpsNeeded: number;
   endpointsWithMappings: number;
   endpointsWithoutMappings: number;
@@ -139,7 +149,7 @@ export interface IpUtilization {
 }
 
 export interface AllocationStatus {
-  /** Endpoints with an active block on every rule / lacking one on some rule. */
+  /** Endpoints with an active block on every rule that serves them / lacking one on some such rule. */
   endpointsWithMappings: number;
   endpointsWithoutMappings: number;
   /**

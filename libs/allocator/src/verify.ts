@@ -12,12 +12,18 @@ export function verifyAllocation(input: AllocatorInput, result: AllocationResult
   const { spec, now } = input;
   const bounds = sizeBounds(spec);
   const eps = new Map(input.endpoints.map((e) => [e.id, e]));
-  const ruleIps = new Map<number, { active: Set<string>; drain: Set<string> }>();
+  const ruleIps = new Map<number, { active: Set<string>; drain: Set<string>; source: boolean }>();
   for (const r of spec.rules) {
     if (ruleIps.has(r.ruleNumber)) continue;
     const active = new Set(r.activeIps);
-    ruleIps.set(r.ruleNumber, { active, drain: new Set(r.drainIps.filter((ip) => !active.has(ip))) });
+    ruleIps.set(r.ruleNumber, { active, drain: new Set(r.drainIps.filter((ip) => !active.has(ip))), source: r.source === true });
   }
+  /** The rule serves the endpoint: every rule but a source rule, which serves those it matches. */
+  const serves = (endpointId: string, ruleNumber: number) => {
+    const ep = eps.get(endpointId);
+    const rule = ruleIps.get(ruleNumber);
+    return ep !== undefined && rule !== undefined && (!rule.source || (ep.sourceRules ?? []).includes(ruleNumber));
+  };
   const show = (b: Block) => `${b.state} ${b.endpointId}/${b.ruleNumber} ${b.natIp}:${b.portLo}+${b.size}`;
 
   // 1: no (IP, port) twice, foreign included
@@ -56,6 +62,7 @@ export function verifyAllocation(input: AllocatorInput, result: AllocationResult
       if (activeSeen.has(key)) bad.push(`4: second ACTIVE block ${show(b)}`);
       activeSeen.add(key);
       if (!ep) bad.push(`4: ACTIVE block of an endpoint out of scope ${show(b)}`);
+      else if (!serves(b.endpointId, b.ruleNumber)) bad.push(`4: ACTIVE block on a source rule that does not match its endpoint ${show(b)}`);
       if (!ips?.active.has(b.natIp)) bad.push(`7: ACTIVE block on an IP not active in its rule ${show(b)}`);
       if (ep) {
         const a = ep.aliasRangesNated ? 1 : 0;
@@ -66,6 +73,7 @@ export function verifyAllocation(input: AllocatorInput, result: AllocationResult
       }
     } else if (b.state === 'DRAIN') {
       if (!eps.has(b.endpointId)) bad.push(`7: DRAIN block of an endpoint out of scope ${show(b)}`);
+      else if (!serves(b.endpointId, b.ruleNumber)) bad.push(`7: DRAIN block on a source rule that does not match its endpoint ${show(b)}`);
       if (!ips?.drain.has(b.natIp)) bad.push(`7: DRAIN block on an IP not draining in its rule ${show(b)}`);
     } else {
       // 8
@@ -78,7 +86,7 @@ export function verifyAllocation(input: AllocatorInput, result: AllocationResult
   const st = result.status;
   let withAll = 0;
   for (const ep of input.endpoints) {
-    if (spec.rules.every((r) => activeSeen.has(`${ep.id}\u0000${r.ruleNumber}`))) withAll++;
+    if (spec.rules.every((r) => !serves(ep.id, r.ruleNumber) || activeSeen.has(`${ep.id}\u0000${r.ruleNumber}`))) withAll++;
   }
   if (st.endpointsWithMappings !== withAll) bad.push(`9: endpointsWithMappings ${st.endpointsWithMappings} != ${withAll}`);
   const nEps = eps.size;
@@ -90,7 +98,8 @@ export function verifyAllocation(input: AllocatorInput, result: AllocationResult
     if (short !== rs.minExtraIpsNeeded > 0) {
       bad.push(`9: rule ${rs.ruleNumber} minExtraIpsNeeded ${rs.minExtraIpsNeeded} with ${rs.endpointsWithoutMappings} unmapped, ${below} below min`);
     }
-    if (rs.endpointsWithMappings + rs.endpointsWithoutMappings !== nEps) bad.push(`9: rule ${rs.ruleNumber} counts do not add up`);
+    const served = input.endpoints.filter((ep) => serves(ep.id, rs.ruleNumber)).length;
+    if (rs.endpointsWithMappings + rs.endpointsWithoutMappings !== served) bad.push(`9: rule ${rs.ruleNumber} counts do not add up to the ${served} endpoints it serves`);
   }
   const def = st.rules.find((r) => r.ruleNumber === DEFAULT_RULE);
   if (st.minExtraNatIpsNeeded !== (def?.minExtraIpsNeeded ?? 0)) bad.push('9: minExtraNatIpsNeeded is not the default rule figure');

@@ -81,3 +81,39 @@ describe('buildHostDocument and drains that ended by their deadline', () => {
     expect(doc.gateways[0].endpoints.map((e) => e.id)).toEqual(['e1']);
   });
 });
+
+describe('buildHostDocument with a source-based rule', () => {
+  const srcSpec = withGatewayDefaults({
+    network: 'net-1',
+    region: 'r1',
+    natIpAllocateOption: 'MANUAL_ONLY',
+    natIps: ['nat-1'],
+    rules: [{ ruleNumber: 10, match: "inIpRange(source.ip, '192.168.1.0/24') || source.ip == '10.0.0.3'", action: { sourceNatActiveIps: ['nat-2'] } }],
+  });
+
+  it("carries the rule's sources, the endpoint's forwarded ranges and what the rule applies to", () => {
+    const fwd = { spec: srcSpec, forwardedIpRanges: ['192.168.0.0/16'] };
+    const doc = buildHostDocument('h', 1, [row('g1', 'e1', fwd), row('g1', 'e1', { ...fwd, ruleNumber: 10, natIp: '192.0.2.9' })]);
+    const g = doc.gateways[0];
+    expect(g.rules).toEqual([{ ruleNumber: 10, destinations: [], sources: ['192.168.1.0/24', '10.0.0.3/32'] }]);
+    expect(g.endpoints[0].forwardedRanges).toEqual(['192.168.1.0/24']);
+    expect(g.endpoints[0].mappings).toEqual([
+      { ruleNumber: DEFAULT_RULE, drain: [], active: { natIp: '192.0.2.1', portLo: 1024, portHi: 1087 } },
+      { ruleNumber: 10, drain: [], sources: ['192.168.1.0/24'], active: { natIp: '192.0.2.9', portLo: 1024, portHi: 1087 } },
+    ]);
+    expect(validateHostDocument(doc)).toMatchObject({ ok: true });
+  });
+
+  it('own addresses the rule names are in its mapping, with no forwarded ranges', () => {
+    const doc = buildHostDocument('h', 1, [row('g1', 'e1', { spec: srcSpec, networkIp: '10.0.0.3', ruleNumber: 10 })]);
+    expect(doc.gateways[0].endpoints[0].forwardedRanges).toBeUndefined();
+    expect(doc.gateways[0].endpoints[0].mappings[0].sources).toEqual(['10.0.0.3/32']);
+  });
+
+  it('two endpoints forwarding the same range on a host without devices: the newer is left out', () => {
+    const fwd = { spec: srcSpec, forwardedIpRanges: ['192.168.1.0/24'], ruleNumber: 10 };
+    const a = row('g1', 'e1', { ...fwd, endpointCreatedAt: '2026-01-01T00:00:00Z' });
+    const b = row('g1', 'e2', { ...fwd, networkIp: '10.0.0.4', endpointCreatedAt: '2026-01-02T00:00:00Z', portLo: 1088, portHi: 1151 });
+    expect(buildHostDocument('h', 1, [b, a]).gateways[0].endpoints.map((e) => e.id)).toEqual(['e1']);
+  });
+});

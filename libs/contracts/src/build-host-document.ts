@@ -1,5 +1,5 @@
 import { DEFAULT_RULE, HOST_DOCUMENT_API_VERSION, type HostDocument, type HostEndpoint, type HostGateway } from './host-document';
-import { cidr, cidrContains, cidrsOverlap, endpointNatScope, parseIpv4, parseRuleMatch, type Cidr, type HostBlockRow } from '@natplane/domain';
+import { cidr, cidrContains, cidrsOverlap, endpointNatScope, disjointCidrs, formatCidr, parseIpv4, parseRuleMatch, type Cidr, type HostBlockRow } from '@natplane/domain';
 
 /**
  * The host's whole desired state (natplane.host/v1) from its blocks: per gateway its mapping
@@ -10,6 +10,8 @@ import { cidr, cidrContains, cidrsOverlap, endpointNatScope, parseIpv4, parseRul
 export function buildHostDocument(host: string, generation: number, rows: HostBlockRow[]): HostDocument {
   const gateways = new Map<string, HostGateway>();
   const endpoints = new Map<string, HostEndpoint>();
+  /** Per endpoint key, per source rule it matches: the CIDRs (own and forwarded) the rule applies to. */
+  const sourceMatches = new Map<string, Map<number, string[]>>();
   for (const r of rows) {
     // A drain that reached its deadline: its connections are cut, so hosts no longer keep it.
     if (r.state === 'QUARANTINE' && r.cut === true) continue;
@@ -32,6 +34,7 @@ export function buildHostDocument(host: string, generation: number, rows: HostBl
           .sort((a, b) => a.ruleNumber - b.ruleNumber)
           .map((rule) => {
             const m = parseRuleMatch(rule.match);
+            if (m.ok && m.side === 'source') return { ruleNumber: rule.ruleNumber, destinations: [], sources: m.sources };
             return { ruleNumber: rule.ruleNumber, destinations: m.ok ? m.destinations : [] };
           }),
         endpoints: [],
@@ -41,7 +44,8 @@ export function buildHostDocument(host: string, generation: number, rows: HostBl
     const key = `${r.gatewayId}/${r.endpointId}`;
     let ep = endpoints.get(key);
     if (!ep) {
-      const scope = endpointNatScope(r.spec, { subnetName: r.subnetName, aliasIpRanges: r.aliasIpRanges });
+      const scope = endpointNatScope(r.spec, { subnetName: r.subnetName, aliasIpRanges: r.aliasIpRanges, networkIp: r.networkIp, forwardedIpRanges: r.forwardedIpRanges ?? [] });
+      const forwarded = forwardedRangesOf(scope?.sourceRules);
       ep = {
         id: r.endpointId,
         name: `projects/${r.projectName}/endpoints/${r.endpointName}`,
@@ -49,14 +53,19 @@ export function buildHostDocument(host: string, generation: number, rows: HostBl
         networkIp: r.networkIp,
         aliasRanges: scope?.aliasRanges ?? [],
         natPrimary: scope?.natPrimary ?? false,
+        ...(forwarded.length > 0 ? { forwardedRanges: forwarded } : {}),
         mappings: [],
       };
       endpoints.set(key, ep);
       gw.endpoints.push(ep);
+      if (scope?.sourceRules) sourceMatches.set(key, new Map(scope.sourceRules.map((s) => [s.ruleNumber, [...s.own, ...s.forwarded]])));
     }
     let m = ep.mappings.find((x) => x.ruleNumber === r.ruleNumber);
     if (!m) {
       m = { ruleNumber: r.ruleNumber, drain: [] };
+      // a source rule's mapping says which of the endpoint's sources it applies to (none: it no
+      // longer matches them, and what is left of its blocks only drains)
+      if (gw.rules.some((x) => x.ruleNumber === r.ruleNumber && x.sources !== undefined)) m.sources = sortedCidrs(sourceMatches.get(key)?.get(r.ruleNumber) ?? []);
       ep.mappings.push(m);
     }
     const block = { natIp: r.natIp, portLo: r.portLo, portHi: r.portHi };
@@ -67,6 +76,16 @@ export function buildHostDocument(host: string, generation: number, rows: HostBl
   const doc: HostDocument = { apiVersion: HOST_DOCUMENT_API_VERSION, host, generation, gateways: [...gateways.values()] };
   if (host !== '') leaveOutCollisions(doc, rows);
   return doc;
+}
+
+/** The forwarded parts every source rule matches, as one disjoint sorted list. */
+function forwardedRangesOf(rules: { forwarded: string[] }[] | undefined): string[] {
+  if (!rules) return [];
+  return sortedCidrs(rules.flatMap((r) => r.forwarded));
+}
+
+function sortedCidrs(list: string[]): string[] {
+  return disjointCidrs(list.map(cidr)).map(formatCidr);
 }
 
 /**
@@ -85,7 +104,9 @@ function leaveOutCollisions(doc: HostDocument, rows: HostBlockRow[]): void {
     for (const e of g.endpoints) {
       const parsed = parseIpv4(e.networkIp);
       const ip = e.natPrimary && parsed.ok ? parsed.value : undefined;
-      sources.push({ key: `${g.id}\u0000${e.id}`, iface: e.hostInterface ?? null, ip, aliases: e.aliasRanges.map((a) => cidr(a)) });
+      // forwarded ranges are sources of the endpoint on the host as much as its alias ranges
+      const ranges = [...e.aliasRanges, ...(e.forwardedRanges ?? [])];
+      sources.push({ key: `${g.id}\u0000${e.id}`, iface: e.hostInterface ?? null, ip, aliases: ranges.map((a) => cidr(a)) });
     }
   }
   const age = (key: string) => createdAt.get(key.slice(key.indexOf('\u0000') + 1)) ?? '';

@@ -38,6 +38,12 @@ export interface HostEndpointMapping {
    * keeps conntrack entries on them and removes leftovers once a block leaves this list.
    */
   drain: HostPortBlock[];
+  /**
+   * Source-based rules only: the sources of this endpoint the rule applies to (CIDRs, disjoint):
+   * parts of its own (networkIp as /32, alias ranges) and of its `forwardedRanges`. Flows from
+   * them take this mapping's block when the rule is the first that matches them.
+   */
+  sources?: string[];
 }
 
 export interface HostEndpoint {
@@ -59,6 +65,13 @@ export interface HostEndpoint {
   aliasRanges: string[];
   /** Whether the primary address itself is NATed (false when only alias ranges are in scope). */
   natPrimary: boolean;
+  /**
+   * Ranges the VM forwards traffic from (it may send packets from addresses not its own) that a
+   * source-based rule of this gateway matches, disjoint. Flows from them are translated only by
+   * those rules (the mapping whose `sources` hold them), never by destination rules or the default
+   * IPs; absent or empty: none.
+   */
+  forwardedRanges?: string[];
   mappings: HostEndpointMapping[];
 }
 
@@ -66,6 +79,11 @@ export interface HostRule {
   ruleNumber: number;
   /** Destination CIDRs (a single IP is written as /32); flows to them use the rule's blocks. */
   destinations: string[];
+  /**
+   * A source-based rule: its source CIDRs (destinations is then empty). Each endpoint's mapping
+   * on it says which of that endpoint's sources it applies to (HostEndpointMapping.sources).
+   */
+  sources?: string[];
 }
 
 export interface HostGateway {
@@ -75,7 +93,10 @@ export interface HostGateway {
   mapping: MappingMode;
   timeouts: HostTimeouts;
   logging: { enable: boolean; filter: 'ALL' | 'ERRORS_ONLY' | 'TRANSLATIONS_ONLY' };
-  /** Rules in ascending ruleNumber: the first whose destinations match a flow wins. */
+  /**
+   * Rules in ascending ruleNumber: the first that matches a flow wins (a destination rule by its
+   * destination, a source rule by the flow's source being in the endpoint's mapping `sources`).
+   */
   rules: HostRule[];
   endpoints: HostEndpoint[];
 }

@@ -96,7 +96,7 @@ const DEFS: Def[] = [
     } satisfies Presence<HostTimeouts>,
   },
   { file: 'document', def: 'HostLogging', tsPath: ['HostGateway', 'logging'], keys: { enable: 'required', filter: 'required' } satisfies Presence<HostLogging> },
-  { file: 'document', def: 'HostRule', tsPath: ['HostRule'], keys: { ruleNumber: 'required', destinations: 'required' } satisfies Presence<HostRule> },
+  { file: 'document', def: 'HostRule', tsPath: ['HostRule'], keys: { ruleNumber: 'required', destinations: 'required', sources: 'optional' } satisfies Presence<HostRule> },
   {
     file: 'document',
     def: 'HostEndpoint',
@@ -108,6 +108,7 @@ const DEFS: Def[] = [
       networkIp: 'required',
       aliasRanges: 'required',
       natPrimary: 'required',
+      forwardedRanges: 'optional',
       mappings: 'required',
     } satisfies Presence<HostEndpoint>,
   },
@@ -115,7 +116,7 @@ const DEFS: Def[] = [
     file: 'document',
     def: 'HostEndpointMapping',
     tsPath: ['HostEndpointMapping'],
-    keys: { ruleNumber: 'required', active: 'optional', drain: 'required' } satisfies Presence<HostEndpointMapping>,
+    keys: { ruleNumber: 'required', active: 'optional', drain: 'required', sources: 'optional' } satisfies Presence<HostEndpointMapping>,
   },
   { file: 'document', def: 'HostPortBlock', tsPath: ['HostPortBlock'], keys: { natIp: 'required', portLo: 'required', portHi: 'required' } satisfies Presence<HostPortBlock> },
   {

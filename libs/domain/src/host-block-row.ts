@@ -15,6 +15,8 @@ export interface HostBlockRow {
   endpointCreatedAt?: string;
   networkIp: string;
   aliasIpRanges: EndpointRanges['aliasIpRanges'];
+  /** CIDRs the endpoint forwards from (source-based rules may match them); absent: none. */
+  forwardedIpRanges?: string[];
   subnetName: string;
   ruleNumber: number;
   natIp: string;

@@ -12,3 +12,4 @@ export * from './scope';
 export * from './host-block-row';
 export * from './address-uses';
 export * from './counters';
+export * from './source-rules';

@@ -14,18 +14,37 @@ describe('parseRuleMatch: valid expressions', () => {
     ["  inIpRange ( destination . ip , '0.0.0.0/0' )\n||\tdestination.ip=='1.2.3.4'  ", ['0.0.0.0/0', '1.2.3.4/32']],
     ["destination.ip=='1.2.3.4'||destination.ip=='1.2.3.4'", ['1.2.3.4/32', '1.2.3.4/32']],
   ])('%s', (text, destinations) => {
-    expect(parseRuleMatch(text)).toEqual({ ok: true, destinations });
+    expect(parseRuleMatch(text)).toEqual({ ok: true, side: 'destination', destinations, sources: [] });
+  });
+});
+
+describe('parseRuleMatch: source-based rules', () => {
+  it.each([
+    ["inIpRange(source.ip, '192.168.1.0/24')", ['192.168.1.0/24']],
+    ["source.ip == '10.1.1.2'", ['10.1.1.2/32']],
+    [" source . ip=='10.1.1.2' || inIpRange( source.ip ,\"10.2.0.0/16\")", ['10.1.1.2/32', '10.2.0.0/16']],
+  ])('%s', (text, sources) => {
+    expect(parseRuleMatch(text)).toEqual({ ok: true, side: 'source', destinations: [], sources });
+  });
+
+  it.each([
+    ["source.ip == '1.2.3.4' || destination.ip == '1.2.3.5'", 26, "expected source.ip, found 'destination': source and destination conditions cannot be combined in one rule"],
+    ["inIpRange(destination.ip, '1.0.0.0/8') || inIpRange(source.ip, '2.0.0.0/8')", 52, "expected destination.ip, found 'source': source and destination conditions cannot be combined in one rule"],
+    ["inIpRange(source.port, '1.0.0.0/8')", 17, "expected source.ip, found 'port'"],
+    ["inIpRange(sources.ip, '1.0.0.0/8')", 10, "expected destination.ip or source.ip, found 'sources'"],
+    ["source.ip == '1.2.3.4' || inIpRange(source.ip, '1.0.0.0/33')", 48, "expected a CIDR: '1.0.0.0/33' is not an IPv4 CIDR like 10.0.0.0/24"],
+  ])('%j fails at %d', (text, position, message) => {
+    expect(parseRuleMatch(text)).toEqual({ ok: false, position, message });
   });
 });
 
 describe('parseRuleMatch: errors name the position and what was expected', () => {
   it.each([
-    ['', 0, "expected inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP' but the expression ended"],
-    ['   ', 3, "expected inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP' but the expression ended"],
-    ["source.ip == '1.2.3.4'", 0, "expected inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP', found 'source'"],
+    ['', 0, "expected inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP' (or the same over source.ip) but the expression ended"],
+    ['   ', 3, "expected inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP' (or the same over source.ip) but the expression ended"],
     ["inIpRange destination.ip, '1.0.0.0/8')", 10, "expected '(', found 'destination'"],
-    ["inIpRange(source.ip, '1.0.0.0/8')", 10, "expected destination.ip, found 'source'"],
     ["inIpRange(destination.port, '1.0.0.0/8')", 22, "expected destination.ip, found 'port'"],
+    ["inIpRange(dest.ip, '1.0.0.0/8')", 10, "expected destination.ip or source.ip, found 'dest'"],
     ["inIpRange(destination.ip '1.0.0.0/8')", 25, "expected ',', found '''"],
     ['inIpRange(destination.ip, 1.0.0.0/8)', 26, "expected a quoted CIDR, found '1'"],
     ["inIpRange(destination.ip, '1.0.0.0/8'", 37, "expected ')' but the expression ended"],
@@ -36,12 +55,12 @@ describe('parseRuleMatch: errors name the position and what was expected', () =>
     ["destination.ip != '1.2.3.4'", 15, "expected '==', found '!'"],
     ["destination.ip == '1.2.3.0/24'", 19, "expected an IPv4 address: '1.2.3.0/24' is not an IPv4 address like 192.0.2.10"],
     ["destination.ip == '01.2.3.4'", 19, "expected an IPv4 address: '01.2.3.4' is not an IPv4 address like 192.0.2.10"],
-    ["destination.ip == '1.2.3.4' ||", 30, "expected inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP' but the expression ended"],
+    ["destination.ip == '1.2.3.4' ||", 30, "expected inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP' (or the same over source.ip) but the expression ended"],
     ["destination.ip == '1.2.3.4' && destination.ip == '1.2.3.5'", 28, "expected '||' or the end of the expression, found '&'"],
     ["destination.ip == '1.2.3.4' | destination.ip == '1.2.3.5'", 28, "expected '||' or the end of the expression, found '|'"],
-    ["(destination.ip == '1.2.3.4')", 0, "expected inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP', found '('"],
+    ["(destination.ip == '1.2.3.4')", 0, "expected inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP' (or the same over source.ip), found '('"],
     ["destination.ipx == '1.2.3.4'", 12, "expected destination.ip, found 'ipx'"],
-    ["inIpRangeX(destination.ip, '1.0.0.0/8')", 0, "expected inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP', found 'inIpRangeX'"],
+    ["inIpRangeX(destination.ip, '1.0.0.0/8')", 0, "expected inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP' (or the same over source.ip), found 'inIpRangeX'"],
   ])('%j fails at %d', (text, position, message) => {
     expect(parseRuleMatch(text)).toEqual({ ok: false, position, message });
   });
@@ -88,7 +107,7 @@ describe('parseRuleMatch: properties', () => {
     fc.assert(
       fc.property(fc.array(term, { minLength: 1, maxLength: 6 }), ws, ws, (terms, lead, trail) => {
         const text = lead + terms.map((t) => t.text).join(' || ') + trail;
-        expect(parseRuleMatch(text)).toEqual({ ok: true, destinations: terms.map((t) => t.destination) });
+        expect(parseRuleMatch(text)).toEqual({ ok: true, side: 'destination', destinations: terms.map((t) => t.destination), sources: [] });
       }),
     );
   });
@@ -108,7 +127,8 @@ describe('parseRuleMatch: properties', () => {
   it('formatRuleMatch round-trips', () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(cidrText, ipText.map((ip) => `${ip}/32`)), { minLength: 1, maxLength: 6 }), (destinations) => {
-        expect(parseRuleMatch(formatRuleMatch(destinations))).toEqual({ ok: true, destinations });
+        expect(parseRuleMatch(formatRuleMatch(destinations))).toEqual({ ok: true, side: 'destination', destinations, sources: [] });
+        expect(parseRuleMatch(formatRuleMatch(destinations, 'source'))).toEqual({ ok: true, side: 'source', destinations: [], sources: destinations });
       }),
     );
   });

@@ -4,31 +4,39 @@ import { formatCidr, parseCidr, parseIpv4 } from './cidr';
  * The NAT rule `match` language: the subset of CEL that Cloud NAT accepts.
  *
  *   match  := term ( '||' term )*
- *   term   := 'inIpRange' '(' dest ',' string ')'     string holds a CIDR (host bits zero)
- *           | dest '==' string                         string holds an IPv4 address
- *   dest   := 'destination' '.' 'ip'
+ *   term   := 'inIpRange' '(' addr ',' string ')'     string holds a CIDR (host bits zero)
+ *           | addr '==' string                         string holds an IPv4 address
+ *   addr   := 'destination' '.' 'ip' | 'source' '.' 'ip'
  *   string := '...' | "..."                            no escapes
+ *
+ * A rule is destination-based or source-based (Cloud NAT's source-based rules): every term of one
+ * expression names the same side; a term over the other side is an error at that term, as Cloud
+ * NAT refuses to combine them in one rule.
  *
  * Whitespace (space, tab, CR, LF) may stand between tokens. Anything else is a parse error with
  * the 0-based character offset of the offending token (the length of the text when the input
  * ends too early) and what was expected there. Parsing never throws.
  */
-export type ParseResult = { ok: true; destinations: string[] } | { ok: false; position: number; message: string };
+export type MatchSide = 'destination' | 'source';
+export type ParseResult =
+  | { ok: true; side: MatchSide; destinations: string[]; sources: string[] }
+  | { ok: false; position: number; message: string };
 
 export function parseRuleMatch(text: string): ParseResult {
   try {
-    return { ok: true, destinations: new Parser(text).parse() };
+    const parser = new Parser(text);
+    const ranges = parser.parse();
+    const side = parser.side ?? 'destination';
+    return side === 'destination' ? { ok: true, side, destinations: ranges, sources: [] } : { ok: true, side, destinations: [], sources: ranges };
   } catch (error) {
     if (error instanceof MatchSyntaxError) return { ok: false, position: error.position, message: error.message };
     throw error;
   }
 }
 
-/** The canonical text for a list of destinations (CIDRs; a /32 is written as `destination.ip ==`). */
-export function formatRuleMatch(destinations: readonly string[]): string {
-  return destinations
-    .map((d) => (d.endsWith('/32') ? `destination.ip == '${d.slice(0, -3)}'` : `inIpRange(destination.ip, '${d}')`))
-    .join(' || ');
+/** The canonical text for a list of CIDRs of one side (a /32 is written as `<side>.ip ==`). */
+export function formatRuleMatch(ranges: readonly string[], side: MatchSide = 'destination'): string {
+  return ranges.map((d) => (d.endsWith('/32') ? `${side}.ip == '${d.slice(0, -3)}'` : `inIpRange(${side}.ip, '${d}')`)).join(' || ');
 }
 
 class MatchSyntaxError extends Error {
@@ -42,10 +50,13 @@ class MatchSyntaxError extends Error {
 
 const WHITESPACE = new Set([' ', '\t', '\r', '\n']);
 const IDENTIFIER = /[A-Za-z_][A-Za-z0-9_]*/y;
-const TERM_START = "inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP'";
+const TERM_START = "inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP' (or the same over source.ip)";
+const SIDES: readonly MatchSide[] = ['destination', 'source'];
 
 class Parser {
   private pos = 0;
+  /** The side of the first term; every other term must name it too. */
+  side: MatchSide | undefined;
 
   constructor(private readonly text: string) {}
 
@@ -67,7 +78,7 @@ class Parser {
     if (word === 'inIpRange') {
       this.pos += word.length;
       this.punct('(');
-      this.destinationIp();
+      this.addressIp();
       this.punct(',');
       const value = this.string('a quoted CIDR');
       this.punct(')');
@@ -75,8 +86,8 @@ class Parser {
       if (!parsed.ok) throw new MatchSyntaxError(value.position, `expected a CIDR: ${parsed.message}`);
       return formatCidr(parsed.value);
     }
-    if (word === 'destination') {
-      this.destinationIp();
+    if (word === 'destination' || word === 'source') {
+      this.addressIp();
       this.punct('==');
       const value = this.string('a quoted IPv4 address');
       const parsed = parseIpv4(value.text);
@@ -87,10 +98,24 @@ class Parser {
     return this.fail(TERM_START);
   }
 
-  private destinationIp(): void {
-    this.word('destination', 'destination.ip');
+  /** `destination.ip` or `source.ip`: the first one fixes the side of the whole expression. */
+  private addressIp(): void {
+    this.skipWhitespace();
+    const start = this.pos;
+    const word = this.peekIdentifier();
+    const side = SIDES.find((s) => s === word);
+    const what = this.side === undefined ? 'destination.ip or source.ip' : `${this.side}.ip`;
+    if (side === undefined) this.fail(what);
+    if (this.side !== undefined && side !== this.side) {
+      throw new MatchSyntaxError(
+        start,
+        `expected ${this.side}.ip, found '${side}': source and destination conditions cannot be combined in one rule`,
+      );
+    }
+    this.pos += side.length;
     this.punct('.');
-    this.word('ip', 'destination.ip');
+    this.word('ip', `${side}.ip`);
+    this.side = side;
   }
 
   private word(expected: string, what: string): void {

@@ -119,13 +119,14 @@ export class HostModel {
       errors.push(...endpointRuleErrors(endpoint, settingsAfter(gatewayId), `${path}.endpoint`));
       changes.set(SourceOwners.ownerOf(gatewayId, endpoint.id), { gatewayId, endpointId: endpoint.id, after: endpoint });
     });
-    // a gateway that loses a rule must not keep an endpoint with a mapping on it
+    // a gateway that loses a rule (or whose rule changes side: source or destination) must not
+    // keep an endpoint with a mapping on it
     for (const [id, s] of nextSettings) {
       const kept = keptBefore(id);
       if (!kept) continue;
       const old = (this.gateways.get(id) as GatewayEntry).settings;
-      const now = new Set(s.rules.map((r) => r.ruleNumber));
-      if (old.rules.every((r) => now.has(r.ruleNumber))) continue;
+      const now = new Map(s.rules.map((r) => [r.ruleNumber, r.sources !== undefined]));
+      if (old.rules.every((r) => now.get(r.ruleNumber) === (r.sources !== undefined))) continue;
       for (const e of kept.values()) {
         if (changes.has(SourceOwners.ownerOf(id, e.id))) continue;
         for (const err of endpointRuleErrors(e, s, `gateway ${id} endpoint ${e.id}`)) errors.push(err);

@@ -54,6 +54,24 @@ export function destinationSet(gw: string, rule: string): string {
   return `${gw}_${rule}_dst`;
 }
 
+/** The sources of a source-based rule. */
+export function sourceSet(gw: string, rule: string): string {
+  return `${gw}_${rule}_src`;
+}
+
+/**
+ * The chain the ranges a VM forwards from jump to (gateways with source-based rules only): the
+ * source rules alone, over the alias maps; a forwarded source is never translated otherwise.
+ */
+export function gatewayFwdChain(gw: string): string {
+  return `${gw}_fwd`;
+}
+
+/** The same for endpoints naming their device, over the device alias maps. */
+export function gatewayIfFwdChain(gw: string): string {
+  return `${gw}_if_fwd`;
+}
+
 /** ct timeout objects cannot be changed in place: the values are part of the name. */
 export function tcpTimeoutName(gw: string, t: HostTimeouts): string {
   return `${gw}_tcp_${t.tcpEstablishedIdleTimeoutSec}_${t.tcpTransitoryIdleTimeoutSec}_${t.tcpTimeWaitTimeoutSec}`;

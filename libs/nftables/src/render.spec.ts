@@ -188,3 +188,37 @@ describe('renderDiff', () => {
     expect(d.some((l) => l.startsWith(`delete element ip natplane ${GW}_`))).toBe(false);
   });
 });
+
+describe('renderFull with a source-based rule and a VM that forwards', () => {
+  const doc = exampleDocument();
+  const g = doc.gateways[0];
+  g.rules = [{ ruleNumber: 50, destinations: [], sources: ['192.168.1.0/24'] }, ...g.rules];
+  const [vm1] = g.endpoints;
+  g.endpoints = [
+    {
+      ...vm1,
+      forwardedRanges: ['192.168.1.0/24'],
+      mappings: [...vm1.mappings, { ruleNumber: 50, drain: [], sources: ['192.168.1.0/24'], active: { natIp: '203.0.113.9', portLo: 2048, portHi: 2111 } }],
+    },
+  ];
+  const script = lines(renderFull(doc, opts));
+
+  it("dispatches the forwarded range to the gateway's forwarded chain, keyed in the rule's alias map", () => {
+    expect(script).toContain(`add element ip natplane aliases { 192.168.1.0/24 : jump ${GW}_fwd }`);
+    expect(script).toContain(`add element ip natplane ${GW}_r50_alias { 192.168.1.0/24 : 203.0.113.9 . 2048-2111 }`);
+    expect(script).toContain(`add element ip natplane ${GW}_r50_src { 192.168.1.0/24 }`);
+    // the VM's own address is not in the source rule's maps: its traffic keeps the default IPs
+    expect(script.some((l) => l.startsWith(`add element ip natplane ${GW}_r50 {`))).toBe(false);
+  });
+
+  it('translates forwarded sources by the source rules only, fail-closed', () => {
+    expect(script.filter((l) => l.startsWith(`add rule ip natplane ${GW}_fwd `))).toEqual([
+      `add rule ip natplane ${GW}_fwd ct timeout set meta l4proto map { tcp : "${GW}_tcp_1200_30_30", udp : "${GW}_udp_30" }`,
+      `add rule ip natplane ${GW}_fwd ip saddr @${GW}_r50_src meta l4proto { tcp, udp, icmp } snat ip to ip saddr map @${GW}_r50_alias fully-random`,
+      `add rule ip natplane ${GW}_fwd ip saddr @${GW}_r50_src drop`,
+      `add rule ip natplane ${GW}_fwd drop`,
+    ]);
+    // in the VM's own chain a source rule matches by source, before the destination rules
+    expect(script).toContain(`add rule ip natplane ${GW} ip saddr @${GW}_r50_src meta l4proto { tcp, udp, icmp } snat ip to ip saddr map @${GW}_r50 fully-random`);
+  });
+});

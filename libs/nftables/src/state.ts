@@ -18,6 +18,11 @@
  *                                                   ip daddr @g_X_rN_dst drop   (no ports on that rule)
  *                               snat to ip saddr map @g_X_def ; drop            (no ports: fail closed)
  *   g_X_alias                   the same over the alias maps (interval keys)
+ *   g_X_fwd                     gateways with source-based rules: ranges a VM forwards from, dispatched
+ *                               by the alias map; only the source rules (ip saddr @g_X_rN_src snat ...
+ *                               map @g_X_rN_alias), then drop. A source rule in g_X and g_X_alias reads
+ *                               `ip saddr @g_X_rN_src` where a destination rule reads `ip daddr @..._dst`;
+ *                               an endpoint's keys in a source rule's maps are its mapping's `sources`.
  *   forward (filter)            oifname UPLINK ct state invalid drop  (untracked packets would skip NAT)
  *
  * Hosts shared by networks (endpoints that name their hostInterface, see interfaces.ts):
@@ -55,14 +60,17 @@ import {
   destinationSet,
   gatewayAliasChain,
   gatewayChain,
+  gatewayFwdChain,
   gatewayIfAliasChain,
   gatewayIfChain,
+  gatewayIfFwdChain,
   gatewayKey,
   ifAliasSnatMap,
   ifSnatMap,
   restSet,
   ruleKey,
   snatMap,
+  sourceSet,
   tcpTimeoutName,
   udpTimeoutName,
 } from './names';
@@ -193,14 +201,20 @@ export function addGateway(state: NftState, g: HostGatewaySettings): void {
   const flag = g.mapping === 'ENDPOINT_DEPENDENT' ? ' fully-random' : '';
   const logNew = g.logging.enable && g.logging.filter !== 'ERRORS_ONLY';
   const logDrop = g.logging.enable && g.logging.filter !== 'TRANSLATIONS_ONLY';
-  const chains: [string, (rule: string) => string, string][] = [
-    [gatewayChain(gw), (rule) => snatMap(gw, rule), 'ip saddr'],
-    [gatewayAliasChain(gw), (rule) => aliasSnatMap(gw, rule), 'ip saddr'],
-    [gatewayIfChain(gw), (rule) => ifSnatMap(gw, rule), 'ct mark . ip saddr'],
-    [gatewayIfAliasChain(gw), (rule) => ifAliasSnatMap(gw, rule), 'ct mark . ip saddr'],
-  ];
   const rules = [...g.rules].sort((a, b) => a.ruleNumber - b.ruleNumber);
-  for (const [chain, mapOf, key] of chains) {
+  const forwards = rules.some((r) => r.sources !== undefined);
+  // [chain, map of a rule, lookup key, whether it is a forwarded-sources chain]
+  const chains: [string, (rule: string) => string, string, boolean][] = [
+    [gatewayChain(gw), (rule) => snatMap(gw, rule), 'ip saddr', false],
+    [gatewayAliasChain(gw), (rule) => aliasSnatMap(gw, rule), 'ip saddr', false],
+    [gatewayIfChain(gw), (rule) => ifSnatMap(gw, rule), 'ct mark . ip saddr', false],
+    [gatewayIfAliasChain(gw), (rule) => ifAliasSnatMap(gw, rule), 'ct mark . ip saddr', false],
+  ];
+  if (forwards) {
+    chains.push([gatewayFwdChain(gw), (rule) => aliasSnatMap(gw, rule), 'ip saddr', true]);
+    chains.push([gatewayIfFwdChain(gw), (rule) => ifAliasSnatMap(gw, rule), 'ct mark . ip saddr', true]);
+  }
+  for (const [chain, mapOf, key, forwarded] of chains) {
     const body = [`ct timeout set meta l4proto map { tcp : ${quote(tcp)}, udp : ${quote(udp)} }`];
     if (logNew) body.push(`limit rate 100/second burst 100 packets log prefix ${quote(`natplane ${gw} new `)} level info`);
     const dropTail = (match: string) => {
@@ -208,11 +222,13 @@ export function addGateway(state: NftState, g: HostGatewaySettings): void {
       body.push(`${match}drop`);
     };
     for (const r of rules) {
-      const match = `ip daddr @${destinationSet(gw, ruleKey(r.ruleNumber))} `;
-      body.push(`${match}${L4} snat ip to ${key} map @${mapOf(ruleKey(r.ruleNumber))}${flag}`);
+      const rk = ruleKey(r.ruleNumber);
+      if (forwarded && r.sources === undefined) continue; // forwarded sources: source rules only
+      const match = r.sources !== undefined ? `ip saddr @${sourceSet(gw, rk)} ` : `ip daddr @${destinationSet(gw, rk)} `;
+      body.push(`${match}${L4} snat ip to ${key} map @${mapOf(rk)}${flag}`);
       dropTail(match);
     }
-    body.push(`${L4} snat ip to ${key} map @${mapOf(ruleKey(DEFAULT_RULE))}${flag}`);
+    if (!forwarded) body.push(`${L4} snat ip to ${key} map @${mapOf(ruleKey(DEFAULT_RULE))}${flag}`);
     dropTail('');
     addObject(state, { kind: 'chain', name: chain, spec: '', rules: body });
   }
@@ -225,9 +241,10 @@ export function addGateway(state: NftState, g: HostGatewaySettings): void {
     addObject(state, { kind: 'map', name: ifAliasSnatMap(gw, rk), spec: IF_ALIAS_SNAT_MAP_SPEC });
   }
   for (const r of rules) {
-    const set = destinationSet(gw, ruleKey(r.ruleNumber));
+    const source = r.sources !== undefined;
+    const set = source ? sourceSet(gw, ruleKey(r.ruleNumber)) : destinationSet(gw, ruleKey(r.ruleNumber));
     addObject(state, { kind: 'set', name: set, spec: 'type ipv4_addr; flags interval;' });
-    for (const c of disjointCidrs(r.destinations.map((d) => parseCidr(d) as Cidr))) addElement(state, set, formatCidr(c), '');
+    for (const c of disjointCidrs((source ? (r.sources as string[]) : r.destinations).map((d) => parseCidr(d) as Cidr))) addElement(state, set, formatCidr(c), '');
   }
 }
 
@@ -245,29 +262,45 @@ export function blockValue(b: HostPortBlock): string {
 export function addEndpoint(state: NftState, gatewayId: string, e: HostEndpoint, ids?: InterfaceIds): void {
   const gw = gatewayKey(gatewayId);
   const aliases = e.aliasRanges.map((a) => formatCidr(parseCidr(a) as Cidr));
+  const forwarded = (e.forwardedRanges ?? []).map((a) => formatCidr(parseCidr(a) as Cidr));
+  const primary = `${e.networkIp}/32`;
+  /**
+   * The keys of a mapping: on a source rule its `sources` (the primary address exactly, every other
+   * part as a range: the rule's source set decides which flows get there); otherwise the endpoint's
+   * own sources.
+   */
+  const keysOf = (m: HostEndpoint['mappings'][number]): { exact: boolean; ranges: string[] } => {
+    if (m.sources === undefined) return { exact: e.natPrimary, ranges: aliases };
+    const parts = m.sources.map((s) => formatCidr(parseCidr(s) as Cidr));
+    return { exact: e.natPrimary && parts.includes(primary), ranges: parts.filter((s) => s !== primary || !e.natPrimary) };
+  };
   if (e.hostInterface !== undefined) {
     if (!ids) throw new Error(`endpoint ${e.id} names device ${e.hostInterface}: rendering it needs the host's interface ids`);
     const mark = `${formatMark(ids.mark(e.hostInterface))} . `;
     if (e.natPrimary) addElement(state, IF_SOURCES, mark + e.networkIp, `jump ${gatewayIfChain(gw)}`);
     for (const a of aliases) addElement(state, IF_ALIASES, mark + a, `jump ${gatewayIfAliasChain(gw)}`);
+    for (const f of forwarded) addElement(state, IF_ALIASES, mark + f, `jump ${gatewayIfFwdChain(gw)}`);
     for (const m of e.mappings) {
       if (!m.active) continue;
       const rk = ruleKey(m.ruleNumber);
       const value = blockValue(m.active);
-      if (e.natPrimary) addElement(state, ifSnatMap(gw, rk), mark + e.networkIp, value);
-      for (const a of aliases) addElement(state, ifAliasSnatMap(gw, rk), mark + a, value);
+      const keys = keysOf(m);
+      if (keys.exact) addElement(state, ifSnatMap(gw, rk), mark + e.networkIp, value);
+      for (const a of keys.ranges) addElement(state, ifAliasSnatMap(gw, rk), mark + a, value);
     }
     return;
   }
   for (const a of aliases) addElement(state, ALIAS_DISPATCH, a, `jump ${gatewayAliasChain(gw)}`);
+  for (const f of forwarded) addElement(state, ALIAS_DISPATCH, f, `jump ${gatewayFwdChain(gw)}`);
   let defaultBlock = false;
   for (const m of e.mappings) {
     if (!m.active) continue;
     if (m.ruleNumber === DEFAULT_RULE) defaultBlock = true;
     const rk = ruleKey(m.ruleNumber);
     const value = blockValue(m.active);
-    if (e.natPrimary) addElement(state, snatMap(gw, rk), e.networkIp, value);
-    for (const a of aliases) addElement(state, aliasSnatMap(gw, rk), a, value);
+    const keys = keysOf(m);
+    if (keys.exact) addElement(state, snatMap(gw, rk), e.networkIp, value);
+    for (const a of keys.ranges) addElement(state, aliasSnatMap(gw, rk), a, value);
   }
   if (e.natPrimary && !defaultBlock) addElement(state, restSet(gw), e.networkIp, '');
 }

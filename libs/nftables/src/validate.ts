@@ -71,8 +71,11 @@ class Checker {
   }
 }
 
+/** The rule numbers of a gateway and, among them, its source-based rules. */
+type RuleNumbers = Set<number> & { sources?: Set<number> };
+
 /** A gateway's settings (without endpoints). Returns the rule numbers when valid. */
-function checkGatewaySettings(c: Checker, g: unknown, path: string): Set<number> | null {
+function checkGatewaySettings(c: Checker, g: unknown, path: string): RuleNumbers | null {
   if (!isObject(g)) {
     c.fail(path || '.', 'must be an object');
     return null;
@@ -93,7 +96,8 @@ function checkGatewaySettings(c: Checker, g: unknown, path: string): Set<number>
     ok = c.fail(`${p}logging`, 'must be {enable: boolean, filter: ALL|ERRORS_ONLY|TRANSLATIONS_ONLY}');
   }
   const rules = c.array(g, 'rules', p);
-  const numbers = new Set<number>();
+  const numbers: RuleNumbers = new Set<number>();
+  numbers.sources = new Set<number>();
   if (!rules) return null;
   let previous = -Infinity;
   rules.forEach((r, i) => {
@@ -113,6 +117,15 @@ function checkGatewaySettings(c: Checker, g: unknown, path: string): Set<number>
     dst?.forEach((d, j) => {
       if (typeof d !== 'string' || !parseCidr(d)) ok = c.fail(`${rp}.destinations[${j}]`, 'must be an IPv4 CIDR with no host bits set');
     });
+    if (r.sources !== undefined) {
+      const src = c.array(r, 'sources', `${rp}.`);
+      if (!src) ok = false;
+      src?.forEach((d, j) => {
+        if (typeof d !== 'string' || !parseCidr(d)) ok = c.fail(`${rp}.sources[${j}]`, 'must be an IPv4 CIDR with no host bits set');
+      });
+      if (dst && dst.length > 0) ok = c.fail(`${rp}.destinations`, 'must be empty on a source-based rule (one with sources)');
+      if (isInt(r.ruleNumber, 0, 65000)) numbers.sources!.add(r.ruleNumber);
+    }
   });
   return ok ? numbers : null;
 }
@@ -128,7 +141,7 @@ function checkBlock(c: Checker, b: unknown, path: string): boolean {
 }
 
 /** One endpoint, against the rule numbers of its gateway. */
-function checkEndpoint(c: Checker, e: unknown, path: string, rules: Set<number> | 'any'): boolean {
+function checkEndpoint(c: Checker, e: unknown, path: string, rules: RuleNumbers | 'any'): boolean {
   if (!isObject(e)) return c.fail(path, 'must be an object');
   const p = `${path}.`;
   let ok = c.string(e, 'id', p, 256) && c.string(e, 'name', p);
@@ -140,6 +153,16 @@ function checkEndpoint(c: Checker, e: unknown, path: string, rules: Set<number> 
   aliases?.forEach((a, j) => {
     if (typeof a !== 'string' || !parseCidr(a)) ok = c.fail(`${p}aliasRanges[${j}]`, 'must be an IPv4 CIDR with no host bits set');
   });
+  if (e.forwardedRanges !== undefined) {
+    const forwarded = c.array(e, 'forwardedRanges', p);
+    if (!forwarded) ok = false;
+    forwarded?.forEach((a, j) => {
+      if (typeof a !== 'string' || !parseCidr(a)) ok = c.fail(`${p}forwardedRanges[${j}]`, 'must be an IPv4 CIDR with no host bits set');
+    });
+    if (forwarded && forwarded.length > 0 && rules !== 'any' && rules.sources?.size === 0) {
+      ok = c.fail(`${p}forwardedRanges`, 'the gateway has no source-based rule to translate them');
+    }
+  }
   const mappings = c.array(e, 'mappings', p);
   if (!mappings) return false;
   const seen = new Set<number>();
@@ -155,6 +178,14 @@ function checkEndpoint(c: Checker, e: unknown, path: string, rules: Set<number> 
     } else if (seen.has(m.ruleNumber)) ok = c.fail(`${mp}.ruleNumber`, `duplicate mapping for rule ${m.ruleNumber}`);
     else seen.add(m.ruleNumber);
     if (m.active !== undefined && !checkBlock(c, m.active, `${mp}.active`)) ok = false;
+    if (m.sources !== undefined) {
+      const src = c.array(m, 'sources', `${mp}.`);
+      if (!src) ok = false;
+      src?.forEach((s, k) => {
+        if (typeof s !== 'string' || !parseCidr(s)) ok = c.fail(`${mp}.sources[${k}]`, 'must be an IPv4 CIDR with no host bits set');
+      });
+      if (rules !== 'any' && typeof m.ruleNumber === 'number' && !rules.sources?.has(m.ruleNumber)) ok = c.fail(`${mp}.sources`, 'only a mapping on a source-based rule has sources');
+    }
     const drain = c.array(m, 'drain', `${mp}.`);
     if (!drain) ok = false;
     drain?.forEach((b, k) => {
@@ -254,6 +285,12 @@ export class SourceOwners {
       if (held !== undefined) errors.push({ field: `${path}.aliasRanges[${j}]`, message: `${a} overlaps a range NATed ${where} by ${describeOwner(held)}` });
       else claimed.push(() => this.releaseAlias(a, owner, iface));
     });
+    // ranges forwarded by the VM are its sources on the host as much as its alias ranges
+    (e.forwardedRanges ?? []).forEach((a, j) => {
+      const held = this.claimAlias(a, owner, iface);
+      if (held !== undefined) errors.push({ field: `${path}.forwardedRanges[${j}]`, message: `${a} overlaps a range NATed ${where} by ${describeOwner(held)}` });
+      else claimed.push(() => this.releaseAlias(a, owner, iface));
+    });
     if (errors.length > 0) for (const undo of claimed) undo();
     return errors;
   }
@@ -263,6 +300,7 @@ export class SourceOwners {
     const iface = e.hostInterface ?? null;
     if (e.natPrimary) this.releaseExact(e.networkIp, owner, iface);
     for (const a of e.aliasRanges) this.releaseAlias(a, owner, iface);
+    for (const a of e.forwardedRanges ?? []) this.releaseAlias(a, owner, iface);
   }
 }
 
@@ -363,11 +401,17 @@ export function validateHostPatchShape(input: unknown): Validated<HostDocumentPa
 /** Checks one endpoint against a gateway's settings (used for patches). */
 export function endpointRuleErrors(e: HostEndpoint, gw: HostGatewaySettings, path: string): FieldError[] {
   const rules = new Set(gw.rules.map((r) => r.ruleNumber));
+  const sources = new Set(gw.rules.filter((r) => r.sources !== undefined).map((r) => r.ruleNumber));
   const errors: FieldError[] = [];
   e.mappings.forEach((m, j) => {
     if (m.ruleNumber !== DEFAULT_RULE && !rules.has(m.ruleNumber)) {
       errors.push({ field: `${path}.mappings[${j}].ruleNumber`, message: `gateway ${gw.id} has no rule ${m.ruleNumber}` });
+    } else if (m.sources !== undefined && !sources.has(m.ruleNumber)) {
+      errors.push({ field: `${path}.mappings[${j}].sources`, message: `rule ${m.ruleNumber} of gateway ${gw.id} is not source-based` });
     }
   });
+  if ((e.forwardedRanges ?? []).length > 0 && sources.size === 0) {
+    errors.push({ field: `${path}.forwardedRanges`, message: `gateway ${gw.id} has no source-based rule to translate them` });
+  }
   return errors;
 }

@@ -16,6 +16,7 @@ const endpointArb = (id: string): fc.Arbitrary<ScopeEndpoint> =>
     hostInterface: fc.constantFrom(null, `tap${id.slice(-2)}`),
     networkIp: fc.constantFrom(`10.0.0.${Number(id.slice(-2)) + 2}`, `10.0.0.${Number(id.slice(-2)) + 100}`),
     aliasIpRanges: fc.constantFrom([], [{ ipCidrRange: '10.1.0.0/28', subnetworkRangeName: 'pods' }]),
+    forwardedIpRanges: fc.constantFrom([], ['192.168.1.0/24']),
     hostId: fc.constant(hostOf(id)),
     hostName: fc.constant(`host-${hostOf(id)}`),
     subnetName: fc.constantFrom('s1', 's2', 's3'),

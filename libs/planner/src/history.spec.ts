@@ -11,6 +11,7 @@ const endpoint = (id: string, host: number, ip: number): ScopeEndpoint => ({
   hostInterface: null,
   networkIp: `10.0.0.${ip}`,
   aliasIpRanges: [],
+  forwardedIpRanges: [],
   hostId: `h${host}`,
   hostName: `host-${host}`,
   subnetName: 's1',

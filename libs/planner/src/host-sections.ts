@@ -28,6 +28,7 @@ export function hostSections(gw: Pick<LockedGateway, 'id' | 'name' | 'projectNam
       hostInterface: e.hostInterface,
       networkIp: e.networkIp,
       aliasIpRanges: e.aliasIpRanges,
+      forwardedIpRanges: e.forwardedIpRanges,
       subnetName: e.subnetName,
       ruleNumber: b.ruleNumber,
       natIp: b.natIp,

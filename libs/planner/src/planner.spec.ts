@@ -13,6 +13,7 @@ const endpointArb = (id: string): fc.Arbitrary<ScopeEndpoint> =>
     hostInterface: fc.constantFrom(null, `tap${id.slice(-2)}`),
     networkIp: fc.constant(`10.0.0.${Number(id.slice(-2)) + 2}`),
     aliasIpRanges: fc.constantFrom([], [{ ipCidrRange: '10.1.0.0/28', subnetworkRangeName: 'pods' }], [{ ipCidrRange: '10.0.1.0/28', subnetworkRangeName: '' }]),
+    forwardedIpRanges: fc.constantFrom([], ['192.168.1.0/24'], ['192.168.0.0/16']),
     hostId: fc.constantFrom('h1', 'h2'),
     hostName: fc.constant('h'),
     subnetName: fc.constantFrom('s1', 's2', 's3'),
@@ -30,15 +31,18 @@ const RANGES: NatGatewayInput[] = [
     ],
   },
 ];
-const targetArb: fc.Arbitrary<PlanTarget> = fc
-  .constantFrom(...RANGES)
-  .map((ranges) => ({
-    id: 'gw',
-    networkId: 'n1',
-    region: 'r1',
-    spec: withGatewayDefaults({ network: 'n1', region: 'r1', natIps: ['a1'], ...ranges }),
-    ips: [{ ip: '203.0.113.1', ruleNumber: -1, draining: false }],
-  }));
+/** Without rules, or with a source-based rule over a forwarded range and some own addresses. */
+const RULES = [[], [{ ruleNumber: 10, description: '', match: "inIpRange(source.ip, '192.168.1.0/24') || inIpRange(source.ip, '10.0.0.0/29')", action: { sourceNatActiveIps: ['a2'], sourceNatDrainIps: [] } }]];
+const targetArb: fc.Arbitrary<PlanTarget> = fc.tuple(fc.constantFrom(...RANGES), fc.constantFrom(...RULES)).map(([ranges, rules]) => ({
+  id: 'gw',
+  networkId: 'n1',
+  region: 'r1',
+  spec: withGatewayDefaults({ network: 'n1', region: 'r1', natIpAllocateOption: 'MANUAL_ONLY', natIps: ['a1'], rules, ...ranges }),
+  ips: [
+    { ip: '203.0.113.1', ruleNumber: -1, draining: false },
+    { ip: '203.0.113.2', ruleNumber: 10, draining: false },
+  ],
+}));
 
 /** Candidates sorted by id, as the reconciler keeps them. */
 const candidatesArb = fc.subarray(IDS).chain((ids) => fc.tuple(...ids.map(endpointArb)));

@@ -1,5 +1,5 @@
 import { allocate, DEFAULT_RULE, type AllocationResult, type AllocatorEndpoint, type AllocatorInput, type AllocatorRule, type Block } from '@natplane/allocator';
-import { endpointNatScope, gatewayAddressUses, type EndpointNatScope, type NatGatewaySpec } from '@natplane/domain';
+import { endpointNatScope, gatewayAddressUses, sourceRulesOf, type EndpointNatScope, type NatGatewaySpec } from '@natplane/domain';
 import type { ScopeEndpoint, StoredBlock, UsageRow } from './types';
 
 /** A gateway's NAT IP uses, as stored in gateway_addresses or derived from a proposed spec. */
@@ -109,7 +109,8 @@ export function planWith(
 }
 
 function allocatorEndpoint(x: GatewayPlan['inScope'][number]): AllocatorEndpoint {
-  return { id: x.endpoint.id, aliasRangesNated: x.scope.aliasRanges.length > 0 };
+  const sourceRules = x.scope.sourceRules?.map((r) => r.ruleNumber);
+  return { id: x.endpoint.id, aliasRangesNated: x.scope.aliasRanges.length > 0, ...(sourceRules ? { sourceRules } : {}) };
 }
 
 /**
@@ -142,7 +143,7 @@ export function updateKeptScope(spec: NatGatewaySpec, kept: KeptScope, id: strin
     inScope.splice(at, 1);
     endpoints.splice(at, 1);
   }
-  const scope = endpoint ? (endpointNatScope(spec, { subnetName: endpoint.subnetName, aliasIpRanges: endpoint.aliasIpRanges }) ?? null) : null;
+  const scope = endpoint ? (endpointNatScope(spec, endpoint) ?? null) : null;
   if (endpoint) kept.scope.set(id, scope);
   else kept.scope.delete(id);
   if (endpoint && scope) {
@@ -170,7 +171,7 @@ function scopeOf(spec: NatGatewaySpec, candidates: ScopeEndpoint[], cache?: Map<
   for (const e of candidates) {
     let scope = cache?.get(e.id);
     if (scope === undefined) {
-      scope = endpointNatScope(spec, { subnetName: e.subnetName, aliasIpRanges: e.aliasIpRanges }) ?? null;
+      scope = endpointNatScope(spec, e) ?? null;
       cache?.set(e.id, scope);
     }
     if (scope) out.push({ endpoint: e, scope });
@@ -179,8 +180,10 @@ function scopeOf(spec: NatGatewaySpec, candidates: ScopeEndpoint[], cache?: Map<
 }
 
 export function allocatorSpec(s: NatGatewaySpec, ips: IpUse[]): AllocatorInput['spec'] {
+  const sources = new Set(sourceRulesOf(s).map((r) => r.ruleNumber));
   const rule = (ruleNumber: number): AllocatorRule => ({
     ruleNumber,
+    ...(sources.has(ruleNumber) ? { source: true } : {}),
     activeIps: ips.filter((i) => i.ruleNumber === ruleNumber && !i.draining).map((i) => i.ip),
     drainIps: ips.filter((i) => i.ruleNumber === ruleNumber && i.draining).map((i) => i.ip),
   });

@@ -29,6 +29,8 @@ export interface ScopeEndpoint {
   hostInterface: string | null;
   networkIp: string;
   aliasIpRanges: EndpointRanges['aliasIpRanges'];
+  /** CIDRs it forwards from (canIpForward): source-based rules may match them. */
+  forwardedIpRanges: string[];
   hostId: string;
   hostName: string;
   subnetName: string;

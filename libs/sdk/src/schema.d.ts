@@ -834,6 +834,13 @@ export interface components {
                 [key: string]: string;
             };
             /**
+             * @description PRIVATE (default): VM interfaces live in it. PRIVATE_NAT: its ranges supply the NAT IPs of
+             *     Private NAT gateways (Cloud NAT's purpose); it holds no endpoint. Immutable.
+             * @default PRIVATE
+             * @enum {string}
+             */
+            purpose?: "PRIVATE" | "PRIVATE_NAT";
+            /**
              * @description The network: a name, `projects/{p}/networks/{n}` or a selfLink. Immutable.
              * @example default
              */
@@ -862,6 +869,8 @@ export interface components {
             labels: {
                 [key: string]: string;
             };
+            /** @enum {string} */
+            purpose: "PRIVATE" | "PRIVATE_NAT";
             network: string;
             region: string;
             ipCidrRange: string;
@@ -901,6 +910,11 @@ export interface components {
                 [key: string]: string | null;
             } | null;
             secondaryIpRanges?: components["schemas"]["SecondaryRangeDto"][] | null;
+            /**
+             * @description Immutable.
+             * @enum {string}
+             */
+            purpose?: "PRIVATE" | "PRIVATE_NAT";
             /** @description Immutable. */
             network?: string;
             /** @description Immutable. */
@@ -955,6 +969,21 @@ export interface components {
             networkIp: string;
             aliasIpRanges?: components["schemas"]["AliasIpRangeInputDto"][];
             /**
+             * @description The VM may send packets from addresses that are not its own (GCE's canIpForward): a router,
+             *     a VPN or NAT appliance, a node whose containers are routed behind it. Default false.
+             * @example true
+             */
+            canIpForward?: boolean;
+            /**
+             * @description IPv4 CIDRs the VM forwards traffic from (only with canIpForward); they must not overlap one
+             *     another nor the VM's own networkIp and aliasIpRanges. Traffic from them is translated only by
+             *     the gateway's source-based rules that match it, never by the default IPs.
+             * @example [
+             *       "192.168.1.0/24"
+             *     ]
+             */
+            forwardedIpRanges?: string[];
+            /**
              * @description RFC 1035 name, unique in its collection, chosen by the client.
              * @example my-resource
              */
@@ -981,6 +1010,15 @@ export interface components {
             host: string;
             networkIp: string;
             aliasIpRanges: components["schemas"]["AliasIpRangeDto"][];
+            /** @description The VM may forward traffic from addresses that are not its own. */
+            canIpForward: boolean;
+            /**
+             * @description CIDRs the VM forwards traffic from (source-based rules may match them).
+             * @example [
+             *       "192.168.1.0/24"
+             *     ]
+             */
+            forwardedIpRanges: string[];
             /** @example 0b9d6c1e-8a53-4a4e-9a0c-2b8f4b8e4f11 */
             id: string;
             /** @example my-resource */
@@ -1018,6 +1056,10 @@ export interface components {
             /** @description null: the platform names no device for it any more. */
             hostInterface?: string | null;
             aliasIpRanges?: components["schemas"]["AliasIpRangeInputDto"][] | null;
+            /** @description null: false. */
+            canIpForward?: boolean | null;
+            /** @description Replaced whole; null: none. */
+            forwardedIpRanges?: string[] | null;
             /** @description Immutable. */
             subnet?: string;
             /** @description Moves the VM to another host (with `hostInterface` when its device changes too). */
@@ -1621,6 +1663,8 @@ export interface components {
             ruleNumber: number;
             /** @description Destination CIDRs; flows to them use the rule's blocks. */
             destinations: string[];
+            /** @description A source-based rule: its source CIDRs (destinations is then empty). */
+            sources?: string[];
         };
         HostPortBlockDto: {
             /** @example 1024 */
@@ -1637,6 +1681,8 @@ export interface components {
             active?: components["schemas"]["HostPortBlockDto"];
             /** @description Blocks taking no new flows whose existing connections live on (drained, resized, moved, in quarantine). */
             drain: components["schemas"]["HostPortBlockDto"][];
+            /** @description Source-based rules only: the endpoint's sources (own and forwarded CIDRs) the rule applies to. */
+            sources?: string[];
         };
         HostEndpointDto: {
             /** @description The host-side device of the VM's NIC (tap, veth, OVS port); absent when the platform did not name it. */
@@ -1651,6 +1697,8 @@ export interface components {
             aliasRanges: string[];
             /** @description Whether the primary address itself is NATed. */
             natPrimary: boolean;
+            /** @description Ranges the VM forwards from that a source-based rule of the gateway matches; translated only by those rules. */
+            forwardedRanges?: string[];
             mappings: components["schemas"]["HostEndpointMappingDto"][];
         };
         HostGatewayDto: {
@@ -1662,7 +1710,7 @@ export interface components {
             name: string;
             timeouts: components["schemas"]["HostTimeoutsDto"];
             logging: components["schemas"]["HostLoggingDto"];
-            /** @description In ascending ruleNumber: the first whose destinations match a flow wins. */
+            /** @description In ascending ruleNumber: the first that matches a flow wins (by destination, or by source for a source rule). */
             rules: components["schemas"]["HostRuleDto"][];
             endpoints: components["schemas"]["HostEndpointDto"][];
         };

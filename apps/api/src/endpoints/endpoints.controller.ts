@@ -72,5 +72,7 @@ export function endpointView(r: EndpointRecord, p: ProjectScope, base: string): 
     hostInterface: r.hostInterface,
     networkIp: r.networkIp,
     aliasIpRanges: r.aliasIpRanges,
+    canIpForward: r.canIpForward,
+    forwardedIpRanges: r.forwardedIpRanges,
   });
 }

@@ -1,6 +1,6 @@
 import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
 import { HOST_INTERFACE_PATTERN, HOST_INTERFACE_RULE } from '@natplane/domain';
 import { ResourceDto, ResourceInputDto, ResourcePatchDto } from '../common/resource.dto';
 
@@ -47,6 +47,27 @@ export class EndpointInputDto extends ResourceInputDto {
   @ValidateNested({ each: true })
   @Type(() => AliasIpRangeInputDto)
   aliasIpRanges?: AliasIpRangeInputDto[];
+
+  /**
+   * The VM may send packets from addresses that are not its own (GCE's canIpForward): a router,
+   * a VPN or NAT appliance, a node whose containers are routed behind it. Default false.
+   * @example true
+   */
+  @IsOptional()
+  @IsBoolean()
+  canIpForward?: boolean;
+
+  /**
+   * IPv4 CIDRs the VM forwards traffic from (only with canIpForward); they must not overlap one
+   * another nor the VM's own networkIp and aliasIpRanges. Traffic from them is translated only by
+   * the gateway's source-based rules that match it, never by the default IPs.
+   * @example ["192.168.1.0/24"]
+   */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @IsString({ each: true })
+  forwardedIpRanges?: string[];
 }
 
 export class AliasIpRangeDto {
@@ -69,6 +90,12 @@ export class EndpointPatchDto extends ResourcePatchDto {
   networkIp?: string;
   @ApiPropertyOptional({ type: 'array', nullable: true, items: { $ref: getSchemaPath(AliasIpRangeInputDto) }, maxItems: 32 })
   aliasIpRanges?: AliasIpRangeInputDto[] | null;
+  /** null: false. */
+  @ApiPropertyOptional({ type: 'boolean', nullable: true })
+  canIpForward?: boolean | null;
+  /** Replaced whole; null: none. */
+  @ApiPropertyOptional({ type: 'array', nullable: true, items: { type: 'string' }, maxItems: 32 })
+  forwardedIpRanges?: string[] | null;
 }
 
 export class EndpointDto extends ResourceDto {
@@ -79,6 +106,10 @@ export class EndpointDto extends ResourceDto {
   hostInterface!: string | null;
   networkIp!: string;
   aliasIpRanges!: AliasIpRangeDto[];
+  /** The VM may forward traffic from addresses that are not its own. */
+  canIpForward!: boolean;
+  /** CIDRs the VM forwards traffic from (source-based rules may match them). @example ["192.168.1.0/24"] */
+  forwardedIpRanges!: string[];
 }
 
 export class EndpointListDto {

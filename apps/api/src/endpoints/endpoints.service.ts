@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
-import { cidr, cidrContains, cidrContainsCidr, ConflictError, parseCidr, parseIpv4, type FieldError } from '@natplane/domain';
+import { cidr, cidrContains, cidrContainsCidr, ConflictError, forwardedRangeErrors, formatCidr, parseCidr, parseIpv4, type FieldError } from '@natplane/domain';
 import { Db, EndpointsRepository, HostSourceConflict, SubnetsRepository, type EndpointRecord, type Page, type SubnetRef } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
@@ -18,6 +18,8 @@ interface Resolved {
   subnet: SubnetRef;
   hostId: string;
   aliasIpRanges: { ipCidrRange: string; subnetworkRangeName: string }[];
+  canIpForward: boolean;
+  forwardedIpRanges: string[];
 }
 
 /**
@@ -76,6 +78,8 @@ export class EndpointsService {
           hostInterface: input.hostInterface ?? null,
           networkIp: input.networkIp,
           aliasIpRanges: r.aliasIpRanges,
+          canIpForward: r.canIpForward,
+          forwardedIpRanges: r.forwardedIpRanges,
         };
         const inserted = await this.endpoints.insertAndBumpGateways(p.id, values, r.refs);
         if (inserted) {
@@ -139,9 +143,15 @@ export class EndpointsService {
         hostInterface,
         networkIp: next.networkIp,
         aliasIpRanges: r.aliasIpRanges,
+        canIpForward: r.canIpForward,
+        forwardedIpRanges: r.forwardedIpRanges,
       });
       const hostsMatter =
-        r.hostId !== cur.hostId || hostInterface !== cur.hostInterface || next.networkIp !== cur.networkIp || !isDeepStrictEqual(r.aliasIpRanges, cur.aliasIpRanges);
+        r.hostId !== cur.hostId ||
+        hostInterface !== cur.hostInterface ||
+        next.networkIp !== cur.networkIp ||
+        !isDeepStrictEqual(r.aliasIpRanges, cur.aliasIpRanges) ||
+        !isDeepStrictEqual(r.forwardedIpRanges, cur.forwardedIpRanges);
       if (hostsMatter) await this.changes.endpointChanged(cur.subnetId, cur.id);
       return (await this.endpoints.getById(cur.id))!;
     }).catch(async (e: unknown) => {
@@ -169,6 +179,9 @@ export class EndpointsService {
     if (!subnet) errors.push({ field: 'subnet', message: `subnet '${subnetName}' does not exist` });
     if (!host) errors.push({ field: 'host', message: `host '${hostName}' does not exist` });
     if (!subnet || !host) throw invalid(errors);
+    if (subnet.purpose === 'PRIVATE_NAT') {
+      errors.push({ field: 'subnet', message: `subnet '${subnetName}' has purpose PRIVATE_NAT: it supplies NAT IPs to Private NAT gateways and holds no endpoint` });
+    }
     if (host.region !== subnet.region) errors.push({ field: 'host', message: `host '${hostName}' is in region ${host.region}, the subnet in ${subnet.region}` });
     if (ip.ok && !cidrContains(cidr(subnet.ipCidrRange), ip.value)) errors.push({ field: 'networkIp', message: `is not in the subnet's primary range ${subnet.ipCidrRange}` });
     const aliasIpRanges = (input.aliasIpRanges ?? []).map((a, i) => {
@@ -180,8 +193,14 @@ export class EndpointsService {
       else if (c.ok && !cidrContainsCidr(cidr(parent), c.value)) errors.push({ field: `aliasIpRanges[${i}].ipCidrRange`, message: `is not inside ${parent}` });
       return { ipCidrRange: a.ipCidrRange, subnetworkRangeName: rangeName };
     });
+    const canIpForward = input.canIpForward ?? false;
+    const forwardedIpRanges = (input.forwardedIpRanges ?? []).map((text) => {
+      const c = parseCidr(text);
+      return c.ok ? formatCidr(c.value) : text;
+    });
+    errors.push(...forwardedRangeErrors(canIpForward, input.forwardedIpRanges ?? [], ip.ok ? ip.value : undefined, aliasIpRanges));
     if (errors.length) throw invalid(errors);
-    return { subnet, hostId: host.id, hostName, aliasIpRanges, refs: { subnet, host } };
+    return { subnet, hostId: host.id, hostName, aliasIpRanges, canIpForward, forwardedIpRanges, refs: { subnet, host } };
   }
 
   /**
@@ -224,5 +243,7 @@ function inputOf(r: EndpointRecord): EndpointInputDto {
     ...(r.hostInterface === null ? {} : { hostInterface: r.hostInterface }),
     networkIp: r.networkIp,
     aliasIpRanges: r.aliasIpRanges,
+    canIpForward: r.canIpForward,
+    forwardedIpRanges: r.forwardedIpRanges,
   };
 }

@@ -26,6 +26,8 @@ export class HostEndpointMappingDto {
   active?: HostPortBlockDto;
   /** Blocks taking no new flows whose existing connections live on (drained, resized, moved, in quarantine). */
   drain!: HostPortBlockDto[];
+  /** Source-based rules only: the endpoint's sources (own and forwarded CIDRs) the rule applies to. */
+  sources?: string[];
 }
 
 export class HostEndpointDto {
@@ -42,6 +44,8 @@ export class HostEndpointDto {
   aliasRanges!: string[];
   /** Whether the primary address itself is NATed. */
   natPrimary!: boolean;
+  /** Ranges the VM forwards from that a source-based rule of the gateway matches; translated only by those rules. */
+  forwardedRanges?: string[];
   mappings!: HostEndpointMappingDto[];
 }
 
@@ -50,6 +54,8 @@ export class HostRuleDto {
   ruleNumber!: number;
   /** Destination CIDRs; flows to them use the rule's blocks. */
   destinations!: string[];
+  /** A source-based rule: its source CIDRs (destinations is then empty). */
+  sources?: string[];
 }
 
 export class HostTimeoutsDto {
@@ -80,7 +86,7 @@ export class HostGatewayDto {
   mapping!: 'ENDPOINT_INDEPENDENT' | 'ENDPOINT_DEPENDENT';
   timeouts!: HostTimeoutsDto;
   logging!: HostLoggingDto;
-  /** In ascending ruleNumber: the first whose destinations match a flow wins. */
+  /** In ascending ruleNumber: the first that matches a flow wins (by destination, or by source for a source rule). */
   rules!: HostRuleDto[];
   endpoints!: HostEndpointDto[];
 }

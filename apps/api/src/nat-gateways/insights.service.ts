@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DEFAULT_RULE, gatewayAddressUses, HistoryExpiredError, InvalidArgumentError, NotFoundError, parseIpv4, type NatGatewaySpec } from '@natplane/domain';
+import { DEFAULT_RULE, gatewayAddressUses, HistoryExpiredError, InvalidArgumentError, NotFoundError, parseIpv4, sourceRulesOf, type NatGatewaySpec } from '@natplane/domain';
 import { Db, GatewaysRepository, InsightsRepository, NatMetricsRepository, ReconcileRepository, type GatewayRecord, type MappingBlockRow } from '@natplane/persistence';
 import { ipUsesInSpecOrder, planGateway, type AllocationStatus, type Block } from '@natplane/planner';
 import type { ProjectScope } from '../common/auth';
@@ -230,6 +230,7 @@ export class GatewayInsightsService {
 
 function mappingView(rows: MappingBlockRow[], spec: NatGatewaySpec): Omit<NatMappingDto, 'traffic'> {
   const first = rows[0];
+  const sourceRules = new Set(sourceRulesOf(spec).map((r) => r.ruleNumber));
   const rule = (n: number): RuleMappingDto => {
     const mine = rows.filter((r) => r.ruleNumber === n);
     const active = mine.filter((r) => r.state === 'ACTIVE');
@@ -247,6 +248,7 @@ function mappingView(rows: MappingBlockRow[], spec: NatGatewaySpec): Omit<NatMap
     numTotalNatPorts: d.numTotalNatPorts,
     drainNatIpPortRanges: d.drainNatIpPortRanges,
     numTotalDrainNatPorts: d.numTotalDrainNatPorts,
-    ruleMappings: spec.rules.map((r) => rule(r.ruleNumber)),
+    // a source-based rule serves only the endpoints it matches: listed for those (with blocks)
+    ruleMappings: spec.rules.filter((r) => !sourceRules.has(r.ruleNumber) || rows.some((x) => x.ruleNumber === r.ruleNumber)).map((r) => rule(r.ruleNumber)),
   };
 }

@@ -71,5 +71,6 @@ export function subnetView(r: SubnetRecord, p: ProjectScope, base: string): Subn
     region: r.region,
     ipCidrRange: r.ipCidrRange,
     secondaryIpRanges: r.secondaryIpRanges,
+    purpose: r.purpose,
   });
 }

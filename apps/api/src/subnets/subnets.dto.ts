@@ -1,6 +1,6 @@
-import { ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
 import { NAME_PATTERN, ResourceDto, ResourceInputDto, ResourcePatchDto } from '../common/resource.dto';
 import { REGION_PATTERN } from '../hosts/hosts.dto';
 
@@ -37,6 +37,15 @@ export class SubnetInputDto extends ResourceInputDto {
   @ValidateNested({ each: true })
   @Type(() => SecondaryRangeDto)
   secondaryIpRanges?: SecondaryRangeDto[];
+
+  /**
+   * PRIVATE (default): VM interfaces live in it. PRIVATE_NAT: its ranges supply the NAT IPs of
+   * Private NAT gateways (Cloud NAT's purpose); it holds no endpoint. Immutable.
+   */
+  @IsOptional()
+  @IsIn(['PRIVATE', 'PRIVATE_NAT'], { message: 'must be PRIVATE or PRIVATE_NAT' })
+  @ApiPropertyOptional({ enum: ['PRIVATE', 'PRIVATE_NAT'], default: 'PRIVATE' })
+  purpose?: 'PRIVATE' | 'PRIVATE_NAT';
 }
 
 /** An RFC 7396 merge patch of a subnet (secondaryIpRanges replaced whole; null: none). */
@@ -49,6 +58,9 @@ export class SubnetPatchDto extends ResourcePatchDto {
   ipCidrRange?: string;
   @ApiPropertyOptional({ type: 'array', nullable: true, items: { $ref: getSchemaPath(SecondaryRangeDto) }, maxItems: 30 })
   secondaryIpRanges?: SecondaryRangeDto[] | null;
+  /** Immutable. */
+  @ApiPropertyOptional({ enum: ['PRIVATE', 'PRIVATE_NAT'] })
+  purpose?: 'PRIVATE' | 'PRIVATE_NAT';
 }
 
 export class SubnetDto extends ResourceDto {
@@ -56,6 +68,8 @@ export class SubnetDto extends ResourceDto {
   region!: string;
   ipCidrRange!: string;
   secondaryIpRanges!: SecondaryRangeDto[];
+  @ApiProperty({ enum: ['PRIVATE', 'PRIVATE_NAT'] })
+  purpose!: 'PRIVATE' | 'PRIVATE_NAT';
 }
 
 export class SubnetListDto {

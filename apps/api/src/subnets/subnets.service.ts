@@ -33,6 +33,7 @@ export class SubnetsService {
         region: input.region,
         ipCidrRange: input.ipCidrRange,
         secondaryIpRanges: (input.secondaryIpRanges ?? []).map((r) => ({ rangeName: r.rangeName, ipCidrRange: r.ipCidrRange })),
+        purpose: input.purpose ?? 'PRIVATE',
       });
       // A new subnet joins the scope of ALL_SUBNETWORKS gateways of its network and region.
       await this.changes.gatewaysChanged(await this.gateways.coveringSubnet(id));
@@ -51,7 +52,7 @@ export class SubnetsService {
   async patch(p: ProjectScope, name: string, patch: unknown, ifMatch?: string): Promise<SubnetRecord> {
     return this.db.transaction(async () => {
       const cur = await this.lockInNetwork(p, name, ifMatch, 'update');
-      const next = await mergePatch(inputOf(cur), patch, SubnetInputDto, ['name', 'region']);
+      const next = await mergePatch(inputOf(cur), patch, SubnetInputDto, ['name', 'region', 'purpose']);
       const errors: FieldError[] = [];
       if (refName(next.network, { project: p.name, collection: 'networks' }, 'network', errors) !== cur.networkName) errors.push({ field: 'network', message: 'is immutable' });
       if (errors.length) throw invalid(errors);
@@ -149,5 +150,6 @@ function inputOf(r: SubnetRecord): SubnetInputDto {
     region: r.region,
     ipCidrRange: r.ipCidrRange,
     secondaryIpRanges: r.secondaryIpRanges,
+    purpose: r.purpose,
   };
 }

@@ -502,7 +502,7 @@ export function GatewayForm({ api, name }: { api: Api; name?: string }) {
               <Field label={`Rule ${i + 1} description`} field={`rules[${i}].description`} error={error}>
                 {(p) => <input {...p} value={r.description} onChange={(e) => setRule(i, { description: e.target.value })} />}
               </Field>
-              <Field label={`Rule ${i + 1} match`} field={`rules[${i}].match`} error={error} hint="inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP', joined by ||.">
+              <Field label={`Rule ${i + 1} match`} field={`rules[${i}].match`} error={error} hint="inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP', joined by ||; or the same over source.ip (a source-based rule), never both in one rule.">
                 {(p) => <input {...p} value={r.match} onChange={(e) => setRule(i, { match: e.target.value })} />}
               </Field>
               <Field label={`Rule ${i + 1} active NAT IPs`} field={`rules[${i}].action.sourceNatActiveIps`} error={error} hint="Address names, comma separated.">

@@ -94,6 +94,15 @@ export const RESOURCE_KINDS = {
         show: (v) => ((v ?? []) as { rangeName: string; ipCidrRange: string }[]).map((r) => `${r.rangeName}=${r.ipCidrRange}`).join('\n'),
         parse: (s) => lines(s).map((l) => ({ rangeName: l.split('=')[0].trim(), ipCidrRange: l.slice(l.indexOf('=') + 1).trim() })),
       },
+      {
+        key: 'purpose',
+        label: 'Purpose',
+        kind: 'text',
+        immutable: true,
+        hint: 'PRIVATE (default) holds VM interfaces; PRIVATE_NAT supplies NAT IPs to Private NAT gateways.',
+        show: text,
+        parse: optional,
+      },
       descriptionField,
       labelsField,
     ],
@@ -103,6 +112,7 @@ export const RESOURCE_KINDS = {
       { label: 'Region', value: (r) => text(r.region) },
       { label: 'Range', value: (r) => text(r.ipCidrRange) },
       { label: 'Secondary', value: (r) => ((r.secondaryIpRanges ?? []) as { rangeName: string; ipCidrRange: string }[]).map((x) => `${x.rangeName} ${x.ipCidrRange}`).join(', ') },
+      { label: 'Purpose', value: (r) => text(r.purpose) },
     ],
   },
   endpoints: {
@@ -135,6 +145,23 @@ export const RESOURCE_KINDS = {
             return range ? { ipCidrRange: cidr, subnetworkRangeName: range } : { ipCidrRange: cidr };
           }),
       },
+      {
+        key: 'canIpForward',
+        label: 'IP forwarding',
+        kind: 'text',
+        hint: 'true: the VM may send traffic from addresses that are not its own (a router, a VPN); default false.',
+        show: text,
+        // empty: the default (null in a merge patch); anything but true/false goes to the api as typed
+        parse: (s) => (s.trim() === '' ? null : s.trim() === 'true' ? true : s.trim() === 'false' ? false : s.trim()),
+      },
+      {
+        key: 'forwardedIpRanges',
+        label: 'Forwarded IP ranges',
+        kind: 'lines',
+        hint: 'One CIDR per line: ranges the VM forwards traffic from (with IP forwarding); source-based NAT rules can match them.',
+        show: (v) => ((v ?? []) as string[]).join('\n'),
+        parse: (s) => lines(s),
+      },
       descriptionField,
       labelsField,
     ],
@@ -144,6 +171,7 @@ export const RESOURCE_KINDS = {
       { label: 'Host', value: (r) => text(r.host) },
       { label: 'Device', value: (r) => text(r.hostInterface) },
       { label: 'IP', value: (r) => text(r.networkIp) },
+      { label: 'Forwards', value: (r) => (r.canIpForward === true ? ((r.forwardedIpRanges ?? []) as string[]).join(', ') || 'yes' : '') },
     ],
   },
   addresses: {

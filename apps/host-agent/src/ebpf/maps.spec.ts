@@ -1,5 +1,5 @@
 import { DEFAULT_RULE, HostEndpoint, HostGatewaySettings } from '@natplane/contracts';
-import { EntryTable, OpList, endpointEntries, gatewayEntries, ip4, opLine } from './maps';
+import { EntryTable, OpList, endpointEntries, gatewayEntries, ip4, opLine, sourceRuleEntries } from './maps';
 
 const settings = (rules: HostGatewaySettings['rules'], mapping: HostGatewaySettings['mapping'] = 'ENDPOINT_DEPENDENT'): HostGatewaySettings => ({
   id: 'g1',
@@ -77,5 +77,41 @@ describe('EntryTable', () => {
     const last = new OpList();
     t.set('b', [{ map: 'np_src', key: 's2', value: 'v3' }, { map: 'np_cnt', key: 'c', value: null }], last);
     expect(last.ops().map(opLine)).toEqual(['z np_cnt c', 'u np_src s2 v3', 'd np_natip aa']);
+  });
+});
+
+describe('sourceRuleEntries', () => {
+  const e: HostEndpoint = {
+    id: 'e1',
+    name: 'projects/p/endpoints/e1',
+    networkIp: '10.0.0.2',
+    aliasRanges: [],
+    natPrimary: true,
+    forwardedRanges: ['192.168.0.0/16'],
+    mappings: [
+      { ruleNumber: DEFAULT_RULE, drain: [] },
+      { ruleNumber: 20, drain: [], sources: ['192.168.1.0/24', '10.0.0.2/32'] },
+      { ruleNumber: 10, drain: [], sources: ['192.168.0.0/16'] },
+    ],
+  };
+  const entries = sourceRuleEntries(e, 7);
+  const val = (addr: string) => {
+    const a = Buffer.from(ip4(addr), 'hex').readUInt32BE(0);
+    let best: { len: number; v: Buffer } | undefined;
+    for (const x of entries) {
+      const k = Buffer.from(x.key, 'hex');
+      expect(k.readUInt32LE(4)).toBe(7); // keyed by the endpoint's slot
+      const len = k.readUInt32LE(0) - 32;
+      const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+      if (((a & mask) >>> 0) === k.readUInt32BE(8) && (!best || len > best.len)) best = { len, v: Buffer.from(x.value as string, 'hex') };
+    }
+    return best && { rule: best.v.readInt32LE(0), fwd: best.v.readUInt32LE(4) };
+  };
+
+  it('gives each source the first source rule whose sources hold it, and marks forwarded ones', () => {
+    expect(val('192.168.1.5')).toEqual({ rule: 10, fwd: 1 }); // in rule 20's /24, but rule 10's /16 comes first
+    expect(val('192.168.9.9')).toEqual({ rule: 10, fwd: 1 });
+    expect(val('10.0.0.2')).toEqual({ rule: 20, fwd: 0 });
+    expect(val('10.0.0.3')).toBeUndefined();
   });
 });

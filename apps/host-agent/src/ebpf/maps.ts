@@ -11,10 +11,10 @@ import { createHash } from 'node:crypto';
 import { HostEndpoint, HostGatewaySettings } from '@natplane/contracts';
 import { parseCidr, parseIpv4 } from '@natplane/nftables';
 
-export type MapName = 'np_ids' | 'np_cnt' | 'np_blk' | 'np_dst' | 'np_natip' | 'np_named' | 'np_src';
+export type MapName = 'np_ids' | 'np_cnt' | 'np_blk' | 'np_dst' | 'np_ssrc' | 'np_natip' | 'np_named' | 'np_src';
 
 /** Order of writes (a new source finds its block, a rule its destinations); deletes go the other way. */
-export const MAP_ORDER: MapName[] = ['np_ids', 'np_cnt', 'np_blk', 'np_dst', 'np_natip', 'np_named', 'np_src'];
+export const MAP_ORDER: MapName[] = ['np_ids', 'np_cnt', 'np_blk', 'np_dst', 'np_ssrc', 'np_natip', 'np_named', 'np_src'];
 
 export interface Entry {
   map: MapName;
@@ -84,12 +84,14 @@ export function endpointEntries(e: HostEndpoint, c: EndpointContext): Entry[] {
   const out: Entry[] = [];
   const ifkey = c.ifkey < 0 ? 0xffffffff : c.ifkey;
   const srcValue = u32(c.slot) + u32(c.gw);
-  const sources = [...(e.natPrimary ? [`${e.networkIp}/32`] : []), ...e.aliasRanges];
+  const forwarded = e.forwardedRanges ?? [];
+  const sources = [...(e.natPrimary ? [`${e.networkIp}/32`] : []), ...e.aliasRanges, ...forwarded];
   for (const s of sources) {
     const cidr = parseCidr(s, true);
     if (!cidr) continue;
     out.push({ map: 'np_src', key: u32(32 + cidr.prefixLength) + u32(ifkey) + be32(cidr.start), value: srcValue });
   }
+  out.push(...sourceRuleEntries(e, c.slot));
   if (c.ifkey > 0) out.push({ map: 'np_named', key: u32(c.ifkey), value: u32(1) });
   const eim = c.settings.mapping === 'ENDPOINT_INDEPENDENT' ? 1 : 0;
   const timeouts = TIMEOUT_ORDER.map((t) => u32(c.settings.timeouts[t])).join('');
@@ -103,6 +105,36 @@ export function endpointEntries(e: HostEndpoint, c: EndpointContext): Entry[] {
     out.push({ map: 'np_cnt', key: blkKey(c.slot, m.ruleNumber), value: null });
     out.push({ map: 'np_blk', key: blkKey(c.slot, m.ruleNumber), value });
     for (const b of [...(m.active ? [m.active] : []), ...m.drain]) out.push({ map: 'np_natip', key: ip4(b.natIp), value: u32(1) });
+  }
+  return out;
+}
+
+/**
+ * The np_ssrc entries of an endpoint: each source a source-based rule applies to (its mappings'
+ * `sources`) carries the smallest rule number of the mappings whose sources contain it, so the
+ * longest match gives the first source rule for the address; `fwd` when it lies in a range the VM
+ * forwards from.
+ */
+export function sourceRuleEntries(e: HostEndpoint, slot: number): Entry[] {
+  type P = { start: number; end: number; len: number; rule: number };
+  const parts = new Map<string, P>();
+  for (const m of e.mappings) {
+    for (const s of m.sources ?? []) {
+      const c = parseCidr(s, true);
+      if (!c) continue;
+      const k = `${c.start}/${c.prefixLength}`;
+      const p = parts.get(k);
+      if (!p || m.ruleNumber < p.rule) parts.set(k, { start: c.start, end: c.end, len: c.prefixLength, rule: m.ruleNumber });
+    }
+  }
+  const forwarded = (e.forwardedRanges ?? []).map((f) => parseCidr(f, true)).filter((c) => c !== null);
+  const list = [...parts.values()];
+  const out: Entry[] = [];
+  for (const p of list) {
+    let rule = p.rule;
+    for (const q of list) if (q.rule < rule && q.start <= p.start && p.end <= q.end) rule = q.rule;
+    const fwd = forwarded.some((f) => f.start <= p.start && p.end <= f.end) ? 1 : 0;
+    out.push({ map: 'np_ssrc', key: u32(32 + p.len) + u32(slot) + be32(p.start), value: s32(rule) + u32(fwd) });
   }
   return out;
 }

@@ -14,6 +14,9 @@ const ENDPOINT_IDS = ['e1', 'e2', 'e3', 'e4', 'e5', 'e6'];
 const SOURCE_IPS = ['10.99.0.2', '10.99.0.3', '10.99.0.4', '10.99.0.5', '10.99.0.6', '10.99.1.2', '10.99.1.3'];
 const ALIASES = ['10.200.0.0/24', '10.200.1.0/24', '10.200.2.0/28', '10.200.3.7/32'];
 const NAT_IPS = ['203.0.113.5', '203.0.113.6', '203.0.113.9'];
+/** Sources of source-based rules, and ranges VMs forward from (some inside them, some not). */
+const RULE_SOURCES = ['192.168.0.0/16', '192.168.1.0/24', '10.99.0.2/32', '10.99.0.0/24'];
+const FORWARDED = ['192.168.1.0/24', '192.168.2.0/25', '172.16.0.0/24'];
 /** Devices VMs are attached by: two networks' endpoints may share an address on different ones. */
 const INTERFACES = ['tapA', 'tapB', 'veth-c.1'];
 
@@ -29,9 +32,10 @@ const timeouts = fc.record({
   tcpTimeWaitTimeoutSec: fc.constantFrom(30, 120),
 });
 
-function endpointArb(rules: number[]): fc.Arbitrary<HostEndpoint> {
+function endpointArb(rules: number[], sourceRules: number[] = []): fc.Arbitrary<HostEndpoint> {
   return fc
     .record({
+      forwardedRanges: sourceRules.length > 0 ? fc.subarray(FORWARDED, { maxLength: 2 }) : fc.constant([] as string[]),
       id: fc.constantFrom(...ENDPOINT_IDS),
       networkIp: fc.constantFrom(...SOURCE_IPS),
       aliasRanges: fc.oneof({ weight: 4, arbitrary: fc.constant([] as string[]) }, { weight: 1, arbitrary: fc.subarray(ALIASES, { maxLength: 2 }) }),
@@ -41,11 +45,18 @@ function endpointArb(rules: number[]): fc.Arbitrary<HostEndpoint> {
         fc.tuple(...numbers.map((n) => fc.record({ ruleNumber: fc.constant(n), active: fc.option(block, { nil: undefined, freq: 4 }), drain: fc.array(block, { maxLength: 2 }) }))),
       ),
     })
-    .map(({ hostInterface, ...e }) => ({
+    .map(({ hostInterface, forwardedRanges, ...e }) => ({
       ...e,
       ...(hostInterface === undefined ? {} : { hostInterface }),
+      ...(forwardedRanges.length > 0 ? { forwardedRanges } : {}),
       name: `projects/p/endpoints/${e.id}`,
-      mappings: e.mappings.map((m) => (m.active ? m : { ruleNumber: m.ruleNumber, drain: m.drain })),
+      mappings: e.mappings.map((m) => {
+        const base = m.active ? m : { ruleNumber: m.ruleNumber, drain: m.drain };
+        if (!sourceRules.includes(m.ruleNumber)) return base;
+        // a source rule applies to some of the endpoint's sources: its primary address, forwarded ranges
+        const sources = [...(e.natPrimary && m.ruleNumber % 2 === 0 ? [`${e.networkIp}/32`] : []), ...forwardedRanges.slice(0, 1 + (m.ruleNumber % 2))];
+        return { ...base, sources };
+      }),
     }));
 }
 
@@ -56,11 +67,26 @@ const gatewayArb: fc.Arbitrary<HostGateway> = fc
     timeouts,
     logging: fc.record({ enable: fc.boolean(), filter: fc.constantFrom('ALL' as const, 'ERRORS_ONLY' as const, 'TRANSLATIONS_ONLY' as const) }),
     rules: fc.subarray(RULE_NUMBERS, { maxLength: 2 }).chain((numbers) =>
-      fc.tuple(...numbers.map((n) => fc.record({ ruleNumber: fc.constant(n), destinations: fc.subarray(DESTINATIONS, { minLength: 0, maxLength: 3 }) }))),
+      fc.tuple(
+        ...numbers.map((n) =>
+          fc.oneof(
+            { weight: 2, arbitrary: fc.record({ ruleNumber: fc.constant(n), destinations: fc.subarray(DESTINATIONS, { minLength: 0, maxLength: 3 }) }) },
+            { weight: 1, arbitrary: fc.record({ ruleNumber: fc.constant(n), destinations: fc.constant([] as string[]), sources: fc.subarray(RULE_SOURCES, { minLength: 1, maxLength: 2 }) }) },
+          ),
+        ),
+      ),
     ),
   })
   .chain((g) =>
-    fc.array(endpointArb(g.rules.map((r) => r.ruleNumber)), { maxLength: 5 }).map((endpoints) => ({ ...g, name: `projects/p/natGateways/${g.id}`, endpoints })),
+    fc
+      .array(
+        endpointArb(
+          g.rules.map((r) => r.ruleNumber),
+          g.rules.filter((r) => 'sources' in r).map((r) => r.ruleNumber),
+        ),
+        { maxLength: 5 },
+      )
+      .map((endpoints) => ({ ...g, name: `projects/p/natGateways/${g.id}`, endpoints })),
   );
 
 /** Removes what would make the document invalid (duplicate ids, sources colliding on one device). */
@@ -112,8 +138,19 @@ export const documentAndChangeArb: fc.Arbitrary<[HostDocument, HostDocument]> = 
         if (what === 'settings' && g && og) Object.assign(g, { mapping: og.mapping, timeouts: og.timeouts, logging: og.logging });
         if (what === 'takeEndpoint' && g && og && og.endpoints.length) {
           const rules = new Set([DEFAULT_RULE, ...g.rules.map((r) => r.ruleNumber)]);
+          const sourceRules = new Set(g.rules.filter((r) => r.sources !== undefined).map((r) => r.ruleNumber));
           const e = og.endpoints[j % og.endpoints.length];
-          const fitted = { ...e, mappings: e.mappings.filter((m) => rules.has(m.ruleNumber)) };
+          const { forwardedRanges, ...rest } = e;
+          const fitted = {
+            ...rest,
+            ...(forwardedRanges && sourceRules.size > 0 ? { forwardedRanges } : {}),
+            mappings: e.mappings
+              .filter((m) => rules.has(m.ruleNumber))
+              .map((m) => {
+                const { sources, ...plain } = m;
+                return sourceRules.has(m.ruleNumber) ? { ...plain, sources: sources ?? [] } : plain;
+              }),
+          };
           g.endpoints = [...g.endpoints.filter((x) => x.id !== e.id), fitted];
         }
       }

@@ -53,4 +53,12 @@ export class EndpointRow extends ResourceRow {
 
   @Column('jsonb', { default: [] })
   aliasIpRanges!: AliasIpRange[];
+
+  /** The VM may send packets from addresses that are not its own (GCE's canIpForward). */
+  @Column('boolean', { default: false })
+  canIpForward!: boolean;
+
+  /** CIDRs the VM forwards traffic from (only with canIpForward): source-based rules may match them. */
+  @Column('jsonb', { default: [] })
+  forwardedIpRanges!: string[];
 }

@@ -11,6 +11,8 @@ export interface SubnetRef {
   region: string;
   ipCidrRange: string;
   secondaryIpRanges: { rangeName: string; ipCidrRange: string }[];
+  /** PRIVATE_NAT subnets hold no endpoint (immutable, so a remembered value stays true). */
+  purpose: 'PRIVATE' | 'PRIVATE_NAT';
 }
 
 export interface EndpointRecord extends ResourceRecord {
@@ -24,6 +26,8 @@ export interface EndpointRecord extends ResourceRecord {
   hostInterface: string | null;
   networkIp: string;
   aliasIpRanges: AliasIpRange[];
+  canIpForward: boolean;
+  forwardedIpRanges: string[];
 }
 
 /**
@@ -53,7 +57,7 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
     super(db, {
       table: 'endpoints',
       scope: 'project_id',
-      columns: { subnetId: 'subnet_id', networkId: 'network_id', hostId: 'host_id', hostInterface: 'host_interface', networkIp: 'network_ip', aliasIpRanges: 'alias_ip_ranges' },
+      columns: { subnetId: 'subnet_id', networkId: 'network_id', hostId: 'host_id', hostInterface: 'host_interface', networkIp: 'network_ip', aliasIpRanges: 'alias_ip_ranges', canIpForward: 'can_ip_forward', forwardedIpRanges: 'forwarded_ip_ranges' },
       reads: { networkIp: 'host(t.network_ip)' },
       joined: { subnetName: 's.name', hostName: 'h.name' },
       joins: 'JOIN subnets s ON s.id = t.subnet_id JOIN hosts h ON h.id = t.host_id',
@@ -136,7 +140,7 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
   async refs(projectId: string, subnetName: string, hostName: string): Promise<{ subnet?: SubnetRef; host?: { id: string; region: string } }> {
     const { rows } = await this.db.query<{ kind: string; row: Record<string, unknown> }>(
       `SELECT 'subnet' AS kind, json_build_object('id', id, 'name', name, 'networkId', network_id, 'region', region, 'ipCidrRange', ip_cidr_range::text,
-              'secondaryIpRanges', secondary_ip_ranges) AS row FROM subnets WHERE project_id = $1 AND name = $2
+              'secondaryIpRanges', secondary_ip_ranges, 'purpose', purpose) AS row FROM subnets WHERE project_id = $1 AND name = $2
        UNION ALL SELECT 'host', json_build_object('id', id, 'region', region) FROM hosts WHERE name = $3`,
       [projectId, subnetName, hostName],
     );

@@ -17,7 +17,7 @@ const BLOCK_ORDER = 'g.id, e.id, a.rule_number, a.nat_ip, a.port_lo';
  */
 const BLOCK_ROW = `a.gateway_id AS "gatewayId", g.name AS "gatewayName", p.name AS "projectName",
   CASE WHEN lag(a.gateway_id) OVER (ORDER BY ${BLOCK_ORDER}) IS DISTINCT FROM a.gateway_id THEN g.spec END AS spec,
-  e.id AS "endpointId", e.name AS "endpointName", e.host_interface AS "hostInterface", e.created_at AS "endpointCreatedAt", host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", s.name AS "subnetName",
+  e.id AS "endpointId", e.name AS "endpointName", e.host_interface AS "hostInterface", e.created_at AS "endpointCreatedAt", host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", e.forwarded_ip_ranges AS "forwardedIpRanges", s.name AS "subnetName",
   a.rule_number AS "ruleNumber", host(a.nat_ip) AS "natIp", a.port_lo AS "portLo", a.port_hi AS "portHi", a.state, a.cut`;
 const BLOCKS_OF_HOST = `allocations a
   JOIN endpoints e ON e.id = a.endpoint_id

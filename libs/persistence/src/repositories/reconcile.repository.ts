@@ -98,7 +98,7 @@ export class ReconcileRepository {
       `${GATEWAY_SELECT},
               (SELECT coalesce(json_agg(json_build_object('generation', c.generation::float8, 'endpointId', c.endpoint_id, 'endpoint',
                  CASE WHEN e.id IS NULL THEN NULL ELSE json_build_object('id', e.id, 'name', e.name, 'hostInterface', e.host_interface, 'networkIp', host(e.network_ip),
-                   'aliasIpRanges', e.alias_ip_ranges, 'hostId', e.host_id, 'hostName', h.name, 'subnetName', s.name) END)), '[]')
+                   'aliasIpRanges', e.alias_ip_ranges, 'forwardedIpRanges', e.forwarded_ip_ranges, 'hostId', e.host_id, 'hostName', h.name, 'subnetName', s.name) END)), '[]')
                FROM gateway_endpoint_changes c
                LEFT JOIN (endpoints e JOIN subnets s ON s.id = e.subnet_id AND s.network_id = g.network_id AND s.region = g.region
                           JOIN hosts h ON h.id = e.host_id) ON e.id = c.endpoint_id
@@ -166,7 +166,7 @@ export class ReconcileRepository {
   /** Endpoints of the network's subnets in the region (the caller applies the gateway's range rules). */
   async candidateEndpoints(networkId: string, region: string): Promise<ScopeEndpoint[]> {
     const { rows } = await this.db.query<ScopeEndpoint>(
-      `SELECT e.id, e.name, e.host_interface AS "hostInterface", host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", e.host_id AS "hostId", h.name AS "hostName", s.name AS "subnetName"
+      `SELECT e.id, e.name, e.host_interface AS "hostInterface", host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", e.forwarded_ip_ranges AS "forwardedIpRanges", e.host_id AS "hostId", h.name AS "hostName", s.name AS "subnetName"
        FROM endpoints e JOIN subnets s ON s.id = e.subnet_id JOIN hosts h ON h.id = e.host_id
        WHERE s.network_id = $1 AND s.region = $2 ORDER BY e.id::text COLLATE "C"`,
       [networkId, region],

@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import type { SecondaryRange } from '../entities';
+import type { SecondaryRange, SubnetPurpose } from '../entities';
 import { ResourceTable, type ResourceRecord } from '../resource-table';
 
 export interface SubnetRecord extends ResourceRecord {
@@ -9,6 +9,7 @@ export interface SubnetRecord extends ResourceRecord {
   region: string;
   ipCidrRange: string;
   secondaryIpRanges: SecondaryRange[];
+  purpose: SubnetPurpose;
 }
 
 export class SubnetsRepository extends ResourceTable<SubnetRecord> {
@@ -16,7 +17,7 @@ export class SubnetsRepository extends ResourceTable<SubnetRecord> {
     super(db, {
       table: 'subnets',
       scope: 'project_id',
-      columns: { networkId: 'network_id', region: 'region', ipCidrRange: 'ip_cidr_range', secondaryIpRanges: 'secondary_ip_ranges' },
+      columns: { networkId: 'network_id', region: 'region', ipCidrRange: 'ip_cidr_range', secondaryIpRanges: 'secondary_ip_ranges', purpose: 'purpose' },
       reads: { ipCidrRange: 't.ip_cidr_range::text' },
       joined: { networkName: 'n.name' },
       joins: 'JOIN networks n ON n.id = t.network_id',

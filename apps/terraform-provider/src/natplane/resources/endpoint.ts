@@ -1,4 +1,4 @@
-import { blockList, str } from '../../framework/schema';
+import { blockList, bool, str, strList } from '../../framework/schema';
 import { projectResource } from '../kit';
 
 /** natplane_endpoint: a VM network interface on a host, in a subnet. */
@@ -16,5 +16,7 @@ export const endpoint = projectResource({
       ip_cidr_range: str('The range (IPv4 CIDR).', { required: true }),
       subnetwork_range_name: str('The subnet\'s secondary range it is taken from (none: the primary range).', { optional: true, absentIs: '' }),
     }, { api: 'aliasIpRanges', key: 'ip_cidr_range' }),
+    can_ip_forward: bool('Whether the VM may send packets from addresses that are not its own (IP forwarding; default false).', { optional: true, computed: true }),
+    forwarded_ip_ranges: strList('IPv4 CIDRs the VM forwards traffic from (only with can_ip_forward): source-based NAT rules may match them.', { optional: true, absentIs: [] }),
   },
 });

@@ -15,5 +15,6 @@ export const subnet = projectResource({
       range_name: str('The range\'s name, unique in the subnet.', { required: true }),
       ip_cidr_range: str('The range (IPv4 CIDR).', { required: true }),
     }, { api: 'secondaryIpRanges', key: 'range_name' }),
+    purpose: str('PRIVATE (default: holds VM interfaces) or PRIVATE_NAT (supplies NAT IPs to Private NAT gateways). Changing it replaces the subnet.', { optional: true, computed: true, forceNew: true }),
   },
 });
