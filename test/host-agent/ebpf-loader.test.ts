@@ -8,7 +8,9 @@ import { rmSync } from 'node:fs';
 import { deleteNamespaces, kernelTestsUnavailable, makeNamespace } from '../../libs/nftables/src/testing/netns';
 import { EbpfBackend } from '../../apps/host-agent/src/ebpf/backend';
 import { LoaderClient, ebpfProblem } from '../../apps/host-agent/src/ebpf/loader-client';
-import { OpList, fromHex, tag } from '../../apps/host-agent/src/ebpf/maps';
+import { OpList, fromHex, idKey, idValue, legacyIdKey, ownerOfEndpoint, tag, toHex } from '../../apps/host-agent/src/ebpf/maps';
+import { InterfaceIds } from '../../libs/nftables/src';
+import { exampleDocument } from '../../libs/nftables/src/testing/fixtures';
 import { memoryLogger } from '../../apps/host-agent/src/log';
 
 const unavailable = kernelTestsUnavailable(['ip']) ?? ebpfProblem();
@@ -91,6 +93,24 @@ describeKernel('the eBPF loader, binary batches (network namespace)', () => {
     expect(await count('np_natip')).toBe(0);
     await write((ops) => ops.write(natip(7), fromHex(hex32le(1))));
     expect((await client.dump('np_natip')).map(([k]) => k)).toEqual(['cb007107']);
+  });
+
+  it('an agent started on maps keyed by the first agents (sha256 ids) keeps their numbers, under the new keys', async () => {
+    const doc = exampleDocument();
+    const g = doc.gateways[0];
+    const owner = ownerOfEndpoint(g.id, g.endpoints[0].id);
+    await write((ops) => ops.write(tag('np_ids', legacyIdKey(owner)), idValue(77, 0)));
+    const backend = new EbpfBackend(ns, pinDir, 'up0', memoryLogger([]));
+    try {
+      await backend.load({ doc, uplink: 'up0', interfaces: new InterfaceIds() });
+      const ids = new Map(await client.dump('np_ids'));
+      expect(ids.get(toHex(idKey(owner)))?.slice(0, 8)).toBe(hex32le(77));
+      expect(ids.has(toHex(legacyIdKey(owner)))).toBe(false);
+      const slots = (await client.dump('np_blk')).map(([k]) => Buffer.from(k, 'hex').readUInt32LE(0));
+      expect(slots).toContain(77);
+    } finally {
+      await backend.close();
+    }
   });
 
   it('releases several ranges with one command', async () => {
