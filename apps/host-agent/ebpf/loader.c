@@ -23,6 +23,7 @@
 
 #define TCX_INGRESS 46
 #define TCX_EGRESS 47
+#define ENOTSUPP_ 524 /* the kernel's ENOTSUPP: no batch operation for this map type */
 
 static struct bpf_object *obj;
 static int ncpus;
@@ -128,6 +129,150 @@ static void cmd_map(char op, char *rest)
 	if (err) fail("map %s: %s", name, errno);
 }
 
+/* ---- B: a binary batch of map writes (docs/ebpf-backend.md "Binary batches") ----
+ * Groups, each: op ('u', 'z' or 'd'), name length, map name, key size (u16), value size (u16,
+ * 0 unless 'u'), count (u32), then count keys back to back and, for 'u', count values: the
+ * arrays bpf_map_update_batch and bpf_map_delete_batch take as they are. Sizes and counts are
+ * little-endian. Where the kernel has no batch operation for a map type, or refuses one, the rest
+ * of the group goes one element at a time; an element that fails alone is counted as failed. */
+
+static void fail_n(int n, const char *fmt, const char *a, int err)
+{
+	fail(fmt, a, err);
+	batch_err += n - 1;
+}
+
+/* Whether a batch call failed for want of batch support (the count was not written back). */
+static int batch_unsupported(int e)
+{
+	return e == ENOTSUPP_ || e == EOPNOTSUPP || e == EINVAL;
+}
+
+static void update_run(int fd, const char *name, const unsigned char *keys, size_t ks, const unsigned char *vals, size_t vs, __u32 n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = BPF_ANY);
+	__u32 done = 0;
+	int one_by_one = 0;
+	while (done < n) {
+		if (!one_by_one) {
+			__u32 cnt = n - done;
+			if (bpf_map_update_batch(fd, keys + done * ks, vals + done * vs, &cnt, &o) == 0) return;
+			if (batch_unsupported(errno)) { one_by_one = 1; continue; }
+			done += errno == EFAULT ? 0 : cnt; /* cnt: the elements written before the one that failed */
+			if (done >= n) return;
+		}
+		if (bpf_map_update_elem(fd, keys + done * ks, vals + done * vs, BPF_ANY)) fail("map %s: %s", name, errno);
+		done++;
+	}
+}
+
+static void delete_run(int fd, const char *name, const unsigned char *keys, size_t ks, __u32 n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	__u32 done = 0;
+	int one_by_one = 0;
+	while (done < n) {
+		if (!one_by_one) {
+			__u32 cnt = n - done;
+			if (bpf_map_delete_batch(fd, keys + done * ks, &cnt, &o) == 0) return;
+			if (batch_unsupported(errno)) { one_by_one = 1; continue; }
+			done += errno == EFAULT ? 0 : cnt;
+			if (done >= n) return;
+		}
+		/* absent is fine, as for d */
+		if (bpf_map_delete_elem(fd, keys + done * ks) && errno != ENOENT) fail("map %s: %s", name, errno);
+		done++;
+	}
+}
+
+static size_t cmp_size;
+static int cmp_key(const void *a, const void *b) { return memcmp(a, b, cmp_size); }
+
+/* z for many keys: one walk of the map's keys finds those present, the absent ones are created
+ * zeroed in one batch. Only the loader creates entries in the maps the agent writes with z (the
+ * programs only update np_cnt's), so nothing can create one between the walk and the write. */
+static void zero_run(int fd, const char *name, const unsigned char *keys, size_t ks, size_t full, __u32 n)
+{
+	if (n <= 16) {
+		static unsigned char zero[65536];
+		for (__u32 i = 0; i < n; i++)
+			if (bpf_map_update_elem(fd, keys + i * ks, zero, BPF_NOEXIST) && errno != EEXIST) fail("map %s: %s", name, errno);
+		return;
+	}
+	size_t cap = 1024, have = 0;
+	unsigned char *present = malloc(cap * ks), key[64], next[64];
+	int first = 1;
+	while (bpf_map_get_next_key(fd, first ? NULL : key, next) == 0) {
+		first = 0;
+		memcpy(key, next, ks);
+		if (have == cap) { cap *= 2; present = realloc(present, cap * ks); }
+		memcpy(present + have++ * ks, key, ks);
+	}
+	cmp_size = ks;
+	qsort(present, have, ks, cmp_key);
+	unsigned char *absent = malloc(n * ks), *zeros = calloc(n, full);
+	__u32 m = 0;
+	for (__u32 i = 0; i < n; i++) {
+		const unsigned char *k = keys + i * ks;
+		if (have && bsearch(k, present, have, ks, cmp_key)) continue;
+		memcpy(absent + m++ * ks, k, ks);
+	}
+	if (m) update_run(fd, name, absent, ks, zeros, full, m);
+	free(present);
+	free(absent);
+	free(zeros);
+}
+
+static __u32 le32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (__u32)p[3] << 24; }
+static __u32 le16(const unsigned char *p) { return p[0] | p[1] << 8; }
+
+static void cmd_binary(char *rest)
+{
+	char *end;
+	unsigned long len = strtoul(rest, &end, 10);
+	if (end == rest || *end || len > (1ul << 30)) { printf("err usage: B BYTES\n"); return; }
+	static unsigned char *buf;
+	static size_t cap;
+	if (len > cap) { free(buf); cap = len; buf = malloc(cap); }
+	if (len && fread(buf, 1, len, stdin) != len) { printf("err the batch ended after fewer than %lu bytes\n", len); exit(1); }
+	size_t at = 0;
+	while (at < len) {
+		if (len - at < 2 || len - at < 2 + (size_t)buf[at + 1] + 8) { fail_n(1, "bad batch%s: a group header is cut short (%s)", "", EINVAL); break; }
+		char op = buf[at];
+		char name[256];
+		size_t nl = buf[at + 1];
+		memcpy(name, buf + at + 2, nl);
+		name[nl] = 0;
+		const unsigned char *h = buf + at + 2 + nl;
+		size_t ks = le16(h), vs = le16(h + 2);
+		__u32 n = le32(h + 4);
+		at += 2 + nl + 8;
+		size_t body = (size_t)n * (ks + (op == 'u' ? vs : 0));
+		if (body > len - at) { fail_n(n ? n : 1, "bad batch for map %s: %s", name, EINVAL); break; }
+		const unsigned char *keys = buf + at, *vals = keys + (size_t)n * ks;
+		at += body;
+		batch_n += n;
+		struct bpf_map *m;
+		int fd = map_fd(name, &m);
+		if (fd < 0) { fail_n(n, "unknown map %s: %s", name, ENOENT); continue; }
+		enum bpf_map_type t = bpf_map__type(m);
+		int percpu = t == BPF_MAP_TYPE_PERCPU_HASH || t == BPF_MAP_TYPE_PERCPU_ARRAY;
+		size_t mks = bpf_map__key_size(m), mvs = bpf_map__value_size(m);
+		size_t full = percpu ? ((mvs + 7) & ~7ul) * ncpus : mvs;
+		if (ks != mks || ks > 64 || full > 65536 || (op == 'u' && (vs != mvs || percpu))) {
+			fail_n(n, "bad sizes for map %s: %s", name, EINVAL);
+			continue;
+		}
+		if (op == 'u') update_run(fd, name, keys, ks, vals, vs, n);
+		else if (op == 'd') delete_run(fd, name, keys, ks, n);
+		else if (op == 'z') zero_run(fd, name, keys, ks, full, n);
+		else fail_n(n, "bad batch operation for map %s: %s", name, EINVAL);
+	}
+	if (batch_err) printf("err %d %d %s\n", batch_n, batch_err, errbuf);
+	else printf("ok %d\n", batch_n);
+	batch_n = batch_err = 0;
+}
+
 /* k MAP: every key and value of a (not per-CPU) map */
 static void cmd_dump(char *name)
 {
@@ -147,30 +292,60 @@ static void cmd_dump(char *name)
 	printf("ok %d\n", n);
 }
 
-/* c: counters per (slot, rule), summed over CPUs, then the host's */
+/* Prints one (slot, rule)'s counters summed over CPUs, unless all are zero; returns whether it did. */
+static int print_counters(const struct np_blk_key *key, const unsigned char *vals, size_t stride)
+{
+	struct np_cnt_val s = {};
+	for (int c = 0; c < ncpus; c++) {
+		const struct np_cnt_val *v = (const void *)(vals + c * stride);
+		s.new_flows += v->new_flows; s.sent_pkts += v->sent_pkts; s.sent_bytes += v->sent_bytes;
+		s.recv_pkts += v->recv_pkts; s.recv_bytes += v->recv_bytes;
+		for (int r = 0; r < NP_REASONS; r++) s.drops[r] += v->drops[r];
+	}
+	__u64 any = s.new_flows | s.sent_pkts | s.sent_bytes | s.recv_pkts | s.recv_bytes;
+	for (int r = 0; r < NP_REASONS; r++) any |= s.drops[r];
+	if (!any) return 0;
+	printf("c %u %d %llu %llu %llu %llu %llu %llu %llu %llu %llu\n", key->slot, key->rule,
+	       (unsigned long long)s.new_flows, (unsigned long long)s.sent_pkts, (unsigned long long)s.sent_bytes,
+	       (unsigned long long)s.recv_pkts, (unsigned long long)s.recv_bytes, (unsigned long long)s.drops[0],
+	       (unsigned long long)s.drops[1], (unsigned long long)s.drops[2], (unsigned long long)s.drops[3]);
+	return 1;
+}
+
+/* c: counters per (slot, rule) with any count, summed over CPUs, then the host's. Read with
+ * bpf_map_lookup_batch, a few thousand pairs a call (an element at a time, two calls each, where
+ * the kernel has no batch lookup). */
 static void cmd_counters(void)
 {
 	int fd = map_fd("np_cnt", NULL), hfd = map_fd("np_host", NULL);
-	struct np_blk_key key, next;
 	size_t stride = (sizeof(struct np_cnt_val) + 7) & ~7ul;
-	unsigned char *vals = calloc(ncpus, stride);
-	int first = 1, n = 0;
-	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
-		first = 0;
-		key = next;
-		if (bpf_map_lookup_elem(fd, &key, vals)) continue;
-		struct np_cnt_val s = {};
-		for (int c = 0; c < ncpus; c++) {
-			struct np_cnt_val *v = (void *)(vals + c * stride);
-			s.new_flows += v->new_flows; s.sent_pkts += v->sent_pkts; s.sent_bytes += v->sent_bytes;
-			s.recv_pkts += v->recv_pkts; s.recv_bytes += v->recv_bytes;
-			for (int r = 0; r < NP_REASONS; r++) s.drops[r] += v->drops[r];
+	enum { CHUNK = 4096 };
+	static struct np_blk_key keys[CHUNK];
+	unsigned char *vals = malloc(CHUNK * ncpus * stride);
+	int n = 0, batched = 1;
+	__u32 in = 0, out = 0, count;
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	for (int first = 1;; first = 0) {
+		count = CHUNK;
+		int err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &count, &o);
+		if (err && errno != ENOENT) {
+			if (first) { batched = 0; break; } /* no batch lookup for this map here */
+			printf("err np_cnt: %s\n", strerror(errno));
+			free(vals);
+			return;
 		}
-		printf("c %u %d %llu %llu %llu %llu %llu %llu %llu %llu %llu\n", key.slot, key.rule,
-		       (unsigned long long)s.new_flows, (unsigned long long)s.sent_pkts, (unsigned long long)s.sent_bytes,
-		       (unsigned long long)s.recv_pkts, (unsigned long long)s.recv_bytes, (unsigned long long)s.drops[0],
-		       (unsigned long long)s.drops[1], (unsigned long long)s.drops[2], (unsigned long long)s.drops[3]);
-		n++;
+		for (__u32 i = 0; i < count; i++) n += print_counters(&keys[i], vals + (size_t)i * ncpus * stride, stride);
+		if (err) break; /* ENOENT: that was the last of them */
+		in = out;
+	}
+	if (!batched) {
+		struct np_blk_key key, next;
+		int first = 1;
+		while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+			first = 0;
+			key = next;
+			if (bpf_map_lookup_elem(fd, &key, vals) == 0) n += print_counters(&key, vals, stride);
+		}
 	}
 	free(vals);
 	__u64 h[2] = {0, 0};
@@ -363,13 +538,31 @@ static void cmd_sweep(void)
 	printf("ok %d %d %d\n", revs, ports, frags);
 }
 
-/* r NATIP LO HI: deletes every conversation and NAT port of those ports (a released block) */
+/* r NATIP LO HI [NATIP LO HI ...]: deletes every conversation and NAT port of those ports (released
+ * blocks), all ranges in one walk of each map: a walk visits every bucket of a 1 M-entry map
+ * however few entries it holds, so ranges released together are released by one command */
+struct range { __u32 ip; unsigned lo, hi; };
+static int in_ranges(const struct range *rs, int n, __u32 ip, __u16 port_be)
+{
+	unsigned p = ntohs(port_be);
+	for (int i = 0; i < n; i++)
+		if (rs[i].ip == ip && p >= rs[i].lo && p <= rs[i].hi) return 1;
+	return 0;
+}
+
 static void cmd_release(char *rest)
 {
-	char *ip = strtok(rest, " "), *lo_s = strtok(NULL, " "), *hi_s = strtok(NULL, " ");
-	struct in_addr a;
-	if (!ip || !lo_s || !hi_s || inet_pton(AF_INET, ip, &a) != 1) { printf("err usage: r NATIP LO HI\n"); return; }
-	unsigned lo = atoi(lo_s), hi = atoi(hi_s);
+	static struct range *rs;
+	static int cap;
+	int nr_ranges = 0;
+	for (char *ip = strtok(rest, " "); ip; ip = strtok(NULL, " ")) {
+		char *lo_s = strtok(NULL, " "), *hi_s = strtok(NULL, " ");
+		struct in_addr a;
+		if (!lo_s || !hi_s || inet_pton(AF_INET, ip, &a) != 1) { printf("err usage: r NATIP LO HI [NATIP LO HI ...]\n"); return; }
+		if (nr_ranges == cap) { cap = cap ? cap * 2 : 16; rs = realloc(rs, cap * sizeof(*rs)); }
+		rs[nr_ranges++] = (struct range){ a.s_addr, (unsigned)atoi(lo_s), (unsigned)atoi(hi_s) };
+	}
+	if (!nr_ranges) { printf("err usage: r NATIP LO HI [NATIP LO HI ...]\n"); return; }
 	int rfd = map_fd("np_rev", NULL), pfd = map_fd("np_port", NULL);
 	int n = 0;
 	struct np_rev_key rk, rn, *revs = NULL;
@@ -377,8 +570,7 @@ static void cmd_release(char *rest)
 	int first = 1;
 	while (bpf_map_get_next_key(rfd, first ? NULL : &rk, &rn) == 0) {
 		first = 0; rk = rn;
-		unsigned p = ntohs(rk.nat_port);
-		if (rk.nat_ip != a.s_addr || p < lo || p > hi) continue;
+		if (!in_ranges(rs, nr_ranges, rk.nat_ip, rk.nat_port)) continue;
 		if (nr == cr) { cr = cr ? cr * 2 : 64; revs = realloc(revs, cr * sizeof(*revs)); }
 		revs[nr++] = rk;
 	}
@@ -390,8 +582,7 @@ static void cmd_release(char *rest)
 	first = 1;
 	while (bpf_map_get_next_key(pfd, first ? NULL : &pk, &pn) == 0) {
 		first = 0; pk = pn;
-		unsigned p = ntohs(pk.nat_port);
-		if (pk.nat_ip != a.s_addr || p < lo || p > hi) continue;
+		if (!in_ranges(rs, nr_ranges, pk.nat_ip, pk.nat_port)) continue;
 		if (np == cp) { cp = cp ? cp * 2 : 64; ports = realloc(ports, cp * sizeof(*ports)); }
 		ports[np++] = pk;
 	}
@@ -439,6 +630,7 @@ int main(int argc, char **argv)
 			else printf("ok %d\n", batch_n);
 			batch_n = batch_err = 0;
 			break;
+		case 'B': cmd_binary(rest); break;
 		case 'i': {
 			unsigned idx = if_nametoindex(rest);
 			if (idx) printf("ok %u\n", idx); else printf("err no interface %s\n", rest);

@@ -35,9 +35,11 @@ struct np_blk_val {
 	__u64 since_ms;      /* the agent's: when this pair's counters started (not read by the programs) */
 };
 
-/* np_ids: the agent's numbers, kept with the maps across agent restarts. Key: the first 16 bytes
- * of sha256("e\0" gateway "\0" endpoint) (an endpoint slot), of sha256("g\0" gateway) (a gateway
- * number), or of sha256("h") (num 0: the host counters' start). */
+/* np_ids: the agent's numbers, kept with the maps across agent restarts. Key: a 128-bit hash
+ * (idKey in apps/host-agent/src/ebpf/maps.ts) of "e\0" gateway "\0" endpoint (an endpoint slot),
+ * of "g\0" gateway (a gateway number), or of "h" (num 0: the host counters' start). The first
+ * agents keyed it by the first 16 bytes of sha256 of the same names: a restarted agent still
+ * recognizes those. */
 struct np_ids_key { __u8 id[16]; };
 struct np_ids_val { __u32 num; __u32 pad; __u64 since_ms; };
 

@@ -14,22 +14,27 @@ import { Logger, errorMessage } from '../log';
 import { runCommand } from '../nft-session';
 import { LoaderClient, ebpfProblem } from './loader-client';
 import {
-  Entry,
+  Entries,
   EntryTable,
   HOST_OWNER,
   MAP_ORDER,
+  NO_OPS,
   OpList,
+  OpSink,
   blkKey,
   endpointEntries,
+  fromHex,
   gatewayEntries,
+  idEntry,
   idKey,
-  idValue,
-  opLine,
+  legacyIdKey,
+  mapOf,
   ownerOfEndpoint,
   ownerOfGateway,
   parseBlkKey,
   parseBlkSince,
   parseIdValue,
+  tag,
 } from './maps';
 
 const SWEEP_MS = 1000;
@@ -43,16 +48,25 @@ class Numbers {
   private readonly byOwner = new Map<string, number>();
   private next: number;
 
+  /** `recovered`: np_ids key (binary) -> number, as the maps held them at start; shared by both spaces. */
   constructor(private readonly recovered: Map<string, number>) {
-    this.next = Math.max(0, ...recovered.values()) + 1;
+    let max = 0;
+    for (const n of recovered.values()) if (n > max) max = n;
+    this.next = max + 1;
   }
 
   of(owner: string): number {
     let n = this.byOwner.get(owner);
     if (n !== undefined) return n;
-    n = this.recovered.get(idKey(owner)) ?? this.next++;
-    this.recovered.delete(idKey(owner));
+    if (this.recovered.size > 0) n = this.take(idKey(owner)) ?? this.take(legacyIdKey(owner));
+    n ??= this.next++;
     this.byOwner.set(owner, n);
+    return n;
+  }
+
+  private take(key: string): number | undefined {
+    const n = this.recovered.get(key);
+    if (n !== undefined) this.recovered.delete(key);
     return n;
   }
 
@@ -73,8 +87,6 @@ export class EbpfBackend implements Backend {
   /** slot -> the endpoint it counts for */
   private readonly slotOwners = new Map<number, string>();
   private readonly settings = new Map<string, HostGatewaySettings>();
-  /** blkKey -> when its counters started (ms) */
-  private readonly since = new Map<string, number>();
   private hostSinceMs = Date.now();
   private readonly ifindexes = new Map<string, number>();
   private lastFlows = new Map<string, number>();
@@ -113,9 +125,10 @@ export class EbpfBackend implements Backend {
       await this.client.start();
       const ids = new Map<string, number>();
       for (const [k, v] of await this.client.dump('np_ids')) {
-        const { num, sinceMs } = parseIdValue(v);
-        ids.set(k, num);
-        if (k === idKey(HOST_OWNER)) this.hostSinceMs = sinceMs;
+        const { num, sinceMs } = parseIdValue(fromHex(v));
+        const key = fromHex(k);
+        if (key === idKey(HOST_OWNER) || key === legacyIdKey(HOST_OWNER)) this.hostSinceMs = sinceMs;
+        else ids.set(key, num);
       }
       // slots and gateway numbers live in one map, in two spaces: the owners' prefixes tell them apart
       this.slots = new Numbers(ids);
@@ -149,15 +162,20 @@ export class EbpfBackend implements Backend {
 
   /** When a (slot, rule)'s counters started: kept while its counters live (in the table, or in the maps at a load). */
   private sinceOf = (slot: number, rule: number): number => {
-    const k = blkKey(slot, rule);
-    const known = this.since.get(k);
-    if (known !== undefined && this.table.has('np_cnt', k)) return known;
-    const s = this.kernelSince.get(k) ?? Date.now();
-    this.since.set(k, s);
-    return s;
+    const since = this.sinceInTable(slot, rule);
+    if (since !== undefined) return since;
+    return (this.kernelSince.size > 0 ? this.kernelSince.get(blkKey(slot, rule)) : undefined) ?? Date.now();
   };
 
-  /** During a full load: the counters' start of the pairs whose counters the maps hold. */
+  /** The counters' start the table's np_blk value of a (slot, rule) holds, while its counters live. */
+  private sinceInTable(slot: number, rule: number): number | undefined {
+    if (this.table.size === 0) return undefined;
+    const k = blkKey(slot, rule);
+    const v = this.table.entries().get(tag('np_blk', k));
+    return typeof v === 'string' && this.table.has(tag('np_cnt', k)) ? parseBlkSince(v) : undefined;
+  }
+
+  /** During a full load: the counters' start of the pairs whose counters the maps hold (by blkKey). */
   private kernelSince = new Map<string, number>();
 
   private async resolveInterfaces(names: Iterable<string>, fresh: boolean): Promise<void> {
@@ -182,25 +200,21 @@ export class EbpfBackend implements Backend {
     if (r.code === 0 && Math.max(...values) === 1) await runCommand(this.netns, 'sysctl', ['-qw', `${keys[1]}=2`]);
   }
 
-  private endpointOwnerEntries(gatewayId: string, e: HostEndpoint): Entry[] {
-    const owner = ownerOfEndpoint(gatewayId, e.id);
+  private endpointOwnerEntries(owner: string, gatewayId: string, e: HostEndpoint): Entries {
     const slot = this.slots.of(owner);
     this.slotOwners.set(slot, e.id);
     const settings = this.settings.get(gatewayId) as HostGatewaySettings;
     const ifkey = e.hostInterface === undefined ? 0 : (this.ifindexes.get(e.hostInterface) ?? -1);
-    return [
-      { map: 'np_ids', key: idKey(owner), value: idValue(slot, 0) },
-      ...endpointEntries(e, { slot, gw: this.gws.of(ownerOfGateway(gatewayId)), settings, ifkey, since: this.sinceOf }),
-    ];
+    return endpointEntries(e, { slot, gw: this.gws.of(ownerOfGateway(gatewayId)), settings, ifkey, since: this.sinceOf }, idEntry(owner, slot));
   }
 
-  private gatewayOwnerEntries(g: HostGatewaySettings): Entry[] {
+  private gatewayOwnerEntries(g: HostGatewaySettings): Entries {
     const owner = ownerOfGateway(g.id);
     const gw = this.gws.of(owner);
-    return [{ map: 'np_ids', key: idKey(owner), value: idValue(gw, 0) }, ...gatewayEntries(g, gw)];
+    return gatewayEntries(g, gw, idEntry(owner, gw));
   }
 
-  private dropOwner(owner: string, ops: OpList): void {
+  private dropOwner(owner: string, ops: OpSink): void {
     this.table.set(owner, null, ops);
     if (!owner.startsWith('e\0')) {
       this.gws.free(owner);
@@ -209,12 +223,12 @@ export class EbpfBackend implements Backend {
     const slot = this.slots.free(owner);
     if (slot === undefined) return;
     this.slotOwners.delete(slot);
-    for (const k of [...this.since.keys()]) if (parseBlkKey(k).slot === slot) this.since.delete(k);
   }
 
   /** Sets every owner of `doc` in the table; owners it no longer has go. */
-  private setDocument(doc: HostDocument, ops: OpList, previousOwners: Iterable<string>): void {
-    const keep = new Set<string>([HOST_OWNER]);
+  private setDocument(doc: HostDocument, ops: OpSink, previousOwners: string[]): void {
+    // the owners kept, known only when some could go
+    const keep = previousOwners.length > 0 ? new Set<string>([HOST_OWNER]) : null;
     this.settings.clear();
     for (const g of doc.gateways) {
       const { endpoints: _endpoints, ...settings } = g;
@@ -222,15 +236,15 @@ export class EbpfBackend implements Backend {
     }
     for (const g of doc.gateways) {
       const owner = ownerOfGateway(g.id);
-      keep.add(owner);
+      keep?.add(owner);
       this.table.set(owner, this.gatewayOwnerEntries(this.settings.get(g.id) as HostGatewaySettings), ops);
       for (const e of g.endpoints) {
         const eo = ownerOfEndpoint(g.id, e.id);
-        keep.add(eo);
-        this.table.set(eo, this.endpointOwnerEntries(g.id, e), ops);
+        keep?.add(eo);
+        this.table.set(eo, this.endpointOwnerEntries(eo, g.id, e), ops);
       }
     }
-    for (const o of previousOwners) if (!keep.has(o)) this.dropOwner(o, ops);
+    if (keep) for (const o of previousOwners) if (!keep.has(o)) this.dropOwner(o, ops);
   }
 
   async load(state: DesiredState): Promise<void> {
@@ -239,23 +253,29 @@ export class EbpfBackend implements Backend {
     const names = new Set<string>();
     for (const g of doc.gateways) for (const e of g.endpoints) if (e.hostInterface !== undefined) names.add(e.hostInterface);
     await this.resolveInterfaces(names, true);
-    // what the maps hold now: after a restart, the previous agent's entries
-    const kernel = new Map<Entry['map'], Map<string, string>>();
-    for (const m of MAP_ORDER) kernel.set(m, new Map(await this.client.dump(m)));
-    const counted = kernel.get('np_cnt') as Map<string, string>;
-    this.kernelSince = new Map([...(kernel.get('np_blk') as Map<string, string>)].filter(([k]) => counted.has(k)).map(([k, v]) => [k, parseBlkSince(v)]));
-    this.table = new EntryTable();
-    const scratch = new OpList();
-    this.table.set(HOST_OWNER, [{ map: 'np_ids', key: idKey(HOST_OWNER), value: idValue(0, this.hostSinceMs) }], scratch);
-    this.setDocument(doc, scratch, []);
-    const ops = new OpList();
-    for (const e of this.table.entries()) {
-      const now = kernel.get(e.map)?.get(e.key);
-      if (now === undefined || (e.value !== null && now !== e.value)) ops.write(e);
-    }
-    for (const [map, keys] of kernel) for (const key of keys.keys()) if (!this.table.has(map, key)) ops.remove(map, key);
+    // what the maps hold now (tagged key -> value): after a restart, the previous agent's entries
+    const kernel = new Map<string, string>();
+    // asked together: the loader answers in order, with no round trip between maps
+    const dumps = await Promise.all(MAP_ORDER.map((m) => this.client.dump(m)));
+    MAP_ORDER.forEach((m, i) => {
+      for (const [k, v] of dumps[i]) kernel.set(tag(m, fromHex(k)), fromHex(v));
+    });
     this.kernelSince = new Map();
-    await this.client.batch(ops.ops().map(opLine));
+    for (const [k, v] of kernel) {
+      if (mapOf(k) === 'np_blk' && kernel.has(tag('np_cnt', k.slice(1)))) this.kernelSince.set(k.slice(1), parseBlkSince(v));
+    }
+    this.table = new EntryTable();
+    // the table is built with no operations: what to write comes from comparing it with the maps
+    this.table.set(HOST_OWNER, idEntry(HOST_OWNER, 0, this.hostSinceMs), NO_OPS);
+    this.setDocument(doc, NO_OPS, []);
+    const ops = new OpList(true);
+    for (const [k, v] of this.table.entries()) {
+      const now = kernel.get(k);
+      if (now === undefined || (v !== null && now !== v)) ops.write(k, v);
+    }
+    for (const k of kernel.keys()) if (!this.table.has(k)) ops.remove(k);
+    this.kernelSince = new Map();
+    await this.client.writeBatch(ops.encode());
   }
 
   async apply(change: StateChange): Promise<void> {
@@ -267,7 +287,10 @@ export class EbpfBackend implements Backend {
       const names = (p.putEndpoints ?? []).map((x) => x.endpoint.hostInterface).filter((n): n is string => n !== undefined);
       await this.resolveInterfaces(names, false);
       for (const d of p.deleteEndpoints ?? []) this.dropOwner(ownerOfEndpoint(d.gatewayId, d.endpointId), ops);
-      for (const x of p.putEndpoints ?? []) this.table.set(ownerOfEndpoint(x.gatewayId, x.endpoint.id), this.endpointOwnerEntries(x.gatewayId, x.endpoint), ops);
+      for (const x of p.putEndpoints ?? []) {
+        const owner = ownerOfEndpoint(x.gatewayId, x.endpoint.id);
+        this.table.set(owner, this.endpointOwnerEntries(owner, x.gatewayId, x.endpoint), ops);
+      }
     } else {
       const doc = change.after();
       const names = new Set<string>();
@@ -277,8 +300,7 @@ export class EbpfBackend implements Backend {
       const previous = [...before.gateways.flatMap((g) => [ownerOfGateway(g.id), ...g.endpoints.map((e) => ownerOfEndpoint(g.id, e.id))])];
       this.setDocument(doc, ops, previous);
     }
-    const list = ops.ops();
-    if (list.length > 0) await this.client.batch(list.map(opLine));
+    if (ops.size > 0) await this.client.writeBatch(ops.encode());
   }
 
   async usage(): Promise<HostReport['usage']> {
@@ -308,6 +330,22 @@ export class EbpfBackend implements Backend {
     const out: HostEndpointCounters[] = [];
     let unsolicited = 0;
     let fragments = 0;
+    const listed = new Set<string>();
+    const pair = (slot: number, rule: number, endpoint: string, c: number[]): HostEndpointCounters => {
+      const [newFlows, sp, sb, rp, rb, d0, d1, d2, d3] = c;
+      return {
+        endpoint,
+        ruleNumber: rule,
+        since: new Date(this.sinceInTable(slot, rule) ?? this.hostSinceMs).toISOString(),
+        newConnections: newFlows,
+        openConnections: this.lastFlows.get(blkKey(slot, rule)) ?? 0,
+        sentPackets: sp,
+        sentBytes: sb,
+        receivedPackets: rp,
+        receivedBytes: rb,
+        droppedSentPackets: { OUT_OF_RESOURCES: d0, ENDPOINT_INDEPENDENT_CONFLICT: d1, UNTRANSLATABLE_FRAGMENT: d2, UNTRANSLATABLE_PROTOCOL: d3 },
+      };
+    };
     for (const line of r.lines) {
       const f = line.split(' ');
       if (f[0] === 'h') {
@@ -319,21 +357,15 @@ export class EbpfBackend implements Backend {
       const rule = Number(f[2]);
       const endpoint = this.slotOwners.get(slot);
       if (endpoint === undefined) continue;
-      const [newFlows, sp, sb, rp, rb, d0, d1, d2, d3] = f.slice(3).map(Number);
-      const open = this.lastFlows.get(blkKey(slot, rule)) ?? 0;
-      if (newFlows + sp + rp + d0 + d1 + d2 + d3 + open === 0) continue;
-      out.push({
-        endpoint,
-        ruleNumber: rule,
-        since: new Date(this.since.get(blkKey(slot, rule)) ?? this.hostSinceMs).toISOString(),
-        newConnections: newFlows,
-        openConnections: open,
-        sentPackets: sp,
-        sentBytes: sb,
-        receivedPackets: rp,
-        receivedBytes: rb,
-        droppedSentPackets: { OUT_OF_RESOURCES: d0, ENDPOINT_INDEPENDENT_CONFLICT: d1, UNTRANSLATABLE_FRAGMENT: d2, UNTRANSLATABLE_PROTOCOL: d3 },
-      });
+      listed.add(blkKey(slot, rule));
+      out.push(pair(slot, rule, endpoint, f.slice(3).map(Number)));
+    }
+    // the loader lists only pairs with a count: a pair with open conversations and none is still one
+    for (const [k, open] of this.lastFlows) {
+      if (open === 0 || listed.has(k) || !this.table.has(tag('np_cnt', k))) continue;
+      const { slot, rule } = parseBlkKey(k);
+      const endpoint = this.slotOwners.get(slot);
+      if (endpoint !== undefined) out.push(pair(slot, rule, endpoint, [0, 0, 0, 0, 0, 0, 0, 0, 0]));
     }
     return {
       readAt,
@@ -345,8 +377,13 @@ export class EbpfBackend implements Backend {
 
   async release(ranges: ReleasedRange[]): Promise<number> {
     await this.start();
+    if (ranges.length === 0) return 0;
+    // one command for all: each is a walk of two 1 M-entry maps in the loader, however empty
     let n = 0;
-    for (const r of ranges) n += Number((await this.client.simple(`r ${r.natIp} ${r.portLo} ${r.portHi}`)).last.slice(3));
+    for (let i = 0; i < ranges.length; i += 256) {
+      const args = ranges.slice(i, i + 256).map((r) => `${r.natIp} ${r.portLo} ${r.portHi}`);
+      n += Number((await this.client.simple(`r ${args.join(' ')}`)).last.slice(3));
+    }
     return n;
   }
 

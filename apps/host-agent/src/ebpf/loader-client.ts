@@ -1,8 +1,9 @@
 /**
  * The long-lived eBPF loader (apps/host-agent/ebpf/loader.c), driven over its stdin/stdout: one
- * command a line, answers by line (docs/ebpf-backend.md "The loader's protocol"). Map writes are
- * sent in a batch closed by `s`, which answers once for the batch: a block update is one pipe
- * write and one read, microseconds, not a process.
+ * command a line, answers by line (docs/ebpf-backend.md "The loader's protocol"). Map writes go
+ * as one binary batch (`B`: fixed-size keys and values back to back, written by the loader with
+ * the kernel's batch map operations), answered once: a block update is one pipe write and one
+ * read, microseconds, not a process.
  *
  * Commands are answered in order, so requests are queued and matched to answers first in, first out.
  */
@@ -135,14 +136,18 @@ export class LoaderClient {
     return p;
   }
 
-  /** Sends map writes and deletes as one batch; throws with the first error. */
-  async batch(lines: string[]): Promise<void> {
-    const CHUNK = 20_000;
-    for (let i = 0; i < lines.length || i === 0; i += CHUNK) {
-      const r = await this.request([...lines.slice(i, i + CHUNK), 's']);
-      if (r.last.startsWith('err')) throw new LoaderError(`eBPF map update failed: ${r.last.replace(/^err \d+ \d+ /, '')}`);
-      if (lines.length === 0) break;
-    }
+  /**
+   * Sends map writes and deletes as one binary batch (`B`, OpList.encode): one pipe write and one
+   * answer however many entries; throws with the first error.
+   */
+  async writeBatch(body: Buffer): Promise<void> {
+    if (body.length === 0) return;
+    if (!this.proc || this.closed) throw new LoaderError('the eBPF loader is not running');
+    const p = new Promise<{ lines: string[]; last: string }>((resolveReq, rejectReq) => this.waiters.push({ lines: [], resolve: resolveReq, reject: rejectReq }));
+    this.proc.stdin.write(`B ${body.length}\n`);
+    this.proc.stdin.write(body);
+    const r = await p;
+    if (r.last.startsWith('err')) throw new LoaderError(`eBPF map update failed: ${r.last.replace(/^err \d+ \d+ /, '')}`);
   }
 
   /** Every key and value of a map. */
