@@ -56,6 +56,23 @@ describe('parseIpv4 / formatIpv4', () => {
     expect(parsed.ok).toBe(false);
   });
 
+  it('agrees with the plain definition on strings of digits and dots', () => {
+    // four parts split at dots, each 0 or 1-3 digits without a leading zero, each at most 255
+    const reference = (text: string): number | null => {
+      const parts = text.split('.');
+      if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255)) return null;
+      return parts.reduce((v, p) => v * 256 + Number(p), 0);
+    };
+    const text = fc.array(fc.constantFrom('0', '1', '2', '5', '9', '.', 'x'), { maxLength: 16 }).map((cs) => cs.join(''));
+    fc.assert(
+      fc.property(text, (t) => {
+        const parsed = parseIpv4(t);
+        expect(parsed.ok ? parsed.value : null).toBe(reference(t));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   it('round-trips every uint32', () => {
     fc.assert(fc.property(uint32, (n) => parseIpv4(formatIpv4(n)).ok && (parseIpv4(formatIpv4(n)) as { value: number }).value === n));
   });

@@ -12,24 +12,38 @@ export interface Cidr {
 
 export type ParseOutcome<T> = { ok: true; value: T } | { ok: false; message: string };
 
-const OCTET = /^(0|[1-9][0-9]{0,2})$/;
 const PREFIX = /^(0|[1-9][0-9]?)$/;
 const TWO_32 = 2 ** 32;
 
-/** Parses a strict dotted-quad IPv4 address to a uint32. */
+/**
+ * Parses a strict dotted-quad IPv4 address to a uint32: four decimal octets of at most 255, no
+ * leading zeros. One pass over the characters (hosts' agents parse every address of a document of
+ * 50,000 endpoints; splitting and a regular expression per octet were a tenth of a full load).
+ */
 export function parseIpv4(text: string): ParseOutcome<number> {
-  const invalid = { ok: false as const, message: `'${text}' is not an IPv4 address like 192.0.2.10` };
-  const parts = text.split('.');
-  if (parts.length !== 4) return invalid;
   let value = 0;
-  for (const part of parts) {
-    if (!OCTET.test(part)) return invalid;
-    const octet = Number(part);
-    if (octet > 255) return invalid;
-    value = value * 256 + octet;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || dots === 3) return notIpv4(text);
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57 && digits < 3 && !(digits === 1 && octet === 0)) {
+      octet = octet * 10 + (c - 48);
+      digits++;
+      if (octet > 255) return notIpv4(text);
+    } else return notIpv4(text);
   }
-  return { ok: true, value };
+  if (digits === 0 || dots !== 3) return notIpv4(text);
+  return { ok: true, value: value * 256 + octet };
 }
+
+const notIpv4 = (text: string): ParseOutcome<number> => ({ ok: false, message: `'${text}' is not an IPv4 address like 192.0.2.10` });
 
 export function isIpv4(text: string): boolean {
   return parseIpv4(text).ok;
