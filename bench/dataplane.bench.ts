@@ -28,7 +28,7 @@ import { Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_RULE, HostDocument, HostDocumentPatch, HostEndpoint, HostGateway, SIGNATURE_HEADER, TIMESTAMP_HEADER, signPush } from '@natplane/contracts';
+import { DEFAULT_RULE, HostDocument, HostDocumentPatch, HostEndpoint, HostGateway } from '@natplane/contracts';
 import { InterfaceIds, validateHostDocument } from '@natplane/nftables';
 import { Agent } from '../apps/host-agent/src/agent';
 import { ApiClient } from '../apps/host-agent/src/api-client';
@@ -38,6 +38,7 @@ import { ebpfProblem } from '../apps/host-agent/src/ebpf/loader-client';
 import { jsonLogger } from '../apps/host-agent/src/log';
 import { createAgentServer } from '../apps/host-agent/src/server';
 import { Benchmark, BenchRow, median, percentile } from './harness';
+import { cannotRun, signedPush } from './support/agent-push';
 
 const ENDPOINTS = Number(process.env.BENCH_DATAPLANE_ENDPOINTS || 50_000);
 const SECONDS = Number(process.env.BENCH_DATAPLANE_SECONDS || 5);
@@ -149,30 +150,13 @@ function genDocument(): HostDocument {
   return { apiVersion: 'natplane.host/v1', host: HOST, generation: 1, gateways: [GATEWAY([e])] };
 }
 
-async function signedPatch(url: string, body: string): Promise<number> {
-  const ts = Math.floor(Date.now() / 1000);
-  const res = await fetch(`${url}/v1/programming`, {
-    method: 'PATCH',
-    headers: { 'content-type': 'application/json', [TIMESTAMP_HEADER]: String(ts), [SIGNATURE_HEADER]: signPush(SECRET, ts, body) },
-    body,
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
-
-function unavailable(): string | null {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'needs root (network namespaces)';
-  const r = spawnSync('nft', ['--version']);
-  if (r.error || r.status !== 0) return 'nft is not installed';
-  const c = spawnSync('clang', ['--version']);
-  if (c.error || c.status !== 0) return 'clang is not installed (it builds the packet source)';
-  return null;
-}
-
 const bench: Benchmark = {
   name: 'dataplane',
   async run(): Promise<BenchRow[]> {
-    const why = unavailable();
+    const why = cannotRun('network namespaces', [
+      ['nft', 'nft is not installed'],
+      ['clang', 'clang is not installed (it builds the packet source)'],
+    ]);
     if (why) return [{ benchmark: 'dataplane', metric: 'packets/s, push -> applied, programming', value: NaN, unit: '', details: { skipped: why } }];
     const noEbpf = ebpfProblem();
     const suffix = randomBytes(3).toString('hex');
@@ -289,7 +273,7 @@ const bench: Benchmark = {
           const patch: HostDocumentPatch = { apiVersion: 'natplane.host/v1', host: HOST, baseGeneration: generation, generation: generation + 1, putEndpoints: [{ gatewayId: gatewayOf(i), endpoint: endpoint(i, 1 + (run % 2)) }] };
           const body = JSON.stringify(patch);
           const t1 = nowMs();
-          const status = await signedPatch(url, body);
+          const status = await signedPush(url, SECRET, 'PATCH', body);
           const ms = nowMs() - t1;
           if (status !== 200) throw new Error(`${kind}: patch ${run} answered ${status}`);
           generation++;

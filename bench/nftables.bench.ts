@@ -16,16 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { AddressInfo } from 'node:net';
 import { Server } from 'node:http';
-import {
-  DEFAULT_RULE,
-  HostDocument,
-  HostDocumentPatch,
-  HostEndpoint,
-  HostGateway,
-  SIGNATURE_HEADER,
-  TIMESTAMP_HEADER,
-  signPush,
-} from '@natplane/contracts';
+import { DEFAULT_RULE, HostDocument, HostDocumentPatch, HostEndpoint, HostGateway } from '@natplane/contracts';
 import { gatewayKey, ruleKey, snatMap, validateHostDocument } from '@natplane/nftables';
 import { Agent } from '../apps/host-agent/src/agent';
 import { ApiClient } from '../apps/host-agent/src/api-client';
@@ -33,6 +24,7 @@ import { NftablesBackend } from '../apps/host-agent/src/backend';
 import { jsonLogger } from '../apps/host-agent/src/log';
 import { createAgentServer } from '../apps/host-agent/src/server';
 import { Benchmark, BenchRow, median, percentile } from './harness';
+import { cannotRun, signedPush } from './support/agent-push';
 
 const ENDPOINTS = 50_000;
 const GATEWAYS = 5;
@@ -96,28 +88,10 @@ function sh(args: string[]): void {
   if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
 }
 
-async function signedRequest(url: string, method: 'PUT' | 'PATCH', body: string): Promise<number> {
-  const ts = Math.floor(Date.now() / 1000);
-  const res = await fetch(`${url}/v1/programming`, {
-    method,
-    headers: { 'content-type': 'application/json', [TIMESTAMP_HEADER]: String(ts), [SIGNATURE_HEADER]: signPush(SECRET, ts, body) },
-    body,
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
-
-function unavailable(): string | null {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'needs root (network namespaces and nft)';
-  const r = spawnSync('nft', ['--version']);
-  if (r.error || r.status !== 0) return 'nft is not installed';
-  return null;
-}
-
 const bench: Benchmark = {
   name: 'nftables',
   async run(): Promise<BenchRow[]> {
-    const why = unavailable();
+    const why = cannotRun('network namespaces and nft', [['nft', 'nft is not installed']]);
     if (why) {
       return [
         { benchmark: 'nftables', metric: `program ${ENDPOINTS} endpoints from empty`, value: NaN, unit: 'ms', target: '<= 1500 ms', details: { skipped: why } },
@@ -169,7 +143,7 @@ const bench: Benchmark = {
       await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const baseBody = JSON.stringify(base);
-      if ((await signedRequest(url, 'PUT', baseBody)) !== 200) throw new Error('initial push failed');
+      if ((await signedPush(url, SECRET, 'PUT', baseBody)) !== 200) throw new Error('initial push failed');
       let generation = 1;
       const patchTimes: number[] = [];
       for (let run = 0; run < PATCH_RUNS + 20; run++) {
@@ -184,7 +158,7 @@ const bench: Benchmark = {
         };
         const body = JSON.stringify(patch);
         const t0 = nowMs();
-        const status = await signedRequest(url, 'PATCH', body);
+        const status = await signedPush(url, SECRET, 'PATCH', body);
         const ms = nowMs() - t0;
         if (status !== 200) throw new Error(`patch ${run} answered ${status}`);
         generation++;
@@ -208,7 +182,7 @@ const bench: Benchmark = {
         doc.gateways[0].endpoints[run] = endpoint(run, 3 + (run % 2));
         const body = JSON.stringify(doc);
         const t0 = nowMs();
-        const status = await signedRequest(url, 'PUT', body);
+        const status = await signedPush(url, SECRET, 'PUT', body);
         putTimes.push(nowMs() - t0);
         if (status !== 200) throw new Error(`put ${run} answered ${status}`);
       }
