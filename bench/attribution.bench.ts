@@ -6,7 +6,8 @@
  *
  * 1. Lookups at 1 million closed rows, then at 10 million (ATTR_BENCH_ROWS): random instants and
  *    ports of random NAT IPs (hits and misses), one at a time, ATTR_BENCH_LOOKUPS each; p50 and
- *    p99, and the ratio 10M / 1M (flat: the cost does not grow with the history).
+ *    p99, and the ratio 10M / 1M (flat: the cost does not grow with the history); CPU ms per lookup
+ *    of the api, of PostgreSQL's backends and of this process (the HTTP client).
  * 2. Retention: a partition of 1 million rows is detached (CONCURRENTLY) and dropped while lookups
  *    run; its time, and the lookups' p99 meanwhile.
  *
@@ -19,6 +20,7 @@
 import { Client } from 'pg';
 import { median, percentile, type Benchmark, type BenchRow } from './harness';
 import { dropDatabase, flushRedis, freshDatabase, startApi, type ApiProcess } from './support/api-process';
+import { cpuMeter, pgBackends } from './support/cpu';
 
 const DB = 'natplane_bench_attr';
 const REDIS_URL = 'redis://127.0.0.1:6379/11';
@@ -89,7 +91,8 @@ async function fill(pg: Client, lo: number, hi: number, end: number): Promise<vo
  * n lookups one at a time: every other one an instant inside a row written by fill() among the
  * first `rows` (a hit, unless a later row of the same block took over), the others random.
  */
-async function lookups(api: ApiProcess, n: number, end: number, rows: number, seed: number): Promise<{ ms: number[]; hits: number }> {
+async function lookups(api: ApiProcess, n: number, end: number, rows: number, seed: number): Promise<{ ms: number[]; hits: number; cpu: Record<string, number> }> {
+  const meter = cpuMeter(() => ({ api: api.child.pid ? [api.child.pid] : [], postgres: pgBackends(DB) }));
   const rand = prng(seed);
   const ms: number[] = [];
   let hits = 0;
@@ -115,7 +118,7 @@ async function lookups(api: ApiProcess, n: number, end: number, rows: number, se
     if (r.status === 200) hits++;
     else if (r.status !== 404) throw new Error(`lookup answered ${r.status}`);
   }
-  return { ms, hits };
+  return { ms, hits, cpu: meter.stop() };
 }
 
 const bench: Benchmark = {
@@ -160,7 +163,17 @@ const bench: Benchmark = {
           unit: 'ms',
           target: '<= 5 ms',
           pass: p99 <= 5,
-          details: { p50: median(r.ms), lookups: r.ms.length, hits: r.hits, rows: n, ...(n === ROWS ? { pieces, fill_s: fillS } : {}) },
+          details: {
+            p50: median(r.ms),
+            lookups: r.ms.length,
+            hits: r.hits,
+            rows: n,
+            // CPU per lookup: the api process, PostgreSQL's backends of this database, this bench (the HTTP client)
+            api_cpu_ms: r.cpu.api / r.ms.length,
+            pg_cpu_ms: r.cpu.postgres / r.ms.length,
+            client_cpu_ms: r.cpu.bench / r.ms.length,
+            ...(n === ROWS ? { pieces, fill_s: fillS } : {}),
+          },
         });
       }
       rows.push({
