@@ -20,7 +20,7 @@
 import { Client } from 'pg';
 import { median, percentile, type Benchmark, type BenchRow } from './harness';
 import { dropDatabase, flushRedis, freshDatabase, startApi, type ApiProcess } from './support/api-process';
-import { cpuMeter, pgBackends } from './support/cpu';
+import { cpuMeter, machineMeter, pgBackends } from './support/cpu';
 
 const DB = 'natplane_bench_attr';
 const REDIS_URL = 'redis://127.0.0.1:6379/11';
@@ -91,8 +91,9 @@ async function fill(pg: Client, lo: number, hi: number, end: number): Promise<vo
  * n lookups one at a time: every other one an instant inside a row written by fill() among the
  * first `rows` (a hit, unless a later row of the same block took over), the others random.
  */
-async function lookups(api: ApiProcess, n: number, end: number, rows: number, seed: number): Promise<{ ms: number[]; hits: number; cpu: Record<string, number> }> {
+async function lookups(api: ApiProcess, n: number, end: number, rows: number, seed: number): Promise<{ ms: number[]; hits: number; cpu: Record<string, number>; machine: { busyPct: number; stealPct: number } }> {
   const meter = cpuMeter(() => ({ api: api.child.pid ? [api.child.pid] : [], postgres: pgBackends(DB) }));
+  const machine = machineMeter();
   const rand = prng(seed);
   const ms: number[] = [];
   let hits = 0;
@@ -118,7 +119,7 @@ async function lookups(api: ApiProcess, n: number, end: number, rows: number, se
     if (r.status === 200) hits++;
     else if (r.status !== 404) throw new Error(`lookup answered ${r.status}`);
   }
-  return { ms, hits, cpu: meter.stop() };
+  return { ms, hits, cpu: meter.stop(), machine: machine.stop() };
 }
 
 const bench: Benchmark = {
@@ -172,6 +173,9 @@ const bench: Benchmark = {
             api_cpu_ms: r.cpu.api / r.ms.length,
             pg_cpu_ms: r.cpu.postgres / r.ms.length,
             client_cpu_ms: r.cpu.bench / r.ms.length,
+            // the machine over the phase (all cores): busy and stolen shares, to tell a quiet phase
+            machine_busy_pct: r.machine.busyPct,
+            machine_steal_pct: r.machine.stealPct,
             ...(n === ROWS ? { pieces, fill_s: fillS } : {}),
           },
         });

@@ -30,6 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { median, percentile, type Benchmark, type BenchRow } from './harness';
+import { machineMeter } from './support/cpu';
 import { DIST, call, dropDatabase, flushRedis, freePort, freshDatabase, hiddenArgs, parallel } from './support/api-process';
 
 const DB = 'natplane_bench_soak';
@@ -157,6 +158,14 @@ const bench: Benchmark = {
   name: BENCH,
   async run(): Promise<BenchRow[]> {
     const dbUrl = await freshDatabase(DB);
+    // SOAK_LOG_STATEMENTS=1: every statement of the bench's database in the server's log with its
+    // duration (log_min_duration_statement = 0), to find which one drifts; set before any process connects.
+    if (process.env.SOAK_LOG_STATEMENTS === '1') {
+      const admin = new Client({ connectionString: dbUrl });
+      await admin.connect();
+      await admin.query(`ALTER DATABASE ${DB} SET log_min_duration_statement = 0`);
+      await admin.end();
+    }
     await flushRedis(REDIS_URL);
     const pg = new Client({ connectionString: dbUrl });
     await pg.connect();
@@ -243,14 +252,29 @@ const bench: Benchmark = {
       const creates: { at: number; ms: number }[] = [];
       let fiveXx = 0;
       let other = 0;
-      const samples: { at: number; rss: Record<string, number>; tables: Record<string, number>; history: number; unmapped: number }[] = [];
+      const samples: { at: number; rss: Record<string, number>; tables: Record<string, number>; history: number; unmapped: number; machine: { busyPct: number; stealPct: number }; buffers: Record<string, number> }[] = [];
+      let machine = machineMeter();
       const sample = async () => {
+        const since = machine.stop();
+        machine = machineMeter();
         const rss = Object.fromEntries(procs.map((q) => [q.name, rssMb(q.child.pid)]));
         const { rows } = await pg.query<{ t: string; bytes: string }>(
           `SELECT c.relname AS t, pg_total_relation_size(c.oid)::text AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = 'public' AND c.relkind = 'r'`,
         );
-        const history = Number((await pg.query<{ n: string }>('SELECT count(*)::text AS n FROM allocation_history')).rows[0].n);
+        // Shared-buffer pages each table (heap and indexes) was read from so far, by every process:
+        // per create, how much work the database does per change, whatever the machine's load.
+        const io = await pg.query<{ t: string; n: string }>(
+          `SELECT relname AS t, (coalesce(heap_blks_hit, 0) + coalesce(heap_blks_read, 0) + coalesce(idx_blks_hit, 0) + coalesce(idx_blks_read, 0))::text AS n
+           FROM pg_statio_user_tables`,
+        );
+        const buffers = Object.fromEntries(io.rows.map((r) => [r.t, Number(r.n)]));
+        // Rows of history ever written: every row takes its id from one sequence when it opens. A
+        // count(*) of the view here grew with the history (7 -> 170 ms by minute 14, every 10 s),
+        // load the bench itself added to the machine as the run went on.
+        const history = Number(
+          (await pg.query<{ n: string }>(`SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM allocation_history_open_id_seq)::text AS n`)).rows[0].n,
+        );
         // Endpoints that have existed for 5 s and still hold no block: the worker falling behind.
         const unmapped = Number(
           (
@@ -260,7 +284,7 @@ const bench: Benchmark = {
             )
           ).rows[0].n,
         );
-        samples.push({ at: Date.now(), rss, tables: Object.fromEntries(rows.map((r) => [r.t, Number(r.bytes) / 1048576])), history, unmapped });
+        samples.push({ at: Date.now(), rss, tables: Object.fromEntries(rows.map((r) => [r.t, Number(r.bytes) / 1048576])), history, unmapped, machine: since, buffers });
       };
       await sample();
       const sampler = setInterval(() => void sample(), SAMPLE_MS);
@@ -371,7 +395,50 @@ const bench: Benchmark = {
       const last = creates.filter((c) => c.at >= end - windowMs).map((c) => c.ms);
       const [p50a, p99a, p50b, p99b] = [median(first), percentile(first, 99), median(last), percentile(last, 99)];
       rows.push({ benchmark: BENCH, metric: `create p50, last ${WARMUP} min vs first`, value: p50b, unit: 'ms', target: `<= 1.5 x first (${(1.5 * p50a).toFixed(1)} ms)`, pass: p50b <= 1.5 * p50a, details: { first_p50: p50a, creates: creates.length, other_4xx: other } });
-      rows.push({ benchmark: BENCH, metric: `create p99, last ${WARMUP} min vs first`, value: p99b, unit: 'ms', target: `<= 1.5 x first (${(1.5 * p99a).toFixed(1)} ms)`, pass: p99b <= 1.5 * p99a, details: { first_p99: p99a } });
+      const machineIn = (label: string, within: (at: number) => boolean) => {
+        const xs = samples.slice(1).filter((x) => within(x.at));
+        const avg = (f: (x: (typeof xs)[number]) => number) => Number((xs.reduce((a, x) => a + f(x), 0) / Math.max(1, xs.length)).toFixed(1));
+        return { [`${label}_machine_busy_pct`]: avg((x) => x.machine.busyPct), [`${label}_machine_steal_pct`]: avg((x) => x.machine.stealPct) };
+      };
+      const minutes = Array.from({ length: Math.ceil((end - start) / 60_000) }, (_, m) => creates.filter((c) => c.at >= start + m * 60_000 && c.at < start + (m + 1) * 60_000).map((c) => c.ms));
+      const perMinute = (f: (xs: number[]) => number) => minutes.map((xs) => (xs.length ? f(xs).toFixed(1) : '-')).join(' ');
+      rows.push({
+        benchmark: BENCH,
+        metric: `create p99, last ${WARMUP} min vs first`,
+        value: p99b,
+        unit: 'ms',
+        target: `<= 1.5 x first (${(1.5 * p99a).toFixed(1)} ms)`,
+        pass: p99b <= 1.5 * p99a,
+        details: {
+          first_p99: p99a,
+          p50_per_minute: perMinute(median),
+          p99_per_minute: perMinute((xs) => percentile(xs, 99)),
+          // the whole machine (busy and stolen % of all cores) in each window: a drift measured
+          // while the machine got busier or was stolen from says little about natplane
+          ...machineIn('first', (at) => at <= start + windowMs + SAMPLE_MS),
+          ...machineIn('last', (at) => at > end - windowMs),
+        },
+      });
+      // Pages read per create in the first and the last window, per table: a table whose figure
+      // grows is one the database reads more of for the same change (bloat, a growing index).
+      const at = (t: number) => samples.reduce((best, x) => (Math.abs(x.at - t) < Math.abs(best.at - t) ? x : best));
+      const [f0, f1, l0, l1] = [at(start), at(start + windowMs), at(end - windowMs), at(end)];
+      const perCreate = (a: (typeof samples)[number], b: (typeof samples)[number]) => {
+        const n = Math.max(1, creates.filter((c) => c.at >= a.at && c.at < b.at).length);
+        return Object.fromEntries(Object.keys(b.buffers).map((t) => [t, ((b.buffers[t] ?? 0) - (a.buffers[t] ?? 0)) / n]));
+      };
+      const [bf, bl] = [perCreate(f0, f1), perCreate(l0, l1)];
+      const total = (x: Record<string, number>) => Object.values(x).reduce((a, v) => a + v, 0);
+      const grown = Object.keys(bl)
+        .sort((a, b) => bl[b] - (bf[b] ?? 0) - (bl[a] - (bf[a] ?? 0)))
+        .slice(0, 4);
+      rows.push({
+        benchmark: BENCH,
+        metric: `pages read per create, last ${WARMUP} min vs first`,
+        value: total(bl) / Math.max(1, total(bf)),
+        unit: 'x',
+        details: { first: Number(total(bf).toFixed(0)), last: Number(total(bl).toFixed(0)), ...Object.fromEntries(grown.map((t) => [t, `${(bf[t] ?? 0).toFixed(1)}->${bl[t].toFixed(1)}`])) },
+      });
       const counted = {
         agent: await metricSum(`http://127.0.0.1:${agentPort}/metrics`, /^natplane_agent_push_refusals_total\b/),
         worker: await metricSum(`http://127.0.0.1:${workerMetricsPort}/metrics`, /^natplane_worker_host_pushes_total\{[^}]*outcome="refused"/),

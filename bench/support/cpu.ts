@@ -65,3 +65,28 @@ export function cpuMeter(parts: () => Record<string, number[]>): { stop(): Recor
     },
   };
 }
+
+/** The cpu line of /proc/stat: [busy, steal, total] jiffies of all cores. */
+function machineJiffies(): [number, number, number] {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
+  const busy = user + nice + system + irq + softirq;
+  return [busy, steal, busy + idle + iowait + steal];
+}
+
+/**
+ * The whole machine between start and stop: busy % of all cores, and steal % (time the hypervisor
+ * gave this machine's virtual cores to someone else). A phase whose steal is high, or whose busy
+ * share is well above what the bench's own processes used, was not measured on a quiet machine;
+ * the CPU per operation of every process then rises together (each instruction takes longer).
+ */
+export function machineMeter(): { stop(): { busyPct: number; stealPct: number } } {
+  const [b0, s0, t0] = machineJiffies();
+  return {
+    stop() {
+      const [b1, s1, t1] = machineJiffies();
+      const dt = Math.max(1, t1 - t0);
+      return { busyPct: Number(((100 * (b1 - b0)) / dt).toFixed(1)), stealPct: Number(((100 * (s1 - s0)) / dt).toFixed(1)) };
+    },
+  };
+}
