@@ -1,6 +1,15 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DEFAULT_RULE } from '@natplane/allocator';
-import { AddressesRepository, AddressPoolsRepository, HostsRepository, ReconcileRepository } from '@natplane/persistence';
+import {
+  AddressesRepository,
+  AddressPoolsRepository,
+  GatewayHostsRepository,
+  GatewaysRepository,
+  HistoryRepository,
+  HostsRepository,
+  PlanInputsRepository,
+  ReconcileRepository,
+} from '@natplane/persistence';
 import {
   advance,
   hostsLeft,
@@ -56,6 +65,10 @@ export class ReconcileLoader {
 
   constructor(
     private readonly repo: ReconcileRepository,
+    private readonly inputs: PlanInputsRepository,
+    private readonly gateways: GatewaysRepository,
+    private readonly history: HistoryRepository,
+    private readonly gatewayHosts: GatewayHostsRepository,
     private readonly hosts: HostsRepository,
     private readonly pools: AddressPoolsRepository,
     private readonly addresses: AddressesRepository,
@@ -111,16 +124,16 @@ export class ReconcileLoader {
     }
     if (gw.observedGeneration >= gw.generation && reason === undefined) return CURRENT;
     const run = await this.plan(gw, now, drains.ended.map((d) => ({ natIp: d.ip, ruleNumber: d.ruleNumber })));
-    const open = await this.repo.openHistory(gw.id);
-    const hosts = await this.repo.gatewayHosts(gw.id);
+    const open = await this.history.openHistory(gw.id);
+    const hosts = await this.gatewayHosts.gatewayHosts(gw.id);
     const hostIds = await this.hosts.idsByNames(hostsLeft(run.plan.candidates, open));
     return { gw, run, now, full: { open, hosts, hostIds } };
   }
 
   /** A gateway that is gone (its lock is held: lockGateway took it). */
   private async gone(gatewayId: string, now: Date): Promise<Gone> {
-    const blocks = await this.repo.blocks(gatewayId);
-    const open = await this.repo.openHistory(gatewayId);
+    const blocks = await this.inputs.blocks(gatewayId);
+    const open = await this.history.openHistory(gatewayId);
     const hostIds = blocks.some((b) => b.state !== 'QUARANTINE') ? await this.hosts.ofEndpoints([...new Set(blocks.map((b) => b.endpointId))]) : [];
     return { gatewayId, now, blocks, open, hostIds };
   }
@@ -128,11 +141,11 @@ export class ReconcileLoader {
   private async plan(gw: LockedGateway, now: Date, endedDrains: { natIp: string; ruleNumber: number }[]): Promise<Run> {
     const target = (ips: IpUse[]) => ({ id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips });
     let ips = await this.natIps(gw);
-    let plan = await planGateway(this.repo, { ...target(ips), endedDrains }, now);
+    let plan = await planGateway(this.inputs, { ...target(ips), endedDrains }, now);
     if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) {
       if (await this.takeAutoAddresses(gw, Math.min(plan.result.status.autoIpsToAdd, MAX_AUTO_PER_RUN))) {
         ips = await this.natIps(gw);
-        plan = await planGateway(this.repo, target(ips), now);
+        plan = await planGateway(this.inputs, target(ips), now);
       }
     }
     return { plan, ips };
@@ -140,16 +153,16 @@ export class ReconcileLoader {
 
   private async natIps(gw: LockedGateway): Promise<IpUse[]> {
     if (gw.spec.natIpAllocateOption === 'AUTO_ONLY') {
-      return (await this.repo.autoAddresses(gw.id)).map((a) => ({ ip: a.ip, ruleNumber: DEFAULT_RULE, draining: false }));
+      return (await this.gateways.autoAddresses(gw.id)).map((a) => ({ ip: a.ip, ruleNumber: DEFAULT_RULE, draining: false }));
     }
-    const named = new Map((await this.repo.gatewayIps(gw.id)).map((i) => [i.name, i.ip]));
+    const named = new Map((await this.gateways.gatewayIps(gw.id)).map((i) => [i.name, i.ip]));
     return ipUsesInSpecOrder(gw.spec, (n) => named.get(n));
   }
 
   /** AUTO_ONLY: reserve free addresses of the region's pools for the gateway. */
   private async takeAutoAddresses(gw: LockedGateway, count: number): Promise<boolean> {
     let taken = 0;
-    const existing = (await this.repo.autoAddresses(gw.id)).length;
+    const existing = (await this.gateways.autoAddresses(gw.id)).length;
     for (let i = 0; i < count; i++) {
       const free = await this.pools.firstFree(gw.region);
       if (!free) break;
@@ -162,7 +175,7 @@ export class ReconcileLoader {
         poolId: free.poolId,
         autoAllocated: true,
       });
-      await this.repo.attachAutoAddress(gw.id, id);
+      await this.gateways.attachAutoAddress(gw.id, id);
       taken++;
     }
     if (taken < count) this.log.warn(`gateway ${gw.projectName}/${gw.name}: the pools of ${gw.region} had ${taken} of ${count} addresses needed`);

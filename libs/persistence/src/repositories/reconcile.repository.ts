@@ -1,7 +1,7 @@
 import type { NatGatewaySpec } from '@natplane/domain';
 import type { Db } from '../db';
-import { SELECT_OPEN_HISTORY, closeHistoryCte, insertOpenHistory } from './history.sql';
-import type { EndpointChange, GatewayHostState, HistoryRow, LockedGateway, ReconcileCommit, ScopeEndpoint, StoredBlock, UsageRow } from '@natplane/planner';
+import { closeHistoryCte, insertOpenHistory, parameters, type Param } from './history.sql';
+import type { EndpointChange, GatewayHostState, HistoryRow, LockedGateway, ReconcileCommit, StoredBlock } from '@natplane/planner';
 
 /** A drain that reached the gateway's maxDrainDurationSec. */
 export interface EndedDrain {
@@ -31,16 +31,7 @@ export interface ReconcileCommitted {
   opened: HistoryRow[];
 }
 
-const BLOCK_COLUMNS = `host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", endpoint_id AS "endpointId",
-  rule_number AS "ruleNumber", state, since, until, quarantine_sec AS "quarantineSec", cut`;
 
-/** A statement's parameters, built with its text: `$(v)` appends v and returns its placeholder. */
-type Param = (v: unknown) => string;
-
-function parameters(): { values: unknown[]; $: Param } {
-  const values: unknown[] = [];
-  return { values, $: (v) => `$${values.push(v)}` };
-}
 
 /** INSERT of the gateway's blocks (one array parameter per column); `guard`: an SQL condition for writing at all. */
 function insertBlocks($: Param, gatewayId: string, blocks: StoredBlock[], guard = 'true'): string {
@@ -59,7 +50,11 @@ function lockKey(gatewayId: string): string {
   return `gateway:${gatewayId}`;
 }
 
-/** Every statement of the reconcile-gateway job (run in one transaction by the worker). */
+/**
+ * A gateway's computation: its lock and reads (lockGateway, readIncremental), the drains it ends,
+ * and its one commit (commitReconcile). The inputs it plans on are PlanInputsRepository's, its
+ * hosts GatewayHostsRepository's, its history HistoryRepository's.
+ */
 export class ReconcileRepository {
   constructor(private readonly db: Db) {}
 
@@ -116,15 +111,6 @@ export class ReconcileRepository {
     );
   }
 
-  async gatewayIps(gatewayId: string): Promise<{ name: string; ip: string; ruleNumber: number; draining: boolean }[]> {
-    const { rows } = await this.db.query<{ name: string; ip: string; ruleNumber: number; draining: boolean }>(
-      `SELECT a.name, host(a.address) AS ip, ga.rule_number AS "ruleNumber", ga.draining FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id
-       WHERE ga.gateway_id = $1 ORDER BY a.address`,
-      [gatewayId],
-    );
-    return rows;
-  }
-
   /**
    * Ends the gateway's drains that reached its maxDrainDurationSec (under the gateway's lock, in
    * the computation's transaction): the addresses leave the spec's drain lists and the gateway's
@@ -164,85 +150,6 @@ export class ReconcileRepository {
       [gw.id, JSON.stringify(spec)],
     );
     return { ended: rows.map(({ addressId: _a, ...r }) => r), spec, generation: row!.generation };
-  }
-
-  /** Endpoints of the network's subnets in the region (the caller applies the gateway's range rules). */
-  async candidateEndpoints(networkId: string, region: string): Promise<ScopeEndpoint[]> {
-    const { rows } = await this.db.query<ScopeEndpoint>(
-      `SELECT e.id, e.name, e.host_interface AS "hostInterface", host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", e.forwarded_ip_ranges AS "forwardedIpRanges", e.host_id AS "hostId", h.name AS "hostName", s.name AS "subnetName"
-       FROM endpoints e JOIN subnets s ON s.id = e.subnet_id JOIN hosts h ON h.id = e.host_id
-       WHERE s.network_id = $1 AND s.region = $2 ORDER BY e.id::text COLLATE "C"`,
-      [networkId, region],
-    );
-    return rows;
-  }
-
-  async blocks(gatewayId: string): Promise<StoredBlock[]> {
-    return (await this.db.query<StoredBlock>(`SELECT ${BLOCK_COLUMNS} FROM allocations WHERE gateway_id = $1`, [gatewayId])).rows;
-  }
-
-  /** Blocks on these IPs held by other gateways (e.g. an address moved between gateways, still in quarantine). */
-  async foreign(ips: string[], gatewayId: string): Promise<StoredBlock[]> {
-    if (ips.length === 0) return [];
-    return (await this.db.query<StoredBlock>(`SELECT ${BLOCK_COLUMNS} FROM allocations WHERE nat_ip = ANY($1::inet[]) AND gateway_id <> $2`, [ips, gatewayId])).rows;
-  }
-
-  async usage(endpointIds: string[]): Promise<UsageRow[]> {
-    if (endpointIds.length === 0) return [];
-    const { rows } = await this.db.query<{ endpointId: string; ruleNumber: number; portsInUse: number; reportedAt: Date }>(
-      `SELECT endpoint_id AS "endpointId", rule_number AS "ruleNumber", ports_in_use AS "portsInUse", reported_at AS "reportedAt"
-       FROM endpoint_usage WHERE endpoint_id = ANY($1::uuid[]) AND reported_at > now() - interval '15 minutes'
-       ORDER BY reported_at`,
-      [endpointIds],
-    );
-    return rows;
-  }
-
-  async openHistory(gatewayId: string): Promise<HistoryRow[]> {
-    const { rows } = await this.db.query<HistoryRow>(
-      SELECT_OPEN_HISTORY,
-      [gatewayId],
-    );
-    return rows;
-  }
-
-  async closeHistory(ids: string[], at: Date): Promise<void> {
-    if (ids.length === 0) return;
-    const { values, $ } = parameters();
-    await this.db.query(`WITH ${closeHistoryCte($, 'closed', ids, $(at))} SELECT 1`, values);
-  }
-
-  async gatewayHosts(gatewayId: string): Promise<GatewayHostState[]> {
-    const { rows } = await this.db.query<GatewayHostState>(
-      `SELECT host_id AS "hostId", required_generation::float8 AS "requiredGeneration", fingerprint,
-              wait_host_id AS "waitHostId", wait_generation::float8 AS "waitGeneration"
-       FROM gateway_hosts WHERE gateway_id = $1`,
-      [gatewayId],
-    );
-    return rows;
-  }
-
-  /** Gateways waiting for this host to apply a generation before they reprogram a VM's old host. */
-  async gatewaysWaitingOn(hostId: string, applied: number): Promise<string[]> {
-    const { rows } = await this.db.query<{ id: string }>(
-      'SELECT DISTINCT gateway_id AS id FROM gateway_hosts WHERE wait_host_id = $1 AND wait_generation <= $2',
-      [hostId, applied],
-    );
-    return rows.map((r) => r.id);
-  }
-
-  /** Addresses a gateway took from the pools itself (AUTO_ONLY), in the order taken. */
-  async autoAddresses(gatewayId: string): Promise<{ id: string; name: string; ip: string }[]> {
-    const { rows } = await this.db.query<{ id: string; name: string; ip: string }>(
-      `SELECT a.id, a.name, host(a.address) AS ip FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id
-       WHERE ga.gateway_id = $1 AND a.auto_allocated ORDER BY a.created_at, a.address`,
-      [gatewayId],
-    );
-    return rows;
-  }
-
-  async attachAutoAddress(gatewayId: string, addressId: string): Promise<void> {
-    await this.db.query('INSERT INTO gateway_addresses (address_id, gateway_id, rule_number, draining) VALUES ($1, $2, -1, false)', [addressId, gatewayId]);
   }
 
   /**
