@@ -63,9 +63,10 @@ export class ReconcileRepository {
    * never compute the same gateway at once. The row itself is not locked, so the api's
    * generation bumps (every endpoint write) never wait for a computation. When the lock is free
    * (the usual case), taking it and reading are one statement; the snapshot of that statement
-   * could in a rare race predate another worker's commit, which finish() detects (reconcile_seq
+   * could in a rare race predate another worker's commit, which commitReconcile detects (reconcile_seq
    * moved) by refusing to commit, so such a run is retried, never wrong. When the lock is taken,
-   * this waits for it and then reads.
+   * this waits for it and then reads. Undefined for a gateway that no longer exists, the lock
+   * held all the same (its release is serialized like a computation).
    */
   async lockGateway(id: string): Promise<LockedGateway | undefined> {
     const key = lockKey(id);
@@ -93,7 +94,7 @@ export class ReconcileRepository {
    * gateway as lockGateway reads it, and the endpoint writes behind generations (after, current]
    * (gateway_endpoint_changes), each with the endpoint as candidateEndpoints would return it
    * (null: no longer in the network and region). When there is one per generation, nothing else
-   * changed the gateway in between. Nothing read here is trusted at commit: commitIncremental
+   * changed the gateway in between. Nothing read here is trusted at commit: commitReconcile
    * writes only on the reconcile_seq read here.
    */
   async readIncremental(id: string, after: number): Promise<(LockedGateway & { changes: EndpointChange[] }) | undefined> {
