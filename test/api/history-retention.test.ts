@@ -10,7 +10,6 @@ import { TestApi, expectOk, expectProblem } from '../support/api-harness';
 
 let api: TestApi;
 let history: Persistence.HistoryRepository;
-let reconcile: Persistence.ReconcileRepository;
 
 const DAY = 86_400_000;
 const utcDay = (t: number) => new Date(Math.floor(t / DAY) * DAY).toISOString().slice(0, 10);
@@ -20,7 +19,6 @@ beforeAll(async () => {
   api = await TestApi.start(__filename);
   const p = nativeRequire<typeof Persistence>('libs/persistence/src/index.ts');
   history = api.app.get(p.HistoryRepository);
-  reconcile = api.app.get(p.ReconcileRepository);
   await api.project('pa');
 });
 
@@ -57,7 +55,7 @@ describe('attribution history partitions', () => {
     const from = new Date(now - 2 * DAY - 3_600_000);
     const to = new Date(now - 60_000);
     const id = await openRow(from, 'vm-long');
-    await reconcile.closeHistory([id], to);
+    await history.closeHistory([id], to);
     const pieces = await api.sql<{ n: number; days: number }>(`SELECT count(*)::int AS n, count(DISTINCT date_trunc('day', piece_from, 'UTC'))::int AS days FROM allocation_history_closed WHERE id = $1`, [id]);
     expect(pieces[0]).toEqual({ n: 3, days: 3 });
     // an instant in each of the three days, and the boundaries themselves
@@ -84,7 +82,7 @@ describe('attribution history partitions', () => {
     await history.maintain(old, 180, 14); // the partition of 6 days ago exists
     await api.sql(`UPDATE allocation_history_retention SET kept_from = $1`, [new Date(Math.floor(old.getTime() / DAY) * DAY)]);
     const id = await openRow(old, 'vm-old');
-    await reconcile.closeHistory([id], new Date(old.getTime() + 3_600_000));
+    await history.closeHistory([id], new Date(old.getTime() + 3_600_000));
     expect(expectOk(await lookup(new Date(old.getTime() + 60_000))).endpoint).toBe('vm-old');
     const before = (await history.partitions()).map((p) => p.day);
     expect(before).toContain(utcDay(old.getTime()));

@@ -7,6 +7,7 @@ import { HistoryMaintenance } from './history-maintenance';
 import { HostPusher } from './host-pusher';
 import { ProgramHostHandler } from './program-host.handler';
 import { ReconcileGatewayHandler } from './reconcile-gateway.handler';
+import { ReconcileLoader } from './reconcile-loader';
 import { Sweeper } from './sweeper';
 import { FleetMetrics } from './metrics/fleet-metrics';
 import { MetricsServer, WORKER_METRICS, workerMetricsConfig } from './metrics/metrics-server';
@@ -29,6 +30,7 @@ export class WorkerModule {
         { provide: WORKER_REDIS_URL, useValue: config.redisUrl },
         { provide: JobQueue, useFactory: () => new JobQueue(config.redisUrl, (e, job) => log.warn(`enqueue ${job.name} failed (the sweeper will catch up): ${String(e)}`)) },
         HostPusher,
+        ReconcileLoader,
         ReconcileGatewayHandler,
         ProgramHostHandler,
         {

@@ -12,7 +12,7 @@ import type { HostGateway } from '@natplane/contracts';
 import { historyChanges, type HistoryChanges } from './history';
 import { hostSections } from './host-sections';
 import { fromBlock, keptScope, planWith, updateKeptScope, type GatewayPlan, type IpUse, type KeptScope, type PlanInputs } from './planner';
-import type { EndpointChange, GatewayHostState, HistoryRow, LockedGateway, ScopeEndpoint, StoredBlock } from './types';
+import type { EndpointChange, GatewayHostState, GatewayStatus, HistoryRow, HostsCommit, LockedGateway, ScopeEndpoint, StoredBlock } from './types';
 
 /**
  * What a worker keeps of a gateway's last committed computation: a cache of its loaded inputs and
@@ -57,15 +57,6 @@ export interface IncrementalBase {
   before: Map<string, ScopeEndpoint>;
   /** The endpoints written since the kept result. */
   changed: string[];
-}
-
-/** The gateway's status after the computation, and the reconcile_seq / generation it commits on. */
-export interface GatewayStatus {
-  seq: number;
-  observedGeneration: number;
-  state: 'READY' | 'DEGRADED';
-  message: string;
-  natStatus: unknown;
 }
 
 /** What one computation writes: the block difference, the history changes and the gateway's status. */
@@ -191,22 +182,16 @@ export function advance(gw: LockedGateway, prior: KeptGateway, changes: Endpoint
   return { plan, ips: prior.ips, incremental: { prior, hosts, before, changed: ids } };
 }
 
-/** An incremental computation's hosts: what each affected host gets, and what the commit writes for them. */
-export interface IncrementalHosts {
-  /** The gateway's section of each affected host's document, and its fingerprint. */
+/** An incremental computation's hosts: what the commit writes for them, and the gateway's section of each affected host's document. */
+export interface IncrementalHosts extends HostsCommit {
   sections: Map<string, { fingerprint: string; section: HostGateway }>;
-  /** Hosts whose section changed: a new document generation. */
-  bump: string[];
-  /** Host states written (requiredGeneration null: the generation the host is bumped to, or, unchanged, the one it has now). */
-  written: { hostId: string; requiredGeneration: number | null; fingerprint: string }[];
-  /** Hosts with nothing of this gateway any more: their state goes. */
-  drop: string[];
 }
 
 /**
  * For an incremental computation, the affected hosts' sections (from the blocks of interest) and,
  * against the kept host states, which hosts get a new generation and which states are written or
- * dropped. The other hosts' sections are unchanged (decide.spec.ts).
+ * dropped. The other hosts' sections are unchanged (decide.spec.ts). No VM moved (advance and
+ * the handler leave that to a full computation), so no host waits.
  */
 export function incrementalHosts(gw: LockedGateway, run: Run & { incremental: IncrementalBase }, d: Decision): IncrementalHosts {
   const { prior, hosts: affected } = run.incremental;
@@ -215,7 +200,7 @@ export function incrementalHosts(gw: LockedGateway, run: Run & { incremental: In
   const scopeHosts = new Set([...affected].filter((h) => [...(prior.onHost.get(h) ?? [])].some((id) => scope.get(id))));
   const old = prior.hosts;
   const bump: string[] = [];
-  const written: IncrementalHosts['written'] = [];
+  const states: HostsCommit['states'] = [];
   const drop: string[] = [];
   for (const h of affected) {
     const section = sections.get(h)?.fingerprint ?? '';
@@ -229,16 +214,16 @@ export function incrementalHosts(gw: LockedGateway, run: Run & { incremental: In
     }
     if (changed || !before || before.waitHostId !== null) {
       // null: the generation the host is bumped to, or (no change) the one it has now
-      written.push({ hostId: h, requiredGeneration: changed ? null : (before?.requiredGeneration ?? null), fingerprint: section });
+      states.push({ hostId: h, requiredGeneration: changed ? null : (before?.requiredGeneration ?? null), fingerprint: section });
     }
   }
-  return { sections, bump, written, drop };
+  return { sections, bump, leaving: [], states, drop };
 }
 
-/** The kept host states after an incremental commit (`required`: the generation each written host must reach), updated in place. */
-export function keptHostStates(states: Map<string, GatewayHostState>, hosts: IncrementalHosts, required: Map<string, number>): Map<string, GatewayHostState> {
-  for (const h of hosts.drop) states.delete(h);
-  for (const w of hosts.written) states.set(w.hostId, { hostId: w.hostId, requiredGeneration: required.get(w.hostId) ?? 0, fingerprint: w.fingerprint, waitHostId: null, waitGeneration: null });
+/** The kept host states after a commit: those dropped go, those written (as the commit returned them) replace theirs. Updated in place. */
+export function keptHostStates(states: Map<string, GatewayHostState>, drop: string[], written: GatewayHostState[]): Map<string, GatewayHostState> {
+  for (const h of drop) states.delete(h);
+  for (const w of written) states.set(w.hostId, w);
   return states;
 }
 

@@ -4,3 +4,4 @@ export * from './block-diff';
 export * from './history';
 export * from './host-sections';
 export * from './decide';
+export * from './commit';

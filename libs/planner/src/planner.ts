@@ -43,7 +43,7 @@ export interface PlanInputs {
 }
 
 /**
- * The reads planGateway makes (ReconcileRepository in libs/persistence has them). An interface
+ * The reads planGateway makes (PlanInputsRepository in libs/persistence has them). An interface
  * here, so that the planner depends on no persistence: the caller passes its repository.
  */
 export interface PlanReads {

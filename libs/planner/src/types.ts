@@ -86,3 +86,40 @@ export interface EndpointChange {
   endpointId: string;
   endpoint: ScopeEndpoint | null;
 }
+
+/** A gateway's status after a computation, and the reconcile_seq / generation it commits on. */
+export interface GatewayStatus {
+  seq: number;
+  observedGeneration: number;
+  state: 'READY' | 'DEGRADED';
+  message: string;
+  natStatus: unknown;
+}
+
+/**
+ * What a computation writes for its gateway's hosts. `bump`: hosts whose section changed (a new
+ * document generation). `leaving`: hosts whose section changed because a VM moved away from
+ * them; each waits for the VM's new host (`waitHostId`) when that host gets a new generation in
+ * the same commit and has not applied it yet (its state is then `fingerprint` and
+ * `requiredGeneration`, as before), and is bumped like the others otherwise. `states`: the
+ * gateway's host states written (requiredGeneration null: the host's new generation when bumped,
+ * else the one it has now). `drop`: hosts with nothing of the gateway any more (their state goes).
+ */
+export interface HostsCommit {
+  bump: string[];
+  leaving: { hostId: string; waitHostId: string; fingerprint: string; requiredGeneration: number | null }[];
+  states: { hostId: string; requiredGeneration: number | null; fingerprint: string }[];
+  drop: string[];
+}
+
+/**
+ * Everything one computation writes, committed at once under one guard (commitReconcile): the
+ * gateway's status (undefined: the gateway is gone), the block difference (removed first), the
+ * history rows to close and open at `at`, and the hosts.
+ */
+export interface ReconcileCommit {
+  status: GatewayStatus | undefined;
+  blocks: { removed: { natIp: string; portLo: number }[]; added: StoredBlock[] };
+  history: { close: string[]; open: NewHistoryRow[]; at: Date };
+  hosts: HostsCommit;
+}

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { JobQueue, Jobs } from '@natplane/jobs';
-import { Db, GatewaysRepository, HostsRepository, ReconcileRepository } from '@natplane/persistence';
+import { Db, GatewayHostsRepository, GatewaysRepository, HostsRepository } from '@natplane/persistence';
 
 /**
  * The one way the api tells the control loop about a change: in the committing transaction, bump
@@ -14,7 +14,7 @@ export class ChangeNotifier {
     private readonly db: Db,
     private readonly gateways: GatewaysRepository,
     private readonly hosts: HostsRepository,
-    private readonly reconcile: ReconcileRepository,
+    private readonly gatewayHosts: GatewayHostsRepository,
     private readonly jobs: JobQueue,
   ) {}
 
@@ -44,7 +44,7 @@ export class ChangeNotifier {
 
   /** A host applied a generation: gateways holding a moved VM's old host for it can release it. */
   async hostApplied(hostId: string, applied: number): Promise<void> {
-    const waiting = await this.reconcile.gatewaysWaitingOn(hostId, applied);
+    const waiting = await this.gatewayHosts.gatewaysWaitingOn(hostId, applied);
     void this.jobs.addAll(waiting.map((gatewayId) => Jobs.hostApplied(gatewayId, applied)));
   }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DEFAULT_RULE, gatewayAddressUses, HistoryExpiredError, InvalidArgumentError, NotFoundError, parseIpv4, sourceRulesOf, type NatGatewaySpec } from '@natplane/domain';
-import { Db, GatewaysRepository, InsightsRepository, NatMetricsRepository, ReconcileRepository, type GatewayRecord, type MappingBlockRow } from '@natplane/persistence';
+import { Db, GatewaysRepository, InsightsRepository, NatMetricsRepository, PlanInputsRepository, type GatewayRecord, type MappingBlockRow } from '@natplane/persistence';
 import { ipUsesInSpecOrder, planGateway, type AllocationStatus, type Block } from '@natplane/planner';
 import type { ProjectScope } from '../common/auth';
 import { pageToken, parsePaging } from '../common/paging';
@@ -37,7 +37,7 @@ export class GatewayInsightsService {
     private readonly db: Db,
     private readonly gateways: GatewaysRepository,
     private readonly insights: InsightsRepository,
-    private readonly reconcile: ReconcileRepository,
+    private readonly planInputs: PlanInputsRepository,
     private readonly gatewaysService: NatGatewaysService,
     private readonly natMetrics: NatMetricsRepository,
   ) {}
@@ -139,7 +139,7 @@ export class GatewayInsightsService {
       const proposal = await this.gatewaysService.propose(p, name, body);
       const addrs = await this.insights.addressIps(p.id);
       const ips = ipUsesInSpecOrder(proposal.spec, (n) => addrs.get(n)?.ip);
-      const plan = await planGateway(this.reconcile, { id: proposal.id, networkId: proposal.networkId, region: proposal.spec.region, spec: proposal.spec, ips }, new Date());
+      const plan = await planGateway(this.planInputs, { id: proposal.id, networkId: proposal.networkId, region: proposal.spec.region, spec: proposal.spec, ips }, new Date());
       const names = new Map(plan.inScope.map((x) => [x.endpoint.id, x.endpoint.name]));
       const missing = [...new Set(plan.result.changes.map((c) => c.endpointId).filter((id) => !names.has(id)))];
       for (const [id, n] of await this.insights.endpointNames(missing)) names.set(id, n);

@@ -114,6 +114,29 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
     return rows.map((r) => r.name);
   }
 
+  async gatewayIps(gatewayId: string): Promise<{ name: string; ip: string; ruleNumber: number; draining: boolean }[]> {
+    const { rows } = await this.db.query<{ name: string; ip: string; ruleNumber: number; draining: boolean }>(
+      `SELECT a.name, host(a.address) AS ip, ga.rule_number AS "ruleNumber", ga.draining FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id
+       WHERE ga.gateway_id = $1 ORDER BY a.address`,
+      [gatewayId],
+    );
+    return rows;
+  }
+
+  /** Addresses a gateway took from the pools itself (AUTO_ONLY), in the order taken. */
+  async autoAddresses(gatewayId: string): Promise<{ id: string; name: string; ip: string }[]> {
+    const { rows } = await this.db.query<{ id: string; name: string; ip: string }>(
+      `SELECT a.id, a.name, host(a.address) AS ip FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id
+       WHERE ga.gateway_id = $1 AND a.auto_allocated ORDER BY a.created_at, a.address`,
+      [gatewayId],
+    );
+    return rows;
+  }
+
+  async attachAutoAddress(gatewayId: string, addressId: string): Promise<void> {
+    await this.db.query('INSERT INTO gateway_addresses (address_id, gateway_id, rule_number, draining) VALUES ($1, $2, -1, false)', [addressId, gatewayId]);
+  }
+
   /**
    * The gateway's drains: each drained address (by name), its rule, when it started draining and,
    * with a maxDrainDurationSec, when its drain ends by itself.

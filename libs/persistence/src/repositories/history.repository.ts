@@ -1,5 +1,6 @@
 import type { Db } from '../db';
-import { CLOSED_HISTORY, HISTORY_RETENTION } from './history.sql';
+import type { HistoryRow } from '@natplane/planner';
+import { CLOSED_HISTORY, HISTORY_RETENTION, SELECT_OPEN_HISTORY, closeHistoryCte, parameters } from './history.sql';
 
 /** One day's partition of the closed history (UTC day, from its name allocation_history_closed_pYYYYMMDD). */
 export interface HistoryPartition {
@@ -73,5 +74,19 @@ export class HistoryRepository {
       retentionDays,
     ]);
     return { created, dropped };
+  }
+
+  async openHistory(gatewayId: string): Promise<HistoryRow[]> {
+    const { rows } = await this.db.query<HistoryRow>(
+      SELECT_OPEN_HISTORY,
+      [gatewayId],
+    );
+    return rows;
+  }
+
+  async closeHistory(ids: string[], at: Date): Promise<void> {
+    if (ids.length === 0) return;
+    const { values, $ } = parameters();
+    await this.db.query(`WITH ${closeHistoryCte($, 'closed', ids, $(at))} SELECT 1`, values);
   }
 }

@@ -14,7 +14,14 @@
  */
 import type { NewHistoryRow } from '@natplane/planner';
 
-type Param = (v: unknown) => string;
+/** A statement's parameter: appends v to the statement's values and returns its placeholder. */
+export type Param = (v: unknown) => string;
+
+/** A statement's parameters, built with its text: `$(v)` appends v and returns its placeholder. */
+export function parameters(): { values: unknown[]; $: Param } {
+  const values: unknown[] = [];
+  return { values, $: (v) => `$${values.push(v)}` };
+}
 
 export const OPEN_HISTORY = 'allocation_history_open';
 export const CLOSED_HISTORY = 'allocation_history_closed';

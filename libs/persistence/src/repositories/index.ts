@@ -9,6 +9,8 @@ export * from './projects.repository';
 export * from './subnets.repository';
 export * from './tokens.repository';
 export * from './reconcile.repository';
+export * from './plan-inputs.repository';
+export * from './gateway-hosts.repository';
 export * from './host-programming.repository';
 export * from './sweeper.repository';
 export * from './insights.repository';

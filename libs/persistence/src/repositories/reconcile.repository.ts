@@ -1,7 +1,7 @@
 import type { NatGatewaySpec } from '@natplane/domain';
 import type { Db } from '../db';
-import { SELECT_OPEN_HISTORY, closeHistoryCte, insertOpenHistory } from './history.sql';
-import type { EndpointChange, GatewayHostState, HistoryRow, LockedGateway, NewHistoryRow, ScopeEndpoint, StoredBlock, UsageRow } from '@natplane/planner';
+import { closeHistoryCte, insertOpenHistory, parameters, type Param } from './history.sql';
+import type { EndpointChange, GatewayHostState, HistoryRow, LockedGateway, ReconcileCommit, StoredBlock } from '@natplane/planner';
 
 /** A drain that reached the gateway's maxDrainDurationSec. */
 export interface EndedDrain {
@@ -23,16 +23,15 @@ export interface BumpedHost {
   desiredGeneration: number;
 }
 
-const BLOCK_COLUMNS = `host(nat_ip) AS "natIp", port_lo AS "portLo", port_hi AS "portHi", endpoint_id AS "endpointId",
-  rule_number AS "ruleNumber", state, since, until, quarantine_sec AS "quarantineSec", cut`;
-
-/** A statement's parameters, built with its text: `$(v)` appends v and returns its placeholder. */
-type Param = (v: unknown) => string;
-
-function parameters(): { values: unknown[]; $: Param } {
-  const values: unknown[] = [];
-  return { values, $: (v) => `$${values.push(v)}` };
+/** What commitReconcile wrote (see there). */
+export interface ReconcileCommitted {
+  seq: number | null;
+  bumped: BumpedHost[];
+  states: GatewayHostState[];
+  opened: HistoryRow[];
 }
+
+
 
 /** INSERT of the gateway's blocks (one array parameter per column); `guard`: an SQL condition for writing at all. */
 function insertBlocks($: Param, gatewayId: string, blocks: StoredBlock[], guard = 'true'): string {
@@ -51,7 +50,11 @@ function lockKey(gatewayId: string): string {
   return `gateway:${gatewayId}`;
 }
 
-/** Every statement of the reconcile-gateway job (run in one transaction by the worker). */
+/**
+ * A gateway's computation: its lock and reads (lockGateway, readIncremental), the drains it ends,
+ * and its one commit (commitReconcile). The inputs it plans on are PlanInputsRepository's, its
+ * hosts GatewayHostsRepository's, its history HistoryRepository's.
+ */
 export class ReconcileRepository {
   constructor(private readonly db: Db) {}
 
@@ -60,9 +63,10 @@ export class ReconcileRepository {
    * never compute the same gateway at once. The row itself is not locked, so the api's
    * generation bumps (every endpoint write) never wait for a computation. When the lock is free
    * (the usual case), taking it and reading are one statement; the snapshot of that statement
-   * could in a rare race predate another worker's commit, which finish() detects (reconcile_seq
+   * could in a rare race predate another worker's commit, which commitReconcile detects (reconcile_seq
    * moved) by refusing to commit, so such a run is retried, never wrong. When the lock is taken,
-   * this waits for it and then reads.
+   * this waits for it and then reads. Undefined for a gateway that no longer exists, the lock
+   * held all the same (its release is serialized like a computation).
    */
   async lockGateway(id: string): Promise<LockedGateway | undefined> {
     const key = lockKey(id);
@@ -90,7 +94,7 @@ export class ReconcileRepository {
    * gateway as lockGateway reads it, and the endpoint writes behind generations (after, current]
    * (gateway_endpoint_changes), each with the endpoint as candidateEndpoints would return it
    * (null: no longer in the network and region). When there is one per generation, nothing else
-   * changed the gateway in between. Nothing read here is trusted at commit: commitIncremental
+   * changed the gateway in between. Nothing read here is trusted at commit: commitReconcile
    * writes only on the reconcile_seq read here.
    */
   async readIncremental(id: string, after: number): Promise<(LockedGateway & { changes: EndpointChange[] }) | undefined> {
@@ -106,20 +110,6 @@ export class ReconcileRepository {
        FROM nat_gateways g JOIN projects p ON p.id = g.project_id WHERE g.id = $1`,
       [id, after],
     );
-  }
-
-  /** Serializes the reconcile of a gateway that no longer exists (its row cannot be locked). */
-  async lockGone(id: string): Promise<void> {
-    await this.db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey(id)]);
-  }
-
-  async gatewayIps(gatewayId: string): Promise<{ name: string; ip: string; ruleNumber: number; draining: boolean }[]> {
-    const { rows } = await this.db.query<{ name: string; ip: string; ruleNumber: number; draining: boolean }>(
-      `SELECT a.name, host(a.address) AS ip, ga.rule_number AS "ruleNumber", ga.draining FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id
-       WHERE ga.gateway_id = $1 ORDER BY a.address`,
-      [gatewayId],
-    );
-    return rows;
   }
 
   /**
@@ -163,238 +153,85 @@ export class ReconcileRepository {
     return { ended: rows.map(({ addressId: _a, ...r }) => r), spec, generation: row!.generation };
   }
 
-  /** Endpoints of the network's subnets in the region (the caller applies the gateway's range rules). */
-  async candidateEndpoints(networkId: string, region: string): Promise<ScopeEndpoint[]> {
-    const { rows } = await this.db.query<ScopeEndpoint>(
-      `SELECT e.id, e.name, e.host_interface AS "hostInterface", host(e.network_ip) AS "networkIp", e.alias_ip_ranges AS "aliasIpRanges", e.forwarded_ip_ranges AS "forwardedIpRanges", e.host_id AS "hostId", h.name AS "hostName", s.name AS "subnetName"
-       FROM endpoints e JOIN subnets s ON s.id = e.subnet_id JOIN hosts h ON h.id = e.host_id
-       WHERE s.network_id = $1 AND s.region = $2 ORDER BY e.id::text COLLATE "C"`,
-      [networkId, region],
-    );
-    return rows;
-  }
-
-  async blocks(gatewayId: string): Promise<StoredBlock[]> {
-    return (await this.db.query<StoredBlock>(`SELECT ${BLOCK_COLUMNS} FROM allocations WHERE gateway_id = $1`, [gatewayId])).rows;
-  }
-
-  /** Blocks on these IPs held by other gateways (e.g. an address moved between gateways, still in quarantine). */
-  async foreign(ips: string[], gatewayId: string): Promise<StoredBlock[]> {
-    if (ips.length === 0) return [];
-    return (await this.db.query<StoredBlock>(`SELECT ${BLOCK_COLUMNS} FROM allocations WHERE nat_ip = ANY($1::inet[]) AND gateway_id <> $2`, [ips, gatewayId])).rows;
-  }
-
-  async usage(endpointIds: string[]): Promise<UsageRow[]> {
-    if (endpointIds.length === 0) return [];
-    const { rows } = await this.db.query<{ endpointId: string; ruleNumber: number; portsInUse: number; reportedAt: Date }>(
-      `SELECT endpoint_id AS "endpointId", rule_number AS "ruleNumber", ports_in_use AS "portsInUse", reported_at AS "reportedAt"
-       FROM endpoint_usage WHERE endpoint_id = ANY($1::uuid[]) AND reported_at > now() - interval '15 minutes'
-       ORDER BY reported_at`,
-      [endpointIds],
-    );
-    return rows;
-  }
-
-  /** Replaces the gateway's blocks; the exclusion constraint refuses any overlap with another gateway's. */
-  async replaceBlocks(gatewayId: string, blocks: StoredBlock[]): Promise<void> {
-    await this.db.query('DELETE FROM allocations WHERE gateway_id = $1', [gatewayId]);
-    if (blocks.length) await this.insertBlocks(gatewayId, blocks);
-  }
-
-  private async insertBlocks(gatewayId: string, blocks: StoredBlock[]): Promise<void> {
-    const p = parameters();
-    await this.db.query(insertBlocks(p.$, gatewayId, blocks), p.values);
-  }
-
-  async openHistory(gatewayId: string): Promise<HistoryRow[]> {
-    const { rows } = await this.db.query<HistoryRow>(
-      SELECT_OPEN_HISTORY,
-      [gatewayId],
-    );
-    return rows;
-  }
-
-  async closeHistory(ids: string[], at: Date): Promise<void> {
-    if (ids.length === 0) return;
-    const { values, $ } = parameters();
-    await this.db.query(`WITH ${closeHistoryCte($, 'closed', ids, $(at))} SELECT 1`, values);
-  }
-
   /**
-   * In one statement: inserts the gateway's new blocks (after applyBlockDiff removed the old
-   * ones), closes the history rows `close` and opens `rows`, at `at`. Returns the opened rows as
-   * openHistory would.
+   * The whole commit of a computation, full or incremental, as ONE statement (atomic with or
+   * without a transaction), under one guard: the gateway is as the computation read it (its
+   * reconcile_seq is still `status.seq`; for a gateway that is gone, there is no row) and the
+   * gateway's advisory lock is free or held by this session (a full computation holds it in its
+   * transaction; an incremental one takes it for the statement, so it never writes beside a full
+   * computation under way). Only if the guard holds: the status and one more reconciler commit;
+   * the removed and changed blocks deleted, then (after them, so the exclusion constraint sees the
+   * final state) the new ones inserted; history rows closed and opened; the hosts `bump` raised to
+   * a new generation, then each `leaving` host unless it waits (its VM's new host was just raised
+   * and has not applied that generation); the host states written and dropped (a waiting host's
+   * state keeps its old section and names the host and generation it waits for); the consumed
+   * endpoint changes deleted. Undefined, having written nothing, when the guard fails. Otherwise
+   * the new reconcile_seq (null: gone), the raised hosts (with what a push needs), the host states
+   * as written, and the opened history rows.
    */
-  async writeAllocations(gatewayId: string, blocks: StoredBlock[], close: string[], rows: NewHistoryRow[], at: Date): Promise<HistoryRow[]> {
-    if (blocks.length === 0 && close.length === 0 && rows.length === 0) return [];
-    const { values, $ } = parameters();
-    const when = $(at);
-    const { rows: opened } = await this.db.query<HistoryRow>(
-      `WITH blocks AS (${insertBlocks($, gatewayId, blocks)}),
-       ${closeHistoryCte($, 'closed', close, when)}
-       ${insertOpenHistory($, rows, when)}`,
-      values,
-    );
-    return opened;
-  }
-
-  async gatewayHosts(gatewayId: string): Promise<GatewayHostState[]> {
-    const { rows } = await this.db.query<GatewayHostState>(
-      `SELECT host_id AS "hostId", required_generation::float8 AS "requiredGeneration", fingerprint,
-              wait_host_id AS "waitHostId", wait_generation::float8 AS "waitGeneration"
-       FROM gateway_hosts WHERE gateway_id = $1`,
-      [gatewayId],
-    );
-    return rows;
-  }
-
-  /** Replaces the gateway's host states (which hosts must apply what, and what they were sent). */
-  async setGatewayHosts(gatewayId: string, hosts: GatewayHostState[]): Promise<void> {
-    await this.db.query('DELETE FROM gateway_hosts WHERE gateway_id = $1', [gatewayId]);
-    if (hosts.length === 0) return;
-    await this.db.query(
-      `INSERT INTO gateway_hosts (gateway_id, host_id, required_generation, fingerprint, wait_host_id, wait_generation)
-       SELECT $1, h, g, f, w, wg FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::uuid[], $6::bigint[]) AS x(h, g, f, w, wg)`,
-      [
-        gatewayId,
-        hosts.map((h) => h.hostId),
-        hosts.map((h) => h.requiredGeneration),
-        hosts.map((h) => h.fingerprint),
-        hosts.map((h) => h.waitHostId),
-        hosts.map((h) => h.waitGeneration),
-      ],
-    );
-  }
-
-  /** applied_generation of hosts. */
-  async appliedGenerations(hostIds: string[]): Promise<Map<string, number>> {
-    if (hostIds.length === 0) return new Map();
-    const { rows } = await this.db.query<{ id: string; g: number }>('SELECT id, applied_generation::float8 AS g FROM hosts WHERE id = ANY($1::uuid[])', [hostIds]);
-    return new Map(rows.map((r) => [r.id, r.g]));
-  }
-
-  /** Gateways waiting for this host to apply a generation before they reprogram a VM's old host. */
-  async gatewaysWaitingOn(hostId: string, applied: number): Promise<string[]> {
-    const { rows } = await this.db.query<{ id: string }>(
-      'SELECT DISTINCT gateway_id AS id FROM gateway_hosts WHERE wait_host_id = $1 AND wait_generation <= $2',
-      [hostId, applied],
-    );
-    return rows.map((r) => r.id);
-  }
-
-  /**
-   * Writes the difference between the gateway's stored blocks and the new ones: removed and
-   * changed blocks are deleted first, then new and changed ones inserted (the exclusion
-   * constraint sees the final state only).
-   */
-  async applyBlockDiff(gatewayId: string, removed: { natIp: string; portLo: number }[], added: StoredBlock[]): Promise<void> {
-    if (removed.length) {
-      await this.db.query(
-        `DELETE FROM allocations a USING unnest($2::text[], $3::int[]) AS x(ip, lo) WHERE a.gateway_id = $1 AND a.nat_ip = x.ip::inet AND a.port_lo = x.lo`,
-        [gatewayId, removed.map((r) => r.natIp), removed.map((r) => r.portLo)],
-      );
-    }
-    if (added.length) await this.insertBlocks(gatewayId, added);
-  }
-
-  /** Addresses a gateway took from the pools itself (AUTO_ONLY), in the order taken. */
-  async autoAddresses(gatewayId: string): Promise<{ id: string; name: string; ip: string }[]> {
-    const { rows } = await this.db.query<{ id: string; name: string; ip: string }>(
-      `SELECT a.id, a.name, host(a.address) AS ip FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id
-       WHERE ga.gateway_id = $1 AND a.auto_allocated ORDER BY a.created_at, a.address`,
-      [gatewayId],
-    );
-    return rows;
-  }
-
-  async attachAutoAddress(gatewayId: string, addressId: string): Promise<void> {
-    await this.db.query('INSERT INTO gateway_addresses (address_id, gateway_id, rule_number, draining) VALUES ($1, $2, -1, false)', [addressId, gatewayId]);
-  }
-
-  async currentHostGenerations(hostIds: string[]): Promise<Map<string, number>> {
-    if (hostIds.length === 0) return new Map();
-    const { rows } = await this.db.query<{ id: string; g: number }>('SELECT id, desired_generation::float8 AS g FROM hosts WHERE id = ANY($1::uuid[])', [hostIds]);
-    return new Map(rows.map((r) => [r.id, r.g]));
-  }
-
-  /**
-   * The whole commit of an incremental reconcile as ONE statement (atomic without a transaction):
-   * the gateway's status and one more reconciler commit, guarded by the reconcile_seq the
-   * computation started from; and only if that guard holds, everything else: the removed and
-   * changed blocks deleted, then (after them, so the exclusion constraint sees the final state)
-   * the new ones inserted; history rows closed and opened; the hosts `bump` raised to a new
-   * generation; the gateway's states of the hosts `states` written (requiredGeneration null: the
-   * host's new generation when bumped, else the one it has now) and those of `drop` deleted; the
-   * consumed endpoint changes deleted. The guard also takes the gateway's advisory lock for the
-   * statement, if free: a full computation under way (it holds the lock) is never written beside.
-   * Undefined, having written nothing, when another computation committed since (reconcile_seq
-   * moved) or holds the lock. Otherwise the new reconcile_seq, the bumped hosts (with what a push
-   * needs), the required generation written per host, and the opened history rows.
-   */
-  async commitIncremental(
-    gatewayId: string,
-    blocks: { removed: { natIp: string; portLo: number }[]; added: StoredBlock[] },
-    history: { close: string[]; open: NewHistoryRow[]; at: Date },
-    hosts: { bump: string[]; states: { hostId: string; requiredGeneration: number | null; fingerprint: string }[]; drop: string[] },
-    f: { seq: number; observedGeneration: number; state: 'READY' | 'DEGRADED'; message: string; natStatus: unknown },
-  ): Promise<{ seq: number; bumped: BumpedHost[]; required: Map<string, number>; opened: HistoryRow[] } | undefined> {
+  async commitReconcile(gatewayId: string, c: ReconcileCommit): Promise<ReconcileCommitted | undefined> {
     const { values, $ } = parameters();
     const gw = $(gatewayId);
     const fin = 'EXISTS (SELECT FROM fin)';
-    const at = $(history.at);
-    const observed = $(f.observedGeneration);
-    const row = await this.db.one<{ seq: number | null; bumped: BumpedHost[]; required: { h: string; g: number }[]; opened: HistoryRow[] }>(
-      `WITH fin AS (
-         UPDATE nat_gateways SET observed_generation = GREATEST(observed_generation, ${observed}), state = ${$(f.state)}, status_message = ${$(f.message)},
+    const at = $(c.history.at);
+    const lock = `pg_try_advisory_xact_lock(hashtext(${$(lockKey(gatewayId))}))`;
+    const f = c.status;
+    const observed = f ? $(f.observedGeneration) : 'NULL';
+    const guard = f
+      ? `UPDATE nat_gateways SET observed_generation = GREATEST(observed_generation, ${observed}), state = ${$(f.state)}, status_message = ${$(f.message)},
            nat_status = ${$(JSON.stringify(f.natStatus))}, reconcile_seq = reconcile_seq + 1
-         WHERE id = ${gw} AND reconcile_seq = ${$(f.seq)} AND pg_try_advisory_xact_lock(hashtext(${$(lockKey(gatewayId))}))
-         RETURNING reconcile_seq),
+         WHERE id = ${gw} AND reconcile_seq = ${$(f.seq)} AND ${lock}
+         RETURNING reconcile_seq`
+      : `SELECT NULL::bigint AS reconcile_seq WHERE NOT EXISTS (SELECT FROM nat_gateways WHERE id = ${gw}) AND ${lock}`;
+    const { blocks, history, hosts } = c;
+    const hostCols = 'id, name, agent_url, push_secret, desired_generation, applied_generation';
+    const current = (h: string) => `(SELECT hh.desired_generation FROM hosts hh WHERE hh.id = ${h})`;
+    const row = await this.db.one<{ ok: boolean; seq: number | null; bumped: BumpedHost[]; states: GatewayHostState[]; opened: HistoryRow[] }>(
+      `WITH fin AS (${guard}),
        removed AS (
          DELETE FROM allocations a USING unnest(${$(blocks.removed.map((r) => r.natIp))}::text[], ${$(blocks.removed.map((r) => r.portLo))}::int[]) AS x(ip, lo)
          WHERE a.gateway_id = ${gw} AND a.nat_ip = x.ip::inet AND a.port_lo = x.lo AND ${fin} RETURNING 1),
        added AS (${insertBlocks($, gatewayId, blocks.added, `${fin} AND (SELECT count(*) FROM removed) >= 0`)}),
        ${closeHistoryCte($, 'closed', history.close, at, fin)},
        opened AS (${insertOpenHistory($, history.open, at, fin)}),
-       bumped AS (
+       bumped_now AS (
          UPDATE hosts SET desired_generation = desired_generation + 1 WHERE id = ANY(${$(hosts.bump)}::uuid[]) AND ${fin}
-         RETURNING id, name, agent_url, push_secret, desired_generation),
+         RETURNING ${hostCols}),
+       leaving AS (
+         SELECT x.h, x.w, x.f, x.g, b.desired_generation AS wg, (b.id IS NOT NULL AND b.applied_generation < b.desired_generation) AS waits
+         FROM unnest(${$(hosts.leaving.map((l) => l.hostId))}::uuid[], ${$(hosts.leaving.map((l) => l.waitHostId))}::uuid[],
+                     ${$(hosts.leaving.map((l) => l.fingerprint))}::text[], ${$(hosts.leaving.map((l) => l.requiredGeneration))}::bigint[]) AS x(h, w, f, g)
+           LEFT JOIN bumped_now b ON b.id = x.w),
+       bumped_later AS (
+         UPDATE hosts SET desired_generation = desired_generation + 1 FROM leaving l WHERE hosts.id = l.h AND NOT l.waits AND ${fin}
+         RETURNING ${hostCols.split(', ').map((col) => `hosts.${col}`).join(', ')}),
+       bumped AS (SELECT * FROM bumped_now UNION ALL SELECT * FROM bumped_later),
+       waiting AS (SELECT h, w, f, g, wg FROM leaving WHERE waits),
        written AS (
          INSERT INTO gateway_hosts (gateway_id, host_id, required_generation, fingerprint, wait_host_id, wait_generation)
-         SELECT ${gw}, x.h, COALESCE(b.desired_generation, x.g, (SELECT h.desired_generation FROM hosts h WHERE h.id = x.h), 0), x.f, NULL, NULL
+         SELECT ${gw}, x.h, COALESCE(b.desired_generation, x.g, ${current('x.h')}, 0), x.f, NULL::uuid, NULL::bigint
          FROM unnest(${$(hosts.states.map((s) => s.hostId))}::uuid[], ${$(hosts.states.map((s) => s.requiredGeneration))}::bigint[],
                      ${$(hosts.states.map((s) => s.fingerprint))}::text[]) AS x(h, g, f)
            LEFT JOIN bumped b ON b.id = x.h
-         WHERE ${fin}
+         WHERE ${fin} AND NOT EXISTS (SELECT FROM waiting w WHERE w.h = x.h)
+         UNION ALL
+         SELECT ${gw}, w.h, COALESCE(w.g, ${current('w.h')}, 0), w.f, w.w, w.wg FROM waiting w WHERE ${fin}
          ON CONFLICT (gateway_id, host_id) DO UPDATE SET required_generation = EXCLUDED.required_generation, fingerprint = EXCLUDED.fingerprint,
-           wait_host_id = NULL, wait_generation = NULL
-         RETURNING host_id, required_generation),
-       dropped AS (DELETE FROM gateway_hosts WHERE gateway_id = ${gw} AND host_id = ANY(${$(hosts.drop)}::uuid[]) AND ${fin}),
+           wait_host_id = EXCLUDED.wait_host_id, wait_generation = EXCLUDED.wait_generation
+         RETURNING host_id, required_generation, fingerprint, wait_host_id, wait_generation),
+       dropped AS (
+         DELETE FROM gateway_hosts WHERE gateway_id = ${gw} AND host_id = ANY(${$(hosts.drop)}::uuid[]) AND ${fin}
+           AND NOT EXISTS (SELECT FROM waiting w WHERE w.h = host_id)),
        consumed AS (DELETE FROM gateway_endpoint_changes WHERE gateway_id = ${gw} AND generation <= ${observed} AND ${fin})
-       SELECT (SELECT reconcile_seq::float8 FROM fin) AS seq,
+       SELECT ${fin} AS ok, (SELECT reconcile_seq::float8 FROM fin) AS seq,
               (SELECT coalesce(json_agg(json_build_object('id', id, 'name', name, 'agentUrl', agent_url, 'pushSecret', push_secret,
                  'desiredGeneration', desired_generation::float8)), '[]') FROM bumped) AS bumped,
-              (SELECT coalesce(json_agg(json_build_object('h', host_id, 'g', required_generation::float8)), '[]') FROM written) AS required,
+              (SELECT coalesce(json_agg(json_build_object('hostId', host_id, 'requiredGeneration', required_generation::float8, 'fingerprint', fingerprint,
+                 'waitHostId', wait_host_id, 'waitGeneration', wait_generation::float8)), '[]') FROM written) AS states,
               (SELECT coalesce(json_agg(opened), '[]') FROM opened) AS opened`,
       values,
     );
-    if (!row || row.seq === null) return undefined;
-    return { seq: row.seq, bumped: row.bumped, required: new Map(row.required.map((r) => [r.h, r.g])), opened: row.opened };
-  }
-
-  /**
-   * Records the computation of `observedGeneration` on top of reconcile commit `seq`: the
-   * status, the endpoint changes it consumed, and one more reconciler commit. Returns the new
-   * reconcile_seq; throws when another commit came in between (the transaction must roll back).
-   */
-  async finish(gatewayId: string, seq: number, observedGeneration: number, state: 'READY' | 'DEGRADED', message: string, natStatus: unknown): Promise<number> {
-    const row = await this.db.one<{ seq: number }>(
-      `WITH consumed AS (DELETE FROM gateway_endpoint_changes WHERE gateway_id = $1 AND generation <= $2)
-       UPDATE nat_gateways SET observed_generation = GREATEST(observed_generation, $2), state = $3, status_message = $4, nat_status = $5,
-         reconcile_seq = reconcile_seq + 1
-       WHERE id = $1 AND reconcile_seq = $6 RETURNING reconcile_seq::float8 AS seq`,
-      [gatewayId, observedGeneration, state, message, JSON.stringify(natStatus), seq],
-    );
-    if (!row) throw new Error(`gateway ${gatewayId}: another reconcile committed meanwhile (seq ${seq} moved); computing again`);
-    return row.seq;
+    if (!row?.ok) return undefined;
+    return { seq: row.seq, bumped: row.bumped, states: row.states, opened: row.opened };
   }
 }
