@@ -112,7 +112,9 @@ export class HostsRepository extends ResourceTable<HostRecord> {
   /**
    * Stores ports-in-use samples for endpoints placed on this host (others are ignored): a pair a
    * report no longer lists is back to 0; a sample is kept when usage rose or the last one is a
-   * minute old. Returns the dynamic-allocation gateways the reported endpoints belong to.
+   * minute old (samples older than 15 minutes are read by nobody; the worker's metrics upkeep
+   * deletes them, NatMetricsRepository.downsampleAndPrune). Returns the dynamic-allocation
+   * gateways the reported endpoints belong to.
    */
   async recordUsage(hostId: string, usage: { endpoint: string; ruleNumber: number; portsInUse: number }[]): Promise<string[]> {
     const eps = usage.map((u) => u.endpoint);
@@ -132,10 +134,6 @@ export class HostsRepository extends ResourceTable<HostRecord> {
        WHERE l.endpoint_id IS NULL OR r.n > l.ports_in_use OR l.reported_at < now() - interval '1 minute'
        ON CONFLICT DO NOTHING`,
       [hostId, eps, usage.map((u) => u.ruleNumber), usage.map((u) => u.portsInUse)],
-    );
-    await this.db.query(
-      `DELETE FROM endpoint_usage s USING endpoints e WHERE e.id = s.endpoint_id AND e.host_id = $1 AND s.reported_at < now() - interval '15 minutes'`,
-      [hostId],
     );
     if (eps.length === 0) return [];
     const { rows } = await this.db.query<{ id: string }>(

@@ -305,7 +305,8 @@ export class NatMetricsRepository {
 
   /**
    * Downsamples the complete hours of 1-minute rows into 1-hour rows (gauges: the maximum;
-   * counters: the sum), then deletes what is past each resolution's retention. Idempotent.
+   * counters: the sum), then deletes what is past each resolution's retention, and the samples
+   * and counter readings nothing will read again. Idempotent.
    */
   async downsampleAndPrune(): Promise<{ downsampled: number; deleted: number }> {
     const down = await this.db.query(
@@ -322,6 +323,17 @@ export class NatMetricsRepository {
     for (const r of RESOLUTIONS) {
       deleted += (await this.db.query(`DELETE FROM nat_metric_samples WHERE resolution_sec = $1 AND bucket < now() - $2::interval`, [r.sec, r.keep])).rowCount;
     }
+    // Samples of ports in use past their 15 minutes, whoever held them: a report prunes only its
+    // own host's endpoints, so a deleted endpoint's samples (no host any more) were kept for ever,
+    // a row per minute of its life (the soak's churn: the table and each report's read of it grew
+    // all run long).
+    await this.db.query(`DELETE FROM endpoint_usage WHERE reported_at < now() - interval '15 minutes'`);
+    // A counter reading is kept to take the next one's difference from; none comes from a host an
+    // endpoint moved off (a deleted endpoint's go with it: a foreign key's cascade).
+    await this.db.query(
+      `DELETE FROM nat_counter_state s USING endpoints e
+       WHERE e.id = s.endpoint_id AND e.host_id <> s.host_id AND s.reported_at < now() - interval '15 minutes'`,
+    );
     // the totals of deleted endpoints move into their gateway's own row (its sums stay the same)
     await this.db.query(
       `WITH gone AS (DELETE FROM nat_counter_totals t WHERE t.endpoint_id <> '${GATEWAY_ROW}' AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = t.endpoint_id) RETURNING t.*),
