@@ -241,7 +241,7 @@ static void cmd_binary(char *rest)
 	static unsigned char *buf;
 	static size_t cap;
 	if (len > cap) { free(buf); cap = len; buf = malloc(cap); }
-	if (len && fread(buf, 1, len, stdin) != len) { fprintf(out, "err the batch ended after fewer than %lu bytes\n", len); exit(1); }
+	if (len && fread(buf, 1, len, stdin) != len) { fprintf(out, "err the batch ended after fewer than %lu bytes\n", len); fflush(out); _exit(1); }
 	size_t at = 0;
 	while (at < len) {
 		if (len - at < 2 || len - at < 2 + (size_t)buf[at + 1] + 8) { fail_n(1, "bad batch%s: a group header is cut short (%s)", "", EINVAL); break; }
@@ -609,6 +609,15 @@ static void cmd_release(char *rest)
  * keeps two walks (one asked on stdin, by hand) from sharing their buffers. */
 static pthread_mutex_t walk_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Leaves: stdout flushed, then _exit, not exit: exit flushes every stream without their locks,
+ * and a walk thread flushing its answer at that moment had it written twice (an answer the
+ * agent never asked for). The programs stay attached (pinned links). */
+__attribute__((noreturn)) static void leave(int code)
+{
+	fflush(stdout);
+	_exit(code);
+}
+
 static void walk(char op, char *rest)
 {
 	pthread_mutex_lock(&walk_lock);
@@ -695,10 +704,10 @@ int main(int argc, char **argv)
 		}
 		case 'k': cmd_dump(rest); break;
 		case 'c': case 'p': case 'w': case 'r': walk(op, rest); break;
-		case 'q': return 0;
+		case 'q': leave(0);
 		default: fprintf(out, "err unknown command %c\n", op);
 		}
 		fflush(stdout);
 	}
-	return 0;
+	leave(0);
 }
