@@ -290,7 +290,8 @@ export class Agent {
         });
       }
       const started = process.hrtime.bigint();
-      const planned = model.planPatch(patch, { uplink: this.o.uplink });
+      // checked and claimed whatever the backend; the nft script only where it is read
+      const planned = model.planPatch(patch, { uplink: this.o.uplink, script: this.o.backend.readsNftScript !== false });
       if (!planned.ok) return problem(400, 'invalid-argument', 'Invalid argument', 'the patch does not fit the applied document', { errors: planned.errors });
       const { plan } = planned;
       try {

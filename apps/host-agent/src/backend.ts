@@ -46,6 +46,8 @@ export type StateChange =
 
 export interface Backend {
   readonly kind: 'nftables' | 'dry-run' | 'ebpf';
+  /** false: apply() never reads a patch's nft script (plan.script), so the agent plans none. */
+  readonly readsNftScript?: boolean;
   /** Replaces the data plane's state whole (atomically where the data plane can). */
   load(state: DesiredState): Promise<void>;
   /** Applies a change to the applied state (one transaction where the data plane has them). */

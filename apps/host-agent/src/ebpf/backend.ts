@@ -80,6 +80,8 @@ class Numbers {
 
 export class EbpfBackend implements Backend {
   readonly kind = 'ebpf' as const;
+  /** Patches become map entries from the patch itself (apply): no nft script is planned. */
+  readonly readsNftScript = false;
   private readonly client: LoaderClient;
   private table = new EntryTable();
   private slots = new Numbers(new Map());
