@@ -113,8 +113,26 @@ describeKernel('the eBPF loader, binary batches (network namespace)', () => {
     }
   });
 
-  it('releases several ranges with one command', async () => {
-    expect((await client.simple('r 203.0.113.5 1024 1087 203.0.113.6 2048 2111')).last).toBe('ok 0');
-    await expect(client.simple('r 203.0.113.5 1024')).rejects.toThrow(/usage: r NATIP LO HI/);
+  it('releases several ranges with one command, on the walks channel or on stdin', async () => {
+    expect((await client.walk('r 203.0.113.5 1024 1087 203.0.113.6 2048 2111')).last).toBe('ok 0');
+    await expect(client.walk('r 203.0.113.5 1024')).rejects.toThrow(/usage: r NATIP LO HI/);
+    expect((await client.simple('r 203.0.113.5 1024 1087')).last).toBe('ok 0');
+  });
+
+  it('answers the walks on their own channel, and a batch sent behind queued walks before they end', async () => {
+    // four sweeps queued (each walks 1 M-entry maps, tens of ms), then a batch on stdin: on one
+    // channel it would be answered after the fourth; on its own, while the sweeps go on
+    const done: string[] = [];
+    const sweeps = [1, 2, 3, 4].map((i) => client.walk('w').then((r) => done.push(`sweep ${i}: ${r.last}`)));
+    await write((ops) => ops.write(natip(9), fromHex(hex32le(1))));
+    done.push('batch');
+    await Promise.all(sweeps);
+    expect(done.indexOf('batch')).toBeLessThan(4);
+    expect(done.filter((d) => d.startsWith('sweep'))).toEqual([1, 2, 3, 4].map((i) => `sweep ${i}: ok 0 0 0`));
+    expect((await client.walk('c')).last).toMatch(/^ok \d+$/);
+    expect((await client.walk('p')).last).toMatch(/^ok \d+$/);
+    await expect(client.walk('k np_natip')).rejects.toThrow(/only w, r, c and p on the walk channel/);
+    // the main channel is still in step
+    expect((await client.dump('np_natip')).map(([k]) => k)).toContain('cb007109');
   });
 });

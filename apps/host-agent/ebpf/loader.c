@@ -5,8 +5,13 @@
  * swaps the programs behind the pinned links: flows live on. Stopping it leaves the data plane as
  * it is.
  *
+ * The walks of the 1 M-entry maps (w sweep, r release, c counters, p usage) can have a channel of
+ * their own: with NATPLANE_LOADER_WALK_FD=N in the environment, a second thread reads them from
+ * fd N and answers on it, so that a batch (a patch) on stdin never waits behind one.
+ *
  * usage: natplane-ebpf-loader OBJECT PIN_DIR UPLINK */
 #include <errno.h>
+#include <pthread.h>
 #include <net/if.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +31,8 @@
 #define ENOTSUPP_ 524 /* the kernel's ENOTSUPP: no batch operation for this map type */
 
 static struct bpf_object *obj;
+/* where this thread's answers go: stdout, or the walk channel */
+static __thread FILE *out;
 static int ncpus;
 static char pin_dir[512];
 
@@ -59,7 +66,7 @@ static int hex_to_bytes(const char *hex, unsigned char *out, size_t n)
 static void print_hex(const unsigned char *b, size_t n)
 {
 	static const char d[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) { putchar(d[b[i] >> 4]); putchar(d[b[i] & 15]); }
+	for (size_t i = 0; i < n; i++) { fputc(d[b[i] >> 4], out); fputc(d[b[i] & 15], out); }
 }
 
 static __u64 mono_ns(void)
@@ -104,7 +111,7 @@ static void fail(const char *fmt, const char *a, int err)
 /* u MAP KEY VALUE | z MAP KEY (zero value if absent) | d MAP KEY */
 static void cmd_map(char op, char *rest)
 {
-	char *name = strtok(rest, " "), *k = strtok(NULL, " "), *v = strtok(NULL, " ");
+	char *save, *name = strtok_r(rest, " ", &save), *k = strtok_r(NULL, " ", &save), *v = strtok_r(NULL, " ", &save);
 	struct bpf_map *m;
 	int fd = name ? map_fd(name, &m) : -1;
 	if (fd < 0 || !k) { fail("bad command for map %s%s", name ? name : "?", 0); return; }
@@ -230,11 +237,11 @@ static void cmd_binary(char *rest)
 {
 	char *end;
 	unsigned long len = strtoul(rest, &end, 10);
-	if (end == rest || *end || len > (1ul << 30)) { printf("err usage: B BYTES\n"); return; }
+	if (end == rest || *end || len > (1ul << 30)) { fprintf(out, "err usage: B BYTES\n"); return; }
 	static unsigned char *buf;
 	static size_t cap;
 	if (len > cap) { free(buf); cap = len; buf = malloc(cap); }
-	if (len && fread(buf, 1, len, stdin) != len) { printf("err the batch ended after fewer than %lu bytes\n", len); exit(1); }
+	if (len && fread(buf, 1, len, stdin) != len) { fprintf(out, "err the batch ended after fewer than %lu bytes\n", len); fflush(out); _exit(1); }
 	size_t at = 0;
 	while (at < len) {
 		if (len - at < 2 || len - at < 2 + (size_t)buf[at + 1] + 8) { fail_n(1, "bad batch%s: a group header is cut short (%s)", "", EINVAL); break; }
@@ -268,8 +275,8 @@ static void cmd_binary(char *rest)
 		else if (op == 'z') zero_run(fd, name, keys, ks, full, n);
 		else fail_n(n, "bad batch operation for map %s: %s", name, EINVAL);
 	}
-	if (batch_err) printf("err %d %d %s\n", batch_n, batch_err, errbuf);
-	else printf("ok %d\n", batch_n);
+	if (batch_err) fprintf(out, "err %d %d %s\n", batch_n, batch_err, errbuf);
+	else fprintf(out, "ok %d\n", batch_n);
 	batch_n = batch_err = 0;
 }
 
@@ -278,7 +285,7 @@ static void cmd_dump(char *name)
 {
 	struct bpf_map *m;
 	int fd = map_fd(name, &m);
-	if (fd < 0) { printf("err unknown map %s\n", name); return; }
+	if (fd < 0) { fprintf(out, "err unknown map %s\n", name); return; }
 	size_t ks = bpf_map__key_size(m), vs = bpf_map__value_size(m);
 	static unsigned char key[64], next[64], val[65536];
 	int n = 0, first = 1;
@@ -286,10 +293,10 @@ static void cmd_dump(char *name)
 		first = 0;
 		memcpy(key, next, ks);
 		if (bpf_map_lookup_elem(fd, key, val)) continue;
-		printf("k "); print_hex(key, ks); putchar(' '); print_hex(val, vs); putchar('\n');
+		fprintf(out, "k "); print_hex(key, ks); fputc(' ', out); print_hex(val, vs); fputc('\n', out);
 		n++;
 	}
-	printf("ok %d\n", n);
+	fprintf(out, "ok %d\n", n);
 }
 
 /* Prints one (slot, rule)'s counters summed over CPUs, unless all are zero; returns whether it did. */
@@ -305,7 +312,7 @@ static int print_counters(const struct np_blk_key *key, const unsigned char *val
 	__u64 any = s.new_flows | s.sent_pkts | s.sent_bytes | s.recv_pkts | s.recv_bytes;
 	for (int r = 0; r < NP_REASONS; r++) any |= s.drops[r];
 	if (!any) return 0;
-	printf("c %u %d %llu %llu %llu %llu %llu %llu %llu %llu %llu\n", key->slot, key->rule,
+	fprintf(out, "c %u %d %llu %llu %llu %llu %llu %llu %llu %llu %llu\n", key->slot, key->rule,
 	       (unsigned long long)s.new_flows, (unsigned long long)s.sent_pkts, (unsigned long long)s.sent_bytes,
 	       (unsigned long long)s.recv_pkts, (unsigned long long)s.recv_bytes, (unsigned long long)s.drops[0],
 	       (unsigned long long)s.drops[1], (unsigned long long)s.drops[2], (unsigned long long)s.drops[3]);
@@ -323,20 +330,20 @@ static void cmd_counters(void)
 	static struct np_blk_key keys[CHUNK];
 	unsigned char *vals = malloc(CHUNK * ncpus * stride);
 	int n = 0, batched = 1;
-	__u32 in = 0, out = 0, count;
+	__u32 in = 0, next = 0, count;
 	LIBBPF_OPTS(bpf_map_batch_opts, o);
 	for (int first = 1;; first = 0) {
 		count = CHUNK;
-		int err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &count, &o);
+		int err = bpf_map_lookup_batch(fd, first ? NULL : &in, &next, keys, vals, &count, &o);
 		if (err && errno != ENOENT) {
 			if (first) { batched = 0; break; } /* no batch lookup for this map here */
-			printf("err np_cnt: %s\n", strerror(errno));
+			fprintf(out, "err np_cnt: %s\n", strerror(errno));
 			free(vals);
 			return;
 		}
 		for (__u32 i = 0; i < count; i++) n += print_counters(&keys[i], vals + (size_t)i * ncpus * stride, stride);
 		if (err) break; /* ENOENT: that was the last of them */
-		in = out;
+		in = next;
 	}
 	if (!batched) {
 		struct np_blk_key key, next;
@@ -355,7 +362,7 @@ static void cmd_counters(void)
 		for (int c = 0; c < ncpus; c++) h[i] += hv[c];
 	}
 	free(hv);
-	printf("h %llu %llu\nok %d\n", (unsigned long long)h[0], (unsigned long long)h[1], n);
+	fprintf(out, "h %llu %llu\nok %d\n", (unsigned long long)h[0], (unsigned long long)h[1], n);
 }
 
 /* p: ports in use and open flows (remote conversations) per (slot, rule) */
@@ -393,8 +400,8 @@ static void cmd_usage(void)
 		if (bpf_map_lookup_elem(rfd, &rk, &rv) == 0) usage_of(rv.slot, rv.rule)->flows++;
 	}
 	for (size_t i = 0; i < nusage; i++)
-		printf("p %u %d %llu %llu\n", usages[i].slot, usages[i].rule, (unsigned long long)usages[i].ports, (unsigned long long)usages[i].flows);
-	printf("ok %zu\n", nusage);
+		fprintf(out, "p %u %d %llu %llu\n", usages[i].slot, usages[i].rule, (unsigned long long)usages[i].ports, (unsigned long long)usages[i].flows);
+	fprintf(out, "ok %zu\n", nusage);
 }
 
 /* A set of NAT ports (open addressing) for the sweep. */
@@ -535,7 +542,7 @@ static void cmd_sweep(void)
 			frags++;
 		}
 	}
-	printf("ok %d %d %d\n", revs, ports, frags);
+	fprintf(out, "ok %d %d %d\n", revs, ports, frags);
 }
 
 /* r NATIP LO HI [NATIP LO HI ...]: deletes every conversation and NAT port of those ports (released
@@ -555,14 +562,15 @@ static void cmd_release(char *rest)
 	static struct range *rs;
 	static int cap;
 	int nr_ranges = 0;
-	for (char *ip = strtok(rest, " "); ip; ip = strtok(NULL, " ")) {
-		char *lo_s = strtok(NULL, " "), *hi_s = strtok(NULL, " ");
+	char *save;
+	for (char *ip = strtok_r(rest, " ", &save); ip; ip = strtok_r(NULL, " ", &save)) {
+		char *lo_s = strtok_r(NULL, " ", &save), *hi_s = strtok_r(NULL, " ", &save);
 		struct in_addr a;
-		if (!lo_s || !hi_s || inet_pton(AF_INET, ip, &a) != 1) { printf("err usage: r NATIP LO HI [NATIP LO HI ...]\n"); return; }
+		if (!lo_s || !hi_s || inet_pton(AF_INET, ip, &a) != 1) { fprintf(out, "err usage: r NATIP LO HI [NATIP LO HI ...]\n"); return; }
 		if (nr_ranges == cap) { cap = cap ? cap * 2 : 16; rs = realloc(rs, cap * sizeof(*rs)); }
 		rs[nr_ranges++] = (struct range){ a.s_addr, (unsigned)atoi(lo_s), (unsigned)atoi(hi_s) };
 	}
-	if (!nr_ranges) { printf("err usage: r NATIP LO HI [NATIP LO HI ...]\n"); return; }
+	if (!nr_ranges) { fprintf(out, "err usage: r NATIP LO HI [NATIP LO HI ...]\n"); return; }
 	int rfd = map_fd("np_rev", NULL), pfd = map_fd("np_port", NULL);
 	int n = 0;
 	struct np_rev_key rk, rn, *revs = NULL;
@@ -589,11 +597,60 @@ static void cmd_release(char *rest)
 	for (size_t i = 0; i < np; i++)
 		if (bpf_map_lookup_elem(pfd, &ports[i], &pv) == 0) free_port(&ports[i], &pv);
 	free(ports);
-	printf("ok %d\n", n);
+	fprintf(out, "ok %d\n", n);
+}
+
+/* ---- the walks' channel ----
+ * w, r, c and p visit every bucket of maps of up to 1 M entries: tens of milliseconds however
+ * few entries there are. On the walk channel (NATPLANE_LOADER_WALK_FD) they run on a thread of
+ * their own, so a batch on stdin is written meanwhile instead of waiting. The kernel's maps take
+ * concurrent calls (the programs write them all the time); of the loader's own state the walks
+ * share nothing with the other commands (strtok_r, answers to this thread's `out`), and walk_lock
+ * keeps two walks (one asked on stdin, by hand) from sharing their buffers. */
+static pthread_mutex_t walk_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Leaves: stdout flushed, then _exit, not exit: exit flushes every stream without their locks,
+ * and a walk thread flushing its answer at that moment had it written twice (an answer the
+ * agent never asked for). The programs stay attached (pinned links). */
+__attribute__((noreturn)) static void leave(int code)
+{
+	fflush(stdout);
+	_exit(code);
+}
+
+static void walk(char op, char *rest)
+{
+	pthread_mutex_lock(&walk_lock);
+	if (op == 'w') cmd_sweep();
+	else if (op == 'r') cmd_release(rest);
+	else if (op == 'c') cmd_counters();
+	else cmd_usage();
+	pthread_mutex_unlock(&walk_lock);
+}
+
+static void *walk_channel(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	FILE *in = fdopen(fd, "r");
+	out = fdopen(dup(fd), "w");
+	if (!in || !out) { fprintf(stderr, "walk channel on fd %d: %s\n", fd, strerror(errno)); exit(1); }
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	while ((len = getline(&line, &cap, in)) > 0) {
+		if (line[len - 1] == '\n') line[--len] = 0;
+		if (len == 0) continue;
+		char op = line[0];
+		if (op == 'w' || op == 'r' || op == 'c' || op == 'p') walk(op, len > 2 ? line + 2 : line + len);
+		else fprintf(out, "err only w, r, c and p on the walk channel, not %c\n", op);
+		fflush(out);
+	}
+	return NULL; /* the agent closed it: stdin goes on alone */
 }
 
 int main(int argc, char **argv)
 {
+	out = stdout;
 	if (argc != 4) { fprintf(stderr, "usage: %s OBJECT PIN_DIR UPLINK\n", argv[0]); return 2; }
 	snprintf(pin_dir, sizeof(pin_dir), "%s", argv[2]);
 	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
@@ -610,7 +667,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "attach at %s (TCX): %s\n", argv[3], strerror(err > 0 ? err : -err));
 		return 1;
 	}
-	printf("ready %d %d\n", ifindex, ncpus);
+	const char *walk_fd = getenv("NATPLANE_LOADER_WALK_FD");
+	if (walk_fd && *walk_fd) {
+		pthread_t t;
+		if ((err = pthread_create(&t, NULL, walk_channel, (void *)(intptr_t)atoi(walk_fd)))) {
+			fprintf(stderr, "walk channel: %s\n", strerror(err));
+			return 1;
+		}
+		pthread_detach(t);
+	}
+	fprintf(out, "ready %d %d\n", ifindex, ncpus);
 	fflush(stdout);
 	char *line = NULL;
 	size_t cap = 0;
@@ -626,25 +692,22 @@ int main(int argc, char **argv)
 			batch_n++;
 			continue; /* answered at the next s */
 		case 's':
-			if (batch_err) printf("err %d %d %s\n", batch_n, batch_err, errbuf);
-			else printf("ok %d\n", batch_n);
+			if (batch_err) fprintf(out, "err %d %d %s\n", batch_n, batch_err, errbuf);
+			else fprintf(out, "ok %d\n", batch_n);
 			batch_n = batch_err = 0;
 			break;
 		case 'B': cmd_binary(rest); break;
 		case 'i': {
 			unsigned idx = if_nametoindex(rest);
-			if (idx) printf("ok %u\n", idx); else printf("err no interface %s\n", rest);
+			if (idx) fprintf(out, "ok %u\n", idx); else fprintf(out, "err no interface %s\n", rest);
 			break;
 		}
 		case 'k': cmd_dump(rest); break;
-		case 'c': cmd_counters(); break;
-		case 'p': cmd_usage(); break;
-		case 'w': cmd_sweep(); break;
-		case 'r': cmd_release(rest); break;
-		case 'q': return 0;
-		default: printf("err unknown command %c\n", op);
+		case 'c': case 'p': case 'w': case 'r': walk(op, rest); break;
+		case 'q': leave(0);
+		default: fprintf(out, "err unknown command %c\n", op);
 		}
 		fflush(stdout);
 	}
-	return 0;
+	leave(0);
 }

@@ -46,12 +46,18 @@ export type StateChange =
 
 export interface Backend {
   readonly kind: 'nftables' | 'dry-run' | 'ebpf';
+  /** false: apply() never reads a patch's nft script (plan.script), so the agent plans none. */
+  readonly readsNftScript?: boolean;
   /** Replaces the data plane's state whole (atomically where the data plane can). */
   load(state: DesiredState): Promise<void>;
   /** Applies a change to the applied state (one transaction where the data plane has them). */
   apply(change: StateChange): Promise<void>;
-  /** Ports in use per endpoint and rule; null when this backend cannot count. */
-  usage(index: BlockIndex): Promise<HostReport['usage'] | null>;
+  /**
+   * Ports in use per endpoint and rule; null when this backend cannot count. `index`: the applied
+   * document's blocks by NAT IP and port, built when first asked for (O(endpoints): a backend
+   * that counts by its own numbers, as eBPF does, never asks).
+   */
+  usage(index: () => BlockIndex): Promise<HostReport['usage'] | null>;
   /** Data-plane counters (docs/observability.md), read after usage(); null when this backend measures none. */
   counters?(): Promise<HostCounters | null>;
   /** Deletes the connections left on released ports; returns how many. */
@@ -116,9 +122,9 @@ export class NftablesBackend implements Backend {
     return parseConntrack(r.stdout);
   }
 
-  async usage(index: BlockIndex): Promise<HostReport['usage']> {
+  async usage(index: () => BlockIndex): Promise<HostReport['usage']> {
     this.lastListing = await this.conntrack();
-    return countUsage(this.lastListing, index);
+    return countUsage(this.lastListing, index());
   }
 
   async counters(): Promise<HostCounters | null> {

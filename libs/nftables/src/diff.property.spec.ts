@@ -98,6 +98,35 @@ describe('HostModel.planPatch (property: a patch applied incrementally gives the
     );
   });
 
+  it('without its script (a data plane that is not nftables), a plan refuses, claims, releases and commits the same', () => {
+    // on the document it was made from (fits), and on another (mostly refused)
+    fc.assert(
+      fc.property(documentAndChangeArb, documentArb, ([a, b], other) => {
+        const patch = diffHostDocuments(a, b);
+        for (const base of [a, { ...other, generation: a.generation }]) {
+          const full = HostModel.fromDocument(base, new InterfaceIds());
+          const bare = HostModel.fromDocument(base, new InterfaceIds());
+          const withScript = full.planPatch(patch, opts);
+          const without = bare.planPatch(patch, { ...opts, script: false });
+          expect(without.ok).toBe(withScript.ok);
+          if (!withScript.ok || !without.ok) {
+            expect(without).toEqual(withScript);
+            continue;
+          }
+          expect(without.plan.script).toBe('');
+          expect(without.plan.released).toEqual(withScript.plan.released);
+          withScript.plan.commit();
+          without.plan.commit();
+          expect(bare.toDocument()).toEqual(full.toDocument());
+          // the sources it claimed are held: the same patch again is refused alike (or fits alike)
+          const again = [full.planPatch(patch, opts), bare.planPatch(patch, { ...opts, script: false })];
+          expect(again[1].ok).toBe(again[0].ok);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('an abandoned plan leaves the model as it was', () => {
     fc.assert(
       fc.property(documentAndChangeArb, ([a, b]) => {

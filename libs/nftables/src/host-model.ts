@@ -82,8 +82,11 @@ export class HostModel {
   /**
    * Plans a patch whose shape was validated (validateHostPatchShape) and whose baseGeneration is
    * this model's generation. Returns the field errors when the patch does not fit the document.
+   * `script: false`: the caller's data plane is not nftables; the plan checks and claims all the
+   * same, but renders no nft script ('').
    */
-  planPatch(patch: HostDocumentPatch, opts: RenderOptions): PlanResult {
+  planPatch(patch: HostDocumentPatch, opts: RenderOptions & { script?: boolean }): PlanResult {
+    const render = opts.script !== false;
     if (!isValidInterfaceName(opts.uplink)) throw new Error(`invalid uplink interface name: ${JSON.stringify(opts.uplink)}`);
     const errors: FieldError[] = [];
     const deletedGateways = new Set<string>();
@@ -142,18 +145,18 @@ export class HostModel {
     const goneEndpoints: [string, HostEndpoint][] = [];
     for (const id of deletedGateways) {
       const g = this.gateways.get(id) as GatewayEntry;
-      addGateway(before, g.settings);
+      if (render) addGateway(before, g.settings);
       for (const e of g.endpoints.values()) goneEndpoints.push([id, e]);
     }
     for (const [id, s] of nextSettings) {
       const old = deletedGateways.has(id) ? undefined : this.gateways.get(id);
-      if (old) addGateway(before, old.settings);
-      addGateway(after, s);
+      if (old && render) addGateway(before, old.settings);
+      if (render) addGateway(after, s);
     }
     // the sources chain names every gateway: it changes when gateways come or go
     const idsAfter = new Set([...this.gateways.keys()].filter((id) => !deletedGateways.has(id)));
     for (const id of nextSettings.keys()) idsAfter.add(id);
-    if (idsAfter.size !== this.gateways.size || [...idsAfter].some((id) => !this.gateways.has(id))) {
+    if (render && (idsAfter.size !== this.gateways.size || [...idsAfter].some((id) => !this.gateways.has(id)))) {
       addSourcesChain(before, this.gateways.keys());
       addSourcesChain(after, idsAfter);
     }
@@ -168,7 +171,7 @@ export class HostModel {
     };
     for (const [gatewayId, e] of goneEndpoints) {
       countRef(e, -1);
-      addEndpoint(before, gatewayId, e, ids);
+      if (render) addEndpoint(before, gatewayId, e, ids);
       this.owners.releaseEndpoint(gatewayId, e);
       undo.push(() => this.owners.claimEndpoint(gatewayId, e, ''));
       const change = changes.get(SourceOwners.ownerOf(gatewayId, e.id));
@@ -181,10 +184,10 @@ export class HostModel {
       if (claimErrors.length > 0) errors.push(...claimErrors);
       else undo.push(() => this.owners.releaseEndpoint(c.gatewayId, e));
       countRef(e, 1);
-      addEndpoint(after, c.gatewayId, e, ids);
+      if (render) addEndpoint(after, c.gatewayId, e, ids);
     }
     // a device's elements come with the first endpoint naming it and go with the last
-    for (const [name, d] of refDelta) {
+    for (const [name, d] of render ? refDelta : []) {
       const was = this.interfaceRefs.get(name) ?? 0;
       if (was === 0 && d > 0) addInterface(after, name, ids);
       else if (was > 0 && was + d === 0) addInterface(before, name, ids);
@@ -197,7 +200,7 @@ export class HostModel {
       abandon();
       return { ok: false, errors };
     }
-    const lines = diffStates(before, after);
+    const lines = render ? diffStates(before, after) : [];
     const commit = () => {
       for (const id of deletedGateways) this.gateways.delete(id);
       for (const [id, s] of nextSettings) {

@@ -80,6 +80,8 @@ class Numbers {
 
 export class EbpfBackend implements Backend {
   readonly kind = 'ebpf' as const;
+  /** Patches become map entries from the patch itself (apply): no nft script is planned. */
+  readonly readsNftScript = false;
   private readonly client: LoaderClient;
   private table = new EntryTable();
   private slots = new Numbers(new Map());
@@ -142,7 +144,7 @@ export class EbpfBackend implements Backend {
   private sweep(): void {
     if (this.sweeping) return;
     this.sweeping = this.client
-      .simple('w')
+      .walk('w')
       .then(() => {
         this.error = null;
       })
@@ -157,7 +159,7 @@ export class EbpfBackend implements Backend {
   /** Runs one sweep now (tests). */
   async sweepNow(): Promise<string> {
     await this.sweeping;
-    return (await this.client.simple('w')).last;
+    return (await this.client.walk('w')).last;
   }
 
   /** When a (slot, rule)'s counters started: kept while its counters live (in the table, or in the maps at a load). */
@@ -305,7 +307,7 @@ export class EbpfBackend implements Backend {
 
   async usage(): Promise<HostReport['usage']> {
     await this.start();
-    const r = await this.client.simple('p');
+    const r = await this.client.walk('p');
     const byPair = new Map<string, { endpoint: string; ruleNumber: number; portsInUse: number }>();
     const flows = new Map<string, number>();
     for (const line of r.lines) {
@@ -325,7 +327,7 @@ export class EbpfBackend implements Backend {
   }
 
   async counters(): Promise<HostCounters> {
-    const r = await this.client.simple('c');
+    const r = await this.client.walk('c');
     const readAt = new Date().toISOString();
     const out: HostEndpointCounters[] = [];
     let unsolicited = 0;
@@ -382,7 +384,7 @@ export class EbpfBackend implements Backend {
     let n = 0;
     for (let i = 0; i < ranges.length; i += 256) {
       const args = ranges.slice(i, i + 256).map((r) => `${r.natIp} ${r.portLo} ${r.portHi}`);
-      n += Number((await this.client.simple(`r ${args.join(' ')}`)).last.slice(3));
+      n += Number((await this.client.walk(`r ${args.join(' ')}`)).last.slice(3));
     }
     return n;
   }

@@ -6,10 +6,13 @@
  * read, microseconds, not a process.
  *
  * Commands are answered in order, so requests are queued and matched to answers first in, first out.
+ * The walks of the 1 M-entry maps (sweep, release, counters, usage) go on a second channel (the
+ * child's fd 3), answered by a thread of their own: a patch's batch does not wait behind them.
  */
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { Duplex, Writable } from 'node:stream';
 import { Logger } from '../log';
 
 /** Where prepare.js puts the built object and loader: dist/ebpf of the repository. */
@@ -58,10 +61,59 @@ interface Waiter {
 
 export class LoaderError extends Error {}
 
-export class LoaderClient {
-  private proc: ChildProcessWithoutNullStreams | null = null;
+/** The loader's fd for the walks' channel (NATPLANE_LOADER_WALK_FD): the child's fourth stdio. */
+const WALK_FD = 3;
+
+/** One way to the loader: commands written in order, answers matched to them first in, first out. */
+class Channel {
   private buffer = '';
   private readonly waiters: Waiter[] = [];
+
+  constructor(
+    private readonly name: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Queues a waiter for the next answer, then writes (so an answer never comes before its waiter). */
+  send(write: () => void): Promise<{ lines: string[]; last: string }> {
+    const p = new Promise<{ lines: string[]; last: string }>((resolveReq, rejectReq) => this.waiters.push({ lines: [], resolve: resolveReq, reject: rejectReq }));
+    write();
+    return p;
+  }
+
+  onData(text: string): void {
+    this.buffer += text;
+    for (let nl = this.buffer.indexOf('\n'); nl >= 0; nl = this.buffer.indexOf('\n')) {
+      const line = this.buffer.slice(0, nl);
+      this.buffer = this.buffer.slice(nl + 1);
+      const w = this.waiters[0];
+      if (!w) {
+        this.log.warn('the eBPF loader said something unasked', { channel: this.name, line });
+        continue;
+      }
+      if (line.startsWith('ok') || line.startsWith('err')) {
+        this.waiters.shift();
+        w.resolve({ lines: w.lines, last: line });
+      } else w.lines.push(line);
+    }
+  }
+
+  fail(why: Error): void {
+    for (const w of this.waiters.splice(0)) w.reject(why);
+  }
+}
+
+export class LoaderClient {
+  private proc: ChildProcessWithoutNullStreams | null = null;
+  /** stdin/stdout: batches, dumps, devices */
+  private readonly main: Channel;
+  /**
+   * The walks' channel (w, r, c, p: walks of 1 M-entry maps, tens of ms each), served by a thread
+   * of its own in the loader: a batch (a patch) never waits behind a sweep, a release or a
+   * counter read.
+   */
+  private readonly walks: Channel;
+  private walkSocket: Writable | null = null;
   private stderr = '';
   private closed = false;
   ifindex = 0;
@@ -70,8 +122,11 @@ export class LoaderClient {
     private readonly netns: string | undefined,
     private readonly pinDir: string,
     private readonly uplink: string,
-    private readonly log: Logger,
-  ) {}
+    log: Logger,
+  ) {
+    this.main = new Channel('main', log);
+    this.walks = new Channel('walks', log);
+  }
 
   /** Starts the loader: loads the programs, reuses the pinned maps, attaches (or swaps) the programs. */
   async start(): Promise<void> {
@@ -79,21 +134,29 @@ export class LoaderClient {
     const args = [object, this.pinDir, this.uplink];
     // nsenter, not `ip netns exec`: the latter mounts a new /sys and hides /sys/fs/bpf
     const [file, argv] = this.netns ? ['nsenter', [`--net=/run/netns/${this.netns}`, loader, ...args]] : [loader, args];
-    const proc = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = spawn(file, argv, {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, NATPLANE_LOADER_WALK_FD: String(WALK_FD) },
+    });
     this.proc = proc;
+    const walkSocket = proc.stdio[WALK_FD] as Duplex;
+    this.walkSocket = walkSocket;
+    walkSocket.on('data', (b: Buffer) => this.walks.onData(b.toString()));
+    walkSocket.on('error', () => undefined);
     proc.stderr.on('data', (b: Buffer) => {
       this.stderr = (this.stderr + b.toString()).slice(-4000);
     });
     proc.stdin.on('error', () => undefined);
     const ready = new Promise<void>((resolveReady, rejectReady) => {
+      let head = '';
       const onData = (b: Buffer) => {
-        this.buffer += b.toString();
-        const nl = this.buffer.indexOf('\n');
+        head += b.toString();
+        const nl = head.indexOf('\n');
         if (nl < 0) return;
-        const first = this.buffer.slice(0, nl);
-        this.buffer = this.buffer.slice(nl + 1);
+        const first = head.slice(0, nl);
         proc.stdout.off('data', onData);
-        proc.stdout.on('data', (d: Buffer) => this.onData(d));
+        proc.stdout.on('data', (d: Buffer) => this.main.onData(d.toString()));
+        this.main.onData(head.slice(nl + 1));
         const m = /^ready (\d+) (\d+)$/.exec(first);
         if (!m) return rejectReady(new LoaderError(`the eBPF loader said ${JSON.stringify(first)}`));
         this.ifindex = Number(m[1]);
@@ -104,36 +167,19 @@ export class LoaderClient {
         this.closed = true;
         const why = new LoaderError(`the eBPF loader exited (${signal ?? `code ${code}`}): ${this.stderr.trim().split('\n').slice(-3).join('; ')}`);
         rejectReady(why);
-        for (const w of this.waiters.splice(0)) w.reject(why);
+        this.main.fail(why);
+        this.walks.fail(why);
       });
       proc.on('error', (e) => rejectReady(new LoaderError(`the eBPF loader cannot be run: ${e.message}`)));
     });
     await ready;
   }
 
-  private onData(b: Buffer): void {
-    this.buffer += b.toString();
-    for (let nl = this.buffer.indexOf('\n'); nl >= 0; nl = this.buffer.indexOf('\n')) {
-      const line = this.buffer.slice(0, nl);
-      this.buffer = this.buffer.slice(nl + 1);
-      const w = this.waiters[0];
-      if (!w) {
-        this.log.warn('the eBPF loader said something unasked', { line });
-        continue;
-      }
-      if (line.startsWith('ok') || line.startsWith('err')) {
-        this.waiters.shift();
-        w.resolve({ lines: w.lines, last: line });
-      } else w.lines.push(line);
-    }
-  }
-
   /** Sends lines; the last must be a command that answers (the others are batched writes). */
   request(lines: string[]): Promise<{ lines: string[]; last: string }> {
-    if (!this.proc || this.closed) return Promise.reject(new LoaderError('the eBPF loader is not running'));
-    const p = new Promise<{ lines: string[]; last: string }>((resolveReq, rejectReq) => this.waiters.push({ lines: [], resolve: resolveReq, reject: rejectReq }));
-    this.proc.stdin.write(lines.join('\n') + '\n');
-    return p;
+    const proc = this.proc;
+    if (!proc || this.closed) return Promise.reject(new LoaderError('the eBPF loader is not running'));
+    return this.main.send(() => proc.stdin.write(lines.join('\n') + '\n'));
   }
 
   /**
@@ -142,12 +188,28 @@ export class LoaderClient {
    */
   async writeBatch(body: Buffer): Promise<void> {
     if (body.length === 0) return;
-    if (!this.proc || this.closed) throw new LoaderError('the eBPF loader is not running');
-    const p = new Promise<{ lines: string[]; last: string }>((resolveReq, rejectReq) => this.waiters.push({ lines: [], resolve: resolveReq, reject: rejectReq }));
-    this.proc.stdin.write(`B ${body.length}\n`);
-    this.proc.stdin.write(body);
-    const r = await p;
+    const proc = this.proc;
+    if (!proc || this.closed) throw new LoaderError('the eBPF loader is not running');
+    // one write: the command line and its bytes together, so one system call and one wake-up of
+    // the loader, where two writes cost two of each
+    const head = `B ${body.length}\n`;
+    const out = Buffer.allocUnsafe(head.length + body.length);
+    out.write(head, 0, 'latin1');
+    body.copy(out, head.length);
+    const r = await this.main.send(() => proc.stdin.write(out));
     if (r.last.startsWith('err')) throw new LoaderError(`eBPF map update failed: ${r.last.replace(/^err \d+ \d+ /, '')}`);
+  }
+
+  /**
+   * A walk (`w`, `r ...`, `c`, `p`) on the walks' channel, answered by the loader's walk thread
+   * while batches go on; throws on an `err` answer.
+   */
+  async walk(line: string): Promise<{ lines: string[]; last: string }> {
+    const socket = this.walkSocket;
+    if (!socket || !this.proc || this.closed) throw new LoaderError('the eBPF loader is not running');
+    const r = await this.walks.send(() => socket.write(line + '\n'));
+    if (r.last.startsWith('err')) throw new LoaderError(`eBPF loader: ${r.last.slice(4)}`);
+    return r;
   }
 
   /** Every key and value of a map. */

@@ -59,18 +59,8 @@ function ipNumber(text: string): number {
   return parsed;
 }
 
-const ipCache = new Map<string, string>();
-/** An IPv4 address in network order (memoized: a document repeats a few NAT IPs many times). */
-export const ip4 = (text: string) => {
-  let v = ipCache.get(text);
-  if (v !== undefined) return v;
-  const n = parseIpv4(text);
-  if (n === null) throw new Error(`not an IPv4 address: ${text}`);
-  v = be32(n >>> 0);
-  if (ipCache.size >= 4096) ipCache.clear();
-  ipCache.set(text, v);
-  return v;
-};
+/** An IPv4 address in network order (its number from ipNumber's memo: one cache for both). */
+export const ip4 = (text: string) => be32(ipNumber(text));
 
 export const ownerOfEndpoint = (gatewayId: string, endpointId: string) => `e\0${gatewayId}\0${endpointId}`;
 export const ownerOfGateway = (gatewayId: string) => `g\0${gatewayId}`;
@@ -184,6 +174,11 @@ function srcKey(len: number, ifkey: number, a: number): string {
     (a >>> 24) & 255, (a >>> 16) & 255, (a >>> 8) & 255, a & 255);
 }
 
+/** A tagged np_natip key: the address in network order. */
+function natIpKey(a: number): string {
+  return ch(T_NATIP, (a >>> 24) & 255, (a >>> 16) & 255, (a >>> 8) & 255, a & 255);
+}
+
 /** A tagged np_blk or np_cnt key. */
 function pairKey(t: number, slot: number, rule: number): string {
   return ch(t, slot & 255, (slot >>> 8) & 255, (slot >>> 16) & 255, slot >>> 24, rule & 255, (rule >>> 8) & 255, (rule >>> 16) & 255, (rule >>> 24) & 255);
@@ -228,8 +223,8 @@ export function endpointEntries(e: HostEndpoint, c: EndpointContext, out: Entrie
     const ip = natIp ? ipNumber(natIp) : 0;
     const value = blkValue(ip, m.active?.portLo ?? 0, m.active?.portHi ?? 0, settings, c.since(c.slot, m.ruleNumber));
     out.push(pairKey(T_CNT, c.slot, m.ruleNumber), null, pairKey(T_BLK, c.slot, m.ruleNumber), value);
-    if (m.active) out.push(ch(T_NATIP) + ip4(m.active.natIp), ONE);
-    for (const b of m.drain) out.push(ch(T_NATIP) + ip4(b.natIp), ONE);
+    if (m.active) out.push(natIpKey(ip), ONE);
+    for (const b of m.drain) out.push(natIpKey(ipNumber(b.natIp)), ONE);
   }
   return out;
 }
