@@ -193,7 +193,8 @@ export function allocatorSpec(s: NatGatewaySpec, ips: IpUse[]): AllocatorInput['
     enableDynamicPortAllocation: s.enableDynamicPortAllocation,
     natIpAllocateOption: s.natIpAllocateOption,
     idleTimeoutsSec: [s.udpIdleTimeoutSec, s.icmpIdleTimeoutSec, s.tcpEstablishedIdleTimeoutSec, s.tcpTransitoryIdleTimeoutSec, s.tcpTimeWaitTimeoutSec],
-    rules: [rule(DEFAULT_RULE), ...s.rules.map((r) => rule(r.ruleNumber))],
+    // A PRIVATE gateway has no default IP set: its endpoints get blocks on its rules only.
+    rules: [...(s.type === 'PRIVATE' ? [] : [rule(DEFAULT_RULE)]), ...s.rules.map((r) => rule(r.ruleNumber))],
   };
 }
 
