@@ -357,12 +357,14 @@ describe('fuzz: POST and PATCH', () => {
 
   it('Private NAT (type, rules[].action.sourceNatActiveRanges): 200, 400 naming a field, or 409; never a 5xx', async () => {
     const base = `/v1/projects/${P}`;
-    // net3: a PRIVATE_NAT subnet, a plain one, and a PRIVATE gateway to PATCH
-    await api.subnet(P, 'pnat', { network: 'net3', ipCidrRange: '100.64.0.0/28', purpose: 'PRIVATE_NAT' });
-    await api.subnet(P, 'pnat-big', { network: 'net3', ipCidrRange: '100.66.0.0/22', purpose: 'PRIVATE_NAT' });
-    await api.subnet(P, 'sub3', { network: 'net3', ipCidrRange: '10.0.0.0/24' });
+    // a network of its own (the routes' valid bodies use net2 and net3): a PRIVATE_NAT subnet, a
+    // larger one, a plain one, and a PRIVATE gateway to PATCH; gone again at the end
+    await api.network(P, 'net-priv');
+    await api.subnet(P, 'pnat', { network: 'net-priv', ipCidrRange: '100.64.0.0/28', purpose: 'PRIVATE_NAT' });
+    await api.subnet(P, 'pnat-big', { network: 'net-priv', ipCidrRange: '100.66.0.0/22', purpose: 'PRIVATE_NAT' });
+    await api.subnet(P, 'sub3', { network: 'net-priv', ipCidrRange: '10.0.0.0/24' });
     const valid = { ruleNumber: 1, match: "inIpRange(destination.ip, '10.20.0.0/16')", action: { sourceNatActiveRanges: ['pnat'] } };
-    await api.gateway(P, 'gwp', { network: 'net3', type: 'PRIVATE', rules: [valid] });
+    await api.gateway(P, 'gwp', { network: 'net-priv', type: 'PRIVATE', rules: [valid] });
     const ref = fc.oneof(fc.constantFrom('pnat', 'pnat-big', 'sub3', 'sub', 'nope', `projects/${P}/subnets/pnat`, `projects/${P}/addresses/addr`, ''), anyText, junk);
     const refs = fc.oneof({ weight: 4, arbitrary: fc.array(ref, { maxLength: 3 }) }, { weight: 1, arbitrary: junk });
     const action = fc.record(
@@ -384,7 +386,7 @@ describe('fuzz: POST and PATCH', () => {
       fc.asyncProperty(fc.constantFrom<'preview' | 'PATCH'>('preview', 'PATCH'), body, async (how, b) => {
         const r =
           how === 'preview'
-            ? await send({ method: 'POST', url: `${base}/natGateways:preview`, raw: JSON.stringify({ name: 'fuzz-p', network: 'net3', region: 'r1', ...b }), contentType: 'application/json', headers: {} })
+            ? await send({ method: 'POST', url: `${base}/natGateways:preview`, raw: JSON.stringify({ name: 'fuzz-p', network: 'net-priv', region: 'r1', ...b }), contentType: 'application/json', headers: {} })
             : await send({ method: 'PATCH', url: `${base}/natGateways/gwp`, raw: JSON.stringify(b), contentType: 'application/json', headers: {} });
         if (r.status === 200) return;
         const fields = ((r.body?.errors ?? []) as { field: string }[]).map((e) => e.field);
@@ -400,7 +402,9 @@ describe('fuzz: POST and PATCH', () => {
       }),
       params(),
     );
-    expectOk(await api.patch(`${base}/natGateways/gwp`, { rules: [valid] }));
+    expectOk(await api.del(`${base}/natGateways/gwp`), 204);
+    for (const sub of ['pnat', 'pnat-big', 'sub3']) expectOk(await api.del(`${base}/subnets/${sub}`), 204);
+    expectOk(await api.del(`${base}/networks/net-priv`), 204);
   });
 
   it('JSON that is not an object (null, numbers, strings, arrays) -> 4xx problem, nothing changes', async () => {
