@@ -154,10 +154,13 @@ describe('PRIVATE_NAT ranges are held once: 409', () => {
     expect(p.detail).toContain('an address pool');
   });
 
-  it('deleting a PRIVATE_NAT subnet a gateway uses -> 409 naming the gateway; free once the gateway is gone', async () => {
+  it('deleting a PRIVATE_NAT subnet a gateway uses, or changing its range -> 409 naming the gateway; free once the gateway is gone', async () => {
     const { net, pnat } = await world();
     const g = expectOk(await createPrivate(net, [privateRule(1, [pnat])]), 201);
     expectInUse(await api.del(`${base}/subnets/${pnat}`), [`natGateways/${g.name}`]);
+    // nor can its range change under the gateway (another gateway's could overlap it then)
+    expectInUse(await api.patch(`${base}/subnets/${pnat}`, { ipCidrRange: '100.64.250.0/28' }), [`natGateways/${g.name}`]);
+    expectOk(await api.patch(`${base}/subnets/${pnat}`, { description: 'still the same range' }));
     expectOk(await api.del(`${base}/natGateways/${g.name}`), 204);
     expectOk(await api.del(`${base}/subnets/${pnat}`), 204);
   });
