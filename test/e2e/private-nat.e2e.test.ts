@@ -265,6 +265,14 @@ describeKernel.each(BACKENDS)('Private NAT: two networks with one address on one
 
   it('1. two networks, one address, one host: identical UDP and TCP tuples to the service at once, each from its own PRIVATE_NAT range and block, each reply home', async () => {
     await identicalTuplesAtOnce(vmSpec('vm-a'), vmSpec('vm-b'), 'r1');
+    // attribution: who held a PRIVATE_NAT address and port, asked by each project
+    for (const v of VMS) {
+      const b = parseRange(await rangeOf(v));
+      const held = await ok(
+        api.GET('/v1/projects/{project}/attributions', { params: { path: { project: v.project }, query: { natIp: b.natIp, port: b.portLo, time: new Date().toISOString() } } }),
+      );
+      expect({ endpoint: held.endpoint.split('/').pop(), gateway: held.gateway.split('/').pop(), sourceIp: held.sourceIp }).toEqual({ endpoint: v.vm, gateway: v.gateway, sourceIp: '10.0.0.2' });
+    }
   });
 
   it('2. a destination no rule names: the packet leaves untranslated (the server sees 10.0.0.2)', async () => {
