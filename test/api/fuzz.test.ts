@@ -355,6 +355,58 @@ describe('fuzz: POST and PATCH', () => {
     expectOk(await api.patch(`${gwRoute.path}/${gwRoute.existing}`, { rules: [{ ruleNumber: 1, description: 'rule one', match: "destination.ip == '192.0.2.1'", action: { sourceNatActiveIps: ['addr2'] } }] }));
   });
 
+  it('Private NAT (type, rules[].action.sourceNatActiveRanges): 200, 400 naming a field, or 409; never a 5xx', async () => {
+    const base = `/v1/projects/${P}`;
+    // a network of its own (the routes' valid bodies use net2 and net3): a PRIVATE_NAT subnet, a
+    // larger one, a plain one, and a PRIVATE gateway to PATCH; gone again at the end
+    await api.network(P, 'net-priv');
+    await api.subnet(P, 'pnat', { network: 'net-priv', ipCidrRange: '100.64.0.0/28', purpose: 'PRIVATE_NAT' });
+    await api.subnet(P, 'pnat-big', { network: 'net-priv', ipCidrRange: '100.66.0.0/22', purpose: 'PRIVATE_NAT' });
+    await api.subnet(P, 'sub3', { network: 'net-priv', ipCidrRange: '10.0.0.0/24' });
+    const valid = { ruleNumber: 1, match: "inIpRange(destination.ip, '10.20.0.0/16')", action: { sourceNatActiveRanges: ['pnat'] } };
+    await api.gateway(P, 'gwp', { network: 'net-priv', type: 'PRIVATE', rules: [valid] });
+    const ref = fc.oneof(fc.constantFrom('pnat', 'pnat-big', 'sub3', 'sub', 'nope', `projects/${P}/subnets/pnat`, `projects/${P}/addresses/addr`, ''), anyText, junk);
+    const refs = fc.oneof({ weight: 4, arbitrary: fc.array(ref, { maxLength: 3 }) }, { weight: 1, arbitrary: junk });
+    const action = fc.record(
+      { sourceNatActiveRanges: refs, sourceNatActiveIps: fc.oneof(fc.constant(['addr2']), fc.constant([]), junk), sourceNatDrainIps: fc.oneof(fc.constant([]), junk) },
+      { requiredKeys: [] },
+    );
+    const match = fc.constantFrom("inIpRange(destination.ip, '10.20.0.0/16')", "destination.ip == '10.30.0.1'", "inIpRange(source.ip, '10.0.0.0/24')", 'x');
+    const rule = fc.record({ ruleNumber: fc.oneof(fc.integer({ min: 0, max: 3 }), junk), match, action: fc.oneof({ weight: 5, arbitrary: action }, { weight: 1, arbitrary: junk }) }, { requiredKeys: ['ruleNumber', 'match'] });
+    const body = fc.record(
+      {
+        type: fc.oneof(fc.constantFrom('PRIVATE', 'PUBLIC', 'private', null), junk),
+        natIps: fc.oneof(fc.constant(['addr']), fc.constant([]), junk),
+        natIpAllocateOption: fc.constantFrom('AUTO_ONLY', 'MANUAL_ONLY', null),
+        rules: fc.oneof(fc.array(rule, { maxLength: 3 }), fc.constant(null), junk),
+      },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom<'preview' | 'PATCH'>('preview', 'PATCH'), body, async (how, b) => {
+        const r =
+          how === 'preview'
+            ? await send({ method: 'POST', url: `${base}/natGateways:preview`, raw: JSON.stringify({ name: 'fuzz-p', network: 'net-priv', region: 'r1', ...b }), contentType: 'application/json', headers: {} })
+            : await send({ method: 'PATCH', url: `${base}/natGateways/gwp`, raw: JSON.stringify(b), contentType: 'application/json', headers: {} });
+        if (r.status === 200) return;
+        const fields = ((r.body?.errors ?? []) as { field: string }[]).map((e) => e.field);
+        expect({ how, b, status: r.status < 500 && [400, 409].includes(r.status), problem: r.contentType.startsWith(PROBLEM_JSON), named: r.status === 409 || fields.length > 0 }).toEqual({
+          how,
+          b,
+          status: true,
+          problem: true,
+          named: true,
+        });
+        // the 400s name a field, never the gateway as a whole
+        if (r.status === 400) expect(fields.every((f) => f.length > 0)).toBe(true);
+      }),
+      params(),
+    );
+    expectOk(await api.del(`${base}/natGateways/gwp`), 204);
+    for (const sub of ['pnat', 'pnat-big', 'sub3']) expectOk(await api.del(`${base}/subnets/${sub}`), 204);
+    expectOk(await api.del(`${base}/networks/net-priv`), 204);
+  });
+
   it('JSON that is not an object (null, numbers, strings, arrays) -> 4xx problem, nothing changes', async () => {
     const notObject = fc.oneof(
       fc.constant(null),

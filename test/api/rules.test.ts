@@ -334,9 +334,9 @@ describe('natGateways: 400 rules', () => {
     expect400(await gw({ network: net, natIps: [a, `projects/${P}/addresses/${a}`] }), 'natIps[1]');
   });
 
-  it('type PRIVATE -> 400 (not yet); a bad type -> 400', async () => {
+  it('type PRIVATE without rules -> 400 rules (test/api/private-nat.test.ts has the rest); a bad type -> 400', async () => {
     const { net } = await world({ subnet: false });
-    expect400(await gw({ network: net, type: 'PRIVATE' }), 'type');
+    expect400(await gw({ network: net, type: 'PRIVATE' }), 'rules');
     expect400(await gw({ network: net, type: 'SECRET' }), 'type');
   });
 
@@ -641,7 +641,7 @@ describe('natGateways: valid final states, drains, defaults, references', () => 
     const [a, b, c] = [await addr(), await addr(), await addr()];
     const g = await api.gateway(P, uniq('gw'), { network: net, natIps: [a], rules: [matchRule(9, [b, c])] });
     const v = expectOk(await api.patch(`${base}/natGateways/${g.name}`, { rules: [{ ruleNumber: 9, match: "destination.ip == '192.0.2.7'", action: { sourceNatActiveIps: [c], sourceNatDrainIps: [b] } }] }));
-    expect(v.rules[0].action).toEqual({ sourceNatActiveIps: [c], sourceNatDrainIps: [b] });
+    expect(v.rules[0].action).toEqual({ sourceNatActiveIps: [c], sourceNatDrainIps: [b], sourceNatActiveRanges: [] });
   });
 
   it('every server default is returned (create and GET)', async () => {
@@ -701,7 +701,7 @@ describe('natGateways: valid final states, drains, defaults, references', () => 
     expect(v.maxPortsPerVm).toBe(65536);
     expect(v.subnetworks).toEqual([{ name: sub, sourceIpRangesToNat: ['ALL_IP_RANGES'], secondaryIpRangeNames: [] }]);
     expect(v.logConfig).toEqual({ enable: true, filter: 'ALL' });
-    expect(v.rules).toEqual([{ ruleNumber: 4, description: '', match: "destination.ip == '192.0.2.1'", action: { sourceNatActiveIps: [b], sourceNatDrainIps: [] } }]);
+    expect(v.rules).toEqual([{ ruleNumber: 4, description: '', match: "destination.ip == '192.0.2.1'", action: { sourceNatActiveIps: [b], sourceNatDrainIps: [], sourceNatActiveRanges: [] } }]);
   });
 
   it('other resources echo their defaults too', async () => {

@@ -323,4 +323,38 @@ describeBrowser('web console, through a browser', () => {
     expect(await drains.textContent()).not.toContain('no deadline');
     await shot('11-gateway-drain-deadline');
   });
+
+  it("shows a PRIVATE gateway's type and its rules' NAT ranges, on its page and in its form", async () => {
+    const api = createNatplaneClient(base, token);
+    const project = { project: PROJECT };
+    await ok(api.POST('/v1/projects/{project}/networks', { params: { path: project }, body: { name: 'net-p' } }));
+    await ok(api.POST('/v1/projects/{project}/subnets', { params: { path: project }, body: { name: 'sub-p', network: 'net-p', region: REGION, ipCidrRange: '10.0.0.0/24' } }));
+    await ok(api.POST('/v1/projects/{project}/subnets', { params: { path: project }, body: { name: 'pnat-p', network: 'net-p', region: REGION, ipCidrRange: '100.64.9.0/29', purpose: 'PRIVATE_NAT' } }));
+    await ok(api.POST('/v1/projects/{project}/endpoints', { params: { path: project }, body: { name: 'vm-p', subnet: 'sub-p', host: HOST, hostInterface: 'tap-vm-p', networkIp: '10.0.0.2' } }));
+    await ok(
+      api.POST('/v1/projects/{project}/natGateways', {
+        params: { path: project },
+        body: { name: 'gw-p', network: 'net-p', region: REGION, type: 'PRIVATE', rules: [{ ruleNumber: 10, match: "inIpRange(destination.ip, '10.20.0.0/16')", action: { sourceNatActiveRanges: ['pnat-p'] } }] },
+      }),
+    );
+    await nav('NAT gateways');
+    await page.getByRole('link', { name: 'gw-p', exact: true }).click();
+    await page.getByRole('heading', { name: /NAT gateway gw-p/, level: 1 }).waitFor();
+    await page.getByTestId('gateway-state-value').filter({ hasText: 'READY' }).waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('gateway-type').textContent()).toMatch(/^PRIVATE \(Private NAT/);
+    expect(await page.getByTestId('rule-ranges-10').textContent()).toBe('pnat-p');
+    // the rule's mapping is on the range's addresses
+    await page.getByTestId('mapping-vm-p').waitFor();
+    expect(await page.getByTestId('mapping-vm-p').textContent()).toMatch(/10: 100\.64\.9\.[1-6]:\d+-\d+/);
+    await shot('12-private-gateway');
+    await page.getByRole('link', { name: 'Edit', exact: true }).click();
+    await page.getByRole('heading', { name: 'Edit NAT gateway gw-p', level: 1 }).waitFor();
+    expect(await field('Type').inputValue()).toBe('PRIVATE');
+    expect(await field('Rule 1 NAT ranges').inputValue()).toBe('pnat-p');
+    // a wrong range is shown beside its field
+    await field('Rule 1 NAT ranges').fill('sub-p');
+    await page.getByRole('button', { name: /^Save/ }).first().click();
+    await fieldErrors('rules[0].action.sourceNatActiveRanges').waitFor();
+    expect(await fieldErrors('rules[0].action.sourceNatActiveRanges').textContent()).toMatch(/purpose PRIVATE/);
+  });
 });

@@ -86,7 +86,7 @@ it('a drain past maxDrainDurationSec ends by itself: blocks cut yet quarantined,
   const endedAt = Date.now();
   expect(endedAt).toBeGreaterThanOrEqual(deadline);
   expect(g.natIps).toEqual(['a2']);
-  expect(g.rules[0].action).toEqual({ sourceNatActiveIps: ['a4'], sourceNatDrainIps: [] });
+  expect(g.rules[0].action).toEqual({ sourceNatActiveIps: ['a4'], sourceNatDrainIps: [], sourceNatActiveRanges: [] });
   expect(g.generation).toBeGreaterThan(drained.generation as number);
   conv = await w.converged();
   // the host no longer keeps the drain blocks: their connections are cut

@@ -180,6 +180,52 @@ resource "natplane_subnet" "s" {
     await d.ok(['destroy', '-auto-approve']);
   }, 300_000);
 
+  test('a PRIVATE gateway (Private NAT): rules name PRIVATE_NAT subnets by any reference form, no diff after apply, ranges updated in place', async () => {
+    const config = (ranges: string) => `${PROVIDER}
+provider "natplane" {
+  project = "demo"
+}
+resource "natplane_network" "p" {
+  name = "priv-net"
+}
+resource "natplane_subnet" "pnat" {
+  count         = 2
+  name          = "priv-pnat-\${count.index}"
+  network       = natplane_network.p.name
+  region        = "r1"
+  ip_cidr_range = "100.64.\${count.index + 40}.0/28"
+  purpose       = "PRIVATE_NAT"
+}
+resource "natplane_nat_gateway" "p" {
+  name    = "priv-gw"
+  network = natplane_network.p.name
+  region  = "r1"
+  type    = "PRIVATE"
+  rules {
+    rule_number = 10
+    match       = "inIpRange(destination.ip, '10.20.0.0/16')"
+    action {
+      source_nat_active_ranges = [${ranges}]
+    }
+  }
+}
+`;
+    // the first range written as a relative path: the API answers the bare name, state keeps the path
+    const d = tf({ 'main.tf': config('"projects/demo/subnets/${natplane_subnet.pnat[0].name}"') });
+    await d.ok(['init']);
+    await d.ok(['apply', '-auto-approve']);
+    const first = await gateway('demo', 'priv-gw');
+    expect({ type: first.type, ranges: first.rules[0].action.sourceNatActiveRanges, state: first.status.state }).toEqual({ type: 'PRIVATE', ranges: ['priv-pnat-0'], state: 'READY' });
+    expect((await d.run(['plan', '-detailed-exitcode'])).code).toBe(0);
+    d.write('main.tf', config('natplane_subnet.pnat[1].name'));
+    expect(await d.planActions()).toEqual({ 'natplane_nat_gateway.p': ['update'] });
+    await d.ok(['apply', 'plan.tfplan']);
+    const second = await gateway('demo', 'priv-gw');
+    expect({ id: second.id, ranges: second.rules[0].action.sourceNatActiveRanges }).toEqual({ id: first.id, ranges: ['priv-pnat-1'] });
+    expect((await d.run(['plan', '-detailed-exitcode'])).code).toBe(0);
+    await d.ok(['destroy', '-auto-approve']);
+  }, 300_000);
+
   test('an API problem is shown on the attribute its errors[].field names, and nothing half-created is left', async () => {
     const d = tf({
       'main.tf': `${PROVIDER}

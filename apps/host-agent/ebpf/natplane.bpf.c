@@ -169,6 +169,7 @@ int np_egress(struct __sk_buff *skb)
 	struct np_cnt_val *cnt = bpf_map_lookup_elem(&np_cnt, &bk);
 	struct np_blk_val *blk = bpf_map_lookup_elem(&np_blk, &bk);
 	if (!blk) { count_drop(cnt, NP_DROP_OOR); return TC_ACT_SHOT; } /* no mapping on that rule: fail closed */
+	if (blk->eim == NP_BLK_PASS) return TC_ACT_OK; /* Private NAT: no rule matched, untranslated */
 	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) { count_drop(cnt, NP_DROP_FRAG); return TC_ACT_SHOT; }
 
 	struct l4 l = {};

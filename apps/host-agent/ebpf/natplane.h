@@ -30,10 +30,14 @@ struct np_blk_key { __u32 slot; __s32 rule; };
 struct np_blk_val {
 	__u32 nat_ip;
 	__u16 lo, hi;        /* host byte order; lo = hi = 0: no ports on this rule (fail closed) */
-	__u32 eim;           /* 1: endpoint-independent mapping */
+	__u32 eim;           /* 1: endpoint-independent mapping; NP_BLK_PASS: see below */
 	__u32 timeout[5];    /* seconds: udp, icmp, tcp established, tcp transitory, tcp time-wait */
 	__u64 since_ms;      /* the agent's: when this pair's counters started (not read by the programs) */
 };
+
+/* np_blk_val.eim == NP_BLK_PASS on an endpoint's DEFAULT_RULE entry: a gateway whose unmatched
+ * flows pass (a PRIVATE gateway): a flow no rule matches leaves untranslated. */
+#define NP_BLK_PASS 2
 
 /* np_ids: the agent's numbers, kept with the maps across agent restarts. Key: a 128-bit hash
  * (idKey in apps/host-agent/src/ebpf/maps.ts) of "e\0" gateway "\0" endpoint (an endpoint slot),

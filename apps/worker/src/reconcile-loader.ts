@@ -156,7 +156,8 @@ export class ReconcileLoader {
       return (await this.gateways.autoAddresses(gw.id)).map((a) => ({ ip: a.ip, ruleNumber: DEFAULT_RULE, draining: false }));
     }
     const named = new Map((await this.gateways.gatewayIps(gw.id)).map((i) => [i.name, i.ip]));
-    return ipUsesInSpecOrder(gw.spec, (n) => named.get(n));
+    const ranges = gw.spec.type === 'PRIVATE' ? await this.gateways.privateNatRanges(gw.id) : new Map<string, string>();
+    return ipUsesInSpecOrder(gw.spec, (n) => named.get(n), (s) => ranges.get(s));
   }
 
   /** AUTO_ONLY: reserve free addresses of the region's pools for the gateway. */

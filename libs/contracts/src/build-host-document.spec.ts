@@ -117,3 +117,25 @@ describe('buildHostDocument with a source-based rule', () => {
     expect(buildHostDocument('h', 1, [b, a]).gateways[0].endpoints.map((e) => e.id)).toEqual(['e1']);
   });
 });
+
+describe('buildHostDocument with a PRIVATE gateway (Private NAT)', () => {
+  const privateSpec = withGatewayDefaults({
+    network: 'net-1',
+    region: 'r1',
+    type: 'PRIVATE',
+    rules: [{ ruleNumber: 10, match: "inIpRange(destination.ip, '10.20.0.0/16')", action: { sourceNatActiveRanges: ['pnat-1'] } }],
+  });
+
+  it('says that unmatched flows PASS, and carries the rule with its destinations and the block on it only', () => {
+    const doc = buildHostDocument('h', 1, [row('g1', 'e1', { spec: privateSpec, ruleNumber: 10, natIp: '100.64.1.1' })]);
+    expect(validateHostDocument(doc).ok).toBe(true);
+    const g = doc.gateways[0];
+    expect(g.unmatched).toBe('PASS');
+    expect(g.rules).toEqual([{ ruleNumber: 10, destinations: ['10.20.0.0/16'] }]);
+    expect(g.endpoints[0].mappings).toEqual([{ ruleNumber: 10, active: { natIp: '100.64.1.1', portLo: 1024, portHi: 1087 }, drain: [] }]);
+  });
+
+  it('a PUBLIC gateway has no unmatched field', () => {
+    expect(buildHostDocument('h', 1, [row('g1', 'e1', {})]).gateways[0].unmatched).toBeUndefined();
+  });
+});

@@ -37,6 +37,7 @@ export function buildHostDocument(host: string, generation: number, rows: HostBl
             if (m.ok && m.side === 'source') return { ruleNumber: rule.ruleNumber, destinations: [], sources: m.sources };
             return { ruleNumber: rule.ruleNumber, destinations: m.ok ? m.destinations : [] };
           }),
+        ...(s.type === 'PRIVATE' ? { unmatched: 'PASS' as const } : {}),
         endpoints: [],
       };
       gateways.set(r.gatewayId, gw);

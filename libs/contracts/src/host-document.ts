@@ -98,6 +98,12 @@ export interface HostGateway {
    * destination, a source rule by the flow's source being in the endpoint's mapping `sources`).
    */
   rules: HostRule[];
+  /**
+   * A flow that no rule matches: absent, it takes the endpoint's DEFAULT_RULE block (and without
+   * one is dropped: fail closed); PASS, it leaves untranslated (a PRIVATE gateway, which translates
+   * only the destinations its rules name).
+   */
+  unmatched?: 'PASS';
   endpoints: HostEndpoint[];
 }
 

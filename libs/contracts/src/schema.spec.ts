@@ -74,6 +74,7 @@ const DEFS: Def[] = [
       timeouts: 'required',
       logging: 'required',
       rules: 'required',
+      unmatched: 'optional',
       endpoints: 'required',
     } satisfies Presence<HostGateway>,
   },
@@ -81,7 +82,7 @@ const DEFS: Def[] = [
     file: 'document',
     def: 'HostGatewaySettings',
     tsPath: ['HostGatewaySettings'],
-    keys: { id: 'required', name: 'required', mapping: 'required', timeouts: 'required', logging: 'required', rules: 'required' } satisfies Presence<HostGatewaySettings>,
+    keys: { id: 'required', name: 'required', mapping: 'required', timeouts: 'required', logging: 'required', rules: 'required', unmatched: 'optional' } satisfies Presence<HostGatewaySettings>,
   },
   {
     file: 'document',

@@ -1,4 +1,5 @@
 import { DEFAULT_RULE, type NatGatewaySpec } from './gateway-spec';
+import { cidr, formatIpv4, hostRange } from './cidr';
 
 /** One use of an address by a gateway: which rule's list names it, draining or not, and where. */
 export interface AddressUse {
@@ -27,4 +28,33 @@ export function gatewayAddressUses(spec: Pick<NatGatewaySpec, 'natIps' | 'drainN
     add(r.action.sourceNatDrainIps, r.ruleNumber, true, `rules[${i}].action.sourceNatDrainIps`);
   });
   return uses;
+}
+
+/** One subnet a PRIVATE gateway's rule takes its NAT IPs from (rules[].action.sourceNatActiveRanges). */
+export interface RangeUse {
+  /** The subnet's name as the spec lists it. */
+  name: string;
+  ruleNumber: number;
+  /** `rules[0].action.sourceNatActiveRanges[1]` */
+  field: string;
+}
+
+/** Every PRIVATE_NAT subnet the spec names, in rule order (a spec stored before the field existed has none). */
+export function gatewayRangeUses(spec: Pick<NatGatewaySpec, 'rules'>): RangeUse[] {
+  return spec.rules.flatMap((r, i) =>
+    (r.action.sourceNatActiveRanges ?? []).map((name, j) => ({ name, ruleNumber: r.ruleNumber, field: `rules[${i}].action.sourceNatActiveRanges[${j}]` })),
+  );
+}
+
+/**
+ * The NAT IPs a PRIVATE_NAT subnet supplies: every usable address of its primary range, in
+ * ascending order (network and broadcast addresses skipped below /31). DECISION: all of them, not
+ * taken as needed: a rule's IPs are then fixed by its ranges, as a PUBLIC rule's by its addresses,
+ * and the api bounds a range by the same limit as an address list (300: a /24 at most).
+ */
+export function privateNatAddresses(range: string): string[] {
+  const [first, last] = hostRange(cidr(range));
+  const out: string[] = [];
+  for (let ip = first; ip <= last; ip++) out.push(formatIpv4(ip));
+  return out;
 }

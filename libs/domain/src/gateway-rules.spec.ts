@@ -86,7 +86,7 @@ describe('withGatewayDefaults', () => {
       { name: 's2', sourceIpRangesToNat: ['PRIMARY_IP_RANGE'], secondaryIpRangeNames: [] },
     ]);
     expect(spec.rules).toEqual([
-      { ruleNumber: 1, description: '', match: "destination.ip == '1.1.1.1'", action: { sourceNatActiveIps: [], sourceNatDrainIps: [] } },
+      { ruleNumber: 1, description: '', match: "destination.ip == '1.1.1.1'", action: { sourceNatActiveIps: [], sourceNatDrainIps: [], sourceNatActiveRanges: [] } },
     ]);
     expect(spec.logConfig).toEqual({ enable: true, filter: 'ALL' });
   });
@@ -108,7 +108,7 @@ describe('withGatewayDefaults', () => {
       tcpTransitoryIdleTimeoutSec: 4,
       tcpTimeWaitTimeoutSec: 5,
       logConfig: { enable: true, filter: 'ERRORS_ONLY' },
-      rules: [{ ruleNumber: 7, description: 'd', match: 'm', action: { sourceNatActiveIps: ['x'], sourceNatDrainIps: ['y'] } }],
+      rules: [{ ruleNumber: 7, description: 'd', match: 'm', action: { sourceNatActiveIps: ['x'], sourceNatDrainIps: ['y'], sourceNatActiveRanges: ['z'] } }],
     };
     expect(withGatewayDefaults(full)).toEqual(full);
   });
@@ -200,9 +200,8 @@ describe('validateGatewaySpec: identity', () => {
     expectOnly(auto({ network: 'Net_1' }), undefined, 'network', /RFC 1035/);
   });
 
-  it('refuses PRIVATE as not supported yet, and any other type', () => {
-    expectOnly(auto({ type: 'PRIVATE' }), undefined, 'type', 'PRIVATE is not supported yet; use PUBLIC');
-    expectOnly(untyped({ ...auto(), type: 'public' }), undefined, 'type', 'must be PUBLIC');
+  it('accepts PUBLIC and PRIVATE, refuses any other type', () => {
+    expectOnly(untyped({ ...auto(), type: 'public' }), undefined, 'type', 'must be one of PUBLIC, PRIVATE');
   });
 
   it.each(['network', 'region'] as const)('%s is immutable', (field) => {
@@ -577,7 +576,7 @@ describe('validateGatewaySpec: all errors at once, and never a throw', () => {
   it('returns every error', () => {
     const errors = errorsOf(
       auto({
-        type: 'PRIVATE',
+        type: 'NOPE' as never,
         natIps: ['ip-a'],
         natIpAllocateOption: 'AUTO_ONLY',
         minPortsPerVm: 1,
@@ -691,5 +690,56 @@ describe('assertValidGatewaySpec and gatewayAddresses', () => {
   it('lists every address once', () => {
     const spec = manual({ drainNatIps: ['ip-z'], rules: [rule(1, ['ip-c'], ['ip-d']), rule(2, ['ip-a'])] });
     expect(gatewayAddresses(spec)).toEqual(['ip-a', 'ip-b', 'ip-z', 'ip-c', 'ip-d']);
+  });
+});
+
+describe('validateGatewaySpec: PRIVATE gateways (Private NAT)', () => {
+  const toB = "inIpRange(destination.ip, '10.20.0.0/24')";
+  const privateRule = (ruleNumber: number, ranges: string[], match = toB) => ({ ruleNumber, match, action: { sourceNatActiveRanges: ranges } });
+  const priv = (over: NatGatewayInput = {}): NatGatewaySpec => auto({ type: 'PRIVATE', rules: [privateRule(10, ['pnat-a'])], ...over });
+
+  it('a rule naming a PRIVATE_NAT subnet is valid; MANUAL_ONLY by default, no natIps', () => {
+    const spec = priv();
+    expect(spec.natIpAllocateOption).toBe('MANUAL_ONLY');
+    expect(spec.rules[0].action).toEqual({ sourceNatActiveIps: [], sourceNatDrainIps: [], sourceNatActiveRanges: ['pnat-a'] });
+    expectValid(spec);
+    expectValid(priv({ rules: [privateRule(10, ['pnat-a']), privateRule(20, ['pnat-b', 'pnat-c'], "destination.ip == '10.30.0.7'")] }));
+  });
+
+  it('needs at least one rule, each with sourceNatActiveRanges', () => {
+    expectOnly(priv({ rules: [] }), undefined, 'rules', /at least one rule/);
+    expectOnly(priv({ rules: [privateRule(10, [])] }), undefined, 'rules[0].action.sourceNatActiveRanges', /at least one subnet with purpose PRIVATE_NAT/);
+  });
+
+  it('refuses addresses: natIps, drainNatIps, AUTO_ONLY, a rule\'s sourceNatActiveIps and sourceNatDrainIps', () => {
+    expectError(priv({ natIps: ['ip-a'] }), undefined, 'natIps', /PRIVATE gateway has no default NAT IPs/);
+    expectError(priv({ natIpAllocateOption: 'AUTO_ONLY' }), undefined, 'natIpAllocateOption', /must be MANUAL_ONLY/);
+    const previous = priv();
+    expectError(priv({ drainNatIps: ['ip-a'] }), previous, 'drainNatIps', /must be empty/);
+    expectOnly(priv({ rules: [{ ...privateRule(10, ['pnat-a']), action: { sourceNatActiveRanges: ['pnat-a'], sourceNatActiveIps: ['ip-a'] } }] }), undefined, 'rules[0].action.sourceNatActiveIps', /must be empty/);
+    expectOnly(
+      priv({ rules: [{ ...privateRule(10, ['pnat-a']), action: { sourceNatActiveRanges: ['pnat-a'], sourceNatDrainIps: ['ip-a'] } }] }),
+      previous,
+      'rules[0].action.sourceNatDrainIps',
+      /must be empty/,
+    );
+  });
+
+  it('refuses source conditions in its rules', () => {
+    expectOnly(priv({ rules: [privateRule(10, ['pnat-a'], "inIpRange(source.ip, '10.0.0.0/24')")] }), undefined, 'rules[0].match', /name destinations/);
+  });
+
+  it('refuses one subnet in two places of the gateway, and a bad name', () => {
+    expectOnly(priv({ rules: [privateRule(10, ['pnat-a']), privateRule(20, ['pnat-a'])] }), undefined, 'rules[1].action.sourceNatActiveRanges[0]', /already used at rules\[0\]/);
+    expectOnly(priv({ rules: [privateRule(10, ['Bad_Name'])] }), undefined, 'rules[0].action.sourceNatActiveRanges[0]', /.+/);
+  });
+
+  it('a PUBLIC gateway refuses sourceNatActiveRanges', () => {
+    const spec = manual({ rules: [{ ...rule(10, ['ip-c']), action: { sourceNatActiveIps: ['ip-c'], sourceNatActiveRanges: ['pnat-a'] } }] });
+    expectOnly(spec, undefined, 'rules[0].action.sourceNatActiveRanges', /must be empty for a PUBLIC gateway/);
+  });
+
+  it('type stays immutable', () => {
+    expectError(manual(), priv(), 'type', 'is immutable');
   });
 });

@@ -24,8 +24,7 @@ import { parseRuleMatch } from './rule-match';
 export interface NatGatewayInput {
   network?: string;
   region?: string;
-  /** Only PUBLIC is accepted; PRIVATE is representable so that validation can say "not yet". */
-  type?: NatGatewaySpec['type'] | 'PRIVATE';
+  type?: NatGatewaySpec['type'];
   natIpAllocateOption?: NatIpAllocateOption;
   natIps?: string[];
   drainNatIps?: string[];
@@ -46,7 +45,7 @@ export interface NatGatewayInput {
     ruleNumber: number;
     description?: string;
     match: string;
-    action?: { sourceNatActiveIps?: string[]; sourceNatDrainIps?: string[] };
+    action?: { sourceNatActiveIps?: string[]; sourceNatDrainIps?: string[]; sourceNatActiveRanges?: string[] };
   }>;
 }
 
@@ -54,7 +53,8 @@ export interface NatGatewayInput {
  * Every server default. Cloud NAT has no default for natIpAllocateOption nor for
  * sourceSubnetworkIpRangesToNat; natplane picks:
  * - DECISION natIpAllocateOption: MANUAL_ONLY when natIps are given, AUTO_ONLY otherwise, so a
- *   minimal gateway `{network, region}` works and giving addresses means "use these".
+ *   minimal gateway `{network, region}` works and giving addresses means "use these". A PRIVATE
+ *   gateway: MANUAL_ONLY (its rules name their ranges; nothing is taken from the pools).
  * - DECISION sourceSubnetworkIpRangesToNat: ALL_SUBNETWORKS_ALL_IP_RANGES (the console's default).
  * - minPortsPerVm: 64 with static allocation, 32 with dynamic allocation (API.md). The value the
  *   client gave is kept as given (50 stays 50); rounding to a power of two is libs/allocator's.
@@ -91,13 +91,14 @@ export const GATEWAY_DEFAULTS = Object.freeze({
 export function withGatewayDefaults(input: NatGatewayInput): NatGatewaySpec {
   const d = GATEWAY_DEFAULTS;
   const natIps = list(input.natIps, d.natIps);
+  const type = input.type ?? d.type;
   const dynamic = input.enableDynamicPortAllocation ?? d.enableDynamicPortAllocation;
   return {
     network: input.network ?? '',
     region: input.region ?? '',
-    // Validation refuses anything but PUBLIC; the cast only carries the value there.
-    type: (input.type ?? d.type) as NatGatewaySpec['type'],
-    natIpAllocateOption: input.natIpAllocateOption ?? (Array.isArray(natIps) && natIps.length > 0 ? 'MANUAL_ONLY' : 'AUTO_ONLY'),
+    type,
+    natIpAllocateOption:
+      input.natIpAllocateOption ?? ((Array.isArray(natIps) && natIps.length > 0) || type === 'PRIVATE' ? 'MANUAL_ONLY' : 'AUTO_ONLY'),
     natIps,
     drainNatIps: list(input.drainNatIps, d.drainNatIps),
     maxDrainDurationSec: input.maxDrainDurationSec ?? d.maxDrainDurationSec,
@@ -127,6 +128,7 @@ export function withGatewayDefaults(input: NatGatewayInput): NatGatewaySpec {
       action: object(r.action, (a) => ({
         sourceNatActiveIps: list(a.sourceNatActiveIps, []),
         sourceNatDrainIps: list(a.sourceNatDrainIps, []),
+        sourceNatActiveRanges: list(a.sourceNatActiveRanges, []),
       })),
     })),
   };
@@ -173,6 +175,7 @@ export const GATEWAY_LIMITS = Object.freeze({
   addressesPerList: 300,
 });
 
+const GATEWAY_TYPES: readonly NatGatewaySpec['type'][] = ['PUBLIC', 'PRIVATE'];
 const NAT_IP_ALLOCATE_OPTIONS: readonly NatIpAllocateOption[] = ['AUTO_ONLY', 'MANUAL_ONLY'];
 const SOURCE_SUBNETWORK_OPTIONS: readonly SourceSubnetworkIpRangesToNat[] = [
   'ALL_SUBNETWORKS_ALL_IP_RANGES',
@@ -225,8 +228,8 @@ export function validateGatewaySpec(next: NatGatewaySpec, previous: NatGatewaySp
       if (error) add(field, error);
     }
   }
-  if (spec.type === 'PRIVATE') add('type', 'PRIVATE is not supported yet; use PUBLIC');
-  else if (spec.type !== 'PUBLIC') add('type', 'must be PUBLIC');
+  const type = oneOf(spec.type, 'type', GATEWAY_TYPES, add);
+  const isPrivate = type === 'PRIVATE';
   if (previous) {
     for (const field of IMMUTABLE_FIELDS) if (spec[field] !== previous[field]) add(field, 'is immutable');
   }
@@ -235,11 +238,17 @@ export function validateGatewaySpec(next: NatGatewaySpec, previous: NatGatewaySp
   const option = oneOf(spec.natIpAllocateOption, 'natIpAllocateOption', NAT_IP_ALLOCATE_OPTIONS, add);
   const natIps = names(spec.natIps, 'natIps', add);
   const drainNatIps = names(spec.drainNatIps, 'drainNatIps', add);
-  if (option === 'AUTO_ONLY') {
+  if (isPrivate) {
+    // A PRIVATE gateway has no default IPs: what no rule matches is not translated.
+    const why = "a PRIVATE gateway has no default NAT IPs: its rules' sourceNatActiveRanges supply them";
+    if (option === 'AUTO_ONLY') add('natIpAllocateOption', `must be MANUAL_ONLY (the default) for a PRIVATE gateway: ${why}`);
+    if (natIps.length > 0) add('natIps', `must be empty: ${why}`);
+    if (drainNatIps.length > 0) add('drainNatIps', `must be empty: ${why}`);
+  } else if (option === 'AUTO_ONLY') {
     if (natIps.length > 0) add('natIps', 'must be empty when natIpAllocateOption is AUTO_ONLY');
     if (drainNatIps.length > 0 && !creating) add('drainNatIps', 'must be empty when natIpAllocateOption is AUTO_ONLY');
   }
-  if (option === 'MANUAL_ONLY' && isEmptyArray(spec.natIps)) {
+  if (option === 'MANUAL_ONLY' && !isPrivate && isEmptyArray(spec.natIps)) {
     add(
       'natIps',
       drainNatIps.length > 0
@@ -247,8 +256,8 @@ export function validateGatewaySpec(next: NatGatewaySpec, previous: NatGatewaySp
         : 'must list at least one address when natIpAllocateOption is MANUAL_ONLY',
     );
   }
-  if (creating && drainNatIps.length > 0) add('drainNatIps', 'must be empty when creating a gateway');
-  if (previous && option === 'MANUAL_ONLY') {
+  if (creating && !isPrivate && drainNatIps.length > 0) add('drainNatIps', 'must be empty when creating a gateway');
+  if (previous && option === 'MANUAL_ONLY' && !isPrivate) {
     const before = new Set([...previous.natIps, ...previous.drainNatIps]);
     for (const ip of drainNatIps) {
       if (!before.has(ip.name)) {
@@ -324,6 +333,10 @@ export function validateGatewaySpec(next: NatGatewaySpec, previous: NatGatewaySp
   const rules = objects(spec.rules, 'rules', add);
   if (eim && rules.length > 0) add('enableEndpointIndependentMapping', 'cannot be combined with rules');
   if (option === 'AUTO_ONLY' && rules.length > 0) add('rules', 'rules require natIpAllocateOption MANUAL_ONLY');
+  if (isPrivate && rules.length === 0 && Array.isArray(spec.rules)) {
+    add('rules', 'a PRIVATE gateway translates only the destinations its rules name: it needs at least one rule');
+  }
+  const ranges = new Map<string, string>();
   const ruleNumbers = new Map<number, string>();
   const ruleAddresses: Array<{ active: Named[]; drain: Named[] }> = [];
   for (const { field, value: rule } of rules) {
@@ -341,13 +354,33 @@ export function validateGatewaySpec(next: NatGatewaySpec, previous: NatGatewaySp
     else {
       const parsed = parseRuleMatch(rule.match);
       if (!parsed.ok) add(`${field}.match`, `at position ${parsed.position}: ${parsed.message}`);
+      else if (isPrivate && parsed.side !== 'destination') {
+        add(`${field}.match`, "a PRIVATE gateway's rules name destinations (inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP'), not sources");
+      }
     }
     const action = isObject(rule.action) ? rule.action : undefined;
     if (!action) add(`${field}.action`, 'must be an object');
     const active = names(action?.sourceNatActiveIps, `${field}.action.sourceNatActiveIps`, add, action !== undefined);
     const drain = names(action?.sourceNatDrainIps, `${field}.action.sourceNatDrainIps`, add, action !== undefined);
+    const rangesField = `${field}.action.sourceNatActiveRanges`;
+    const activeRanges = names(action?.sourceNatActiveRanges, rangesField, add, action !== undefined);
     ruleAddresses.push({ active, drain });
-    if (option !== 'MANUAL_ONLY' || !action) continue;
+    if (!action) continue;
+    if (!isPrivate) {
+      if (activeRanges.length > 0) add(rangesField, 'must be empty for a PUBLIC gateway: PRIVATE_NAT subnets supply the NAT IPs of PRIVATE gateways only');
+    } else {
+      const why = 'a PRIVATE gateway takes its NAT IPs from subnets named in sourceNatActiveRanges';
+      if (active.length > 0) add(`${field}.action.sourceNatActiveIps`, `must be empty: ${why}`);
+      if (drain.length > 0) add(`${field}.action.sourceNatDrainIps`, `must be empty: ${why}`);
+      if (isEmptyArray(action.sourceNatActiveRanges)) add(rangesField, 'must list at least one subnet with purpose PRIVATE_NAT');
+      for (const r of activeRanges) {
+        const first = ranges.get(r.name);
+        if (first) add(r.field, `'${r.name}' is already used at ${first}; a subnet may supply one rule of a gateway only`);
+        else ranges.set(r.name, r.field);
+      }
+      continue;
+    }
+    if (option !== 'MANUAL_ONLY') continue;
     if (isEmptyArray(action.sourceNatActiveIps)) {
       add(
         `${field}.action.sourceNatActiveIps`,

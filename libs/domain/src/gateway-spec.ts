@@ -31,13 +31,25 @@ export interface GatewayRule {
   ruleNumber: number;
   description: string;
   match: string;
-  action: { sourceNatActiveIps: string[]; sourceNatDrainIps: string[] };
+  /**
+   * sourceNatActiveIps/sourceNatDrainIps: addresses (PUBLIC gateways). sourceNatActiveRanges:
+   * subnets with purpose PRIVATE_NAT whose addresses are the rule's NAT IPs (PRIVATE gateways);
+   * withGatewayDefaults always fills it, a spec stored before it existed lacks it (read as []).
+   */
+  action: { sourceNatActiveIps: string[]; sourceNatDrainIps: string[]; sourceNatActiveRanges?: string[] };
 }
+
+/**
+ * PUBLIC: translates VMs' traffic to the internet (and to the destinations of its rules) with
+ * addresses of the provider's pools. PRIVATE (Private NAT): translates only traffic to the
+ * destinations its rules name, with addresses of the tenant's PRIVATE_NAT subnets.
+ */
+export type GatewayType = 'PUBLIC' | 'PRIVATE';
 
 export interface NatGatewaySpec {
   network: string;
   region: string;
-  type: 'PUBLIC';
+  type: GatewayType;
   natIpAllocateOption: NatIpAllocateOption;
   natIps: string[];
   drainNatIps: string[];

@@ -82,6 +82,23 @@ describe('renderFull', () => {
     ]);
   });
 
+  it('a gateway whose unmatched flows PASS (Private NAT) returns after its rules: no default snat, no drop', () => {
+    const doc = exampleDocument();
+    const g = doc.gateways[0];
+    g.unmatched = 'PASS';
+    for (const e of g.endpoints) e.mappings = e.mappings.filter((m) => m.ruleNumber !== DEFAULT_RULE);
+    const all = lines(renderFull(doc, opts));
+    const chain = all.filter((l) => l.startsWith(`add rule ip natplane ${GW} `)).map((l) => l.slice(`add rule ip natplane ${GW} `.length));
+    expect(chain).toEqual([
+      `ct timeout set meta l4proto map { tcp : "${GW}_tcp_1200_30_30", udp : "${GW}_udp_30" }`,
+      `ip daddr @${GW}_r100_dst meta l4proto { tcp, udp, icmp } snat ip to ip saddr map @${GW}_r100 fully-random`,
+      `ip daddr @${GW}_r100_dst drop`,
+      'return',
+    ]);
+    // the endpoints reach the gateway through its rest set (no default block)
+    expect(all).toContain(`add element ip natplane ${GW}_rest { 10.99.0.2, 10.99.0.3 }`);
+  });
+
   it('has no port flag for endpoint-independent mapping (nf_nat then reuses the mapping of the same source ip:port)', () => {
     const doc = exampleDocument();
     doc.gateways[0].mapping = 'ENDPOINT_INDEPENDENT';

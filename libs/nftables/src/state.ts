@@ -17,6 +17,7 @@
  *                               per rule, ascending: ip daddr @g_X_rN_dst snat to ip saddr map @g_X_rN
  *                                                   ip daddr @g_X_rN_dst drop   (no ports on that rule)
  *                               snat to ip saddr map @g_X_def ; drop            (no ports: fail closed)
+ *                               or, a gateway whose unmatched flows PASS (Private NAT): return
  *   g_X_alias                   the same over the alias maps (interval keys)
  *   g_X_fwd                     gateways with source-based rules: ranges a VM forwards from, dispatched
  *                               by the alias map; only the source rules (ip saddr @g_X_rN_src snat ...
@@ -228,8 +229,14 @@ export function addGateway(state: NftState, g: HostGatewaySettings): void {
       body.push(`${match}${L4} snat ip to ${key} map @${mapOf(rk)}${flag}`);
       dropTail(match);
     }
-    if (!forwarded) body.push(`${L4} snat ip to ${key} map @${mapOf(ruleKey(DEFAULT_RULE))}${flag}`);
-    dropTail('');
+    if (g.unmatched === 'PASS') {
+      // Private NAT: a flow no rule matches leaves untranslated (back to the sources chain, which
+      // ends without a verdict).
+      body.push('return');
+    } else {
+      if (!forwarded) body.push(`${L4} snat ip to ${key} map @${mapOf(ruleKey(DEFAULT_RULE))}${flag}`);
+      dropTail('');
+    }
     addObject(state, { kind: 'chain', name: chain, spec: '', rules: body });
   }
   addObject(state, { kind: 'set', name: restSet(gw), spec: 'type ipv4_addr;' });

@@ -29,6 +29,14 @@ describe('validateHostDocument', () => {
     expect(errorsOf([])).toEqual(['.: must be a JSON object']);
   });
 
+  it("a gateway's unmatched is PASS or absent", () => {
+    const doc = exampleDocument();
+    (doc.gateways[0] as { unmatched?: unknown }).unmatched = 'PASS';
+    expect(errorsOf(doc)).toEqual([]);
+    (doc.gateways[0] as { unmatched?: unknown }).unmatched = 'DROP';
+    expect(errorsOf(doc)).toEqual(['gateways[0].unmatched: must be PASS or absent']);
+  });
+
   it('refuses a mapping on a rule the gateway does not have', () => {
     const doc = exampleDocument();
     doc.gateways[0].rules = [];

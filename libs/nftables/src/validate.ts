@@ -95,6 +95,7 @@ function checkGatewaySettings(c: Checker, g: unknown, path: string): RuleNumbers
   if (!isObject(g.logging) || typeof g.logging.enable !== 'boolean' || !['ALL', 'ERRORS_ONLY', 'TRANSLATIONS_ONLY'].includes(g.logging.filter as string)) {
     ok = c.fail(`${p}logging`, 'must be {enable: boolean, filter: ALL|ERRORS_ONLY|TRANSLATIONS_ONLY}');
   }
+  if (g.unmatched !== undefined && g.unmatched !== 'PASS') ok = c.fail(`${p}unmatched`, 'must be PASS or absent');
   const rules = c.array(g, 'rules', p);
   const numbers: RuleNumbers = new Set<number>();
   numbers.sources = new Set<number>();

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { withGatewayDefaults, type NatGatewayInput } from '@natplane/domain';
 import type { ScopeEndpoint } from './types';
-import { keptScope, planWith, updateKeptScope, type PlanTarget } from './planner';
+import { allocatorSpec, ipUsesInSpecOrder, keptScope, planWith, updateKeptScope, type PlanTarget } from './planner';
 
 /** Endpoint ids as uuids sort (the allocator's order), from a small set so that writes hit the same ones. */
 const IDS = Array.from({ length: 12 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
@@ -78,5 +78,31 @@ describe('updateKeptScope', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('a PRIVATE gateway in the planner', () => {
+  const spec = withGatewayDefaults({
+    network: 'n',
+    region: 'r1',
+    type: 'PRIVATE',
+    rules: [{ ruleNumber: 10, match: "inIpRange(destination.ip, '10.20.0.0/16')", action: { sourceNatActiveRanges: ['pnat-a', 'pnat-b'] } }],
+  });
+  const ranges = new Map([
+    ['pnat-a', '100.64.1.0/30'],
+    ['pnat-b', '100.64.2.8/31'],
+  ]);
+
+  it("takes every usable address of the rule's ranges as its active IPs, in rule and range order", () => {
+    expect(ipUsesInSpecOrder(spec, () => undefined, (s) => ranges.get(s))).toEqual(
+      ['100.64.1.1', '100.64.1.2', '100.64.2.8', '100.64.2.9'].map((ip) => ({ ip, ruleNumber: 10, draining: false })),
+    );
+  });
+
+  it('gives the allocator no default rule: endpoints get blocks on the rules only', () => {
+    const ips = ipUsesInSpecOrder(spec, () => undefined, (s) => ranges.get(s));
+    expect(allocatorSpec(spec, ips).rules.map((r) => [r.ruleNumber, r.activeIps.length])).toEqual([[10, 4]]);
+    const pub = withGatewayDefaults({ network: 'n', region: 'r1', natIps: ['a'] });
+    expect(allocatorSpec(pub, [{ ip: '192.0.2.1', ruleNumber: -1, draining: false }]).rules.map((r) => r.ruleNumber)).toEqual([-1]);
   });
 });

@@ -1,5 +1,5 @@
 import { allocate, DEFAULT_RULE, type AllocationResult, type AllocatorEndpoint, type AllocatorInput, type AllocatorRule, type Block } from '@natplane/allocator';
-import { endpointNatScope, gatewayAddressUses, sourceRulesOf, type EndpointNatScope, type NatGatewaySpec } from '@natplane/domain';
+import { endpointNatScope, gatewayAddressUses, gatewayRangeUses, privateNatAddresses, sourceRulesOf, type EndpointNatScope, type NatGatewaySpec } from '@natplane/domain';
 import type { ScopeEndpoint, StoredBlock, UsageRow } from './types';
 
 /** A gateway's NAT IP uses, as stored in gateway_addresses or derived from a proposed spec. */
@@ -193,16 +193,26 @@ export function allocatorSpec(s: NatGatewaySpec, ips: IpUse[]): AllocatorInput['
     enableDynamicPortAllocation: s.enableDynamicPortAllocation,
     natIpAllocateOption: s.natIpAllocateOption,
     idleTimeoutsSec: [s.udpIdleTimeoutSec, s.icmpIdleTimeoutSec, s.tcpEstablishedIdleTimeoutSec, s.tcpTransitoryIdleTimeoutSec, s.tcpTimeWaitTimeoutSec],
-    rules: [rule(DEFAULT_RULE), ...s.rules.map((r) => rule(r.ruleNumber))],
+    // A PRIVATE gateway has no default IP set: its endpoints get blocks on its rules only.
+    rules: [...(s.type === 'PRIVATE' ? [] : [rule(DEFAULT_RULE)]), ...s.rules.map((r) => rule(r.ruleNumber))],
   };
 }
 
 /** Orders IP uses as the spec lists them (placement fills IPs in listed order). */
-export function ipUsesInSpecOrder(spec: NatGatewaySpec, addressIp: (name: string) => string | undefined): IpUse[] {
+export function ipUsesInSpecOrder(
+  spec: NatGatewaySpec,
+  addressIp: (name: string) => string | undefined,
+  rangeOf: (subnet: string) => string | undefined = () => undefined,
+): IpUse[] {
   const out: IpUse[] = [];
   for (const u of gatewayAddressUses(spec)) {
     const ip = addressIp(u.name);
     if (ip) out.push({ ip, ruleNumber: u.ruleNumber, draining: u.draining });
+  }
+  // A PRIVATE gateway's rules: every usable address of their PRIVATE_NAT subnets, active.
+  for (const u of gatewayRangeUses(spec)) {
+    const range = rangeOf(u.name);
+    if (range) for (const ip of privateNatAddresses(range)) out.push({ ip, ruleNumber: u.ruleNumber, draining: false });
   }
   return out;
 }

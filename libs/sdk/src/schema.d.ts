@@ -1189,6 +1189,13 @@ export interface components {
              * @default []
              */
             sourceNatDrainIps?: string[];
+            /**
+             * @description PRIVATE gateways only (Private NAT): subnets with purpose PRIVATE_NAT whose usable addresses are
+             *     the rule's NAT IPs (a /24 or smaller; a bare name, relative path or selfLink). Must be empty on a
+             *     PUBLIC gateway.
+             * @default []
+             */
+            sourceNatActiveRanges?: string[];
         };
         GatewayRuleInputDto: {
             /**
@@ -1223,7 +1230,9 @@ export interface components {
                 [key: string]: string;
             };
             /**
-             * @description Only PUBLIC today. Immutable.
+             * @description PUBLIC (default): NAT to the internet with the provider's addresses. PRIVATE (Private NAT): NAT IPs
+             *     from PRIVATE_NAT subnets named by rules' action.sourceNatActiveRanges; translates only traffic to the
+             *     destinations its rules name, never traffic to the internet. Immutable.
              * @default PUBLIC
              * @enum {string}
              */
@@ -1319,6 +1328,8 @@ export interface components {
             sourceNatActiveIps: string[];
             /** @description Address names being drained from the rule. */
             sourceNatDrainIps: string[];
+            /** @description PRIVATE gateways: names of the PRIVATE_NAT subnets whose addresses are the rule's NAT IPs. */
+            sourceNatActiveRanges: string[];
         };
         GatewayRuleDto: {
             /** @example 100 */
@@ -1349,7 +1360,7 @@ export interface components {
                 [key: string]: string;
             };
             /** @enum {string} */
-            type: "PUBLIC";
+            type: "PUBLIC" | "PRIVATE";
             natIpAllocateOption: components["schemas"]["NatIpAllocateOption"];
             /** @description Seconds a drain lasts before it ends by itself; 0: no deadline. */
             maxDrainDurationSec: number;

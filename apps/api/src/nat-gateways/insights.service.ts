@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DEFAULT_RULE, gatewayAddressUses, HistoryExpiredError, InvalidArgumentError, NotFoundError, parseIpv4, sourceRulesOf, type NatGatewaySpec } from '@natplane/domain';
+import { DEFAULT_RULE, gatewayAddressUses, HistoryExpiredError, InvalidArgumentError, NotFoundError, parseIpv4, privateNatAddresses, sourceRulesOf, type NatGatewaySpec } from '@natplane/domain';
 import { Db, GatewaysRepository, InsightsRepository, NatMetricsRepository, PlanInputsRepository, type GatewayRecord, type MappingBlockRow } from '@natplane/persistence';
 import { ipUsesInSpecOrder, planGateway, type AllocationStatus, type Block } from '@natplane/planner';
 import type { ProjectScope } from '../common/auth';
@@ -94,11 +94,13 @@ export class GatewayInsightsService {
     });
     const auto = gatewayId && spec.natIpAllocateOption === 'AUTO_ONLY' ? await this.insights.autoIps(gatewayId) : [];
     const ips = (names: string[], auto: boolean) => names.map((n) => addrs.get(n)).filter((a) => a !== undefined && a.autoAllocated === auto).map((a) => a!.ip);
+    const ranges = spec.type === 'PRIVATE' ? await this.insights.privateNatRanges(p.id) : new Map<string, string>();
+    const rangeIps = (names: string[]) => names.flatMap((n) => (ranges.has(n) ? privateNatAddresses(ranges.get(n)!) : []));
     const ruleStatus = spec.rules.map((r) => {
       const rs = st?.rules.find((x) => x.ruleNumber === r.ruleNumber);
       return {
         ruleNumber: r.ruleNumber,
-        activeNatIps: r.action.sourceNatActiveIps.map((n) => addrs.get(n)?.ip ?? n),
+        activeNatIps: [...r.action.sourceNatActiveIps.map((n) => addrs.get(n)?.ip ?? n), ...rangeIps(r.action.sourceNatActiveRanges ?? [])],
         drainNatIps: r.action.sourceNatDrainIps.map((n) => addrs.get(n)?.ip ?? n),
         minExtraIpsNeeded: rs?.minExtraIpsNeeded ?? 0,
         numVmEndpointsWithNatMappings: rs?.endpointsWithMappings ?? 0,
@@ -138,7 +140,8 @@ export class GatewayInsightsService {
     return this.db.transaction(async () => {
       const proposal = await this.gatewaysService.propose(p, name, body);
       const addrs = await this.insights.addressIps(p.id);
-      const ips = ipUsesInSpecOrder(proposal.spec, (n) => addrs.get(n)?.ip);
+      const ranges = await this.insights.privateNatRanges(p.id);
+      const ips = ipUsesInSpecOrder(proposal.spec, (n) => addrs.get(n)?.ip, (s) => ranges.get(s));
       const plan = await planGateway(this.planInputs, { id: proposal.id, networkId: proposal.networkId, region: proposal.spec.region, spec: proposal.spec, ips }, new Date());
       const names = new Map(plan.inScope.map((x) => [x.endpoint.id, x.endpoint.name]));
       const missing = [...new Set(plan.result.changes.map((c) => c.endpointId).filter((id) => !names.has(id)))];

@@ -114,7 +114,11 @@ export function gatewayView(r: GatewayRecord, p: ProjectScope, base: string): Na
       ruleNumber: x.ruleNumber,
       description: x.description,
       match: x.match,
-      action: { sourceNatActiveIps: x.action.sourceNatActiveIps, sourceNatDrainIps: x.action.sourceNatDrainIps },
+      action: {
+        sourceNatActiveIps: x.action.sourceNatActiveIps,
+        sourceNatDrainIps: x.action.sourceNatDrainIps,
+        sourceNatActiveRanges: x.action.sourceNatActiveRanges ?? [],
+      },
     })),
     status: gatewayStatus(r),
   });

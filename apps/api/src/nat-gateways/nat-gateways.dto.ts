@@ -73,6 +73,17 @@ export class RuleActionInputDto {
   @IsString({ each: true })
   @ApiPropertyOptional({ default: [] })
   sourceNatDrainIps?: string[];
+
+  /**
+   * PRIVATE gateways only (Private NAT): subnets with purpose PRIVATE_NAT whose usable addresses are
+   * the rule's NAT IPs (a /24 or smaller; a bare name, relative path or selfLink). Must be empty on a
+   * PUBLIC gateway.
+   */
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  @ApiPropertyOptional({ default: [] })
+  sourceNatActiveRanges?: string[];
 }
 
 export class GatewayRuleInputDto {
@@ -109,7 +120,11 @@ export class NatGatewayInputDto extends ResourceInputDto {
   @IsString()
   region!: string;
 
-  /** Only PUBLIC today. Immutable. */
+  /**
+   * PUBLIC (default): NAT to the internet with the provider's addresses. PRIVATE (Private NAT): NAT IPs
+   * from PRIVATE_NAT subnets named by rules' action.sourceNatActiveRanges; translates only traffic to the
+   * destinations its rules name, never traffic to the internet. Immutable.
+   */
   @IsOptional()
   @IsIn(['PUBLIC', 'PRIVATE'])
   @ApiPropertyOptional({ enum: ['PUBLIC', 'PRIVATE'], default: 'PUBLIC' })
@@ -240,6 +255,8 @@ export class RuleActionDto {
   sourceNatActiveIps!: string[];
   /** Address names being drained from the rule. */
   sourceNatDrainIps!: string[];
+  /** PRIVATE gateways: names of the PRIVATE_NAT subnets whose addresses are the rule's NAT IPs. */
+  sourceNatActiveRanges!: string[];
 }
 
 export class GatewayRuleDto {
@@ -327,8 +344,8 @@ export class GatewayStatusDto {
 export class NatGatewayDto extends ResourceDto {
   network!: string;
   region!: string;
-  @ApiProperty({ enum: ['PUBLIC'] })
-  type!: 'PUBLIC';
+  @ApiProperty({ enum: ['PUBLIC', 'PRIVATE'] })
+  type!: 'PUBLIC' | 'PRIVATE';
   @ApiProperty({ enum: NatIpAllocateOption, enumName: 'NatIpAllocateOption' })
   natIpAllocateOption!: NatIpAllocateOption;
   natIps!: string[];

@@ -12,7 +12,7 @@ import {
   type NatGatewayInput,
   type NatGatewaySpec,
 } from '@natplane/domain';
-import { gatewayAddressUses } from '@natplane/domain';
+import { cidr, gatewayAddressUses, gatewayRangeUses, GATEWAY_LIMITS, hostCount } from '@natplane/domain';
 import { AddressesRepository, Db, GatewaysRepository, NetworksRepository, SubnetsRepository, type GatewayRecord, type Page } from '@natplane/persistence';
 import type { ProjectScope } from '../common/auth';
 import { ChangeNotifier } from '../common/change-notifier';
@@ -150,6 +150,9 @@ export class NatGatewaysService {
         action: r.action && {
           sourceNatActiveIps: r.action.sourceNatActiveIps?.map((a, j) => addr(a, `rules[${i}].action.sourceNatActiveIps[${j}]`)),
           sourceNatDrainIps: r.action.sourceNatDrainIps?.map((a, j) => addr(a, `rules[${i}].action.sourceNatDrainIps[${j}]`)),
+          sourceNatActiveRanges: r.action.sourceNatActiveRanges?.map((a, j) =>
+            refName(a, { project: p.name, collection: 'subnets' }, `rules[${i}].action.sourceNatActiveRanges[${j}]`, errors),
+          ),
         },
       })),
     };
@@ -159,6 +162,10 @@ export class NatGatewaysService {
     errors.push(...validateGatewaySpec(spec, previous));
     if (errors.length) throw invalid(errors);
     return spec;
+  }
+
+  private checkPrivateNatRanges(p: ProjectScope, spec: NatGatewaySpec, networkId: string, selfId: string | undefined, errors: FieldError[], conflicts: FieldError[]): Promise<string[]> {
+    return checkPrivateNatRangesOf(this.subnets, p, spec, networkId, selfId, errors, conflicts);
   }
 
   private async networkId(p: ProjectScope, name: string): Promise<string> {
@@ -201,12 +208,62 @@ export class NatGatewaysService {
       }
       subnetIds.push(sub.id);
     }
+    subnetIds.push(...(await this.checkPrivateNatRanges(p, spec, networkId, selfId, errors, conflicts)));
     if (errors.length) throw invalid(errors);
     const others = (await this.gateways.othersInNetworkRegion(networkId, spec.region, selfId ?? null)).map((o) => ({ name: o.name, spec: o.spec }));
     conflicts.push(...coverageConflicts(name, spec, others));
     if (conflicts.length) throw new ConflictError(conflicts.map((c) => c.message).join('; '), conflicts);
     return { addresses: uses.map((u) => ({ addressId: found.get(u.name)!.id, ruleNumber: u.ruleNumber, draining: u.draining })), subnetIds };
   }
+}
+
+/**
+ * A PRIVATE gateway's rules' sourceNatActiveRanges: each a subnet of the gateway's network and
+ * region with purpose PRIVATE_NAT and at most GATEWAY_LIMITS.addressesPerList usable addresses
+ * (400), whose range no other gateway's PRIVATE_NAT subnet nor any address pool overlaps (409:
+ * a NAT IP and port is held once across all gateways). Returns the subnets' ids: they join the
+ * gateway's subnets, so a subnet still used cannot be deleted (409 naming the gateway).
+ */
+async function checkPrivateNatRangesOf(
+  subnets: SubnetsRepository,
+  p: ProjectScope,
+  spec: NatGatewaySpec,
+  networkId: string,
+  selfId: string | undefined,
+  errors: FieldError[],
+  conflicts: FieldError[],
+): Promise<string[]> {
+  const uses = gatewayRangeUses(spec);
+  if (uses.length === 0) return [];
+  await subnets.lockPrivateNatRanges();
+  const ids: string[] = [];
+  for (const u of uses) {
+    const sub = await subnets.get(p.id, u.name);
+    if (!sub || sub.networkId !== networkId) {
+      errors.push({ field: u.field, message: `subnet '${u.name}' does not exist in network '${spec.network}'` });
+      continue;
+    }
+    if (sub.region !== spec.region) errors.push({ field: u.field, message: `subnet '${u.name}' is in region ${sub.region}, the gateway in ${spec.region}` });
+    if (sub.purpose !== 'PRIVATE_NAT') {
+      errors.push({ field: u.field, message: `subnet '${u.name}' has purpose ${sub.purpose}; a PRIVATE gateway takes its NAT IPs from subnets with purpose PRIVATE_NAT` });
+      continue;
+    }
+    const count = hostCount(cidr(sub.ipCidrRange));
+    if (count > GATEWAY_LIMITS.addressesPerList) {
+      errors.push({
+        field: u.field,
+        message: `subnet '${u.name}' (${sub.ipCidrRange}) has ${count} usable addresses; a rule's NAT IPs are at most ${GATEWAY_LIMITS.addressesPerList} (a /24 or smaller)`,
+      });
+      continue;
+    }
+    for (const other of await subnets.privateNatRangeUsers(sub.ipCidrRange, selfId ?? null)) {
+      const who =
+        other.kind === 'pool' ? 'an address pool of the provider' : other.projectId === p.id ? `natGateway '${other.name}'` : 'a gateway of another project';
+      conflicts.push({ field: u.field, message: `subnet '${u.name}' (${sub.ipCidrRange}) overlaps NAT IPs in use by ${who} (${other.range})` });
+    }
+    ids.push(sub.id);
+  }
+  return ids;
 }
 
 function stripMeta(input: NatGatewayInputDto): NatGatewayInput {

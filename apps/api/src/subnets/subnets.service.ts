@@ -60,6 +60,12 @@ export class SubnetsService {
       // it, which this row lock excludes: none is between its check and its commit now, so the
       // endpoints listed here are all there are.
       await this.checkRanges(cur.networkId, next, cur.id);
+      // A PRIVATE_NAT range in use is a gateway's NAT IPs, held once across gateways (checked when
+      // a gateway takes it): it does not change under the gateway.
+      if (cur.purpose === 'PRIVATE_NAT' && next.ipCidrRange !== cur.ipCidrRange) {
+        const gateways = (await this.subnets.users(cur.id)).filter((u) => u.startsWith('natGateways/'));
+        if (gateways.length) throw new InUseError(`ipCidrRange ${cur.ipCidrRange} (the NAT IPs of a PRIVATE gateway)`, gateways.map((u) => `projects/${p.name}/${u}`));
+      }
       const outside = await this.subnets.endpointsOutside(cur.id, next.ipCidrRange);
       if (outside.length) throw new InUseError(`ipCidrRange ${cur.ipCidrRange}`, outside.map((e) => `projects/${p.name}/endpoints/${e}`));
       const secondary = (next.secondaryIpRanges ?? []).map((r) => ({ rangeName: r.rangeName, ipCidrRange: r.ipCidrRange }));

@@ -16,6 +16,8 @@ interface RuleForm {
   match: string;
   activeIps: string;
   drainIps: string;
+  /** PRIVATE gateways: PRIVATE_NAT subnet names, comma separated. */
+  activeRanges: string;
 }
 
 interface SubnetworkForm {
@@ -127,6 +129,7 @@ function formOf(g: NatGateway): GatewayFormState {
       match: r.match,
       activeIps: (r.action?.sourceNatActiveIps ?? []).join(', '),
       drainIps: (r.action?.sourceNatDrainIps ?? []).join(', '),
+      activeRanges: (r.action?.sourceNatActiveRanges ?? []).join(', '),
     })),
   };
 }
@@ -169,7 +172,7 @@ function bodyOf(f: GatewayFormState): NatGatewayInput {
       ruleNumber: num(r.ruleNumber),
       description: r.description,
       match: r.match,
-      action: { sourceNatActiveIps: splitList(r.activeIps), sourceNatDrainIps: splitList(r.drainIps) },
+      action: { sourceNatActiveIps: splitList(r.activeIps), sourceNatDrainIps: splitList(r.drainIps), sourceNatActiveRanges: splitList(r.activeRanges) },
     })),
   };
   for (const k of ['minPortsPerVm', 'maxPortsPerVm', 'maxDrainDurationSec', ...TIMEOUTS.map((t) => t[0])] as const) {
@@ -378,7 +381,7 @@ export function GatewayForm({ api, name }: { api: Api; name?: string }) {
           </Field>
           {text('network', 'Network', { immutable: true, required: true, list: 'gw-networks' })}
           {text('region', 'Region', { immutable: true, required: true })}
-          <Field label="Type" field="type" error={error} hint="Only PUBLIC today.">
+          <Field label="Type" field="type" error={error} hint="PRIVATE (Private NAT): no NAT IPs of its own; each rule names PRIVATE_NAT subnets, and only traffic to the rules' destinations is translated.">
             {(p) => (
               <select {...p} value={form.type} disabled={Boolean(original)} onChange={(e) => set('type', e.target.value)}>
                 <option value="PUBLIC">PUBLIC</option>
@@ -511,12 +514,15 @@ export function GatewayForm({ api, name }: { api: Api; name?: string }) {
               <Field label={`Rule ${i + 1} draining NAT IPs`} field={`rules[${i}].action.sourceNatDrainIps`} error={error}>
                 {(p) => <input {...p} value={r.drainIps} onChange={(e) => setRule(i, { drainIps: e.target.value })} />}
               </Field>
+              <Field label={`Rule ${i + 1} NAT ranges`} field={`rules[${i}].action.sourceNatActiveRanges`} error={error} hint="PRIVATE gateways: subnets with purpose PRIVATE_NAT, comma separated; their addresses are the rule's NAT IPs.">
+                {(p) => <input {...p} value={r.activeRanges} onChange={(e) => setRule(i, { activeRanges: e.target.value })} />}
+              </Field>
               <button type="button" onClick={() => set('rules', form.rules.filter((_, j) => j !== i))}>
                 Remove rule {i + 1}
               </button>
             </fieldset>
           ))}
-          <button type="button" onClick={() => set('rules', [...form.rules, { ruleNumber: String(100 * (form.rules.length + 1)), description: '', match: '', activeIps: '', drainIps: '' }])}>
+          <button type="button" onClick={() => set('rules', [...form.rules, { ruleNumber: String(100 * (form.rules.length + 1)), description: '', match: '', activeIps: '', drainIps: '', activeRanges: '' }])}>
             Add a rule
           </button>
         </fieldset>

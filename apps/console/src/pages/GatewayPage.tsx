@@ -130,6 +130,7 @@ export function GatewayPage({ api, name }: { api: Api; name: string }) {
                 <th scope="col">Rule</th>
                 <th scope="col">Active NAT IPs</th>
                 <th scope="col">Draining NAT IPs</th>
+                <th scope="col">NAT ranges</th>
                 <th scope="col">Extra IPs needed</th>
               </tr>
             </thead>
@@ -139,6 +140,7 @@ export function GatewayPage({ api, name }: { api: Api; name: string }) {
                   <td>{r.ruleNumber}</td>
                   <td>{r.activeNatIps.join(', ')}</td>
                   <td>{r.drainNatIps.join(', ')}</td>
+                  <td data-testid={`rule-ranges-${r.ruleNumber}`}>{(gw.rules.find((x) => x.ruleNumber === r.ruleNumber)?.action.sourceNatActiveRanges ?? []).join(', ')}</td>
                   <td>{r.minExtraIpsNeeded}</td>
                 </tr>
               ))}
@@ -233,6 +235,8 @@ export function GatewayPage({ api, name }: { api: Api; name: string }) {
           <dd>
             {gw.network} / {gw.region}
           </dd>
+          <dt>Type</dt>
+          <dd data-testid="gateway-type">{gw.type === 'PRIVATE' ? 'PRIVATE (Private NAT: only the rules\' destinations are translated)' : 'PUBLIC'}</dd>
           <dt>NAT IP allocation</dt>
           <dd>{gw.natIpAllocateOption}</dd>
           <dt>Max drain duration</dt>

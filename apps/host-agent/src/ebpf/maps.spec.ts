@@ -65,6 +65,32 @@ describe('endpointEntries', () => {
   });
 });
 
+describe('endpointEntries of a gateway whose unmatched flows PASS (Private NAT)', () => {
+  const e: HostEndpoint = {
+    id: 'e1',
+    name: 'projects/p/endpoints/e1',
+    networkIp: '10.0.0.2',
+    aliasRanges: [],
+    natPrimary: true,
+    mappings: [{ ruleNumber: 10, active: { natIp: '100.64.1.1', portLo: 1024, portHi: 1087 }, drain: [] }],
+  };
+  const pass = { ...settings([{ ruleNumber: 10, destinations: ['10.20.0.0/24'] }]), unmatched: 'PASS' as const };
+  it('writes a DEFAULT_RULE np_blk entry flagged NP_BLK_PASS (2), with no counters; the rule keeps its block', () => {
+    const out = describeEntries(endpointEntries(e, { slot: 7, gw: 2, settings: pass, ifkey: 0, since: () => 0 }));
+    const blks = out.filter((x) => x.map === 'np_blk');
+    expect(blks.map((x) => x.key)).toEqual(['07000000' + 'ffffffff', '07000000' + '0a000000']);
+    const def = Buffer.from(blks[0].value as string, 'hex');
+    expect([def.readUInt32BE(0), def.readUInt16LE(4), def.readUInt16LE(6), def.readUInt32LE(8)]).toEqual([0, 0, 0, 2]);
+    const rule = Buffer.from(blks[1].value as string, 'hex');
+    expect([rule.readUInt16LE(4), rule.readUInt16LE(6), rule.readUInt32LE(8)]).toEqual([1024, 1087, 0]);
+    expect(out.filter((x) => x.map === 'np_cnt').map((x) => x.key)).toEqual(['07000000' + '0a000000']);
+  });
+  it('writes none on a gateway without it (no default block there: the program fails closed)', () => {
+    const out = describeEntries(endpointEntries(e, { slot: 7, gw: 2, settings: settings(pass.rules), ifkey: 0, since: () => 0 }));
+    expect(out.filter((x) => x.map === 'np_blk').map((x) => x.key)).toEqual(['07000000' + '0a000000']);
+  });
+});
+
 describe('EntryTable', () => {
   const natip = tag('np_natip', fromHex('aa'));
   const s1 = tag('np_src', fromHex('51'));

@@ -13,7 +13,7 @@
  * of a 50,000-endpoint load garbage collection).
  */
 import { createHash } from 'node:crypto';
-import { HostEndpoint, HostGatewaySettings } from '@natplane/contracts';
+import { DEFAULT_RULE, HostEndpoint, HostGatewaySettings } from '@natplane/contracts';
 import { parseCidr, parseIpv4 } from '@natplane/nftables';
 
 /** Order of writes (a new source finds its block, a rule its destinations); deletes go the other way. */
@@ -167,6 +167,9 @@ function settingsOf(s: HostGatewaySettings): number[] {
   return v;
 }
 
+/** The settings bytes of a pass entry: NP_BLK_PASS in the EIM field, no timeouts. */
+const PASS_SETTINGS = [...(le32(2) + le32(0).repeat(5))].map((x) => x.charCodeAt(0));
+
 /** A tagged np_src key: (prefix 32 + len, device, source), each byte a char of one string (no pieces to join). */
 function srcKey(len: number, ifkey: number, a: number): string {
   const p = 32 + len;
@@ -218,6 +221,11 @@ export function endpointEntries(e: HostEndpoint, c: EndpointContext, out: Entrie
   sourceRuleEntries(e, c.slot, out);
   if (c.ifkey > 0) out.push(ch(T_NAMED) + le32(ifkey), ONE);
   const settings = settingsOf(c.settings);
+  // A gateway whose unmatched flows pass (Private NAT): the DEFAULT_RULE pair says so (no counters:
+  // nothing is translated there).
+  if (c.settings.unmatched === 'PASS' && !e.mappings.some((m) => m.ruleNumber === DEFAULT_RULE)) {
+    out.push(pairKey(T_BLK, c.slot, DEFAULT_RULE), blkValue(0, 0, 0, PASS_SETTINGS, 0));
+  }
   for (const m of e.mappings) {
     const natIp = m.active?.natIp ?? m.drain[0]?.natIp;
     const ip = natIp ? ipNumber(natIp) : 0;

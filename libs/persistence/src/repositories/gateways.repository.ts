@@ -114,6 +114,16 @@ export class GatewaysRepository extends ResourceTable<GatewayRecord> {
     return rows.map((r) => r.name);
   }
 
+  /** The PRIVATE_NAT subnets a gateway's rules take their NAT IPs from: name -> primary range. */
+  async privateNatRanges(gatewayId: string): Promise<Map<string, string>> {
+    const { rows } = await this.db.query<{ name: string; range: string }>(
+      `SELECT s.name, s.ip_cidr_range::text AS range FROM gateway_subnets gs JOIN subnets s ON s.id = gs.subnet_id
+       WHERE gs.gateway_id = $1 AND s.purpose = 'PRIVATE_NAT'`,
+      [gatewayId],
+    );
+    return new Map(rows.map((r) => [r.name, r.range]));
+  }
+
   async gatewayIps(gatewayId: string): Promise<{ name: string; ip: string; ruleNumber: number; draining: boolean }[]> {
     const { rows } = await this.db.query<{ name: string; ip: string; ruleNumber: number; draining: boolean }>(
       `SELECT a.name, host(a.address) AS ip, ga.rule_number AS "ruleNumber", ga.draining FROM gateway_addresses ga JOIN addresses a ON a.id = ga.address_id

@@ -113,6 +113,15 @@ export class InsightsRepository {
   }
 
   /** Address name -> IP of a project's addresses (for status and preview). */
+  /** The project's PRIVATE_NAT subnets: name -> primary range (a PRIVATE gateway's NAT IPs). */
+  async privateNatRanges(projectId: string): Promise<Map<string, string>> {
+    const { rows } = await this.db.query<{ name: string; range: string }>(
+      `SELECT name, ip_cidr_range::text AS range FROM subnets WHERE project_id = $1 AND purpose = 'PRIVATE_NAT'`,
+      [projectId],
+    );
+    return new Map(rows.map((r) => [r.name, r.range]));
+  }
+
   async addressIps(projectId: string): Promise<Map<string, { ip: string; autoAllocated: boolean }>> {
     const { rows } = await this.db.query<{ name: string; ip: string; autoAllocated: boolean }>(
       `SELECT name, host(address) AS ip, auto_allocated AS "autoAllocated" FROM addresses WHERE project_id = $1`,

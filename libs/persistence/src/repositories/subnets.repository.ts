@@ -54,6 +54,33 @@ export class SubnetsRepository extends ResourceTable<SubnetRecord> {
     return rows.map((r) => r.path);
   }
 
+  /**
+   * Serialises the writes that put PRIVATE_NAT ranges to use (until the transaction ends): a NAT IP
+   * and port is held once across every gateway (allocations_no_overlap), so two gateways, of any
+   * projects, must never take overlapping ranges at once.
+   */
+  async lockPrivateNatRanges(): Promise<void> {
+    await this.db.query(`SELECT pg_advisory_xact_lock(hashtext('natplane.private_nat_ranges'))`);
+  }
+
+  /**
+   * What already holds addresses of `range` as NAT IPs: another gateway's PRIVATE_NAT subnet
+   * (with its project, so that the caller names it only to its own project) or a region's
+   * address pool.
+   */
+  async privateNatRangeUsers(range: string, excludeGatewayId: string | null): Promise<{ kind: 'gateway' | 'pool'; projectId: string | null; name: string; range: string }[]> {
+    const { rows } = await this.db.query<{ kind: 'gateway' | 'pool'; projectId: string | null; name: string; range: string }>(
+      `SELECT 'gateway' AS kind, g.project_id AS "projectId", g.name, s.ip_cidr_range::text AS range
+         FROM gateway_subnets gs JOIN subnets s ON s.id = gs.subnet_id JOIN nat_gateways g ON g.id = gs.gateway_id
+        WHERE s.purpose = 'PRIVATE_NAT' AND s.ip_cidr_range && $1::cidr AND ($2::uuid IS NULL OR g.id <> $2)
+       UNION ALL
+       SELECT 'pool', NULL, p.name, c::text FROM address_pools p, unnest(p.cidrs) c WHERE c && $1::cidr
+       ORDER BY 1, 3 LIMIT 20`,
+      [range, excludeGatewayId],
+    );
+    return rows;
+  }
+
   /** Endpoints whose alias ranges come from the named secondary ranges. */
   async aliasUsers(subnetId: string, rangeNames: string[]): Promise<string[]> {
     const { rows } = await this.db.query<{ name: string }>(

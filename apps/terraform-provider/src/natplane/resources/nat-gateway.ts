@@ -22,7 +22,10 @@ export const natGateway = projectResource({
   schema: {
     network: str('The network (name, `projects/P/networks/N` or selfLink). Changing it replaces the gateway.', { required: true, forceNew: true, reference: true }),
     region: str('The region. Changing it replaces the gateway.', { required: true, forceNew: true }),
-    type: str('PUBLIC (default). Changing it replaces the gateway.', { ...optComputed, forceNew: true }),
+    type: str(
+      "PUBLIC (default) or PRIVATE (Private NAT: no `nat_ips`; each rule's `source_nat_active_ranges` names PRIVATE_NAT subnets, and only traffic to the rules' destinations is translated). Changing it replaces the gateway.",
+      { ...optComputed, forceNew: true },
+    ),
     nat_ip_allocate_option: str('AUTO_ONLY (natplane allocates addresses) or MANUAL_ONLY (`nat_ips`). Default: MANUAL_ONLY when `nat_ips` is set, else AUTO_ONLY.', optComputed),
     nat_ips: strSet('Addresses (natplane_address names, paths or selfLinks) to NAT to, with MANUAL_ONLY.', { optional: true, reference: true, absentIs: [] }),
     drain_nat_ips: strSet('Addresses being drained: no new port blocks, existing ones kept until released. Only on update, and only addresses that were active or draining.', { optional: true, reference: true, absentIs: [] }),
@@ -49,14 +52,18 @@ export const natGateway = projectResource({
       enable: bool('Whether to log (default false).', optComputed),
       filter: str('ALL (default), ERRORS_ONLY or TRANSLATIONS_ONLY.', optComputed),
     }, { emptyWhen: (o) => o.enable === false && o.filter === 'ALL' }),
-    rules: blockList('A NAT rule: traffic matching `match` uses the rule\'s own NAT IPs.', {
+    rules: blockList('A NAT rule: traffic matching `match` uses the rule\'s own NAT IPs (a PRIVATE gateway: the addresses of its PRIVATE_NAT subnets).', {
       rule_number: num('The rule\'s number, 0..65000, unique in the gateway (lower first).', { required: true }),
       description: str('A description of the rule.', { optional: true, absentIs: '' }),
       match: str("The match: inIpRange(destination.ip, 'CIDR') or destination.ip == 'IP' (or the same over source.ip), joined by ||.", { required: true }),
       action: blockSingle('The NAT IPs of the rule.', {
         source_nat_active_ips: strSet('Addresses for the rule\'s traffic.', { optional: true, reference: true, absentIs: [] }),
         source_nat_drain_ips: strSet('The rule\'s addresses being drained.', { optional: true, reference: true, absentIs: [] }),
-      }, { emptyWhen: (o) => isEmptyList(o.sourceNatActiveIps) && isEmptyList(o.sourceNatDrainIps) }),
+        source_nat_active_ranges: strSet(
+          'PRIVATE gateways: subnets with purpose PRIVATE_NAT (natplane_subnet names, paths or selfLinks) whose addresses are the rule\'s NAT IPs.',
+          { optional: true, reference: true, absentIs: [] },
+        ),
+      }, { emptyWhen: (o) => isEmptyList(o.sourceNatActiveIps) && isEmptyList(o.sourceNatDrainIps) && isEmptyList(o.sourceNatActiveRanges) }),
     }, { key: 'rule_number' }),
     state: str('PROVISIONING, READY or DEGRADED (READY after every apply: create and update wait for it).', { computed: true, volatile: true, read: (o) => (o.status as { state?: string } | undefined)?.state }),
     timeouts: timeoutsBlock(['create', 'update']),
