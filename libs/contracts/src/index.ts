@@ -3,3 +3,4 @@ export * from './build-host-document';
 export * from './signature';
 export * from './host-document-patch';
 export * from './shape';
+export * from './schema';

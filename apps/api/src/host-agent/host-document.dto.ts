@@ -6,7 +6,9 @@ import { ApiProperty } from '@nestjs/swagger';
 
 // The host desired-state document (natplane.host/v1) as the API returns it: these classes mirror
 // libs/contracts' HostDocument for the OpenAPI document; the JSON Schema of record is
-// libs/contracts/schema/host-document.schema.json.
+// libs/contracts/schema/host-document.schema.json, and host-document.dto.spec.ts fails when these
+// classes (as openapi/openapi.json describes them) and that schema differ in a property, its
+// presence, type, enum or a stated range.
 
 /** A port block on a NAT IP, inclusive on both ends. */
 export class HostPortBlockDto {
