@@ -90,6 +90,9 @@ export class HostGatewayDto {
   logging!: HostLoggingDto;
   /** In ascending ruleNumber: the first that matches a flow wins (by destination, or by source for a source rule). */
   rules!: HostRuleDto[];
+  /** A flow that no rule matches: absent, it takes the endpoint's default-IP block (none: dropped); PASS, it leaves untranslated (a PRIVATE gateway). */
+  @ApiProperty({ required: false, enum: ['PASS'] })
+  unmatched?: 'PASS';
   endpoints!: HostEndpointDto[];
 }
 
