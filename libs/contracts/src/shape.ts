@@ -5,7 +5,7 @@
  * a CIDR, rule order, duplicates, which rules a mapping may name, collisions of sources) is
  * checked by the programmer after the shape (libs/nftables validate.ts).
  *
- * A programmer ignores fields it does not know (docs/host-protocol.md, "Compatibility"), so the
+ * A programmer ignores fields it does not know (docs/host-protocol.md, the document section), so the
  * schemas are compiled with their objects opened (`additionalProperties: false` dropped); nothing
  * else is changed. Each problem is reported once per field, with its path in the document
  * (`gateways[0].endpoints[1].networkIp`) and a message written from the schema of that field.
@@ -43,49 +43,46 @@ function opened<T>(schema: T): T {
   return JSON.parse(JSON.stringify(schema), (key, value: unknown) => (key === 'additionalProperties' && value === false ? undefined : value)) as T;
 }
 
-interface Compiled {
-  /** Stops at the first problem: the cost of a valid document, checked on every push. */
-  fast: ValidateFunction;
-  /** Every problem, for the answer to an invalid one. */
-  all: ValidateFunction;
-}
+type Kind = 'document' | 'patch';
+const IDS: Record<Kind, string> = { document: DOCUMENT.$id, patch: PATCH.$id };
 
-let compiled: { document: Compiled; patch: Compiled } | null = null;
+/**
+ * Two compilations of the schemas, each made on first use: one that stops at the first problem
+ * (the cost of a valid document, checked on every push) and one that lists every problem (only
+ * to answer an invalid document).
+ */
+const compiled: Record<'fast' | 'all', Ajv2020 | null> = { fast: null, all: null };
 
-function validators(): { document: Compiled; patch: Compiled } {
-  if (compiled) return compiled;
-  const make = (allErrors: boolean) => {
+function validator(kind: Kind, mode: 'fast' | 'all'): ValidateFunction {
+  if (!compiled[mode]) {
     // `ipv4` is a format of the schema's addresses; their pattern states the same rule, so the
     // format itself adds nothing here (and ajv-formats is not needed at run time).
-    const ajv = new Ajv2020({ strict: true, allErrors, unicodeRegExp: false, formats: { ipv4: true } });
+    const ajv = new Ajv2020({ strict: true, allErrors: mode === 'all', unicodeRegExp: false, formats: { ipv4: true } });
     ajv.addSchema(opened(DOCUMENT));
     ajv.addSchema(opened(PATCH));
-    return ajv;
-  };
-  const fast = make(false);
-  const all = make(true);
-  const pair = (id: string): Compiled => ({ fast: fast.getSchema(id)!, all: all.getSchema(id)! });
-  compiled = { document: pair(DOCUMENT.$id), patch: pair(PATCH.$id) };
-  return compiled;
+    compiled[mode] = ajv;
+  }
+  return compiled[mode].getSchema(IDS[kind])!;
 }
 
 /** The problems of a document's shape; empty when it has the shape of the schema. */
 export function hostDocumentShapeErrors(input: unknown): FieldError[] {
-  return shapeErrors(validators().document, DOCUMENT, input);
+  return shapeErrors('document', DOCUMENT, input);
 }
 
 /** The problems of a patch's shape; empty when it has the shape of the schema. */
 export function hostPatchShapeErrors(input: unknown): FieldError[] {
-  return shapeErrors(validators().patch, PATCH, input);
+  return shapeErrors('patch', PATCH, input);
 }
 
-function shapeErrors(v: Compiled, schema: Schema, input: unknown): FieldError[] {
+function shapeErrors(kind: Kind, schema: Schema, input: unknown): FieldError[] {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return [{ field: '.', message: 'must be a JSON object' }];
-  if (v.fast(input)) return [];
-  v.all(input);
+  if (validator(kind, 'fast')(input)) return [];
+  const all = validator(kind, 'all');
+  all(input);
   const out: FieldError[] = [];
   const seen = new Set<string>();
-  for (const e of v.all.errors ?? []) {
+  for (const e of all.errors ?? []) {
     const err = describe(schema, e);
     if (seen.has(err.field)) continue;
     seen.add(err.field);
