@@ -1715,6 +1715,11 @@ export interface components {
         HostGatewayDto: {
             /** @enum {string} */
             mapping: "ENDPOINT_INDEPENDENT" | "ENDPOINT_DEPENDENT";
+            /**
+             * @description A flow that no rule matches: absent, it takes the endpoint's default-IP block (none: dropped); PASS, it leaves untranslated (a PRIVATE gateway).
+             * @enum {string}
+             */
+            unmatched?: "PASS";
             /** @description The gateway's id (uuid). */
             id: string;
             /** @description `projects/{project}/natGateways/{name}` */

@@ -6,7 +6,9 @@ import { ApiProperty } from '@nestjs/swagger';
 
 // The host desired-state document (natplane.host/v1) as the API returns it: these classes mirror
 // libs/contracts' HostDocument for the OpenAPI document; the JSON Schema of record is
-// libs/contracts/schema/host-document.schema.json.
+// libs/contracts/schema/host-document.schema.json, and host-document.dto.spec.ts fails when these
+// classes (as openapi/openapi.json describes them) and that schema differ in a property, its
+// presence, type, enum or a stated range.
 
 /** A port block on a NAT IP, inclusive on both ends. */
 export class HostPortBlockDto {
@@ -88,6 +90,9 @@ export class HostGatewayDto {
   logging!: HostLoggingDto;
   /** In ascending ruleNumber: the first that matches a flow wins (by destination, or by source for a source rule). */
   rules!: HostRuleDto[];
+  /** A flow that no rule matches: absent, it takes the endpoint's default-IP block (none: dropped); PASS, it leaves untranslated (a PRIVATE gateway). */
+  @ApiProperty({ required: false, enum: ['PASS'] })
+  unmatched?: 'PASS';
   endpoints!: HostEndpointDto[];
 }
 
