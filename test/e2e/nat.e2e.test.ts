@@ -31,24 +31,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deleteNamespaces, kernelTestsUnavailable, makeNamespace } from '../../libs/nftables/src/testing/netns';
+import { deleteNamespaces, makeNamespace } from '../../libs/nftables/src/testing/netns';
 import type { HostDocument } from '@natplane/contracts';
 import { createNatplaneClient, listAll, ok, type NatGateway, type NatplaneClient } from '@natplane/sdk';
 import type { Json } from '../support/control-loop/api-client';
 import { ADMIN_TOKEN, ChildProc, FatalError, ROOT, Stack, eventually, freePort } from '../support/control-loop/stack';
 import { byEndpoint, parseRange } from '../support/control-loop/world';
 import { Reaper } from '../support/netns/reaper';
-import { ebpfProblem } from '../../apps/host-agent/src/ebpf/loader-client';
 import { AgentProc } from '../support/netns/agent-proc';
 import { HeldConnection, TrafficServer, probe, writeTrafficScripts, type Seen } from '../support/netns/traffic';
+import { packetTestBackends } from '../support/netns/backends';
 
-const unavailable = kernelTestsUnavailable(['nft', 'ip']);
-const describeKernel = unavailable ? describe.skip : describe;
-if (unavailable) console.warn(`nat.e2e.test skipped: ${unavailable} (it needs root and nftables to build network namespaces and program them)`);
-const noEbpf = ebpfProblem();
-if (!unavailable && noEbpf) console.warn(`the eBPF backend is not tested: ${noEbpf}`);
-/** Each case runs once per backend: nftables, and eBPF where it is built (docs/ebpf-backend.md). */
-const BACKENDS: ('nftables' | 'ebpf')[] = noEbpf ? ['nftables'] : ['nftables', 'ebpf'];
+const { describeKernel, backends: BACKENDS } = packetTestBackends(__filename, ['nft', 'ip']);
 
 jest.setTimeout(60_000);
 

@@ -17,21 +17,14 @@
  * 2. UDP to a destination no rule names leaves the host untranslated: the server sees 10.0.0.2.
  */
 import { ok } from '@natplane/sdk';
-import { kernelTestsUnavailable } from '../../libs/nftables/src/testing/netns';
 import type { Json } from '../support/control-loop/api-client';
 import { eventually } from '../support/control-loop/stack';
 import { parseRange } from '../support/control-loop/world';
 import { SharedHostRig } from '../support/netns/shared-host-rig';
-import { ebpfProblem } from '../../apps/host-agent/src/ebpf/loader-client';
 import { probe } from '../support/netns/traffic';
+import { packetTestBackends } from '../support/netns/backends';
 
-const unavailable = kernelTestsUnavailable(['nft', 'ip', 'conntrack']);
-const describeKernel = unavailable ? describe.skip : describe;
-if (unavailable) console.warn(`private-nat.e2e.test skipped: ${unavailable} (it needs root and nftables to build network namespaces and program them)`);
-const noEbpf = ebpfProblem();
-if (!unavailable && noEbpf) console.warn(`the eBPF backend is not tested: ${noEbpf}`);
-/** Each case runs once per backend: nftables, and eBPF where it is built (docs/ebpf-backend.md). */
-const BACKENDS: ('nftables' | 'ebpf')[] = noEbpf ? ['nftables'] : ['nftables', 'ebpf'];
+const { describeKernel, backends: BACKENDS } = packetTestBackends(__filename, ['nft', 'ip', 'conntrack']);
 
 jest.setTimeout(60_000);
 

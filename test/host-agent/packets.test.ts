@@ -17,17 +17,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_RULE, HostDocument, HostEndpoint } from '@natplane/contracts';
 import { gateway } from '../../libs/nftables/src/testing/fixtures';
-import { deleteNamespaces, kernelTestsUnavailable, makeNamespace } from '../../libs/nftables/src/testing/netns';
+import { deleteNamespaces, makeNamespace } from '../../libs/nftables/src/testing/netns';
 import { HeldConnection, TrafficServer, client, probe as probeFrom, probeEim, writeTrafficScripts } from '../support/netns/traffic';
-import { ebpfProblem } from '../../apps/host-agent/src/ebpf/loader-client';
 import { FakeApi, HOST, TestAgent, eventually, push, startFakeApi, startTestAgent } from './support';
+import { packetTestBackends } from '../support/netns/backends';
 
-const unavailable = kernelTestsUnavailable(['nft', 'ip', 'conntrack', 'ethtool']);
-const describeKernel = unavailable ? describe.skip : describe;
-if (unavailable) console.warn(`packets.test skipped: ${unavailable}`);
-const noEbpf = ebpfProblem();
-if (!unavailable && noEbpf) console.warn(`packets.test: the eBPF backend is not tested: ${noEbpf}`);
-const BACKENDS: ('nftables' | 'ebpf')[] = noEbpf ? ['nftables'] : ['nftables', 'ebpf'];
+const { describeKernel, backends: BACKENDS } = packetTestBackends(__filename, ['nft', 'ip', 'conntrack', 'ethtool']);
 
 const EXT = '203.0.113.100';
 const RULE_DST = '198.51.100.10';
