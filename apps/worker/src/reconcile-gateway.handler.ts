@@ -93,7 +93,7 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     const states = keptHostStates(run.incremental?.prior.hosts ?? new Map(), hosts.drop, c.states);
     this.loader.remember(gw.id, keptOf(gw, run, d, c.seq!, d.history.after(c.opened), states));
     this.log.log(
-      `gateway ${gw.projectName}/${gw.name} generation ${gw.generation} (${run.incremental ? 'incremental' : 'full'}${reason ? `, ${reason}` : ''}): ${d.next.length} blocks, ${run.plan.result.changes.length} changes, ${c.bumped.length} hosts to program, ${(performance.now() - t0).toFixed(1)} ms`,
+      `gateway ${gw.projectName}/${gw.name} generation ${gw.generation} (${run.incremental ? 'incremental' : 'full'}${reason ? `, ${reason}` : ''}): ${d.added.length} blocks added, ${d.removed.length} removed, ${c.bumped.length} hosts to program, ${(performance.now() - t0).toFixed(1)} ms`,
     );
     return { gatewayId: gw.id, bumped: c.bumped, sections: run.incremental ? hosts.sections : undefined };
   }

@@ -97,7 +97,8 @@ const STATE_RANK: Record<string, number> = { QUARANTINE: 0, DRAIN: 1, ACTIVE: 2 
  * `result()` renders blocks, changes against `input.previous`, and status.
  */
 export class Allocator {
-  readonly now: number;
+  /** The run's clock (`input.now`; moved on by update()). */
+  now: number;
   readonly quarantineMs: number;
   private readonly bounds: SizeBounds;
   private readonly manual: boolean;
@@ -645,6 +646,111 @@ export class Allocator {
       this.pushHeld({ ...h, state: 'QUARANTINE', since: this.now, until: this.now + this.quarantineMs, dead: false });
     }
     return true;
+  }
+
+  /**
+   * Endpoint writes applied to an allocation already rendered (result()), at `now`, in O(the
+   * change): the endpoints `gone` leave the scope, those of `added` enter it, decided as a run
+   * from scratch on the rendered blocks would decide them (a run on the same endpoints, with these
+   * blocks as `previous`, gives the same blocks and status). Returns the blocks that went and
+   * came (a changed block is in both) and the new status, from `status`, the one rendered last.
+   * Undefined when such a run could decide more than these endpoints' blocks: a quarantine or a
+   * foreign reservation ended by `now` (ports free again), or an endpoint is, or would be,
+   * without its block of the minimum size on a rule (the placement order then involves every
+   * endpoint). The allocator may be changed then: drop it. Static allocation only (usage is not
+   * looked at).
+   */
+  update(now: number, gone: string[], added: AllocatorEndpoint[], status: AllocationStatus): { removed: Block[]; added: Block[]; status: AllocationStatus } | undefined {
+    if (status.nextEventAt !== undefined && now >= status.nextEventAt) return undefined;
+    if (status.endpointsWithoutMappings > 0 || status.rules.some((r) => r.endpointsBelowMinPorts > 0 || r.minExtraIpsNeeded > 0)) return undefined;
+    this.now = now;
+    const touched = [...new Set([...gone, ...added.map((e) => e.id)])];
+    const before = new Map(touched.map((id) => [id, this.blocksOf(id)]));
+    const withMap = status.rules.map((r) => r.endpointsWithMappings);
+    let withAll = status.endpointsWithMappings;
+    const R = this.R;
+    for (const id of gone) {
+      const e = this.epIndex.get(id);
+      if (e === undefined || !this.present[e]) continue;
+      for (let r = 0; r < R; r++) if (this.serves[e * R + r]) withMap[r]--;
+      withAll--;
+      this.removeEndpoint(id);
+    }
+    // As phase C: larger blocks first, then by endpoint id.
+    const order = [...added].sort((a, b) => Number(b.aliasRangesNated) - Number(a.aliasRangesNated) || byString(a.id, b.id));
+    const queue: number[][] = Array.from({ length: ORDERS }, () => []);
+    for (const ep of order) {
+      let e = this.epIndex.get(ep.id);
+      if (e !== undefined && this.present[e]) return undefined; // in scope already: not an add
+      if (e === undefined) {
+        e = this.count;
+        this.ensureCapacity(e + 1);
+        this.count++;
+        this.ids.push(ep.id);
+        this.epIndex.set(ep.id, e);
+      }
+      this.alias[e] = ep.aliasRangesNated ? 1 : 0;
+      this.setServes(e, ep);
+      this.present[e] = 1;
+      for (let r = 0; r < R; r++) {
+        const slot = e * R + r;
+        this.actIp[slot] = -1;
+        if (this.serves[slot]) queue[this.lo(e)].push(slot);
+      }
+    }
+    for (let k = ORDERS - 1; k >= 0; k--) {
+      queue[k].sort((a, b) => byString(this.ids[(a / R) | 0], this.ids[(b / R) | 0]) || a - b);
+      for (const slot of queue[k]) {
+        if (!this.place(slot, k)) return undefined; // a shortage: every endpoint's placement counts
+        withMap[slot % R]++;
+      }
+    }
+    withAll += new Set(order.map((e) => e.id)).size;
+
+    const key = (b: Block) => `${b.natIp}|${b.portLo}|${b.size}|${b.endpointId}|${b.ruleNumber}|${b.state}|${b.since}|${b.until ?? ''}|${b.cut === true}`;
+    const removed: Block[] = [];
+    const put: Block[] = [];
+    const ports = new Map<string, { active: number; drain: number; quarantine: number }>();
+    const count = (b: Block, sign: number) => {
+      const p = ports.get(b.natIp) ?? { active: 0, drain: 0, quarantine: 0 };
+      if (b.state === 'ACTIVE') p.active += sign * b.size;
+      else if (b.state === 'DRAIN') p.drain += sign * b.size;
+      else p.quarantine += sign * b.size;
+      ports.set(b.natIp, p);
+    };
+    for (const id of touched) {
+      const was = before.get(id)!;
+      const is = this.blocksOf(id);
+      const isKeys = new Set(is.map(key));
+      const wasKeys = new Set(was.map(key));
+      for (const b of was) {
+        count(b, -1);
+        if (!isKeys.has(key(b))) removed.push(b);
+      }
+      for (const b of is) {
+        count(b, 1);
+        if (!wasKeys.has(key(b))) put.push(b);
+      }
+    }
+    let nextEventAt: number | undefined;
+    for (const h of this.held) if (!h.dead && h.state === 'QUARANTINE' && (nextEventAt === undefined || h.until < nextEventAt)) nextEventAt = h.until;
+    for (const f of this.input.foreign) {
+      if (f.until !== undefined && f.until > now && this.ipIndex.has(f.natIp) && (nextEventAt === undefined || f.until < nextEventAt)) nextEventAt = f.until;
+    }
+    const next: AllocationStatus = {
+      ...status,
+      endpointsWithMappings: withAll,
+      rules: status.rules.map((r, i) => ({ ...r, endpointsWithMappings: withMap[i] })),
+      portUtilization: status.portUtilization.map((u) => {
+        const p = ports.get(u.natIp);
+        const ip = this.ipIndex.get(u.natIp)!;
+        return p
+          ? { ...u, activePorts: u.activePorts + p.active, drainPorts: u.drainPorts + p.drain, quarantinedPorts: u.quarantinedPorts + p.quarantine, freePorts: this.pools[ip].free }
+          : { ...u, freePorts: this.pools[ip].free };
+      }),
+      nextEventAt,
+    };
+    return { removed, added: put, status: next };
   }
 
   /** The blocks (ACTIVE, DRAIN, QUARANTINE) currently held for one endpoint. */

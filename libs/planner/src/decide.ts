@@ -6,12 +6,12 @@
  * computation updates the kept result in place (advance, and decide's block index), to stay
  * O(change) rather than O(gateway), so a computation that fails or gives up must drop it.
  */
-import { quarantineMs, type Block } from '@natplane/allocator';
+import { quarantineMs, type AllocationStatus, type AllocatorEndpoint, type AllocatorInput, type Allocator, type Block } from '@natplane/allocator';
 import { blockDiff, reuseUnchanged } from './block-diff';
 import type { HostGateway } from '@natplane/contracts';
 import { historyChanges, type HistoryChanges } from './history';
 import { hostSections } from './host-sections';
-import { fromBlock, keptScope, planWith, updateKeptScope, type GatewayPlan, type IpUse, type KeptScope, type PlanInputs } from './planner';
+import { fromBlock, keptEndpoint, keptScope, planWith, toBlock, updateKeptScope, type GatewayPlan, type IpUse, type KeptScope, type PlanInputs } from './planner';
 import type { EndpointChange, GatewayHostState, GatewayStatus, HistoryRow, HostsCommit, LockedGateway, ScopeEndpoint, StoredBlock } from './types';
 
 /**
@@ -27,8 +27,16 @@ export interface KeptGateway {
   /** Endpoints of the network's subnets in the region, by id (in id order: kept.candidates). */
   candidates: Map<string, ScopeEndpoint>;
   inputs: Omit<PlanInputs, 'candidates'>;
-  /** `inputs.previous` as the allocator's blocks (its last output). */
-  blocks: Block[];
+  /**
+   * `inputs.previous` as the allocator's blocks (its last output), index for index; undefined
+   * after a computation that updated the allocator (`inputs.previous` is then read from blocksOf).
+   */
+  blocks?: Block[];
+  /** The allocator of the last computation, updated in place by the next (Allocator.update), and its status. */
+  allocator?: Allocator;
+  natStatus: AllocationStatus;
+  /** The input the allocator was built from: its spec is the gateway's (the endpoints and blocks in it are not kept up to date). */
+  allocatorInput: AllocatorInput;
   /** The candidates in id order, their scopes, the endpoints in scope and the allocator's list of them. */
   kept: KeptScope;
   /** `inputs.previous` by endpoint (the same objects). */
@@ -57,6 +65,8 @@ export interface IncrementalBase {
   before: Map<string, ScopeEndpoint>;
   /** The endpoints written since the kept result. */
   changed: string[];
+  /** The blocks that went and came, when the kept allocator was updated (Allocator.update) instead of run again. */
+  delta?: { removed: Block[]; added: Block[] };
 }
 
 /** What one computation writes: the block difference, the history changes and the gateway's status. */
@@ -82,9 +92,12 @@ export function decide(gw: LockedGateway, run: Run, open?: HistoryRow[]): Decisi
   const { result } = plan;
   const quarantineSec = quarantineMs(plan.input.spec.idleTimeoutsSec) / 1000;
   const inc = run.incremental;
-  const { next, removed, added } = inc
-    ? reuseUnchanged(inc.prior.blocks, plan.previous, result.blocks, quarantineSec)
-    : { next: result.blocks.map((b) => ({ ...fromBlock(b), quarantineSec })), ...blockDiff(plan.previous, result.blocks, quarantineSec) };
+  const diffed = () => ({ next: result.blocks.map((b) => ({ ...fromBlock(b), quarantineSec })), ...blockDiff(plan.previous, result.blocks, quarantineSec) });
+  const { next, removed, added } = inc?.delta
+    ? { next: [] as StoredBlock[], removed: storedOf(inc.prior.blocksOf, inc.delta.removed), added: inc.delta.added.map((b) => ({ ...fromBlock(b), quarantineSec })) }
+    : inc?.prior.blocks
+      ? reuseUnchanged(inc.prior.blocks, plan.previous, result.blocks, quarantineSec)
+      : diffed();
   const diff = [...removed, ...added];
 
   const byId = inc?.prior.candidates ?? new Map(plan.candidates.map((e) => [e.id, e]));
@@ -120,7 +133,7 @@ export function decide(gw: LockedGateway, run: Run, open?: HistoryRow[]): Decisi
   }
   const st = result.status;
   const shortage = st.endpointsWithoutMappings > 0;
-  return {
+  const decision: Decision = {
     next,
     removed,
     added,
@@ -135,6 +148,21 @@ export function decide(gw: LockedGateway, run: Run, open?: HistoryRow[]): Decisi
       natStatus: st,
     },
   };
+  if (inc?.delta) {
+    // Every stored block, from the index just updated: built only when read (an O(gateway) pass).
+    const index = inc.prior.blocksOf;
+    Object.defineProperty(decision, 'next', { get: () => [...index.values()].flat(), enumerable: true });
+  }
+  return decision;
+}
+
+/** The stored blocks (the objects in `index`) of these allocator blocks. */
+function storedOf(index: Map<string, StoredBlock[]>, blocks: Block[]): StoredBlock[] {
+  return blocks.map((b) => {
+    const s = index.get(b.endpointId)?.find((x) => x.natIp === b.natIp && x.portLo === b.portLo && x.ruleNumber === b.ruleNumber && x.state === b.state);
+    if (!s) throw new Error(`decide: block ${b.natIp}:${b.portLo} of ${b.endpointId} is not among the kept blocks`);
+    return s;
+  });
 }
 
 /**
@@ -161,9 +189,14 @@ export function advance(gw: LockedGateway, prior: KeptGateway, changes: Endpoint
   const { candidates, kept, onHost } = prior;
   const before = new Map<string, ScopeEndpoint>();
   const hosts = new Set<string>();
+  // The allocator's view of the writes: endpoints leaving its scope, entering it, or changed in it.
+  const gone: string[] = [];
+  const entering: AllocatorEndpoint[] = [];
+  let changedInScope = false;
   for (const id of ids) {
     const was = candidates.get(id);
     const is = fresh.get(id);
+    const wasEp = keptEndpoint(kept, id);
     if (was) {
       before.set(id, was);
       hosts.add(was.hostId);
@@ -175,11 +208,51 @@ export function advance(gw: LockedGateway, prior: KeptGateway, changes: Endpoint
       addTo(onHost, is.hostId, id);
     } else candidates.delete(id);
     updateKeptScope(gw.spec, kept, id, is);
+    const isEp = keptEndpoint(kept, id);
+    if (wasEp && !isEp) gone.push(id);
+    else if (!wasEp && isEp) entering.push(isEp);
+    else if (wasEp && isEp && !sameEndpoint(wasEp, isEp)) changedInScope = true;
   }
   const target = { id: gw.id, networkId: gw.networkId, region: gw.region, spec: gw.spec, ips: prior.ips };
-  const plan = planWith(target, { candidates: kept.candidates, ...prior.inputs }, now, kept.inScope, { scope: kept.scope, previous: prior.blocks, endpoints: kept.endpoints });
+  // The kept allocator told the endpoints that left and came: O(the change) (Allocator.update).
+  const delta = prior.allocator && !changedInScope ? prior.allocator.update(now.getTime(), gone, entering, prior.natStatus) : undefined;
+  if (delta) {
+    const index = prior.blocksOf;
+    const plan: GatewayPlan = {
+      candidates: kept.candidates,
+      inScope: kept.inScope,
+      // As kept now (O(gateway) when read; not read on this path).
+      get previous() {
+        return [...index.values()].flat();
+      },
+      foreign: prior.inputs.foreign,
+      usageRows: prior.inputs.usage,
+      input: prior.allocatorInput,
+      result: {
+        get blocks() {
+          return [...index.values()].flat().map(toBlock);
+        },
+        changes: [],
+        status: delta.status,
+      },
+      allocator: prior.allocator,
+      usage: new Map(),
+    };
+    return { plan, ips: prior.ips, incremental: { prior, hosts, before, changed: ids, delta } };
+  }
+  prior.allocator = undefined; // left half-updated, or not asked
+  const plan = planWith(target, { candidates: kept.candidates, foreign: prior.inputs.foreign, usage: prior.inputs.usage, previous: prior.inputs.previous }, now, kept.inScope, {
+    scope: kept.scope,
+    previous: prior.blocks,
+    endpoints: kept.endpoints,
+  });
   if (gw.spec.natIpAllocateOption === 'AUTO_ONLY' && plan.result.status.autoIpsToAdd > 0) return undefined; // `prior` was updated: the caller drops it
   return { plan, ips: prior.ips, incremental: { prior, hosts, before, changed: ids } };
+}
+
+/** Whether the allocator takes two endpoints alike (the NATed alias ranges and source rules). */
+function sameEndpoint(a: AllocatorEndpoint, b: AllocatorEndpoint): boolean {
+  return a.aliasRangesNated === b.aliasRangesNated && String(a.sourceRules ?? '') === String(b.sourceRules ?? '');
 }
 
 /** An incremental computation's hosts: what the commit writes for them, and the gateway's section of each affected host's document. */
@@ -230,16 +303,32 @@ export function keptHostStates(states: Map<string, GatewayHostState>, drop: stri
 /** What the worker keeps of a committed computation (`seq`: the reconcile_seq it committed). */
 export function keptOf(gw: LockedGateway, run: Run, d: Decision, seq: number, history: Map<string, HistoryRow[]>, hosts: Map<string, GatewayHostState>): KeptGateway {
   const { plan } = run;
+  const inc = run.incremental;
+  const blocksOf = inc?.prior.blocksOf ?? groupBy(d.next, (b) => b.endpointId);
+  // `d.next` shares its objects with blocksOf when it was built from scratch or by reuseUnchanged;
+  // otherwise the stored blocks are read from blocksOf when needed.
+  const aligned = !inc || (!inc.delta && inc.prior.blocks !== undefined);
   return {
     seq,
     observedGeneration: gw.generation,
     specJson: JSON.stringify(gw.spec),
     ips: run.ips,
     candidates: d.byId,
-    inputs: { previous: d.next, foreign: plan.foreign, usage: plan.usageRows },
-    blocks: plan.result.blocks,
+    inputs: aligned
+      ? { previous: d.next, foreign: plan.foreign, usage: plan.usageRows }
+      : {
+          get previous() {
+            return [...blocksOf.values()].flat();
+          },
+          foreign: plan.foreign,
+          usage: plan.usageRows,
+        },
+    blocks: aligned ? plan.result.blocks : undefined,
+    allocator: plan.allocator,
+    natStatus: plan.result.status,
+    allocatorInput: plan.input,
     kept: run.incremental?.prior.kept ?? keptScope(plan),
-    blocksOf: run.incremental?.prior.blocksOf ?? groupBy(d.next, (b) => b.endpointId),
+    blocksOf,
     history,
     hosts,
     onHost: run.incremental?.prior.onHost ?? hostIndex(plan.candidates),

@@ -1,4 +1,4 @@
-import { allocate, DEFAULT_RULE, type AllocationResult, type AllocatorEndpoint, type AllocatorInput, type AllocatorRule, type Block } from '@natplane/allocator';
+import { Allocator, DEFAULT_RULE, type AllocationResult, type AllocatorEndpoint, type AllocatorInput, type AllocatorRule, type Block } from '@natplane/allocator';
 import { endpointNatScope, gatewayAddressUses, gatewayRangeUses, privateNatAddresses, sourceRulesOf, type EndpointNatScope, type NatGatewaySpec } from '@natplane/domain';
 import type { ScopeEndpoint, StoredBlock, UsageRow } from './types';
 
@@ -29,6 +29,8 @@ export interface GatewayPlan {
   usageRows: UsageRow[];
   input: AllocatorInput;
   result: AllocationResult;
+  /** The allocator that rendered `result`, which an incremental computation updates (Allocator.update). */
+  allocator?: Allocator;
   /** Latest ports in use per `${endpointId}|${ruleNumber}`. */
   usage: Map<string, number>;
 }
@@ -96,6 +98,7 @@ export function planWith(
     now: now.getTime(),
     ...(t.endedDrains?.length ? { endedDrains: t.endedDrains } : {}),
   };
+  const allocator = new Allocator(input);
   return {
     candidates: inputs.candidates,
     inScope,
@@ -103,7 +106,8 @@ export function planWith(
     foreign: inputs.foreign,
     usageRows: inputs.usage,
     input,
-    result: allocate(input),
+    result: allocator.result(),
+    allocator,
     usage: new Map(inputs.usage.map((u) => [`${u.endpointId}|${u.ruleNumber}`, u.portsInUse])),
   };
 }
@@ -151,6 +155,12 @@ export function updateKeptScope(spec: NatGatewaySpec, kept: KeptScope, id: strin
     inScope.splice(at, 0, x);
     endpoints.splice(at, 0, allocatorEndpoint(x));
   }
+}
+
+/** The endpoint in scope as the allocator takes it (undefined: not in scope). */
+export function keptEndpoint(kept: KeptScope, id: string): AllocatorEndpoint | undefined {
+  const at = lowerBound(kept.inScope, id, (x) => x.endpoint.id);
+  return at < kept.inScope.length && kept.inScope[at].endpoint.id === id ? kept.endpoints[at] : undefined;
 }
 
 /** First index of `list` (sorted by id) whose id is not below `id`. */
