@@ -252,12 +252,21 @@ const bench: Benchmark = {
       const creates: { at: number; ms: number }[] = [];
       let fiveXx = 0;
       let other = 0;
-      const samples: { at: number; rss: Record<string, number>; tables: Record<string, number>; history: number; unmapped: number; machine: { busyPct: number; stealPct: number }; buffers: Record<string, number> }[] = [];
+      const samples: { at: number; rss: Record<string, number>; tables: Record<string, number>; history: number; unmapped: number; machine: { busyPct: number; stealPct: number }; buffers: Record<string, number>; heap: Record<string, number> }[] = [];
       let machine = machineMeter();
       const sample = async () => {
         const since = machine.stop();
         machine = machineMeter();
         const rss = Object.fromEntries(procs.map((q) => [q.name, rssMb(q.child.pid)]));
+        // V8's heap in use (MB), where a process says it on /metrics: a leak of JS objects raises it,
+        // memory kept by the allocator below (glibc's arenas, buffers) only the RSS
+        const heap: Record<string, number> = {};
+        for (const [name, url] of [
+          ['worker', `http://127.0.0.1:${workerMetricsPort}/metrics`],
+          ['agent', `http://127.0.0.1:${agentPort}/metrics`],
+        ]) {
+          heap[name] = (await metricSum(url, /^nodejs_heap_size_used_bytes\b/).catch(() => NaN)) / 1048576;
+        }
         const { rows } = await pg.query<{ t: string; bytes: string }>(
           `SELECT c.relname AS t, pg_total_relation_size(c.oid)::text AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = 'public' AND c.relkind = 'r'`,
@@ -284,7 +293,7 @@ const bench: Benchmark = {
             )
           ).rows[0].n,
         );
-        samples.push({ at: Date.now(), rss, tables: Object.fromEntries(rows.map((r) => [r.t, Number(r.bytes) / 1048576])), history, unmapped, machine: since, buffers });
+        samples.push({ at: Date.now(), rss, tables: Object.fromEntries(rows.map((r) => [r.t, Number(r.bytes) / 1048576])), history, unmapped, machine: since, buffers, heap });
       };
       await sample();
       const sampler = setInterval(() => void sample(), SAMPLE_MS);
@@ -341,6 +350,18 @@ const bench: Benchmark = {
       const hours = (ms: number) => ms / 3_600_000;
       const rows: BenchRow[] = [];
       const runDetails = { minutes: MINUTES, rate: RATE, gateways: GATEWAYS, endpoints: ENDPOINTS, warmup_min: WARMUP, vacuum: vacuumMode };
+      /** The JS heap in use: its per-minute floor's slope (MB/h), first and last, where measured. */
+      const heapDetails = (name: string): Record<string, number> => {
+        const xs = after.filter((x) => Number.isFinite(x.heap[name]));
+        if (xs.length < 2) return {};
+        const floors = new Map<number, [number, number]>();
+        for (const x of xs) {
+          const minute = Math.floor((x.at - start) / 60_000);
+          const f = floors.get(minute);
+          if (!f || x.heap[name] < f[1]) floors.set(minute, [hours(x.at - start), x.heap[name]]);
+        }
+        return { heap_used_slope: slope([...floors.values()]), heap_used_first_mb: xs[0].heap[name], heap_used_last_mb: xs[xs.length - 1].heap[name] };
+      };
       for (const q of procs) {
         // A Node process's RSS is a saw (the heap grows until a collection): what a leak raises is
         // the floor. So the slope is fitted to the lowest RSS of each minute (its raw samples' slope
@@ -360,7 +381,13 @@ const bench: Benchmark = {
           unit: 'MB/h',
           target: '< 10 MB/h',
           pass: s < 10,
-          details: { raw_samples_slope: raw, first_mb: after[0]?.rss[q.name] ?? NaN, last_mb: after[after.length - 1]?.rss[q.name] ?? NaN, max_mb: Math.max(...after.map((x) => x.rss[q.name])) },
+          details: {
+            raw_samples_slope: raw,
+            first_mb: after[0]?.rss[q.name] ?? NaN,
+            last_mb: after[after.length - 1]?.rss[q.name] ?? NaN,
+            max_mb: Math.max(...after.map((x) => x.rss[q.name])),
+            ...heapDetails(q.name),
+          },
         });
       }
       const tables = Object.keys(samples[samples.length - 1].tables);
