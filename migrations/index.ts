@@ -10,6 +10,7 @@ import { Observability1765400000000 } from './1765400000000-observability';
 import { DrainDeadlines1766200000000 } from './1766200000000-drain-deadlines';
 import { SourceRules1767300000000 } from './1767300000000-source-rules';
 import { SubnetPurpose1767300000001 } from './1767300000001-subnet-purpose';
+import { GatewayHostsWaiting1767300000002 } from './1767300000002-gateway-hosts-waiting';
 
 /** Every migration, in order. A new one is added here by hand after review. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -26,4 +27,5 @@ export const MIGRATIONS: Function[] = [
   DrainDeadlines1766200000000,
   SourceRules1767300000000,
   SubnetPurpose1767300000001,
+  GatewayHostsWaiting1767300000002,
 ];

@@ -30,6 +30,7 @@ export class GatewayHostRow {
    * generation (programmed on the new host before removed from the old one).
    */
   @Column('uuid', { nullable: true })
+  @Index('gateway_hosts_wait_host_id_idx', { where: '"wait_host_id" IS NOT NULL' })
   waitHostId!: string | null;
 
   @Column('bigint', { nullable: true, transformer: { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) } })
