@@ -5,6 +5,18 @@ import { ENTITIES } from './entities';
 import { MIGRATIONS } from '../../../migrations';
 import { SnakeNamingStrategy } from './naming';
 
+/**
+ * How long an idle pooled connection is kept. node-postgres closes them after 10 s by default, so
+ * under a load that comes and goes (a worker's bursts of reconciles) the pool shrank and grew again
+ * all the time: each new connection is a new PostgreSQL backend (a fork, authentication, empty
+ * catalog caches) that parses and plans every named statement anew (Db.query names them so that
+ * a connection plans each once). Five minutes keeps the pool warm through any bench or burst and
+ * still gives connections back after a real lull. Idle connections never keep a process alive
+ * (allowExitOnIdle: a CLI or a test that forgot to close the pool still exits, as it did when the
+ * idle timeout was 10 s; a checked-out connection holds the process as before).
+ */
+export const POOL_IDLE_MS = 300_000;
+
 export function dataSourceOptions(url = databaseConfig().url, poolSize = 10): DataSourceOptions {
   return {
     type: 'postgres',
@@ -17,7 +29,7 @@ export function dataSourceOptions(url = databaseConfig().url, poolSize = 10): Da
     synchronize: false,
     migrationsRun: false,
     logging: ['error'],
-    extra: { max: poolSize },
+    extra: { max: poolSize, idleTimeoutMillis: POOL_IDLE_MS, allowExitOnIdle: true },
   };
 }
 
