@@ -1,7 +1,10 @@
 /**
  * HostProgrammingRepository on a real PostgreSQL: a host's blocks come as rows in the document's
  * order, each with its own gateway's spec (sent once per gateway by PostgreSQL), and document()
- * reads the blocks only while the agent has not acknowledged the desired generation.
+ * reads the blocks only while the agent has not acknowledged the desired generation. An
+ * acknowledgement is recorded never above the desired generation nor backwards, names the gateways
+ * waiting on the host, and commits lazily only on its own (inside a caller's transaction, the
+ * transaction's commit stays durable).
  */
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
@@ -10,7 +13,7 @@ import type * as Domain from '../../libs/domain/src';
 import { scratchDatabase, type ScratchDatabase } from '../support/databases';
 import { nativeRequire } from '../support/native-require';
 
-const { Db, HostProgrammingRepository } = nativeRequire<typeof Persistence>('libs/persistence/src/index.ts');
+const { Db, HostProgrammingRepository, createDataSource } = nativeRequire<typeof Persistence>('libs/persistence/src/index.ts');
 const { withGatewayDefaults } = nativeRequire<typeof Domain>('libs/domain/src/index.ts');
 
 let ds: DataSource;
@@ -72,3 +75,43 @@ it('reads the blocks for a push only while the host is behind', async () => {
   expect(await repo.document(ids.other)).toMatchObject({ host: { appliedGeneration: 3 }, blocks: undefined });
   expect(await repo.document(randomUUID())).toBeUndefined();
 });
+
+it('records an acknowledgement within the desired generation, never backwards, with the gateways waiting on the host', async () => {
+  const repo = new HostProgrammingRepository(new Db(ds));
+  await ds.query(`UPDATE hosts SET applied_generation = 0, desired_generation = 3 WHERE id = $1`, [ids.host]);
+  await ds.query(`INSERT INTO gateway_hosts (gateway_id, host_id, required_generation, wait_host_id, wait_generation) VALUES ($1, $2, 3, $3, 2)`, [gateways[0].id, ids.other, ids.host]);
+  const applied = async () => Number((await ds.query(`SELECT applied_generation AS g FROM hosts WHERE id = $1`, [ids.host]))[0].g);
+  expect(await repo.acknowledged(ids.host, 1)).toEqual([]);
+  expect(await applied()).toBe(1);
+  expect(await repo.acknowledged(ids.host, 9)).toEqual([gateways[0].id]);
+  expect(await applied()).toBe(3);
+  expect(await repo.acknowledged(ids.host, 2)).toEqual([gateways[0].id]);
+  expect(await applied()).toBe(3);
+  await ds.query(`DELETE FROM gateway_hosts WHERE host_id = $1`, [ids.other]);
+});
+
+it("commits an acknowledgement lazily on its own, never a caller's transaction", async () => {
+  const pg = new Db(ds);
+  const repo = new HostProgrammingRepository(pg);
+  const setting = () => pg.one<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`);
+  const inside = await pg.transaction(async () => {
+    await repo.acknowledged(ids.host, 3);
+    return (await setting())?.s;
+  });
+  expect(inside).toBe('on');
+  // On its own: the statement's transaction only (one connection, so the next statement sees the session's setting).
+  const one = new Db(await scratchPoolOfOne());
+  const lazy = await one.one<{ s: string }>(
+    `WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)) SELECT (SELECT current_setting('synchronous_commit') FROM lazy) AS s`,
+  );
+  expect(lazy?.s).toBe('off');
+  await new HostProgrammingRepository(one).acknowledged(ids.host, 3);
+  expect((await one.one<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`))?.s).toBe('on');
+  await one.dataSource.destroy();
+});
+
+/** A data source of one connection on the test's database. */
+async function scratchPoolOfOne(): Promise<DataSource> {
+  const one = createDataSource((ds.options as { url: string }).url, 1);
+  return one.initialize();
+}

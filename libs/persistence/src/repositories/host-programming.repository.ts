@@ -80,11 +80,22 @@ export class HostProgrammingRepository {
    * it acknowledges is a document of ours, built at most at the desired generation) and never
    * backwards, and returns the gateways that were waiting for this host to reach it before
    * reprogramming a moved VM's old host.
+   *
+   * Committed without waiting for the WAL flush (synchronous_commit off for this statement's
+   * transaction only, set_config(..., true) being SET LOCAL): one acknowledgement per push made
+   * this the hot path's third durable commit, and a flush costs PostgreSQL ~0.25 CPU ms here
+   * (0.36 -> 0.11 ms a statement measured). Safe to lose: a crash that forgets the last
+   * acknowledgements leaves those hosts looking behind, and the sweeper pushes them again; the
+   * agent answers with the generation it holds. Only ever for facts an agent can repeat; never
+   * for the reconciler's commits, which pushes follow; and never inside a caller's transaction,
+   * whose other writes it would make lazy too (there it commits as the transaction does).
    */
   async acknowledged(hostId: string, generation: number): Promise<string[]> {
+    const lazy = this.db.inTransaction ? 'SELECT' : `SELECT set_config('synchronous_commit', 'off', true)`;
     const { rows } = await this.db.query<{ id: string }>(
-      `WITH h AS (UPDATE hosts SET applied_generation = GREATEST(applied_generation, LEAST($2::bigint, desired_generation)), push_failures = 0,
-                    last_error = NULL, last_push_status = NULL, last_push_time = now() WHERE id = $1
+      `WITH lazy AS (${lazy}),
+       h AS (UPDATE hosts SET applied_generation = GREATEST(applied_generation, LEAST($2::bigint, desired_generation)), push_failures = 0,
+                    last_error = NULL, last_push_status = NULL, last_push_time = now() FROM lazy WHERE id = $1
                   RETURNING applied_generation)
        SELECT DISTINCT gateway_id AS id FROM gateway_hosts, h WHERE wait_host_id = $1 AND wait_generation <= h.applied_generation`,
       [hostId, generation],
