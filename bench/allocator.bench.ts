@@ -19,11 +19,8 @@
 import { execFile } from 'node:child_process';
 import { Allocator, DEFAULT_RULE, allocate, type AllocatorEndpoint, type AllocatorInput } from '../libs/allocator/src';
 import { median, percentile, type Benchmark, type BenchRow } from './harness';
+import { num } from './support/knobs';
 
-const num = (name: string, dflt: number): number => {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-};
 const RUNS = num('ALLOCATOR_BENCH_RUNS', 5);
 const ADDS = num('ALLOCATOR_BENCH_ADDS', 500); // 100 IPs x 1,008 leave room for 800
 const NOW = 1_800_000_000_000;

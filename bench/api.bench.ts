@@ -16,17 +16,15 @@
 import autocannon from 'autocannon';
 import { mkdirSync } from 'node:fs';
 import { median, type Benchmark, type BenchRow } from './harness';
-import { analyze, call, dropDatabase, flushRedis, freshDatabase, parallel, startApi, vacuumAnalyze, type ApiProcess } from './support/api-process';
+import { analyze, call, flushRedis, freshDatabase, parallel, startApi, vacuumAnalyze, type ApiProcess } from './support/api-process';
+import { num } from './support/knobs';
+import { printTails, tearDown } from './support/teardown';
 
 const DB = 'natplane_bench';
 const REDIS_URL = 'redis://127.0.0.1:6379/6';
 const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
 const PROJECT = 'bench';
 
-const num = (name: string, dflt: number): number => {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-};
 const DURATION = num('API_BENCH_DURATION', 10);
 const WARMUP = num('API_BENCH_WARMUP', 3);
 const RUNS = num('API_BENCH_RUNS', 3);
@@ -168,12 +166,10 @@ const bench: Benchmark = {
       }
       return rows;
     } catch (e) {
-      if (api) process.stderr.write(`api output (tail):\n${api.output()}\n`);
+      printTails({ api });
       throw e;
     } finally {
-      await api?.stop();
-      await dropDatabase(DB).catch((e: unknown) => process.stderr.write(`drop ${DB}: ${String(e)}\n`));
-      await flushRedis(REDIS_URL).catch(() => undefined);
+      await tearDown(DB, REDIS_URL, [api]);
     }
   },
 };

@@ -38,8 +38,10 @@ import * as http from 'node:http';
 import { JobQueue, QueueName } from '../libs/jobs/src';
 import { median, percentile, type Benchmark, type BenchRow } from './harness';
 import { startAgentFarm, wallNow, type AgentFarm, type FarmStats } from './support/agent-farm';
-import { analyze, call, checkpoint, tableStats, dropDatabase, flushRedis, freshDatabase, parallel, startApi, type ApiProcess } from './support/api-process';
+import { analyze, call, checkpoint, tableStats, flushRedis, freshDatabase, parallel, startApi, type ApiProcess } from './support/api-process';
 import { cpuMeter, pgBackends, pidsOf } from './support/cpu';
+import { num } from './support/knobs';
+import { printTails, tearDown } from './support/teardown';
 import { startWorker, type WorkerProcess } from './support/worker-process';
 
 const DB = 'natplane_bench_conv';
@@ -49,10 +51,6 @@ const PROJECT = 'conv';
 const REGION = 'bench-1';
 const BENCH = 'convergence';
 
-const num = (name: string, dflt: number): number => {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-};
 const HOSTS = num('CONV_BENCH_HOSTS', 1000);
 const GATEWAYS = num('CONV_BENCH_GATEWAYS', 20);
 const ENDPOINTS = num('CONV_BENCH_ENDPOINTS', 20_000);
@@ -532,14 +530,11 @@ const bench: Benchmark = {
       if (!SKIP.has('resize')) await phase('resize phase', () => resizePhase(ctx));
       return rows;
     } catch (e) {
-      if (api) process.stderr.write(`api output (tail):\n${api.output()}\n`);
-      if (worker) process.stderr.write(`worker output (tail):\n${worker.output()}\n`);
+      printTails({ api, worker });
       throw e;
     } finally {
       await queues?.close().catch(() => undefined);
-      await Promise.all([api?.stop(), worker?.stop(), farm?.stop()].filter((p) => p !== undefined).map((p) => p.catch(() => undefined)));
-      await dropDatabase(DB).catch((e: unknown) => process.stderr.write(`drop ${DB}: ${String(e)}\n`));
-      await flushRedis(REDIS_URL).catch(() => undefined);
+      await tearDown(DB, REDIS_URL, [api, worker, farm]);
     }
   },
 };

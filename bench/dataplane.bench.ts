@@ -39,10 +39,11 @@ import { jsonLogger } from '../apps/host-agent/src/log';
 import { createAgentServer } from '../apps/host-agent/src/server';
 import { Benchmark, BenchRow, median, percentile } from './harness';
 import { cannotRun, signedPush } from './support/agent-push';
+import { num } from './support/knobs';
 
-const ENDPOINTS = Number(process.env.BENCH_DATAPLANE_ENDPOINTS || 50_000);
-const SECONDS = Number(process.env.BENCH_DATAPLANE_SECONDS || 5);
-const PATCHES = Number(process.env.BENCH_DATAPLANE_PATCHES || 300);
+const ENDPOINTS = num('BENCH_DATAPLANE_ENDPOINTS', 50_000);
+const SECONDS = num('BENCH_DATAPLANE_SECONDS', 5);
+const PATCHES = num('BENCH_DATAPLANE_PATCHES', 300);
 const SAMPLES = 3;
 const FLOWS = 32;
 /** 18 bytes of UDP payload: a 64-byte Ethernet frame with its FCS. */

@@ -22,12 +22,9 @@ import { join } from 'node:path';
 import { signPush, SIGNATURE_HEADER, TIMESTAMP_HEADER, type HostDocument } from '@natplane/contracts';
 import { median, type Benchmark, type BenchRow } from './harness';
 import { call, dropDatabase, flushRedis, freePort, freshDatabase, parallel, startApi, DIST } from './support/api-process';
+import { num } from './support/knobs';
 import { startWorker } from './support/worker-process';
 
-const num = (name: string, dflt: number): number => {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-};
 const AGENT_ENDPOINTS = num('OBS_BENCH_ENDPOINTS', 500);
 const REPORTS = num('OBS_BENCH_REPORTS', 100);
 const API_ENDPOINTS = num('API_BENCH_ENDPOINTS', 1000);

@@ -25,7 +25,9 @@ import { join } from 'node:path';
 import { median, percentile, type Benchmark, type BenchRow } from './harness';
 import { startAgentFarm, type AgentFarm } from './support/agent-farm';
 import { processCpuMs } from './support/cpu';
-import { call, dropDatabase, flushRedis, freshDatabase, startApi, type ApiProcess } from './support/api-process';
+import { call, flushRedis, freshDatabase, startApi, type ApiProcess } from './support/api-process';
+import { num } from './support/knobs';
+import { printTails, tearDown } from './support/teardown';
 import { startWorker, type WorkerProcess } from './support/worker-process';
 
 const BENCH = 'terraform';
@@ -38,7 +40,6 @@ const REDIS_URL = (() => {
 })();
 const ADMIN_TOKEN = 'tf-bench-admin-token-0123456789abcdef';
 const ROOT = join(__dirname, '..', '..');
-const num = (name: string, dflt: number) => (Number(process.env[name]) > 0 ? Number(process.env[name]) : dflt);
 const HANDSHAKES = num('TF_BENCH_HANDSHAKES', 20);
 const RUNS = num('TF_BENCH_RUNS', 3);
 const ENDPOINTS = 50;
@@ -245,17 +246,12 @@ const bench: Benchmark = {
       rows.push({ benchmark: BENCH, metric: 'requests per resource, refresh', value: median(perResource), unit: 'req', target: '<= 1', pass: median(perResource) <= 1, details });
       return rows;
     } catch (e) {
-      if (api) process.stderr.write(`api output (tail):\n${api.output()}\n`);
-      if (worker) process.stderr.write(`worker output (tail):\n${worker.output()}\n`);
+      printTails({ api, worker });
       throw e;
     } finally {
       await proxy?.close();
-      await farm?.stop();
-      await worker?.stop();
-      await api?.stop();
+      await tearDown(DB, REDIS_URL, [farm, worker, api]);
       rmSync(dir, { recursive: true, force: true });
-      await dropDatabase(DB).catch((e: unknown) => process.stderr.write(`drop ${DB}: ${String(e)}\n`));
-      await flushRedis(REDIS_URL).catch(() => undefined);
     }
   },
 };

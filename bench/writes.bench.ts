@@ -27,8 +27,10 @@ import { mkdirSync } from 'node:fs';
 import { Client } from 'pg';
 import type { Benchmark, BenchRow } from './harness';
 import { startAgentFarm, type AgentFarm } from './support/agent-farm';
-import { analyze, call, checkpoint, databaseUrl, dropDatabase, flushRedis, freshDatabase, startApi, type ApiProcess } from './support/api-process';
+import { analyze, call, checkpoint, databaseUrl, flushRedis, freshDatabase, startApi, type ApiProcess } from './support/api-process';
 import { cpuMeter, machineMeter, pgBackends } from './support/cpu';
+import { num } from './support/knobs';
+import { printTails, tearDown } from './support/teardown';
 import { startWorker, type WorkerProcess } from './support/worker-process';
 
 const DB = 'natplane_bench_writes';
@@ -38,10 +40,6 @@ const PROJECT = 'writes';
 const REGION = 'bench-1';
 const BENCH = 'writes';
 
-const num = (name: string, dflt: number): number => {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-};
 const HOSTS = Math.max(5, num('WRITES_BENCH_HOSTS', 20));
 const SMALL = num('WRITES_BENCH_SMALL', 1000);
 const BIG = num('WRITES_BENCH_BIG', 100_000);
@@ -265,14 +263,11 @@ const bench: Benchmark = {
       }
       return rows;
     } catch (e) {
-      if (api) process.stderr.write(`api output (tail):\n${api.output()}\n`);
-      if (worker) process.stderr.write(`worker output (tail):\n${worker.output()}\n`);
+      printTails({ api, worker });
       throw e;
     } finally {
       if (connected) await pg.end().catch(() => undefined);
-      await Promise.all([api?.stop(), worker?.stop(), farm?.stop()].filter((p) => p !== undefined).map((p) => p.catch(() => undefined)));
-      await dropDatabase(DB).catch((e: unknown) => process.stderr.write(`drop ${DB}: ${String(e)}\n`));
-      await flushRedis(REDIS_URL).catch(() => undefined);
+      await tearDown(DB, REDIS_URL, [api, worker, farm]);
     }
   },
 };

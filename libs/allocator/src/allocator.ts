@@ -603,12 +603,12 @@ export class Allocator {
   // ---------------------------------------------------------------- incremental changes
 
   /**
-   * Adds one endpoint to scope and gives it its minimum block on every rule (as phase C would).
-   * Adding an id already in scope does nothing. Returns whether it got a block on every rule.
+   * Enters one endpoint into the slot tables (a new id takes the next index), in scope and
+   * without blocks yet. Undefined, and nothing changed, when the id is in scope already.
    */
-  addEndpoint(ep: AllocatorEndpoint): boolean {
+  private enter(ep: AllocatorEndpoint): number | undefined {
     let e = this.epIndex.get(ep.id);
-    if (e !== undefined && this.present[e]) return false;
+    if (e !== undefined && this.present[e]) return undefined;
     if (e === undefined) {
       e = this.count;
       this.ensureCapacity(e + 1);
@@ -619,6 +619,16 @@ export class Allocator {
     this.alias[e] = ep.aliasRangesNated ? 1 : 0;
     this.setServes(e, ep);
     this.present[e] = 1;
+    return e;
+  }
+
+  /**
+   * Adds one endpoint to scope and gives it its minimum block on every rule (as phase C would).
+   * Adding an id already in scope does nothing. Returns whether it got a block on every rule.
+   */
+  addEndpoint(ep: AllocatorEndpoint): boolean {
+    const e = this.enter(ep);
+    if (e === undefined) return false;
     const lo = this.lo(e);
     let all = true;
     for (let r = 0; r < this.R; r++) if (this.serves[e * this.R + r]) all = this.place(e * this.R + r, lo) && all;
@@ -680,18 +690,8 @@ export class Allocator {
     const order = [...added].sort((a, b) => Number(b.aliasRangesNated) - Number(a.aliasRangesNated) || byString(a.id, b.id));
     const queue: number[][] = Array.from({ length: ORDERS }, () => []);
     for (const ep of order) {
-      let e = this.epIndex.get(ep.id);
-      if (e !== undefined && this.present[e]) return undefined; // in scope already: not an add
-      if (e === undefined) {
-        e = this.count;
-        this.ensureCapacity(e + 1);
-        this.count++;
-        this.ids.push(ep.id);
-        this.epIndex.set(ep.id, e);
-      }
-      this.alias[e] = ep.aliasRangesNated ? 1 : 0;
-      this.setServes(e, ep);
-      this.present[e] = 1;
+      const e = this.enter(ep);
+      if (e === undefined) return undefined; // in scope already: not an add
       for (let r = 0; r < R; r++) {
         const slot = e * R + r;
         this.actIp[slot] = -1;
