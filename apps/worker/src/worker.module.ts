@@ -25,7 +25,7 @@ export class WorkerModule {
     const log = new Logger('jobs');
     return {
       module: WorkerModule,
-      imports: [PersistenceModule.forRoot({ url: config.databaseUrl, poolSize: config.dbPoolSize })],
+      imports: [PersistenceModule.forRoot({ url: config.databaseUrl, poolSize: config.dbPoolSize, genericPlans: true })],
       providers: [
         { provide: WORKER_REDIS_URL, useValue: config.redisUrl },
         { provide: JobQueue, useFactory: () => new JobQueue(config.redisUrl, (e, job) => log.warn(`enqueue ${job.name} failed (the sweeper will catch up): ${String(e)}`)) },

@@ -53,10 +53,11 @@ const REPOSITORIES = [
 @Global()
 @Module({})
 export class PersistenceModule {
-  static forRoot(opts: { url: string; poolSize: number; connect?: boolean; db?: DbOptions }): DynamicModule {
+  /** `genericPlans`: see dataSourceOptions (the worker's sessions). */
+  static forRoot(opts: { url: string; poolSize: number; connect?: boolean; db?: DbOptions; genericPlans?: boolean }): DynamicModule {
     return {
       module: PersistenceModule,
-      imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(opts.url, opts.poolSize), manualInitialization: opts.connect === false })],
+      imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(opts.url, opts.poolSize, opts.genericPlans), manualInitialization: opts.connect === false })],
       providers: [
         { provide: Db, useFactory: (ds: DataSource) => new Db(ds, opts.db), inject: [DataSource] },
         ...REPOSITORIES.map((R) => ({ provide: R, useFactory: (db: Db) => new R(db), inject: [Db] })),
