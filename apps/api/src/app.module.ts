@@ -1,5 +1,5 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { JobQueue } from '@natplane/jobs';
 import { PersistenceModule } from '@natplane/persistence';
 import { AddressPoolsController } from './address-pools/address-pools.controller';
@@ -19,8 +19,8 @@ import { SubnetsController } from './subnets/subnets.controller';
 import { SubnetsService } from './subnets/subnets.service';
 import { AuthCache, AuthGuard } from './common/auth';
 import { ChangeNotifier } from './common/change-notifier';
+import { assertIdempotentPosts } from './common/idempotency.interceptor';
 import { API_CONFIG, type ApiConfig } from './common/config';
-import { IdempotencyInterceptor } from './common/idempotency.interceptor';
 import { ProblemFilter } from './common/problem.filter';
 import { HealthController } from './health/health.controller';
 import { dbReplays } from './health/metrics';
@@ -29,6 +29,23 @@ import { NetworksController } from './networks/networks.controller';
 import { NetworksService } from './networks/networks.service';
 import { ProjectsController } from './projects/projects.controller';
 import { ProjectsService } from './projects/projects.service';
+
+const CONTROLLERS = [
+  HealthController,
+  ProjectsController,
+  HostsController,
+  AddressPoolsController,
+  NetworksController,
+  SubnetsController,
+  EndpointsController,
+  AddressesController,
+  NatGatewaysController,
+  GatewayInsightsController,
+  AdminAttributionsController,
+  HostAgentController,
+];
+// Idempotency-Key is honoured per route (ApiIdempotencyKey), on every POST route: checked here.
+assertIdempotentPosts(CONTROLLERS);
 
 @Module({})
 export class AppModule {
@@ -48,20 +65,7 @@ export class AppModule {
           db: { replayConflicts: true, onReplay: (code) => dbReplays.inc({ code }) },
         }),
       ],
-      controllers: [
-        HealthController,
-        ProjectsController,
-        HostsController,
-        AddressPoolsController,
-        NetworksController,
-        SubnetsController,
-        EndpointsController,
-        AddressesController,
-        NatGatewaysController,
-        GatewayInsightsController,
-        AdminAttributionsController,
-        HostAgentController,
-      ],
+      controllers: CONTROLLERS,
       providers: [
         { provide: API_CONFIG, useValue: config },
         {
@@ -70,7 +74,6 @@ export class AppModule {
             new JobQueue(config.redisUrl, (e, job) => log.warn(`enqueue ${job.name} failed (the sweeper will catch up): ${String(e)}`), { lazy: opts.connect === false }),
         },
         { provide: APP_GUARD, useClass: AuthGuard },
-        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         { provide: APP_FILTER, useClass: ProblemFilter },
         { provide: AuthCache, useFactory: () => new AuthCache(config, opts.connect !== false) },
         ChangeNotifier,

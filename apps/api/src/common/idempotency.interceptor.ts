@@ -1,5 +1,5 @@
-import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
-import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor, RequestMethod, type Type } from '@nestjs/common';
+import { HTTP_CODE_METADATA, INTERCEPTORS_METADATA, METHOD_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
@@ -7,7 +7,9 @@ import { from, lastValueFrom, type Observable } from 'rxjs';
 import { ConflictError, IdempotencyMismatchError, InvalidArgumentError } from '@natplane/domain';
 import { Db, IdempotencyRepository } from '@natplane/persistence';
 import { principalKey, type AuthedRequest } from './auth';
-import { ONE_TIME_SECRETS } from './problem.dto';
+
+/** Route metadata: the members of the response that are secrets shown once (never stored, never replayed). */
+export const ONE_TIME_SECRETS = 'natplane:one-time-secrets';
 
 /**
  * `Idempotency-Key` on POST: the whole request runs in one transaction with the key's claim, so
@@ -19,6 +21,11 @@ import { ONE_TIME_SECRETS } from './problem.dto';
  * key either: the stored response lacks them, and a retry of a request that already succeeded
  * answers 409 saying so (with the Location of the resource created), rather than a 201 without
  * them that a client would take for the answer.
+ *
+ * Applied by ApiIdempotencyKey() to each POST route, not globally: Nest runs a route with any
+ * interceptor through an RxJS pipeline, and the GETs (an attribution lookup, issue 19) would pay
+ * for it on every request while it only ever passes them through. Every POST route of the api
+ * carries it (assertIdempotentPosts, at start).
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
@@ -63,6 +70,24 @@ export class IdempotencyInterceptor implements NestInterceptor {
       }),
     );
   }
+}
+
+/**
+ * Throws unless every POST handler of `controllers` runs IdempotencyInterceptor (ApiIdempotencyKey
+ * on it), so that a new POST route cannot silently ignore Idempotency-Key: the api does not start.
+ */
+export function assertIdempotentPosts(controllers: Type[]): void {
+  const missing: string[] = [];
+  for (const c of controllers) {
+    const proto = c.prototype as Record<string, unknown>;
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      const fn = proto[name];
+      if (name === 'constructor' || typeof fn !== 'function' || Reflect.getMetadata(METHOD_METADATA, fn) !== RequestMethod.POST) continue;
+      const interceptors = [...((Reflect.getMetadata(INTERCEPTORS_METADATA, c) as unknown[] | undefined) ?? []), ...((Reflect.getMetadata(INTERCEPTORS_METADATA, fn) as unknown[] | undefined) ?? [])];
+      if (!interceptors.includes(IdempotencyInterceptor)) missing.push(`${c.name}.${name}`);
+    }
+  }
+  if (missing.length) throw new Error(`POST routes without ApiIdempotencyKey() (IdempotencyInterceptor): ${missing.join(', ')}`);
 }
 
 /** `body` without the named top-level members (a copy; `body` itself is what the client gets). */

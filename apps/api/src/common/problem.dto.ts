@@ -1,4 +1,5 @@
-import { applyDecorators, SetMetadata } from '@nestjs/common';
+import { applyDecorators, SetMetadata, UseInterceptors } from '@nestjs/common';
+import { IdempotencyInterceptor, ONE_TIME_SECRETS } from './idempotency.interceptor';
 import { ApiBody, ApiConsumes, ApiExtraModels, ApiHeader, ApiParam, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 
 export class FieldErrorDto {
@@ -53,14 +54,11 @@ export function ApiIfMatch(): MethodDecorator {
   return ApiHeader({ name: 'If-Match', required: false, description: "The resource's etag: act only on that version (412 when it changed)", schema: { type: 'string' } });
 }
 
-/** `Idempotency-Key` on POST: a retry with the same key and body replays the first response (422 with another body). */
-/** Route metadata: the members of the response that are secrets shown once (never stored, never replayed). */
-export const ONE_TIME_SECRETS = 'natplane:one-time-secrets';
-
 /**
  * The Idempotency-Key header. `secrets`: members of the 201 that are shown once (a token, a push
  * secret); they are never kept with the key, and a retry of a request that already succeeded
  * answers 409 (saying so, with the Location of what was created) instead of the first response.
+ * Documents the header and applies IdempotencyInterceptor, which honours it: every POST route.
  */
 export function ApiIdempotencyKey(opts: { secrets?: string[] } = {}): MethodDecorator {
   const secrets = opts.secrets ?? [];
@@ -70,6 +68,7 @@ export function ApiIdempotencyKey(opts: { secrets?: string[] } = {}): MethodDeco
   return applyDecorators(
     ApiHeader({ name: 'Idempotency-Key', required: false, description, schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' } }),
     SetMetadata(ONE_TIME_SECRETS, secrets),
+    UseInterceptors(IdempotencyInterceptor),
   );
 }
 
