@@ -81,8 +81,22 @@ describe('ReconcileGatewayHandler', () => {
     const s = setup([{ seq: 2, bumped: [host], states: [], opened: [] }]);
     s.loader.incremental.mockResolvedValue(incremental());
     await s.handler.handle({ gatewayId: 'gw', generation: 2 });
+    await s.handler.drained();
     expect(s.transactions).toHaveLength(0);
     expect(s.pusher.pushSection).toHaveBeenCalledTimes(1);
+    expect(s.jobs.addAll).toHaveBeenCalledWith([expect.objectContaining({ name: 'program-host' })]);
+  });
+
+  it("an incremental job ends at its commit, before its pushes; a push that did not go out becomes a job when it settles", async () => {
+    const s = setup([{ seq: 2, bumped: [host], states: [], opened: [] }]);
+    s.loader.incremental.mockResolvedValue(incremental());
+    let release!: (ok: boolean) => void;
+    s.pusher.pushSection.mockReturnValueOnce(new Promise<boolean>((r) => (release = r)));
+    expect(await s.handler.handle({ gatewayId: 'gw', generation: 2 })).toEqual({ hostIds: ['h1'], hostGenerations: [4] });
+    expect(s.pusher.pushSection).toHaveBeenCalledTimes(1);
+    expect(s.jobs.addAll).not.toHaveBeenCalled();
+    release(false);
+    await s.handler.drained();
     expect(s.jobs.addAll).toHaveBeenCalledWith([expect.objectContaining({ name: 'program-host' })]);
   });
 

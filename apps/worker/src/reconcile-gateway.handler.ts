@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { JobName, JobQueue, Jobs, type JobData } from '@natplane/jobs';
 import { Db, ReconcileRepository, type BumpedHost } from '@natplane/persistence';
 import type { HostGateway } from '@natplane/contracts';
@@ -39,7 +39,7 @@ interface Committed {
  * computation's.
  */
 @Injectable()
-export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGateway> {
+export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGateway>, OnApplicationShutdown {
   readonly name = JobName.ReconcileGateway;
   private readonly log = new Logger('reconcile-gateway');
 
@@ -110,12 +110,52 @@ export class ReconcileGatewayHandler implements JobHandler<JobName.ReconcileGate
     return { gatewayId: g.gatewayId, bumped: c.bumped };
   }
 
-  /** The hosts a commit raised get their new document: the section pushed at once where known, a program-host job otherwise. */
+  /**
+   * The hosts a commit raised get their new document: the section pushed at once where known, a
+   * program-host job otherwise. The section pushes are not waited for (up to BACKGROUND_PUSHES
+   * hosts at a time): the gateway's next job, which an endpoint written meanwhile waits for, starts
+   * as soon as the commit is made, not a push round trip and an acknowledgement later. Each push
+   * takes its host's turn before this returns (HostPusher: pushes to one host go out in the order
+   * they were asked for), so the next job's pushes follow these. A push that does not go out, or
+   * a worker that dies first, leaves the host behind its desired generation: a program-host job,
+   * or the sweeper, pushes its document.
+   */
   private async push({ gatewayId, bumped, sections }: Committed): Promise<Outcome> {
-    const late = sections
-      ? (await Promise.all(bumped.map(async (h) => ((await this.pusher.pushSection(h, h.desiredGeneration, gatewayId, sections.get(h.id)?.section)) ? undefined : h)))).filter((h) => h !== undefined)
-      : bumped;
-    await this.jobs.addAll(late.map((h) => Jobs.programHost(h.id, h.desiredGeneration)));
-    return { hostIds: bumped.map((h) => h.id), hostGenerations: bumped.map((h) => h.desiredGeneration) };
+    const outcome = { hostIds: bumped.map((h) => h.id), hostGenerations: bumped.map((h) => h.desiredGeneration) };
+    if (!sections) {
+      await this.jobs.addAll(bumped.map((h) => Jobs.programHost(h.id, h.desiredGeneration)));
+      return outcome;
+    }
+    const pushes = bumped.map(async (h) => ((await this.pusher.pushSection(h, h.desiredGeneration, gatewayId, sections.get(h.id)?.section)) ? undefined : h));
+    const done = Promise.all(pushes).then((late) => this.jobs.addAll(late.filter((h) => h !== undefined).map((h) => Jobs.programHost(h.id, h.desiredGeneration))));
+    if (this.inBackground + bumped.length > BACKGROUND_PUSHES) {
+      await done;
+      return outcome;
+    }
+    this.inBackground += bumped.length;
+    const settled = done
+      .catch((e: unknown) => this.log.error(`gateway ${gatewayId}: program-host jobs not queued (the sweeper will push the hosts): ${e instanceof Error ? e.message : String(e)}`))
+      .finally(() => {
+        this.inBackground -= bumped.length;
+        this.background.delete(settled);
+      });
+    this.background.add(settled);
+    return outcome;
+  }
+
+  /** Section pushes under way in the background (hosts), and their promises. */
+  private inBackground = 0;
+  private readonly background = new Set<Promise<void>>();
+
+  /** Resolves once every push started so far has settled (for shutdown and tests). */
+  async drained(): Promise<void> {
+    while (this.background.size > 0) await Promise.all(this.background);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.drained();
   }
 }
+
+/** Hosts whose section pushes may be under way after their jobs ended; past it, jobs wait for their pushes again. */
+const BACKGROUND_PUSHES = 512;
