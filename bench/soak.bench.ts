@@ -292,6 +292,10 @@ const bench: Benchmark = {
       // process that exited ends the run (below)
       let unanswered = 0;
       let lastUnanswered = '';
+      const noAnswer = (e: unknown) => {
+        unanswered++;
+        lastUnanswered = e instanceof Error ? `${e.message}${e.cause instanceof Error ? `: ${e.cause.message}` : ''}` : String(e);
+      };
       const samples: { at: number; rss: Record<string, number>; tables: Record<string, number>; history: number; unmapped: number; machine: { busyPct: number; stealPct: number }; buffers: Record<string, number>; heap: Record<string, number> }[] = [];
       let machine = machineMeter();
       const sample = async () => {
@@ -343,9 +347,12 @@ const bench: Benchmark = {
           method: 'PATCH',
           headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/merge-patch+json' },
           body: JSON.stringify({ udpIdleTimeoutSec: 30 + (patches % 2) }),
-        }).then((r) => {
-          if (r.status >= 500) fiveXx++;
-        });
+        }).then(
+          (r) => {
+            if (r.status >= 500) fiveXx++;
+          },
+          (e: unknown) => noAnswer(e),
+        );
       }, 10_000);
       const inFlight = new Set<Promise<void>>();
       const warmEnd = start + WARMUP * 60_000;
@@ -377,10 +384,7 @@ const bench: Benchmark = {
             await d.arrayBuffer();
             if (d.status >= 500) fiveXx++;
           }
-        })().catch((e: unknown) => {
-          unanswered++;
-          lastUnanswered = e instanceof Error ? `${e.message}${e.cause instanceof Error ? `: ${e.cause.message}` : ''}` : String(e);
-        });
+        })().catch(noAnswer);
         inFlight.add(job);
         void job.finally(() => inFlight.delete(job));
       }
