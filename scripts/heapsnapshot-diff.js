@@ -9,7 +9,9 @@
  * - the objects present in both (V8 keeps a node's id across snapshots of one process) whose
  *   retained size (dominator tree) grew most, each with the edge it hangs from, so a container
  *   that grows (a Map, an array) is named with its owner;
- * - the objects that retain most in the second snapshot.
+ * - the objects that retain most in the second snapshot;
+ * - with a fourth argument, a node id (@123 as printed): what that object of the second snapshot
+ *   retains, per constructor.
  */
 const fs = require('node:fs');
 
@@ -136,10 +138,10 @@ function load(file) {
     groups.set(g, x);
     byId.set(nodes[i * N + iId], i);
   }
-  return { groups, byId, retained, group, via, total: nodes.reduce((a, _, j) => (j % N === iSize ? a + nodes[j] : a), 0) };
+  return { groups, byId, retained, group, via, idom, size: (i) => nodes[i * N + iSize], count, total: nodes.reduce((a, _, j) => (j % N === iSize ? a + nodes[j] : a), 0) };
 }
 
-const [a, b, topArg] = process.argv.slice(2);
+const [a, b, topArg, underId] = process.argv.slice(2);
 if (!a || !b) {
   process.stderr.write('usage: node scripts/heapsnapshot-diff.js before.heapsnapshot after.heapsnapshot [top]\n');
   process.exit(2);
@@ -175,3 +177,20 @@ process.stdout.write(`\nlargest retained in the second snapshot (below the root'
 const largest = [...B.byId.values()].filter((j) => B.retained[j] >= 65536 && !B.group(j).startsWith('(synthetic)'));
 largest.sort((p, q) => B.retained[q] - B.retained[p]);
 for (const j of largest.slice(0, top)) process.stdout.write(`  ${B.group(j).padEnd(30)} ${mb(B.retained[j]).padStart(8)}  via ${B.via(j)}\n`);
+if (underId) {
+  const root = B.byId.get(Number(underId.replace(/^@/, '')));
+  if (root === undefined) throw new Error(`no node @${underId} in ${b}`);
+  const inside = new Map();
+  for (let i = 0; i < B.count; i++) {
+    let d = i;
+    for (let hops = 0; d !== root && d > 0 && hops < 10000; hops++) d = B.idom[d];
+    if (d !== root) continue;
+    const g = B.group(i);
+    const x = inside.get(g) ?? { count: 0, size: 0 };
+    x.count++;
+    x.size += B.size(i);
+    inside.set(g, x);
+  }
+  process.stdout.write(`\nretained by ${underId} ${B.group(root)} (${mb(B.retained[root])} MB), per constructor:\n`);
+  for (const [g, x] of [...inside].sort((p, q) => q[1].size - p[1].size).slice(0, top)) process.stdout.write(`  ${g.padEnd(48)} ${String(x.count).padStart(9)}  ${mb(x.size).padStart(8)} MB\n`);
+}
