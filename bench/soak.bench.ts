@@ -22,10 +22,13 @@
  *
  * Knobs (env): SOAK_MINUTES (4; 30 for the record), SOAK_RATE (40), SOAK_GATEWAYS (5),
  * SOAK_ENDPOINTS (2000), SOAK_WARMUP (minutes, min(5, a quarter of the run)), SOAK_AUTOVACUUM
- * (on | vacuum).
+ * (on | vacuum), SOAK_WORKER_HEAPSNAPSHOT (a directory: the worker writes a heap snapshot there
+ * at the end of the warm-up and at the end of the churn, to compare what its heap holds; a
+ * snapshot stops the worker for seconds and leaves memory to its allocator, so a run with it
+ * tells what grows, not the RSS slope of a run without).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -62,9 +65,9 @@ interface Proc {
   stop(): Promise<void>;
 }
 
-function startProc(name: string, main: string, env: Record<string, string>): Proc {
+function startProc(name: string, main: string, env: Record<string, string>, nodeArgs: string[] = []): Proc {
   // the agent runs its main only as the main module; api and worker are started unnamed (hiddenArgs)
-  const args = name === 'agent' ? [join(DIST, main)] : hiddenArgs([], `soak-${name}`);
+  const args = name === 'agent' ? [...nodeArgs, join(DIST, main)] : hiddenArgs(nodeArgs, `soak-${name}`);
   const child = spawn(process.execPath, args, {
     env: { ...process.env, LOG_LEVEL: 'log,warn,error', ...env, NATPLANE_BENCH_MAIN: join(DIST, main) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -140,6 +143,29 @@ async function metricSum(url: string, line: RegExp): Promise<number> {
   }
 }
 
+/**
+ * Has the process (started with --heapsnapshot-signal=SIGWINCH --diagnostic-dir=dir) write a heap
+ * snapshot into `dir`; resolves once the new file has stopped growing (node writes it
+ * synchronously, then runs on). Returns its path.
+ */
+async function heapSnapshot(proc: Proc, dir: string): Promise<string> {
+  const files = () => readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot'));
+  const before = new Set(files());
+  proc.child.kill('SIGWINCH');
+  const deadline = Date.now() + 120_000;
+  let last = -1;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const fresh = files().find((f) => !before.has(f));
+    if (fresh) {
+      const size = statSync(join(dir, fresh)).size;
+      if (size > 0 && size === last) return join(dir, fresh);
+      last = size;
+    }
+    if (Date.now() > deadline) throw new Error(`${proc.name}: no heap snapshot in ${dir} after 120 s`);
+  }
+}
+
 async function waitReady(url: string, proc: Proc): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -190,7 +216,17 @@ const bench: Benchmark = {
       const base = `http://127.0.0.1:${apiPort}`;
       await waitReady(`${base}/readyz`, api);
       const workerMetricsPort = await freePort();
-      procs.push(startProc('worker', 'apps/worker/src/main.js', { ...env, WORKER_METRICS_LISTEN: `127.0.0.1:${workerMetricsPort}` }));
+      const snapshotDir = process.env.SOAK_WORKER_HEAPSNAPSHOT;
+      if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });
+      const worker = startProc(
+        'worker',
+        'apps/worker/src/main.js',
+        { ...env, WORKER_METRICS_LISTEN: `127.0.0.1:${workerMetricsPort}` },
+        // not SIGUSR2: the worker's shutdown hooks (enableShutdownHooks) close it on that signal
+        snapshotDir ? ['--heapsnapshot-signal=SIGWINCH', `--diagnostic-dir=${snapshotDir}`] : [],
+      );
+      procs.push(worker);
+      const snapshots: string[] = [];
       const admin = <T = Record<string, unknown>>(method: string, path: string, body?: unknown) => call<T>(base, ADMIN_TOKEN, method, path, body);
 
       const agentPort = await freePort();
@@ -252,6 +288,14 @@ const bench: Benchmark = {
       const creates: { at: number; ms: number }[] = [];
       let fiveXx = 0;
       let other = 0;
+      // requests that got no answer (a connection reset, say): counted, and the run goes on; a
+      // process that exited ends the run (below)
+      let unanswered = 0;
+      let lastUnanswered = '';
+      const noAnswer = (e: unknown) => {
+        unanswered++;
+        lastUnanswered = e instanceof Error ? `${e.message}${e.cause instanceof Error ? `: ${e.cause.message}` : ''}` : String(e);
+      };
       const samples: { at: number; rss: Record<string, number>; tables: Record<string, number>; history: number; unmapped: number; machine: { busyPct: number; stealPct: number }; buffers: Record<string, number>; heap: Record<string, number> }[] = [];
       let machine = machineMeter();
       const sample = async () => {
@@ -267,33 +311,31 @@ const bench: Benchmark = {
         ]) {
           heap[name] = (await metricSum(url, /^nodejs_heap_size_used_bytes\b/).catch(() => NaN)) / 1048576;
         }
-        const { rows } = await pg.query<{ t: string; bytes: string }>(
-          `SELECT c.relname AS t, pg_total_relation_size(c.oid)::text AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE n.nspname = 'public' AND c.relkind = 'r'`,
-        );
-        // Shared-buffer pages each table (heap and indexes) was read from so far, by every process:
-        // per create, how much work the database does per change, whatever the machine's load.
-        const io = await pg.query<{ t: string; n: string }>(
-          `SELECT relname AS t, (coalesce(heap_blks_hit, 0) + coalesce(heap_blks_read, 0) + coalesce(idx_blks_hit, 0) + coalesce(idx_blks_read, 0))::text AS n
-           FROM pg_statio_user_tables`,
-        );
-        const buffers = Object.fromEntries(io.rows.map((r) => [r.t, Number(r.n)]));
-        // Rows of history ever written: every row takes its id from one sequence when it opens. A
-        // count(*) of the view here grew with the history (7 -> 170 ms by minute 14, every 10 s),
-        // load the bench itself added to the machine as the run went on.
-        const history = Number(
-          (await pg.query<{ n: string }>(`SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM allocation_history_open_id_seq)::text AS n`)).rows[0].n,
-        );
-        // Endpoints that have existed for 5 s and still hold no block: the worker falling behind.
-        const unmapped = Number(
-          (
-            await pg.query<{ n: string }>(
-              `SELECT count(*)::text AS n FROM endpoints e WHERE e.created_at < now() - interval '5 seconds'
-               AND NOT EXISTS (SELECT 1 FROM allocation_history_open h WHERE h.endpoint_id = e.id)`,
-            )
-          ).rows[0].n,
-        );
-        samples.push({ at: Date.now(), rss, tables: Object.fromEntries(rows.map((r) => [r.t, Number(r.bytes) / 1048576])), history, unmapped, machine: since, buffers, heap });
+        // One round trip for the database's figures (each a subquery):
+        // - each table's total size (heap, indexes, TOAST);
+        // - shared-buffer pages each table (heap and indexes) was read from so far, by every process:
+        //   per create, how much work the database does per change, whatever the machine's load;
+        // - rows of history ever written: every row takes its id from one sequence when it opens (a
+        //   count(*) of the view here grew with the history, 7 -> 170 ms by minute 14, every 10 s:
+        //   load the bench itself added to the machine as the run went on);
+        // - endpoints that have existed for 5 s and still hold no block: the worker falling behind.
+        const db = (
+          await pg.query<{ tables: Record<string, string> | null; buffers: Record<string, string> | null; history: string; unmapped: string }>(
+            `SELECT
+               (SELECT json_object_agg(c.relname, pg_total_relation_size(c.oid)::text) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'public' AND c.relkind = 'r') AS tables,
+               (SELECT json_object_agg(relname, (coalesce(heap_blks_hit, 0) + coalesce(heap_blks_read, 0) + coalesce(idx_blks_hit, 0) + coalesce(idx_blks_read, 0))::text)
+                FROM pg_statio_user_tables) AS buffers,
+               (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM allocation_history_open_id_seq)::text AS history,
+               (SELECT count(*) FROM endpoints e WHERE e.created_at < now() - interval '5 seconds'
+                AND NOT EXISTS (SELECT 1 FROM allocation_history_open h WHERE h.endpoint_id = e.id))::text AS unmapped`,
+          )
+        ).rows[0];
+        const tables = Object.fromEntries(Object.entries(db.tables ?? {}).map(([t, bytes]) => [t, Number(bytes) / 1048576]));
+        const buffers = Object.fromEntries(Object.entries(db.buffers ?? {}).map(([t, n]) => [t, Number(n)]));
+        const history = Number(db.history);
+        const unmapped = Number(db.unmapped);
+        samples.push({ at: Date.now(), rss, tables, history, unmapped, machine: since, buffers, heap });
       };
       await sample();
       const sampler = setInterval(() => void sample(), SAMPLE_MS);
@@ -305,15 +347,23 @@ const bench: Benchmark = {
           method: 'PATCH',
           headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/merge-patch+json' },
           body: JSON.stringify({ udpIdleTimeoutSec: 30 + (patches % 2) }),
-        }).then((r) => {
-          if (r.status >= 500) fiveXx++;
-        });
+        }).then(
+          (r) => {
+            if (r.status >= 500) fiveXx++;
+          },
+          (e: unknown) => noAnswer(e),
+        );
       }, 10_000);
       const inFlight = new Set<Promise<void>>();
+      const warmEnd = start + WARMUP * 60_000;
+      let firstSnapshot: Promise<void> | undefined;
       for (let k = 0; Date.now() < end; k++) {
+        if (snapshotDir && !firstSnapshot && Date.now() >= warmEnd) firstSnapshot = heapSnapshot(worker, snapshotDir).then((f) => void snapshots.push(f));
         const due = start + (k * 1000) / RATE;
         const wait = due - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const dead = procs.find((q) => q.child.exitCode !== null || q.child.signalCode !== null);
+        if (dead) throw new Error(`${dead.name} exited (${dead.child.exitCode ?? dead.child.signalCode}):\n${dead.tail}`);
         const i = nextId++;
         const victim = live.shift();
         const t0 = performance.now();
@@ -334,7 +384,7 @@ const bench: Benchmark = {
             await d.arrayBuffer();
             if (d.status >= 500) fiveXx++;
           }
-        })();
+        })().catch(noAnswer);
         inFlight.add(job);
         void job.finally(() => inFlight.delete(job));
       }
@@ -343,9 +393,12 @@ const bench: Benchmark = {
       clearInterval(patcher);
       if (vacuumer) clearInterval(vacuumer);
       await sample();
+      if (snapshotDir) {
+        await firstSnapshot;
+        snapshots.push(await heapSnapshot(worker, snapshotDir));
+      }
 
       // figures
-      const warmEnd = start + WARMUP * 60_000;
       const after = samples.filter((s) => s.at >= warmEnd);
       const hours = (ms: number) => ms / 3_600_000;
       const rows: BenchRow[] = [];
@@ -387,6 +440,7 @@ const bench: Benchmark = {
             last_mb: after[after.length - 1]?.rss[q.name] ?? NaN,
             max_mb: Math.max(...after.map((x) => x.rss[q.name])),
             ...heapDetails(q.name),
+            ...(q === worker ? Object.fromEntries(snapshots.map((f, i) => [`heap_snapshot_${i}`, f])) : {}),
           },
         });
       }
@@ -481,7 +535,7 @@ const bench: Benchmark = {
         pass: refusals === 0,
         details: { agent_counted: counted.agent, worker_counted: counted.worker, ...Object.fromEntries(procs.map((q) => [`logged_${q.name}`, q.refusals])) },
       });
-      rows.push({ benchmark: BENCH, metric: '5xx answers', value: fiveXx, unit: '', target: '0', pass: fiveXx === 0 });
+      rows.push({ benchmark: BENCH, metric: '5xx answers', value: fiveXx, unit: '', target: '0', pass: fiveXx === 0, details: { unanswered, ...(lastUnanswered ? { last_unanswered: lastUnanswered } : {}) } });
       const warnPerMin = procs.reduce((a, q) => a + q.warnLines.filter((t) => t >= start).length, 0) / MINUTES;
       rows.push({ benchmark: BENCH, metric: 'warn + error log lines per minute', value: warnPerMin, unit: '/min', target: '< 10', pass: warnPerMin < 10, details: Object.fromEntries(procs.map((q) => [q.name, q.warnLines.filter((t) => t >= start).length])) });
       return rows;

@@ -120,9 +120,17 @@ export class Allocator {
   private present = new Uint8Array(0);
   /** endpoint id -> index, built on first use (a from-scratch run never needs it). */
   private epIndexMap: Map<string, number> | undefined;
+  /** Leading indexes whose ids are in id order (all of them when it equals `count`). */
   private sortedCount = 0;
   private cap = 0;
   private count = 0;
+  /**
+   * Indexes of endpoints taken out of scope, free for the next endpoint added: an allocator
+   * kept and updated (update) under churn holds as many indexes as endpoints it held at once,
+   * not one per endpoint it ever saw. Not freed: indexes whose slots had a previous ACTIVE block
+   * or usage (prevActive, usage are by slot and result() reads them).
+   */
+  private freeIndexes: number[] = [];
 
   // ACTIVE block per slot = endpoint * R + rule
   private actIp = new Int32Array(0);
@@ -133,6 +141,8 @@ export class Allocator {
   private prevActive = new Map<number, Block>();
 
   private held: Held[] = [];
+  /** Entries of `held` that are dead (compactHeld drops them once they are half of it). */
+  private deadHeld = 0;
   /** endpointId -> indexes into `held` of its QUARANTINE blocks (for un-release). */
   private ownQuarantine = new Map<string, number[]>();
   /** Changes decided while loading (releases of blocks of deleted endpoints, rules, IPs). */
@@ -316,6 +326,7 @@ export class Allocator {
     this.actIp.fill(-1);
     this.prevActive.clear();
     this.held = [];
+    this.deadHeld = 0;
     this.ownQuarantine.clear();
     this.loadChanges = [];
     for (const rs of this.rules) rs.cursor.fill(0);
@@ -439,6 +450,26 @@ export class Allocator {
     else this.ownQuarantine.set(h.endpointId, [i]);
   }
 
+  /** Marks a held block taken back or released (not in the output any more). */
+  private kill(h: Held): void {
+    h.dead = true;
+    this.deadHeld++;
+  }
+
+  /**
+   * Drops the dead entries of `held` once they are half of it (amortized O(1) per entry) and
+   * rebuilds ownQuarantine from the live ones. Only between operations: no index into `held`
+   * may be live across it.
+   */
+  private compactHeld(): void {
+    if (this.deadHeld === 0 || this.deadHeld * 2 < this.held.length) return;
+    const live = this.held.filter((h) => !h.dead);
+    this.held = [];
+    this.deadHeld = 0;
+    this.ownQuarantine.clear();
+    for (const h of live) this.pushHeld(h);
+  }
+
   private quarantine(e: number, r: number, ip: number, off: number, order: number): void {
     this.pushHeld({
       endpointId: this.ids[e],
@@ -537,7 +568,7 @@ export class Allocator {
     pool.release(off, cur);
     for (const i of own) pool.release(this.held[i].off, this.held[i].order);
     if (pool.tryReserve(base, t)) {
-      for (const i of own) this.held[i].dead = true;
+      for (const i of own) this.kill(this.held[i]);
       this.actOff[slot] = base;
       this.actOrder[slot] = t;
       this.actSince[slot] = this.now;
@@ -571,7 +602,7 @@ export class Allocator {
         }
         if (best >= 0) {
           const h = this.held[best];
-          h.dead = true;
+          this.kill(h);
           ip = h.ip;
           off = h.off;
         }
@@ -603,19 +634,13 @@ export class Allocator {
   // ---------------------------------------------------------------- incremental changes
 
   /**
-   * Enters one endpoint into the slot tables (a new id takes the next index), in scope and
+   * Enters one endpoint into the slot tables (a new id takes a freed index or the next one), in scope and
    * without blocks yet. Undefined, and nothing changed, when the id is in scope already.
    */
   private enter(ep: AllocatorEndpoint): number | undefined {
     let e = this.epIndex.get(ep.id);
     if (e !== undefined && this.present[e]) return undefined;
-    if (e === undefined) {
-      e = this.count;
-      this.ensureCapacity(e + 1);
-      this.count++;
-      this.ids.push(ep.id);
-      this.epIndex.set(ep.id, e);
-    }
+    e ??= this.newIndex(ep.id);
     this.alias[e] = ep.aliasRangesNated ? 1 : 0;
     this.setServes(e, ep);
     this.present[e] = 1;
@@ -632,7 +657,27 @@ export class Allocator {
     const lo = this.lo(e);
     let all = true;
     for (let r = 0; r < this.R; r++) if (this.serves[e * this.R + r]) all = this.place(e * this.R + r, lo) && all;
+    this.compactHeld();
     return all;
+  }
+
+  /** An index for an endpoint id not known: a freed one (freeIndexes), else the next one. */
+  private newIndex(id: string): number {
+    const e = this.freeIndexes.pop();
+    if (e === undefined) {
+      const n = this.count;
+      this.ensureCapacity(n + 1);
+      this.count++;
+      this.ids.push(id);
+      this.epIndex.set(id, n);
+      return n;
+    }
+    this.ids[e] = id;
+    this.epIndex.set(id, e);
+    // the index's id changed: index order is no longer id order from there (idOrder sorts)
+    this.sortedCount = Math.min(this.sortedCount, e);
+    for (let r = 0; r < this.R; r++) this.actIp[e * this.R + r] = -1;
+    return e;
   }
 
   /** Takes one endpoint out of scope: its ACTIVE and DRAIN blocks go to QUARANTINE. */
@@ -651,10 +696,17 @@ export class Allocator {
     for (let i = 0; i < n; i++) {
       const h = this.held[i];
       if (h.dead || h.state !== 'DRAIN' || h.endpointId !== id) continue;
-      h.dead = true;
+      this.kill(h);
       this.loadChanges.push(change(h, 'RELEASED', blockOf(h), undefined, true));
       this.pushHeld({ ...h, state: 'QUARANTINE', since: this.now, until: this.now + this.quarantineMs, dead: false });
     }
+    let reusable = true;
+    for (let r = 0; r < this.R; r++) if (this.prevActive.has(e * this.R + r) || this.usage.has(e * this.R + r)) reusable = false;
+    if (reusable) {
+      this.epIndex.delete(id);
+      this.freeIndexes.push(e);
+    }
+    this.compactHeld();
     return true;
   }
 
@@ -750,7 +802,17 @@ export class Allocator {
       }),
       nextEventAt,
     };
+    this.compactHeld();
     return { removed, added: put, status: next };
+  }
+
+  /**
+   * What the allocator's memory grows with: endpoint indexes (`count`, the length of its
+   * per-endpoint arrays), entries of `held` (live or dead) and endpoints with quarantined blocks
+   * indexed. Kept and updated under churn, each stays within what is held at once.
+   */
+  get footprint(): { indexes: number; held: number; quarantineOwners: number } {
+    return { indexes: this.count, held: this.held.length, quarantineOwners: this.ownQuarantine.size };
   }
 
   /** The blocks (ACTIVE, DRAIN, QUARANTINE) currently held for one endpoint. */

@@ -86,3 +86,71 @@ describe('Allocator.update', () => {
   });
 });
 
+
+describe('an allocator kept under churn (Allocator.update)', () => {
+  /** Applies update()'s difference to `blocks` (by text) and checks it against a run from scratch. */
+  const applied = (blocks: Map<string, Block>, u: { removed: Block[]; added: Block[] }) => {
+    for (const b of u.removed) expect(blocks.delete(text(b))).toBe(true);
+    for (const b of u.added) blocks.set(text(b), b);
+  };
+
+  it('holds as many endpoint indexes as endpoints at once, not one per endpoint it ever saw', () => {
+    // 64 ports, 2 IPs: 2,016 blocks, room for 20 endpoints and 1,500 quarantined (1,200 s) blocks
+    let now = T0;
+    const ep = (n: number): AllocatorEndpoint => ({ id: `ep-${String(n).padStart(5, '0')}`, aliasRangesNated: false });
+    const live = Array.from({ length: 20 }, (_, n) => ep(n));
+    const kept = new Allocator(input(64, live, [], now));
+    let last = kept.result();
+    const blocks = new Map(last.blocks.map((b) => [text(b), b]));
+    for (let n = 20; n < 1520; n++) {
+      now += 100;
+      const gone = live.shift()!;
+      live.push(ep(n));
+      const u = kept.update(now, [gone.id], [ep(n)], last.status);
+      if (!u) throw new Error(`update declined at step ${n}`);
+      applied(blocks, u);
+      last = { blocks: [...blocks.values()], changes: [], status: u.status };
+      if (n % 500 === 0 || n === 1519) {
+        const scratch = allocate(input(64, live, last.blocks, now));
+        expect(sorted(last.blocks)).toEqual(sorted(scratch.blocks));
+        expect(u.status).toEqual(scratch.status);
+      }
+    }
+    // before indexes were reused: 1,520 (every endpoint ever added)
+    expect(kept.footprint.indexes).toBeLessThanOrEqual(21);
+    // one QUARANTINE block per endpoint removed, all live (1,200 s): state, not a leak
+    expect(kept.footprint.held).toBe(1500);
+  });
+
+  it('drops the held blocks its endpoints took back: remove and re-add cycles leave it bounded', () => {
+    let now = T0;
+    const live = Array.from({ length: 10 }, (_, n): AllocatorEndpoint => ({ id: `vm-${n}`, aliasRangesNated: n % 3 === 0 }));
+    const kept = new Allocator(input(512, live, [], now));
+    let last = kept.result();
+    const blocks = new Map(last.blocks.map((b) => [text(b), b]));
+    for (let cycle = 0; cycle < 1000; cycle++) {
+      const e = live[cycle % live.length];
+      for (const [gone, added] of [
+        [[e.id], []],
+        [[], [e]],
+      ] as [string[], AllocatorEndpoint[]][]) {
+        now += 1000;
+        const u = kept.update(now, gone, added, last.status);
+        if (!u) throw new Error(`update declined at cycle ${cycle}`);
+        applied(blocks, u);
+        last = { blocks: [...blocks.values()], changes: [], status: u.status };
+      }
+      if (cycle % 250 === 0 || cycle === 999) {
+        const scratch = allocate(input(512, live, last.blocks, now));
+        expect(sorted(last.blocks)).toEqual(sorted(scratch.blocks));
+        expect(last.status).toEqual(scratch.status);
+      }
+    }
+    // every re-added endpoint took its own quarantined block back (un-release): nothing is held
+    expect(last.blocks.filter((b) => b.state !== 'ACTIVE')).toEqual([]);
+    // before dead entries were dropped: 1,000 of each (one per removal), and 10 owners
+    expect(kept.footprint.held).toBeLessThanOrEqual(2);
+    expect(kept.footprint.quarantineOwners).toBeLessThanOrEqual(1);
+    expect(kept.footprint.indexes).toBe(10);
+  });
+});
