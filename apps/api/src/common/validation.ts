@@ -2,7 +2,10 @@ import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@ne
 import { InvalidArgumentError, type FieldError } from '@natplane/domain';
 import { plainToInstance } from 'class-transformer';
 import { getMetadataStorage, validate, ValidationTypes } from 'class-validator';
+import { compileBodyCheck, VALIDATION_OPTIONS, type BodyCheck } from './body-check';
 import { inputShapeErrors } from './input-shape';
+
+export { VALIDATION_OPTIONS };
 
 /** Flattens class-validator's tree into JSON paths: `rules[1].action.sourceNatActiveIps`. */
 export function fieldErrors(errors: ValidationError[], prefix = ''): FieldError[] {
@@ -22,13 +25,6 @@ export function invalid(errors: FieldError[]): InvalidArgumentError {
   return new InvalidArgumentError(first ? `${first.field}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}` : 'invalid request', errors);
 }
 
-export const VALIDATION_OPTIONS = {
-  whitelist: true,
-  forbidNonWhitelisted: true,
-  forbidUnknownValues: true,
-  transform: true,
-  validationError: { target: false, value: false },
-} as const;
 
 /**
  * The fields of a DTO whose every rule is IsOptional or IsString (ListQuery and the like), or
@@ -47,6 +43,7 @@ function optionalStringFields(cls: new () => object): Set<string> | undefined {
 /** The global pipe: unknown fields, wrong types and ranges become one 400 listing every field. */
 class ApiValidationPipe extends ValidationPipe {
   private readonly stringQueries = new Map<unknown, Set<string> | undefined>();
+  private readonly bodyChecks = new Map<unknown, BodyCheck | undefined>();
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     // Bodies, path parameters and queries were checked by inputShapeErrors before the guards
@@ -59,6 +56,15 @@ class ApiValidationPipe extends ValidationPipe {
       if (!this.stringQueries.has(cls)) this.stringQueries.set(cls, optionalStringFields(cls));
       const fields = this.stringQueries.get(cls);
       if (fields && Object.entries(value).every(([k, v]) => fields.has(k) && typeof v === 'string')) return Object.assign(new cls(), value);
+    }
+    // A body (every create, hundreds per second for endpoints): its rules run directly when it
+    // passes them with nothing to transform (compileBodyCheck); anything else, every invalid body
+    // included, goes to class-transformer and class-validator as before.
+    if (metadata.type === 'body' && typeof metadata.metatype === 'function' && typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+      const cls = metadata.metatype as new () => object;
+      if (!this.bodyChecks.has(cls)) this.bodyChecks.set(cls, this.toValidate(metadata) ? compileBodyCheck(cls) : undefined);
+      const check = this.bodyChecks.get(cls);
+      if (check?.(value as Record<string, unknown>)) return Object.assign(new cls(), value);
     }
     return super.transform(value, metadata);
   }

@@ -85,9 +85,10 @@ export class EndpointsService {
         if (inserted) {
           if (this.refsCache.size >= REFS_CACHE_MAX) this.refsCache.clear();
           this.refsCache.set(key, { refs: r.refs, until: now + REFS_CACHE_MS });
-          const { bumped, ...created } = inserted;
+          const { id, createdAt, updatedAt, bumped } = inserted;
           this.db.afterCommit(() => this.enqueueSoon(bumped));
-          return { ...values, ...created, version: 1, scopeId: p.id, subnetName: r.subnet.name, hostName: r.hostName };
+          // Object.assign, not spreads: V8 copies a spread or a rest member through its slow path.
+          return Object.assign(values, { id, createdAt, updatedAt, version: 1, scopeId: p.id, subnetName: r.subnet.name, hostName: r.hostName });
         }
         // The subnet or host changed since they were read: read them again (changed again between
         // a fresh read and the insert, twice: 409, retry).

@@ -53,6 +53,13 @@ export interface EndpointHolder {
 }
 
 export class EndpointsRepository extends ResourceTable<EndpointRecord> {
+  /**
+   * insertAndBumpGateways' statement per column list (a create names the same columns every time):
+   * written once, so each create neither builds the 1 KB text again nor has it hashed for its
+   * statement name (Db's statementName) and compared with the prepared one (node-postgres).
+   */
+  private readonly insertAndBumpSql = new Map<string, string>();
+
   constructor(db: Db) {
     super(db, {
       table: 'endpoints',
@@ -104,20 +111,14 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
     refs: { subnet: SubnetRef; host: { id: string; region: string } },
   ): Promise<{ id: string; createdAt: string; updatedAt: string; bumped: { id: string; generation: number }[] } | undefined> {
     const ins = this.insertStatement(projectId, values);
-    const n = ins.params.length;
-    const p = (k: number) => `$${n + k}`;
+    let text = this.insertAndBumpSql.get(ins.columns);
+    if (text === undefined) {
+      text = insertAndBumpSql(ins.columns, ins.placeholders, ins.params.length);
+      this.insertAndBumpSql.set(ins.columns, text);
+    }
     try {
       const { rows } = await this.db.query<{ createdAt: string; updatedAt: string; bumped: { id: string; generation: number }[] }>(
-        `WITH ins AS (
-           INSERT INTO endpoints (${ins.columns}) SELECT ${ins.placeholders}
-           WHERE EXISTS (SELECT 1 FROM subnets s WHERE s.id = ${p(1)}::uuid AND s.network_id = ${p(3)}::uuid AND s.region = ${p(4)}::text
-                           AND s.ip_cidr_range::text = ${p(5)}::text AND s.secondary_ip_ranges = ${p(6)}::jsonb FOR SHARE)
-             AND EXISTS (SELECT 1 FROM hosts h WHERE h.id = ${p(7)}::uuid AND h.region = ${p(8)}::text)
-           RETURNING created_at, updated_at),
-         ${bumpForEndpointCte(p(1), p(2), { onlyIf: 'EXISTS (SELECT 1 FROM ins)', created: true })}
-         SELECT ${rfc3339('ins.created_at')} AS "createdAt", ${rfc3339('ins.updated_at')} AS "updatedAt",
-                (SELECT coalesce(json_agg(json_build_object('id', b.id, 'generation', b.generation::float8)), '[]') FROM bumped b) AS bumped
-         FROM ins`,
+        text,
         [
           ...ins.params,
           refs.subnet.id,
@@ -130,7 +131,8 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
           refs.host.region,
         ],
       );
-      return rows[0] && { id: ins.id, ...rows[0] };
+      const row = rows[0];
+      return row && { id: ins.id, createdAt: row.createdAt, updatedAt: row.updatedAt, bumped: row.bumped };
     } catch (e) {
       throw this.translate(e);
     }
@@ -154,4 +156,19 @@ export class EndpointsRepository extends ResourceTable<EndpointRecord> {
   async holderNameInProject(projectId: string, ip: string): Promise<string | undefined> {
     return (await this.db.one<{ name: string }>('SELECT name FROM endpoints WHERE project_id = $1 AND network_ip = $2::inet LIMIT 1', [projectId, ip]))?.name;
   }
+}
+
+/** The statement of insertAndBumpGateways for an INSERT of `columns` ($1..$n), its checks and bump after them. */
+function insertAndBumpSql(columns: string, placeholders: string, n: number): string {
+  const p = (k: number) => `$${n + k}`;
+  return `WITH ins AS (
+           INSERT INTO endpoints (${columns}) SELECT ${placeholders}
+           WHERE EXISTS (SELECT 1 FROM subnets s WHERE s.id = ${p(1)}::uuid AND s.network_id = ${p(3)}::uuid AND s.region = ${p(4)}::text
+                           AND s.ip_cidr_range::text = ${p(5)}::text AND s.secondary_ip_ranges = ${p(6)}::jsonb FOR SHARE)
+             AND EXISTS (SELECT 1 FROM hosts h WHERE h.id = ${p(7)}::uuid AND h.region = ${p(8)}::text)
+           RETURNING created_at, updated_at),
+         ${bumpForEndpointCte(p(1), p(2), { onlyIf: 'EXISTS (SELECT 1 FROM ins)', created: true })}
+         SELECT ${rfc3339('ins.created_at')} AS "createdAt", ${rfc3339('ins.updated_at')} AS "updatedAt",
+                (SELECT coalesce(json_agg(json_build_object('id', b.id, 'generation', b.generation::float8)), '[]') FROM bumped b) AS bumped
+         FROM ins`;
 }
