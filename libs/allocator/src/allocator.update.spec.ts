@@ -86,12 +86,20 @@ describe('Allocator.update', () => {
   });
 });
 
-
 describe('an allocator kept under churn (Allocator.update)', () => {
-  /** Applies update()'s difference to `blocks` (by text) and checks it against a run from scratch. */
-  const applied = (blocks: Map<string, Block>, u: { removed: Block[]; added: Block[] }) => {
+  /** One update of the kept allocator, applied to `blocks` (by text); throws when it declines. */
+  const step = (kept: Allocator, blocks: Map<string, Block>, now: number, gone: string[], added: AllocatorEndpoint[], last: AllocationResult, at: string): AllocationResult => {
+    const u = kept.update(now, gone, added, last.status);
+    if (!u) throw new Error(`update declined at ${at}`);
     for (const b of u.removed) expect(blocks.delete(text(b))).toBe(true);
     for (const b of u.added) blocks.set(text(b), b);
+    return { blocks: [...blocks.values()], changes: [], status: u.status };
+  };
+  /** The kept allocator's blocks and status are a run from scratch's on the same scope. */
+  const expectScratch = (min: number, live: AllocatorEndpoint[], last: AllocationResult, now: number) => {
+    const scratch = allocate(input(min, live, last.blocks, now));
+    expect(sorted(last.blocks)).toEqual(sorted(scratch.blocks));
+    expect(last.status).toEqual(scratch.status);
   };
 
   it('holds as many endpoint indexes as endpoints at once, not one per endpoint it ever saw', () => {
@@ -106,15 +114,8 @@ describe('an allocator kept under churn (Allocator.update)', () => {
       now += 100;
       const gone = live.shift()!;
       live.push(ep(n));
-      const u = kept.update(now, [gone.id], [ep(n)], last.status);
-      if (!u) throw new Error(`update declined at step ${n}`);
-      applied(blocks, u);
-      last = { blocks: [...blocks.values()], changes: [], status: u.status };
-      if (n % 500 === 0 || n === 1519) {
-        const scratch = allocate(input(64, live, last.blocks, now));
-        expect(sorted(last.blocks)).toEqual(sorted(scratch.blocks));
-        expect(u.status).toEqual(scratch.status);
-      }
+      last = step(kept, blocks, now, [gone.id], [ep(n)], last, `step ${n}`);
+      if (n % 500 === 0 || n === 1519) expectScratch(64, live, last, now);
     }
     // before indexes were reused: 1,520 (every endpoint ever added)
     expect(kept.footprint.indexes).toBeLessThanOrEqual(21);
@@ -135,16 +136,9 @@ describe('an allocator kept under churn (Allocator.update)', () => {
         [[], [e]],
       ] as [string[], AllocatorEndpoint[]][]) {
         now += 1000;
-        const u = kept.update(now, gone, added, last.status);
-        if (!u) throw new Error(`update declined at cycle ${cycle}`);
-        applied(blocks, u);
-        last = { blocks: [...blocks.values()], changes: [], status: u.status };
+        last = step(kept, blocks, now, gone, added, last, `cycle ${cycle}`);
       }
-      if (cycle % 250 === 0 || cycle === 999) {
-        const scratch = allocate(input(512, live, last.blocks, now));
-        expect(sorted(last.blocks)).toEqual(sorted(scratch.blocks));
-        expect(last.status).toEqual(scratch.status);
-      }
+      if (cycle % 250 === 0 || cycle === 999) expectScratch(512, live, last, now);
     }
     // every re-added endpoint took its own quarantined block back (un-release): nothing is held
     expect(last.blocks.filter((b) => b.state !== 'ACTIVE')).toEqual([]);

@@ -42,6 +42,6 @@ export function dataSourceOptions(url = databaseConfig().url, poolSize = 10, gen
   };
 }
 
-export function createDataSource(url?: string, poolSize?: number, genericPlans?: boolean): DataSource {
-  return new DataSource(dataSourceOptions(url, poolSize, genericPlans));
+export function createDataSource(url?: string, poolSize?: number): DataSource {
+  return new DataSource(dataSourceOptions(url, poolSize));
 }

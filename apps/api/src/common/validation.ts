@@ -25,7 +25,6 @@ export function invalid(errors: FieldError[]): InvalidArgumentError {
   return new InvalidArgumentError(first ? `${first.field}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}` : 'invalid request', errors);
 }
 
-
 /**
  * The fields of a DTO whose every rule is IsOptional or IsString (ListQuery and the like), or
  * undefined when it has any other rule or transformation.
